@@ -1,0 +1,21 @@
+"""Exceptions and message templates that tests assert on."""
+
+from __future__ import annotations
+
+
+class AuditInputError(ValueError):
+    """The model, data or configuration cannot be audited as given (CLI exit code 2)."""
+
+
+class ModelCallError(RuntimeError):
+    """The model raised while being called by the audit; the message says which call."""
+
+
+UNKNOWN_COLUMN = "{arg} column {name!r} not found in data; columns are {columns}"
+LENGTH_MISMATCH = "{arg} has {got} rows but data has {expected}; pass values aligned with data rows"
+EMPTY_DATA = "{arg} is empty (0 rows); pass at least one row"
+NON_FINITE = "{arg} has NaN or infinite values in numeric column(s) {columns}; impute or drop them before auditing"
+ONE_CLASS = "target {name!r} has a single class ({value!r}); an audit needs at least two classes"
+BAD_OUTPUT_SHAPE = "model returned shape {shape} for {n} rows; expected ({n},) scores or ({n}, n_classes) scores"
+NAN_OUTPUT = "model returned NaN or infinite scores for {count} of {n} rows"
+MODEL_RAISED = "model raised {exc_type} while predicting on {what}: {exc}"
