@@ -1,1 +1,45 @@
-__version__ = "0.1.0"
+"""audit: a pre-deployment audit for trained models.
+
+>>> from audit import audit, Policy
+>>> report = audit(model, data, target="label", sensitive=["race"])  # doctest: +SKIP
+>>> report.passed, report.save_html("reports/model.html")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from importlib import metadata as _metadata
+
+from audit._api import audit, metric_patterns, resolve_checks
+from audit.context import AuditContext
+from audit.data import AuditData, load_data
+from audit.errors import AuditInputError, ModelCallError
+from audit.findings import Finding
+from audit.model import ModelAdapter
+from audit.policy import Policy, Threshold
+from audit.report import Report
+from audit.section import Figure, Metric, Section
+
+try:
+    __version__ = _metadata.version("audit")
+except _metadata.PackageNotFoundError:  # running from a source tree without install
+    __version__ = "0.1.0"
+
+__all__ = [
+    "AuditContext",
+    "AuditData",
+    "AuditInputError",
+    "Figure",
+    "Finding",
+    "Metric",
+    "ModelAdapter",
+    "ModelCallError",
+    "Policy",
+    "Report",
+    "Section",
+    "Threshold",
+    "__version__",
+    "audit",
+    "load_data",
+    "metric_patterns",
+    "resolve_checks",
+]

@@ -1,0 +1,251 @@
+"""The orchestrator: ``audit(model, data, ...) -> Report``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from audit.checks import REGISTRY, Check
+from audit.context import AuditContext
+from audit.data import AuditData, load_data
+from audit.errors import AuditInputError
+from audit.model import ModelAdapter, OutputKind
+from audit.policy import Policy
+from audit.report import Report
+from audit.section import Section
+
+log = logging.getLogger(__name__)
+
+_VERSIONED = ("audit", "torch", "numpy", "pandas", "scikit-learn", "fairlearn", "shap", "captum", "lime")
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def resolve_checks(checks: Sequence[str | Check] | None) -> list[Check]:
+    """Check names or instances -> instances, in registry order for names; unknown names list the valid ones."""
+    if checks is None:
+        return [cls() for cls in REGISTRY.values()]
+    if isinstance(checks, (str, Check)):
+        checks = [checks]
+    out: list[Check] = []
+    for c in checks:
+        if isinstance(c, Check):
+            out.append(c)
+        elif isinstance(c, str) and c in REGISTRY:
+            out.append(REGISTRY[c]())
+        else:
+            raise AuditInputError(f"checks: unknown check {c!r}; valid checks are {list(REGISTRY)}")
+    return out
+
+
+def metric_patterns() -> list[str]:
+    """Every metric-name pattern of every registered check (what a policy may name)."""
+    return [p for cls in REGISTRY.values() for p in cls.metric_patterns]
+
+
+def _sensitive_for_train(sensitive: Any, train: Any) -> Any:
+    """Train data gets the same sensitive columns when they were given by name."""
+    if sensitive is None:
+        return None
+    items = [sensitive] if isinstance(sensitive, str) else list(sensitive) if isinstance(sensitive, (list, tuple)) else []
+    names = [s for s in items if isinstance(s, str)]
+    if hasattr(train, "columns"):
+        return [n for n in names if n in train.columns] or None
+    return None
+
+
+def audit(
+    model: Any,
+    data: Any,
+    *,
+    target: str | None = None,
+    sensitive: Sequence[Any] | Any | None = None,
+    train: Any = None,
+    checks: Sequence[str | Check] | None = None,
+    policy: Policy | Mapping[str, Any] | str | Path | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    transform: Any = None,
+    features: Sequence[str] | None = None,
+    modality: Literal["tabular", "image"] | None = None,
+    model_output: OutputKind = "auto",
+    immutable: Sequence[str] = (),
+    history: Any = None,
+    baseline: str | Path | Mapping[str, float] | None = None,
+    progress: bool = True,
+) -> Report:
+    """Audit a trained model on a data set and return a :class:`~audit.report.Report`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module | scikit-learn estimator/Pipeline | callable
+    data : DataFrame | (X, y) | torch Dataset / DataLoader
+        Evaluation data.
+    target : str, optional
+        Label column when ``data`` is a DataFrame.
+    sensitive : list of column names or arrays, optional
+        Sensitive attributes for fairness, per-group robustness and calibration.
+    train : same kind as ``data``, optional
+        Training data: overfitting, drift and leakage checks.
+    checks : list of str or Check, optional
+        None runs every registered check that applies; see ``audit.checks.REGISTRY``.
+    policy : Policy | dict | path to TOML, optional
+        Thresholds; None uses the starter policy (``Policy.default()``).
+    device : {"auto", "cpu", "cuda", ...}
+        Where torch work runs; "auto" picks CUDA when present.
+    seed : int
+        Same inputs and seed give the same numbers.
+    transform : callable, optional
+        For torch models fed a DataFrame: DataFrame -> tensor (e.g. ``audit.transforms.TabularEncoder``).
+    features : list of str, optional
+        Columns the model takes (default: the model's ``feature_names_in_`` or all but target).
+    modality : {"tabular", "image"}, optional
+        Force the modality instead of detecting it.
+    model_output : {"auto", "logits", "proba", "labels"}
+        What the model returns, when "auto" guesses wrong.
+    immutable : list of str
+        Columns attacks must never change (sensitive columns never change either).
+    history : DataFrame or dict, optional
+        Per-epoch training history (``train_loss``, ``val_loss``, ...) for the overfitting check.
+    baseline : path to a previous ``audit.json`` or dict of metric values, optional
+        Enables ``max_increase``/``max_decrease`` thresholds and shows deltas.
+    progress : bool
+        Show a progress bar over checks.
+
+    Examples
+    --------
+    >>> from audit import audit
+    >>> from audit.datasets import load_adult
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> d = load_adult("test")
+    >>> X = d.frame[["age", "education_num", "hours_per_week"]]
+    >>> clf = LogisticRegression().fit(X, d.frame["income"])
+    >>> report = audit(clf, d.frame, target="income", sensitive=["sex"], progress=False)  # doctest: +SKIP
+    >>> report.passed  # doctest: +SKIP
+    """
+    t0 = time.perf_counter()
+    pol = Policy.coerce(policy)
+    pol.validate(metric_patterns())
+    check_list = resolve_checks(checks)
+    torch.manual_seed(seed)
+
+    adapter = ModelAdapter(model, transform=transform, output=model_output, device=device)
+    feats = features if features is not None else adapter.feature_names_in
+    data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data")
+    train_: AuditData | None = None
+    if train is not None:
+        train_ = load_data(
+            train, target=target, sensitive=_sensitive_for_train(sensitive, train), features=feats,
+            modality=data_.modality, arg="train",
+        )
+        if data_.modality == "tabular" and list(train_.X.columns) != list(data_.X.columns):
+            raise AuditInputError(
+                f"train has feature columns {list(train_.X.columns)} but data has {list(data_.X.columns)}; "
+                "pass train and data with the same columns"
+            )
+    immutable = list(immutable)
+    if data_.modality == "tabular":
+        unknown = [c for c in immutable if c not in data_.X.columns]
+        if unknown:
+            raise AuditInputError(f"immutable column {unknown[0]!r} not found in data; columns are {list(data_.X.columns)}")
+    ctx = AuditContext(
+        model=adapter, data=data_, train=train_, seed=seed, progress=progress,
+        options={"immutable": immutable, "history": history},
+    )
+    # Predict once up front: a broken model or label mismatch fails here, before any check runs.
+    _ = ctx.proba, ctx.y
+    if train_ is not None:
+        _ = ctx.train_proba, ctx.train_y
+
+    sections: dict[str, Section] = {}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(check_list), desc="audit", unit="check", leave=False)
+    for check in check_list:
+        if bar is not None:
+            bar.set_postfix_str(check.name)
+        sections[check.name] = _run_check(check, ctx)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+
+    base = _load_baseline(baseline)
+    metrics = {m.name: m for s in sections.values() for m in s.metrics}
+    check_of = {m.name: s.check for s in sections.values() for m in s.metrics}
+    skipped = {s.check: s.reason for s in sections.values() if s.status != "ok"}
+    findings = pol.evaluate(metrics, check_of, baseline=base, skipped=skipped)
+    meta = _meta(ctx, pol, sections, time.perf_counter() - t0)
+    return Report(sections=sections, findings=findings, policy=pol, meta=meta, baseline=base)
+
+
+def _run_check(check: Check, ctx: AuditContext) -> Section:
+    t = time.perf_counter()
+    try:
+        reason = check.skip_reason(ctx)
+        if reason:
+            section = Section(check=check.name, title=check.title, status="skipped", reason=reason)
+        else:
+            section = check.run(ctx)
+    except Exception as exc:  # noqa: BLE001 - one broken check must not sink the report
+        log.exception("check %s raised", check.name)
+        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        section = Section(check=check.name, title=check.title, status="error", reason=f"the check raised {tb}")
+    section.duration_s = time.perf_counter() - t
+    return section
+
+
+def _load_baseline(baseline: str | Path | Mapping[str, float] | None) -> dict[str, float] | None:
+    if baseline is None:
+        return None
+    if isinstance(baseline, Mapping):
+        return {str(k): float(v) for k, v in baseline.items()}
+    return Report.load_metrics(baseline)
+
+
+def _meta(ctx: AuditContext, policy: Policy, sections: dict[str, Section], duration: float) -> dict[str, Any]:
+    d = ctx.data
+    groups = {c: sorted(map(str, d.sensitive[c].unique())) for c in d.sensitive.columns}
+    pol = json.dumps({k: vars(v) for k, v in sorted(policy.thresholds.items())}, sort_keys=True, default=str)
+    return {
+        "model": ctx.model.name,
+        "model_kind": ctx.model.kind,
+        "rows": len(d),
+        "train_rows": None if ctx.train is None else len(ctx.train),
+        "modality": d.modality,
+        "n_features": len(d.feature_names) if d.modality == "tabular" else int(np.prod(tuple(d.X.shape[1:]))),
+        "target": d.target,
+        "classes": [str(c) for c in ctx.classes],
+        "sensitive": d.sensitive_names,
+        "groups": groups,
+        "device": str(ctx.device),
+        "seed": ctx.seed,
+        "fingerprint": ctx.fingerprint(),
+        "policy_hash": hashlib.sha256(pol.encode()).hexdigest()[:12],
+        "versions": _versions(),
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "duration_s": round(duration, 3),
+        "check_durations": {k: round(s.duration_s, 3) for k, s in sections.items()},
+    }

@@ -1,0 +1,1 @@
+"""Small real models trained on the bundled data sets, for examples, tests and benchmarks."""

@@ -1,0 +1,253 @@
+"""Policy: thresholds that turn metrics into pass/fail findings.
+
+A policy maps metric names (exact, or fnmatch patterns such as ``fairness.*.false_positive_rate_ratio``)
+to a :class:`Threshold`. Names are validated against the metric patterns every check declares, so
+a typo fails early with the list of valid names.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from audit.errors import AuditInputError
+from audit.findings import Finding
+from audit.section import Metric
+
+InconclusiveAs = Literal["fail", "warn", "pass"]
+_THRESHOLD_KEYS = {"min", "max", "severity", "max_increase", "max_decrease"}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Bounds for one metric.
+
+    ``min``/``max`` bound the value; ``max_increase``/``max_decrease`` bound the change against a
+    baseline report (``audit run --baseline``). ``severity="warn"`` reports without failing the gate.
+    """
+
+    min: float | None = None
+    max: float | None = None
+    severity: Literal["fail", "warn"] = "fail"
+    max_increase: float | None = None
+    max_decrease: float | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.min is not None:
+            parts.append(f">= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:g}")
+        if self.max_increase is not None:
+            parts.append(f"increase <= {self.max_increase:g}")
+        if self.max_decrease is not None:
+            parts.append(f"decrease <= {self.max_decrease:g}")
+        return " and ".join(parts)
+
+
+def _threshold_from(key: str, spec: Any) -> Threshold:
+    if isinstance(spec, Threshold):
+        return spec
+    if not isinstance(spec, Mapping):
+        raise AuditInputError(f"policy[{key!r}] must be a table like {{ min = 0.8 }} or {{ max = 0.1 }}, got {spec!r}")
+    unknown = set(spec) - _THRESHOLD_KEYS
+    if unknown:
+        raise AuditInputError(f"policy[{key!r}] has unknown key(s) {sorted(unknown)}; valid keys are {sorted(_THRESHOLD_KEYS)}")
+    sev = spec.get("severity", "fail")
+    if sev not in ("fail", "warn"):
+        raise AuditInputError(f"policy[{key!r}].severity must be 'fail' or 'warn', got {sev!r}")
+    vals = {}
+    for k in ("min", "max", "max_increase", "max_decrease"):
+        if k in spec:
+            v = spec[k]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise AuditInputError(f"policy[{key!r}].{k} must be a number, got {v!r}")
+            vals[k] = float(v)
+    if not vals:
+        raise AuditInputError(f"policy[{key!r}] sets no bound; give min, max, max_increase or max_decrease")
+    return Threshold(severity=sev, **vals)
+
+
+@dataclass
+class Policy:
+    """Thresholds per metric name plus how to treat inconclusive results.
+
+    Parameters
+    ----------
+    thresholds : dict
+        Metric name or fnmatch pattern -> :class:`Threshold` (or a dict with ``min``/``max``/``severity``).
+    inconclusive : {"fail", "warn", "pass"}
+        What a finding whose confidence interval straddles the threshold (or whose value is
+        undefined) does to the gate. Default ``"warn"``: reported, does not fail.
+    fail_on : {"fail", "warn"}
+        ``"warn"`` makes warnings fail the gate too (``audit run --fail-on warn``).
+
+    Examples
+    --------
+    >>> p = Policy({"performance.accuracy": {"min": 0.6}})
+    >>> p.thresholds["performance.accuracy"].min
+    0.6
+    """
+
+    thresholds: dict[str, Threshold] = field(default_factory=dict)
+    inconclusive: InconclusiveAs = "warn"
+    fail_on: Literal["fail", "warn"] = "fail"
+    include_defaults: bool = False
+    #: keys the user set (not from the starter policy): a missing metric for these is reported
+    explicit: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.explicit is None:
+            self.explicit = frozenset(self.thresholds)
+        self.thresholds = {str(k): _threshold_from(str(k), v) for k, v in self.thresholds.items()}
+        if self.inconclusive not in ("fail", "warn", "pass"):
+            raise AuditInputError(f"policy inconclusive must be 'fail', 'warn' or 'pass', got {self.inconclusive!r}")
+        if self.fail_on not in ("fail", "warn"):
+            raise AuditInputError(f"policy fail_on must be 'fail' or 'warn', got {self.fail_on!r}")
+
+    # --------------------------------------------------------------- builders
+    @classmethod
+    def default(cls) -> Policy:
+        """The starter policy: every registered check's ``default_policy`` merged."""
+        from audit.checks import REGISTRY
+
+        merged: dict[str, Any] = {}
+        for check in REGISTRY.values():
+            merged.update(getattr(check, "default_policy", {}) or {})
+        return cls(merged, explicit=frozenset())
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> Policy:
+        """Build from a mapping; the keys ``inconclusive``, ``fail_on``, ``defaults`` are options, the rest metrics."""
+        spec = dict(spec)
+        options = {k: spec.pop(k) for k in ("inconclusive", "fail_on") if k in spec}
+        include_defaults = bool(spec.pop("defaults", False))
+        policy = cls(spec, include_defaults=include_defaults, **options)
+        if include_defaults:
+            base = cls.default().thresholds
+            base.update(policy.thresholds)
+            policy.thresholds = base  # explicit stays the user's own keys
+        return policy
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Policy:
+        """Read a TOML file holding a ``[policy]`` table (or only thresholds at top level)."""
+        p = Path(path)
+        if not p.is_file():
+            raise AuditInputError(f"policy file {str(p)!r} not found")
+        with p.open("rb") as fh:
+            try:
+                data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise AuditInputError(f"policy file {str(p)!r} is not valid TOML: {exc}") from exc
+        return cls.from_dict(data.get("policy", data))
+
+    @classmethod
+    def coerce(cls, policy: Policy | Mapping[str, Any] | str | Path | None) -> Policy:
+        """None -> the default policy; a dict -> :meth:`from_dict`; a path -> :meth:`from_toml`."""
+        if policy is None:
+            return cls.default()
+        if isinstance(policy, Policy):
+            return policy
+        if isinstance(policy, Mapping):
+            return cls.from_dict(policy)
+        if isinstance(policy, (str, Path)):
+            return cls.from_toml(policy)
+        raise AuditInputError(f"policy must be a Policy, a dict, a TOML path or None, got {type(policy).__name__}")
+
+    # -------------------------------------------------------------- validation
+    def validate(self, patterns: list[str]) -> None:
+        """Raise if a threshold names no metric any check can produce; the error lists valid names."""
+        from audit.checks._base import pattern_regex
+
+        regexes = [pattern_regex(p) for p in patterns]
+        for key in self.thresholds:
+            probe = key.replace("*", "x").replace("?", "x")
+            if "*" in key or "?" in key:
+                ok = any(fnmatch.fnmatchcase(p.replace("<", "").replace(">", ""), key) for p in patterns) or any(
+                    r.match(probe) for r in regexes
+                )
+            else:
+                ok = any(r.match(key) for r in regexes)
+            if not ok:
+                raise AuditInputError(
+                    f"policy names unknown metric {key!r}; valid metric names are:\n  " + "\n  ".join(sorted(patterns))
+                )
+
+    # -------------------------------------------------------------- evaluation
+    def matching(self, metric_name: str) -> list[tuple[str, Threshold]]:
+        """Thresholds that apply to ``metric_name``: the exact key, else every matching pattern."""
+        if metric_name in self.thresholds:
+            return [(metric_name, self.thresholds[metric_name])]
+        return [(k, t) for k, t in self.thresholds.items() if ("*" in k or "?" in k) and fnmatch.fnmatchcase(metric_name, k)]
+
+    def evaluate(
+        self,
+        metrics: Mapping[str, Metric],
+        check_of: Mapping[str, str],
+        *,
+        baseline: Mapping[str, float] | None = None,
+        skipped: Mapping[str, str] | None = None,
+    ) -> list[Finding]:
+        """Findings for every (metric, threshold) pair; exact keys with no metric become ``error`` findings."""
+        findings: list[Finding] = []
+        used: set[str] = set()
+        for name, metric in metrics.items():
+            for key, th in self.matching(name):
+                used.add(key)
+                base = None if baseline is None else baseline.get(name)
+                findings.append(self._judge(check_of.get(name, name.split(".")[0]), metric, th, base))
+        for key, th in self.thresholds.items():
+            if key in used or "*" in key or "?" in key or key not in self.explicit:
+                continue  # starter-policy metrics that a skipped check did not produce stay silent
+            check = key.split(".")[0]
+            why = (skipped or {}).get(check)
+            msg = f"{key} was not computed" + (f" (check {check!r} skipped: {why})" if why else "")
+            findings.append(
+                Finding(check=check, metric=key, value=None, threshold=th.describe(), passed=self.inconclusive != "fail",
+                        severity=th.severity, message=msg, status="inconclusive")
+            )
+        return findings
+
+    def _judge(self, check: str, m: Metric, th: Threshold, base: float | None) -> Finding:
+        v = m.value
+        desc = th.describe()
+        common = dict(check=check, metric=m.name, value=v, threshold=desc, severity=th.severity, low=m.low, high=m.high, baseline=base)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return Finding(**common, passed=self.inconclusive != "fail", status="inconclusive",
+                           message=f"{m.name} is undefined (NaN); cannot judge {desc}")
+        bad: list[str] = []
+        straddle = False
+        lo = m.low if m.low is not None and not math.isnan(m.low) else v
+        hi = m.high if m.high is not None and not math.isnan(m.high) else v
+        if th.min is not None:
+            if hi < th.min:
+                bad.append(f"{v:.4g} < min {th.min:g}")
+            elif lo < th.min:
+                straddle = True
+        if th.max is not None:
+            if lo > th.max:
+                bad.append(f"{v:.4g} > max {th.max:g}")
+            elif hi > th.max:
+                straddle = True
+        if base is not None and not math.isnan(base):
+            delta = v - base
+            if th.max_increase is not None and delta > th.max_increase:
+                bad.append(f"increased by {delta:+.4g} over baseline {base:.4g} (max {th.max_increase:g})")
+            if th.max_decrease is not None and -delta > th.max_decrease:
+                bad.append(f"decreased by {delta:+.4g} from baseline {base:.4g} (max {th.max_decrease:g})")
+        ci = f" [95% CI {m.low:.4g}, {m.high:.4g}]" if m.low is not None and m.high is not None else ""
+        if bad:
+            status = "fail" if th.severity == "fail" else "warn"
+            passed = status == "warn" and self.fail_on != "warn"
+            return Finding(**common, passed=passed, status=status, message=f"{m.name} = {v:.4g}{ci}: " + "; ".join(bad))
+        if straddle:
+            passed = self.inconclusive == "pass" or (self.inconclusive == "warn" and self.fail_on != "warn")
+            return Finding(**common, passed=passed, status="inconclusive",
+                           message=f"{m.name} = {v:.4g}{ci}: interval straddles the threshold ({desc}); inconclusive")
+        return Finding(**common, passed=True, status="pass", message=f"{m.name} = {v:.4g}{ci} meets {desc}")

@@ -1,0 +1,51 @@
+"""JUnit XML renderer: one test case per gated metric, readable by any CI."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from xml.etree import ElementTree as ET
+
+if TYPE_CHECKING:
+    from audit.report import Report
+
+
+def render_junit(report: Report) -> str:
+    """One ``<testsuite>`` per check; a failed gate is a ``<failure>``, a warning or inconclusive result a
+    ``<system-out>`` note on a passing case, a check that raised an ``<error>``."""
+    suites = ET.Element("testsuites", name="audit")
+    by_check: dict[str, list] = {}
+    for f in report.findings:
+        by_check.setdefault(f.check, []).append(f)
+    for name, s in report.sections.items():
+        if s.status == "error":
+            by_check.setdefault(name, [])
+    total = failures = errors = 0
+    for check, findings in by_check.items():
+        suite = ET.SubElement(suites, "testsuite", name=f"audit.{check}")
+        n_fail = n_err = 0
+        for f in findings:
+            case = ET.SubElement(suite, "testcase", classname=f"audit.{check}", name=f.metric)
+            value = "undefined" if f.value is None else f"{f.value:.6g}"
+            if not f.passed:
+                n_fail += 1
+                el = ET.SubElement(case, "failure", message=f"{f.metric} = {value}; threshold {f.threshold}", type=f.status)
+                el.text = f.message
+            elif f.status != "pass":
+                ET.SubElement(case, "system-out").text = f"{f.status}: {f.message}"
+        sec = report.sections.get(check)
+        if sec is not None and sec.status == "error":
+            n_err += 1
+            case = ET.SubElement(suite, "testcase", classname=f"audit.{check}", name="run")
+            ET.SubElement(case, "error", message=sec.reason[:500]).text = sec.reason
+        count = len(findings) + (1 if sec is not None and sec.status == "error" else 0)
+        suite.set("tests", str(count))
+        suite.set("failures", str(n_fail))
+        suite.set("errors", str(n_err))
+        total += count
+        failures += n_fail
+        errors += n_err
+    suites.set("tests", str(total))
+    suites.set("failures", str(failures))
+    suites.set("errors", str(errors))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -1,0 +1,153 @@
+"""Report: the sections, the findings and the verdict of one audit."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from audit.findings import Finding
+from audit.policy import Policy
+from audit.section import Metric, Section
+
+Verdict = Literal["pass", "fail", "inconclusive"]
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temp file and a rename, so readers never see half a file."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return p
+
+
+@dataclass
+class Report:
+    """The result of :func:`audit.audit`.
+
+    Attributes
+    ----------
+    sections : dict of str to Section
+        Each check's result, keyed by check name, in report order.
+    findings : list of Finding
+        Every metric held against the policy.
+    policy : Policy
+    meta : dict
+        What was audited: model, data shape, groups, device, seed, versions, run times.
+    """
+
+    sections: dict[str, Section]
+    findings: list[Finding]
+    policy: Policy
+    meta: dict[str, Any] = field(default_factory=dict)
+    baseline: dict[str, float] | None = None
+
+    # ---------------------------------------------------------------- verdict
+    @property
+    def passed(self) -> bool:
+        """True when every gate passed under the policy (errors in checks count as failures)."""
+        return all(f.passed for f in self.findings) and not self.errors
+
+    @property
+    def errors(self) -> list[Section]:
+        return [s for s in self.sections.values() if s.status == "error"]
+
+    @property
+    def verdict(self) -> Verdict:
+        """``fail`` when a gate failed, ``inconclusive`` when none failed but some were inconclusive."""
+        if not self.passed:
+            return "fail"
+        if any(f.status == "inconclusive" for f in self.findings):
+            return "inconclusive"
+        return "pass"
+
+    @property
+    def metrics(self) -> dict[str, Metric]:
+        """Every metric of every section, by name."""
+        return {m.name: m for s in self.sections.values() for m in s.metrics}
+
+    # ---------------------------------------------------------------- outputs
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with stable keys: verdict, passed, meta, metrics, findings, sections."""
+        from audit.render.json import report_to_dict
+
+        return report_to_dict(self)
+
+    def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
+        """The report as JSON text; also written to ``path`` when given."""
+        from audit.render.json import dumps
+
+        text = dumps(self.to_dict(), indent=indent)
+        if path is not None:
+            write_atomic(path, text)
+        return text
+
+    def to_junit(self, path: str | Path | None = None) -> str:
+        """JUnit XML: one test case per gated metric, failures carry value and threshold."""
+        from audit.render.junit import render_junit
+
+        text = render_junit(self)
+        if path is not None:
+            write_atomic(path, text)
+        return text
+
+    def to_markdown(self) -> str:
+        """A Markdown summary for a pull-request comment or a CI step summary."""
+        from audit.render.markdown import render_markdown
+
+        return render_markdown(self)
+
+    def to_html(self) -> str:
+        """The full self-contained HTML report."""
+        from audit.render.html import render_html
+
+        return render_html(self)
+
+    def save_html(self, path: str | Path) -> Path:
+        """Write the HTML report atomically and return the absolute path written.
+
+        Examples
+        --------
+        >>> report.save_html("reports/model.html")  # doctest: +SKIP
+        PosixPath('/home/me/project/reports/model.html')
+        """
+        return write_atomic(path, self.to_html()).resolve()
+
+    def _repr_html_(self) -> str:
+        from audit.render.html import render_summary_html
+
+        return render_summary_html(self)
+
+    def __repr__(self) -> str:
+        failed = sum(1 for f in self.findings if not f.passed)
+        return (
+            f"<Report verdict={self.verdict!r} sections={list(self.sections)} "
+            f"findings={len(self.findings)} failed={failed}>"
+        )
+
+    @staticmethod
+    def load_metrics(path: str | Path) -> dict[str, float]:
+        """Metric values from a saved ``audit.json`` (for baseline comparison)."""
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text())
+        except FileNotFoundError:
+            from audit.errors import AuditInputError
+
+            raise AuditInputError(f"baseline {str(p)!r} not found; pass the audit.json of a previous run") from None
+        except json.JSONDecodeError as exc:
+            from audit.errors import AuditInputError
+
+            raise AuditInputError(f"baseline {str(p)!r} is not valid JSON: {exc}") from None
+        return {k: (float("nan") if v["value"] is None else float(v["value"])) for k, v in data.get("metrics", {}).items()}
