@@ -163,7 +163,7 @@ class ModelAdapter:
                     f"torch model received non-numeric column(s) {bad}; pass transform= to turn the DataFrame into a tensor"
                 )
             X = X.to_numpy(dtype=np.float32)
-        t = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
+        t = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.array(X))  # copy: inputs may be read-only
         if not torch.is_floating_point(t):
             t = t.float()
         elif t.dtype == torch.float64:

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+import audit as audit_pkg
+from audit import Policy, audit
+from audit.checks import Check
+from audit.errors import AuditInputError
+from audit.section import Section
+
+
+class Boom(Check):
+    name = "boom"
+    title = "Boom"
+
+    def run(self, ctx):
+        raise RuntimeError("kaput")
+
+
+def _fit(frame):
+    return LogisticRegression().fit(frame[["x1", "x2"]], frame["y"])
+
+
+def test_end_to_end_sklearn(tabular_frame):
+    clf = _fit(tabular_frame)
+    r = audit(clf, tabular_frame, target="y", sensitive=["g"], checks=["performance"], progress=False,
+              policy={"performance.accuracy": {"min": 0.6}})
+    assert r.passed and r.verdict == "pass"
+    acc = (clf.predict(tabular_frame[["x1", "x2"]]) == tabular_frame["y"]).mean()
+    assert r.sections["performance"].metric("performance.accuracy").value == pytest.approx(acc)
+    assert r.meta["rows"] == 400 and r.meta["groups"] == {"g": ["a", "b"]}
+    failing = audit(clf, tabular_frame, target="y", checks=["performance"], progress=False,
+                    policy={"performance.accuracy": {"min": 0.99}})
+    assert not failing.passed and failing.verdict == "fail"
+
+
+def test_predictions_are_computed_once(tabular_frame):
+    clf = _fit(tabular_frame)
+    train = tabular_frame.iloc[:100].reset_index(drop=True)
+    full = {"data": tabular_frame.drop(columns="y"), "train": train.drop(columns="y")}
+    calls = {"data": 0, "train": 0}
+
+    def model(X):
+        for k, ref in full.items():
+            if len(X) == len(ref) and X.reset_index(drop=True).equals(ref):
+                calls[k] += 1
+        return clf.predict_proba(X[["x1", "x2"]])
+
+    audit(model, tabular_frame, target="y", sensitive=["g"], progress=False, train=train)
+    # once on data, once on train: no check re-predicts the full data (attacks and explainers
+    # call the model on other inputs, which is expected)
+    assert calls == {"data": 1, "train": 1}
+
+
+def test_check_that_raises_becomes_error_section(tabular_frame):
+    r = audit(_fit(tabular_frame), tabular_frame, target="y", checks=["performance", Boom()], progress=False)
+    assert r.sections["boom"].status == "error" and "kaput" in r.sections["boom"].reason
+    assert r.sections["performance"].status == "ok"
+    assert r.passed is False
+    assert "kaput" in r.to_html()
+
+
+def test_unknown_check_and_bad_immutable(tabular_frame):
+    with pytest.raises(AuditInputError, match=r"unknown check 'fairnes'; valid checks are \["):
+        audit(_fit(tabular_frame), tabular_frame, target="y", checks=["fairnes"])
+    with pytest.raises(AuditInputError, match="immutable column 'age' not found"):
+        audit(_fit(tabular_frame), tabular_frame, target="y", immutable=["age"], checks=["performance"])
+
+
+def test_labels_not_in_model_classes(tabular_frame):
+    bad = tabular_frame.assign(y=tabular_frame["y"].map({0: "no", 1: "yes"}))
+    with pytest.raises(AuditInputError, match=r"data labels contain 'no', which is not one of the model's classes \[0, 1\]"):
+        audit(_fit(tabular_frame), bad, target="y", checks=["performance"], progress=False)
+
+
+def test_same_seed_same_numbers_torch(tabular_frame):
+    def run(seed):
+        torch.manual_seed(0)
+        net = torch.nn.Linear(2, 2)
+        r = audit(net, tabular_frame, target="y", features=["x1", "x2"], sensitive=["g"], seed=seed, progress=False)
+        d = r.to_dict()
+        return d["metrics"]
+
+    assert run(0) == run(0)
+
+
+def test_json_round_trip_and_baseline(tabular_frame, tmp_path):
+    r = audit(_fit(tabular_frame), tabular_frame, target="y", sensitive=["g"], progress=False)
+    path = tmp_path / "audit.json"
+    r.to_json(path)
+    data = json.loads(path.read_text())
+    assert data["verdict"] == r.verdict and data["schema"] == "audit.report/1"
+    for name, m in r.metrics.items():
+        v = data["metrics"][name]["value"]
+        assert (v is None and np.isnan(m.value)) or v == pytest.approx(m.value)
+    assert data["sections"]["performance"]["tables"]["Confusion matrix"]["data"] == (
+        r.sections["performance"].tables["Confusion matrix"].to_numpy().tolist()
+    )
+    base = audit_pkg.Report.load_metrics(path)
+    r2 = audit(_fit(tabular_frame), tabular_frame, target="y", progress=False, baseline=path,
+               policy={"performance.accuracy": {"max_decrease": 0.0}})
+    (f,) = r2.findings
+    assert f.baseline == pytest.approx(base["performance.accuracy"]) and f.passed
+
+
+def test_public_surface():
+    assert isinstance(audit_pkg.__version__, str)
+    assert isinstance(Policy.default(), Policy)
+    assert issubclass(audit_pkg.Section, object) and Section

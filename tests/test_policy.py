@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from audit import Policy
+from audit._api import metric_patterns
+from audit.errors import AuditInputError
+from audit.section import Metric
+
+
+def judge(policy, metric, baseline=None):
+    return policy.evaluate({metric.name: metric}, {metric.name: metric.name.split(".")[0]}, baseline=baseline)
+
+
+def test_min_and_max_pass_and_fail():
+    (f,) = judge(Policy({"performance.accuracy": {"min": 0.7}}), Metric("performance.accuracy", 0.65))
+    assert (f.status, f.passed, f.threshold) == ("fail", False, ">= 0.7")
+    (f,) = judge(Policy({"performance.log_loss": {"max": 0.5}}), Metric("performance.log_loss", 0.4))
+    assert (f.status, f.passed) == ("pass", True)
+
+
+def test_interval_straddling_threshold_is_inconclusive():
+    m = Metric("fairness.demographic_parity_difference", 0.08, low=0.05, high=0.12)
+    for mode, passed in (("warn", True), ("fail", False), ("pass", True)):
+        (f,) = judge(Policy({m.name: {"max": 0.1}}, inconclusive=mode), m)
+        assert f.status == "inconclusive" and f.passed is passed and "straddles" in f.message
+    # an interval wholly above the bound fails even though it is uncertain
+    (f,) = judge(Policy({m.name: {"max": 0.04}}), m)
+    assert f.status == "fail"
+
+
+def test_warn_severity_and_fail_on_warn():
+    m = Metric("performance.accuracy", 0.5)
+    (f,) = judge(Policy({m.name: {"min": 0.6, "severity": "warn"}}), m)
+    assert (f.status, f.passed) == ("warn", True)
+    (f,) = judge(Policy({m.name: {"min": 0.6, "severity": "warn"}}, fail_on="warn"), m)
+    assert f.passed is False
+
+
+def test_undefined_metric_is_reported_not_passed_silently():
+    (f,) = judge(Policy({"performance.roc_auc": {"min": 0.6}}), Metric("performance.roc_auc", math.nan))
+    assert f.status == "inconclusive" and "undefined" in f.message
+
+
+def test_baseline_regression():
+    m = Metric("fairness.equalized_odds_difference", 0.15)
+    (f,) = judge(Policy({m.name: {"max_increase": 0.02}}), m, baseline={m.name: 0.10})
+    assert f.status == "fail" and "increased by +0.05" in f.message
+    (f,) = judge(Policy({m.name: {"max_increase": 0.02}}), m, baseline={m.name: 0.14})
+    assert f.status == "pass"
+
+
+def test_unknown_metric_lists_valid_names():
+    with pytest.raises(AuditInputError, match=r"unknown metric 'performance.acuracy'; valid metric names are:(.|\n)*performance.accuracy"):
+        Policy({"performance.acuracy": {"min": 0.5}}).validate(metric_patterns())
+    Policy({"performance.*": {"min": 0.0}}).validate(metric_patterns())
+
+
+def test_bad_threshold_specs_name_the_key():
+    with pytest.raises(AuditInputError, match=r"policy\['performance.accuracy'\] has unknown key\(s\) \['minimum'\]"):
+        Policy({"performance.accuracy": {"minimum": 0.5}})
+    with pytest.raises(AuditInputError, match=r"min must be a number"):
+        Policy({"performance.accuracy": {"min": "high"}})
+    with pytest.raises(AuditInputError, match="sets no bound"):
+        Policy({"performance.accuracy": {"severity": "warn"}})
+
+
+def test_requested_metric_that_was_not_computed_is_reported():
+    p = Policy({"performance.accuracy": {"min": 0.5}})
+    (f,) = p.evaluate({}, {}, skipped={"performance": "the data has no labels"})
+    assert f.value is None and "not computed" in f.message and "no labels" in f.message
+
+
+def test_wildcards_apply_to_every_match():
+    p = Policy({"performance.train.*": {"min": 0.9}})
+    fs = p.evaluate(
+        {"performance.train.accuracy": Metric("performance.train.accuracy", 0.95),
+         "performance.train.roc_auc": Metric("performance.train.roc_auc", 0.8)},
+        {},
+    )
+    assert sorted((f.metric, f.passed) for f in fs) == [("performance.train.accuracy", True), ("performance.train.roc_auc", False)]
