@@ -149,8 +149,10 @@ def audit(
     check_list = resolve_checks(checks)
     torch.manual_seed(seed)
 
+    if transform is None and isinstance(model, torch.nn.Module) and callable(getattr(model, "transform", None)):
+        transform = model.transform  # a module that carries its own DataFrame encoder
     adapter = ModelAdapter(model, transform=transform, output=model_output, device=device)
-    feats = features if features is not None else adapter.feature_names_in
+    feats = features if features is not None else adapter.feature_names_in or getattr(transform, "columns_", None)
     data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data")
     train_: AuditData | None = None
     if train is not None:
