@@ -92,6 +92,7 @@ def audit(
     immutable: Sequence[str] = (),
     history: Any = None,
     baseline: str | Path | Mapping[str, float] | None = None,
+    name: str | None = None,
     progress: bool = True,
 ) -> Report:
     """Audit a trained model on a data set and return a :class:`~audit.report.Report`.
@@ -129,6 +130,8 @@ def audit(
         Per-epoch training history (``train_loss``, ``val_loss``, ...) for the overfitting check.
     baseline : path to a previous ``audit.json`` or dict of metric values, optional
         Enables ``max_increase``/``max_decrease`` thresholds and shows deltas.
+    name : str, optional
+        What to call the model in the report (default: its class name).
     progress : bool
         Show a progress bar over checks.
 
@@ -200,6 +203,8 @@ def audit(
     skipped = {s.check: s.reason for s in sections.values() if s.status != "ok"}
     findings = pol.evaluate(metrics, check_of, baseline=base, skipped=skipped)
     meta = _meta(ctx, pol, sections, time.perf_counter() - t0)
+    if name:
+        meta["model"] = name
     return Report(sections=sections, findings=findings, policy=pol, meta=meta, baseline=base)
 
 

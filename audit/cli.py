@@ -7,6 +7,7 @@ unloadable model, invalid data), with a one-line reason on stderr (``--debug`` f
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 import sys
@@ -69,6 +70,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.fail_on is not None:
         policy.fail_on = args.fail_on
     report = audit(**kwargs, policy=policy, progress=not args.quiet)
+    report.meta["config"] = str(cfg.path)
+    report.meta["config_hash"] = hashlib.sha256(cfg.path.read_bytes()).hexdigest()[:12]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     html = report.save_html(out / "report.html")

@@ -252,4 +252,5 @@ def build_audit_kwargs(cfg: AuditConfig, *, checks: list[str] | None = None) -> 
         "device": cfg.audit.get("device", "auto"),
         "immutable": cfg.audit.get("immutable", []),
         "baseline": None if baseline is None else _resolve(cfg.root, baseline, "audit.baseline"),
+        "name": cfg.audit.get("name"),
     }

@@ -30,6 +30,7 @@ def main() -> None:
         transform=trained.transform,
         features=list(trained.transform.columns_),  # race is only a sensitive column, not a feature
         seed=args.seed,
+        name="COMPAS recidivism MLP",
     )
     path = report.save_html(args.out)
     print(report)
