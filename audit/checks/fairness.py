@@ -1,0 +1,307 @@
+"""Fairness check: group metrics, disparities with bootstrap intervals, intersections and proxies.
+
+What is computed
+----------------
+- Binary models: the positive class is the second class (``ctx.classes[1]``), or
+  ``ctx.options["positive_class"]`` when set (any model: that class against the rest).
+- Multiclass models without ``positive_class``: one-vs-rest for every class; each gated metric is
+  the worst class (largest difference, smallest ratio) with that class's interval, and the tables
+  carry a ``class`` level.
+- Per sensitive column and for the intersection of all of them (``fairness.intersection.*`` when
+  there are two or more columns): fairlearn's disparities and, for every group metric, the
+  difference (max - min) and ratio (min / max) over groups with at least ``min_group_size`` rows.
+- Top-level ``fairness.<disparity>`` = the worst over the single sensitive columns (not the
+  intersection, whose small cells make it noisy; gate it with ``fairness.intersection.<disparity>``),
+  with the interval of that worst-over-columns statistic from the same resamples.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from audit.checks._base import Check
+from audit.context import AuditContext
+from audit.errors import AuditInputError
+from audit.fairness import DISPARITIES, INTERSECTION, FairnessAssessment, ProxyResult, assess_fairness, proxy_auc
+from audit.fairness._plots import disparity_bars, group_bars, heat_map
+from audit.fairness._text import findings_table
+from audit.section import Metric, Section
+
+GAP_METRICS = ("selection_rate", "accuracy", "true_positive_rate", "false_positive_rate", "false_negative_rate",
+               "true_negative_rate", "precision", "roc_auc")
+
+
+@dataclass
+class FairnessSection(Section):
+    """The fairness section plus typed results (one :class:`FairnessAssessment` per positive class)."""
+
+    assessments: dict[str, FairnessAssessment] | None = None
+    proxies: ProxyResult | None = None
+
+
+def metric_key(name: str) -> str:
+    """A sensitive column name as one dotted part of a metric name (``"home zip"`` -> ``"home_zip"``)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_") or "column"
+
+
+def _patterns() -> tuple[str, ...]:
+    top = tuple(f"fairness.{d}" for d in DISPARITIES)
+    per = tuple(f"fairness.<column>.{d}" for d in DISPARITIES)
+    gaps = tuple(f"fairness.<column>.{m}_{k}" for m in GAP_METRICS for k in ("difference", "ratio"))
+    return top + per + gaps + ("fairness.<column>.proxy_auc",)
+
+
+_DISPARITY_DOCS = {
+    "demographic_parity_difference": "max - min selection rate over groups",
+    "demographic_parity_ratio": "min / max selection rate over groups (four-fifths rule: >= 0.8)",
+    "equalized_odds_difference": "larger of the true- and false-positive-rate differences over groups",
+    "equalized_odds_ratio": "smaller of the true- and false-positive-rate ratios over groups",
+    "equal_opportunity_difference": "max - min true positive rate over groups",
+    "equal_opportunity_ratio": "min / max true positive rate over groups",
+}
+
+
+class FairnessCheck(Check):
+    """Per-group metrics, disparities with bootstrap intervals, intersections and proxy detection.
+
+    Parameters
+    ----------
+    n_boot : int
+        Bootstrap resamples for every interval (vectorised; 1,000 takes well under a second here).
+    confidence : float
+        Interval coverage.
+    min_group_size : int, optional
+        Groups with fewer rows are flagged and left out of gated metrics; default
+        ``ctx.options["min_group_size"]`` or 30.
+    include_small_groups : bool
+        Keep small groups in the gated metrics.
+    proxies : bool
+        Run proxy detection (how well the features predict each sensitive column).
+    positive_is_favorable : bool, optional
+        Whether the positive class benefits the person (decides the "best" selection rate);
+        default ``ctx.options["positive_is_favorable"]`` or True.
+    """
+
+    name = "fairness"
+    title = "Fairness"
+    metric_patterns: ClassVar[tuple[str, ...]] = _patterns()
+    metric_docs: ClassVar[dict[str, str]] = {
+        **{f"fairness.{d}": f"{doc}; worst over the sensitive columns" for d, doc in _DISPARITY_DOCS.items()},
+        **{f"fairness.<column>.{d}": f"{doc}, for one sensitive column (or 'intersection')" for d, doc in _DISPARITY_DOCS.items()},
+        **{f"fairness.<column>.{m}_difference": f"max - min {m.replace('_', ' ')} over the column's groups" for m in GAP_METRICS},
+        **{f"fairness.<column>.{m}_ratio": f"min / max {m.replace('_', ' ')} over the column's groups" for m in GAP_METRICS},
+        "fairness.<column>.proxy_auc": "cross-validated ROC AUC of predicting the column from the other features (0.5: no proxy)",
+    }
+    default_policy: ClassVar[dict[str, dict[str, Any]]] = {
+        "fairness.demographic_parity_difference": {"max": 0.1, "severity": "fail"},
+        "fairness.equalized_odds_difference": {"max": 0.1, "severity": "fail"},
+        "fairness.demographic_parity_ratio": {"min": 0.8, "severity": "warn"},
+        "fairness.*.proxy_auc": {"max": 0.8, "severity": "warn"},
+    }
+
+    def __init__(
+        self,
+        *,
+        n_boot: int = 1000,
+        confidence: float = 0.95,
+        min_group_size: int | None = None,
+        include_small_groups: bool = False,
+        proxies: bool = True,
+        positive_is_favorable: bool | None = None,
+    ) -> None:
+        self.n_boot = n_boot
+        self.confidence = confidence
+        self.min_group_size = min_group_size
+        self.include_small_groups = include_small_groups
+        self.proxies = proxies
+        self.positive_is_favorable = positive_is_favorable
+
+    def skip_reason(self, ctx: AuditContext) -> str | None:
+        if ctx.y is None:
+            return "the data has no labels"
+        if ctx.data.sensitive.shape[1] == 0:
+            return "no sensitive columns were given (pass sensitive=[...])"
+        return None
+
+    # ------------------------------------------------------------------ helpers
+    def _tasks(self, ctx: AuditContext) -> list[tuple[str, int]]:
+        classes = list(ctx.classes)
+        pos = ctx.options.get("positive_class")
+        if pos is not None:
+            match = [i for i, c in enumerate(classes) if c == pos or str(c) == str(pos)]
+            if not match:
+                raise AuditInputError(f"options['positive_class'] = {pos!r} is not one of the model's classes {classes}")
+            return [(str(classes[match[0]]), match[0])]
+        if ctx.n_classes == 2:
+            return [(str(classes[1]), 1)]
+        return [(str(c), i) for i, c in enumerate(classes)]
+
+    def _views(self, names: list[str]) -> dict[str, tuple[str, ...]]:
+        views = {n: (n,) for n in names}
+        if len(names) > 1:
+            views[INTERSECTION] = tuple(names)
+        if len(names) > 2:
+            views[f"{names[0]} x {names[1]}"] = (names[0], names[1])  # for the heat map only
+        return views
+
+    # ---------------------------------------------------------------------- run
+    def run(self, ctx: AuditContext) -> Section:
+        sens = ctx.data.sensitive.copy()
+        names = [str(c) for c in sens.columns]
+        if INTERSECTION in names:
+            raise AuditInputError(f"a sensitive column is named {INTERSECTION!r}, which is reserved; rename it")
+        min_size = int(self.min_group_size if self.min_group_size is not None else ctx.options.get("min_group_size", 30))
+        favorable = bool(self.positive_is_favorable if self.positive_is_favorable is not None
+                         else ctx.options.get("positive_is_favorable", True))
+        tasks = self._tasks(ctx)
+        views = self._views(names)
+        gated = [v for v in views if v in names or v == INTERSECTION]
+        rng = ctx.rng(self.name)
+        y, pred = ctx.y, ctx.pred
+        score = ctx.proba if ctx.model.has_scores else None
+        results: dict[str, FairnessAssessment] = {}
+        for label, k in tasks:
+            results[label] = assess_fairness(
+                (y == k).astype(np.int8), (pred == k).astype(np.int8), sens,
+                y_score=None if score is None else score[:, k], n_boot=self.n_boot, confidence=self.confidence,
+                seed=int(rng.integers(2**31 - 1)), min_group_size=min_size, include_small_groups=self.include_small_groups,
+                positive_is_favorable=favorable, views=views,
+            )
+        metrics = self._metrics(results, gated)
+        multiclass = len(tasks) > 1
+        pick = self._figure_class(results)
+        res = results[pick]
+        notes = self._notes(ctx, tasks, results, multiclass, [v for v in views if v not in gated], favorable)
+        findings = pd.concat([findings_table(r, gated).assign(**{"class": c}) for c, r in results.items()], ignore_index=True)
+        if not multiclass:
+            findings = findings.drop(columns=["class"])
+        tables: dict[str, pd.DataFrame] = {}
+        tables["Findings"] = findings
+        tables["Disparities"] = self._stack({c: r.disparities.loc[gated] for c, r in results.items()}, multiclass)
+        for v in gated:
+            title = "Intersection" if v == INTERSECTION else f"Groups by {v}"
+            tables[title] = self._stack({c: r.groups[v] for c, r in results.items()}, multiclass)
+        tables["Metric gaps"] = self._stack({c: r.gaps.loc[gated] for c, r in results.items()}, multiclass)
+        figures = [*disparity_bars(res, gated)]
+        for n in names:
+            figures += group_bars(res.groups[n], n, self.confidence)
+        pair = next((v for v in views if len(views[v]) == 2), None)
+        if pair is not None:
+            figures += heat_map(res.groups[pair])
+        proxies = self._proxies(ctx, names, rng, notes)
+        if proxies is not None:
+            tables["Proxies"] = proxies.table
+            tables["Proxy features"] = proxies.by_feature
+            for col, row in proxies.table.iterrows():
+                metrics.append(Metric(f"fairness.{metric_key(col)}.proxy_auc", float(row["proxy_auc"]), higher_is_better=False,
+                                      description=f"how well the other features predict {col} (ROC AUC, 0.5 = not at all)"))
+        summary = self._summary(ctx, results, findings, gated, multiclass)
+        return FairnessSection(
+            check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables, figures=figures,
+            notes=notes, assessments=results, proxies=proxies,
+        )
+
+    @staticmethod
+    def _stack(frames: dict[str, pd.DataFrame], multiclass: bool) -> pd.DataFrame:
+        if not multiclass:
+            return next(iter(frames.values()))
+        return pd.concat(frames, names=["class"])
+
+    @staticmethod
+    def _figure_class(results: dict[str, FairnessAssessment]) -> str:
+        """The class the figures show: the only one, or the one with the largest equalized odds difference."""
+        vals = {c: r.overall.loc["equalized_odds_difference", "value"] for c, r in results.items()}
+        finite = {c: v for c, v in vals.items() if not np.isnan(v)}
+        return max(finite, key=finite.get) if finite else next(iter(results))
+
+    def _metrics(self, results: dict[str, FairnessAssessment], gated: list[str]) -> list[Metric]:
+        out: list[Metric] = []
+
+        def worst(rows: list[tuple[float, float, float]], kind: str) -> tuple[float, float, float]:
+            ok = [r for r in rows if not np.isnan(r[0])]
+            if not ok:
+                return (np.nan, np.nan, np.nan)
+            return max(ok, key=lambda r: r[0]) if kind == "difference" else min(ok, key=lambda r: r[0])
+
+        for d, (kind, _) in DISPARITIES.items():
+            v, lo, hi = worst([tuple(r.overall.loc[d, ["value", "low", "high"]]) for r in results.values()], kind)
+            out.append(Metric(f"fairness.{d}", v, lo, hi, higher_is_better=kind == "ratio",
+                              description=_DISPARITY_DOCS[d] + "; worst over sensitive columns"))
+        for view in gated:
+            key = metric_key(view)
+            for d, (kind, _) in DISPARITIES.items():
+                v, lo, hi = worst([tuple(r.disparities.loc[(view, d), ["value", "low", "high"]]) for r in results.values()], kind)
+                out.append(Metric(f"fairness.{key}.{d}", v, lo, hi, higher_is_better=kind == "ratio",
+                                  description=f"{_DISPARITY_DOCS[d]} ({view})"))
+            for m in GAP_METRICS:
+                for kind in ("difference", "ratio"):
+                    rows = [tuple(r.gaps.loc[(view, m), [kind, f"{kind}_low", f"{kind}_high"]])
+                            for r in results.values() if (view, m) in r.gaps.index]
+                    if not rows:
+                        continue
+                    v, lo, hi = worst(rows, kind)
+                    out.append(Metric(f"fairness.{key}.{m}_{kind}", v, lo, hi, higher_is_better=kind == "ratio",
+                                      description=f"{'max - min' if kind == 'difference' else 'min / max'} {m.replace('_', ' ')} over {view} groups"))
+        return [Metric(m.name, float(m.value), None if np.isnan(m.low) else float(m.low),
+                       None if np.isnan(m.high) else float(m.high), m.higher_is_better, m.description) for m in out]
+
+    def _proxies(self, ctx: AuditContext, names: list[str], rng: np.random.Generator, notes: list[str]) -> ProxyResult | None:
+        if not self.proxies:
+            return None
+        X = ctx.data.X
+        if not isinstance(X, pd.DataFrame) or X.shape[1] == 0:
+            notes.append("Proxy detection needs tabular features; skipped.")
+            return None
+        res = proxy_auc(X, ctx.data.sensitive, seed=int(rng.integers(2**31 - 1)))
+        notes.extend(res.notes)
+        for col, row in res.table.iterrows():
+            if row["is_model_feature"]:
+                notes.append(f"{col} is itself a model feature: the model sees it directly (proxy AUC uses the other features).")
+        return res
+
+    def _notes(self, ctx: AuditContext, tasks: list[tuple[str, int]], results: dict[str, FairnessAssessment],
+               multiclass: bool, hidden: list[str], favorable: bool) -> list[str]:
+        notes = []
+        if multiclass:
+            notes.append(f"{ctx.n_classes} classes: one-vs-rest per class; each gated metric is the worst class, "
+                         "with that class's interval. Figures show the class with the largest equalized odds difference.")
+        else:
+            fav = "favourable" if favorable else "unfavourable"
+            notes.append(f"Positive class: {tasks[0][0]!r} (selection rate = share predicted {tasks[0][0]!r}), "
+                         f"treated as {fav} for the person when naming the best group (options['positive_is_favorable']).")
+        if not ctx.model.has_scores:
+            notes.append("The model returns hard labels only: ROC AUC per group is not computed.")
+        r = next(iter(results.values()))
+        notes.append(f"Intervals: {r.confidence:.0%} percentile bootstrap, {r.n_boot:,} resamples (multinomial resampling of "
+                     "per-group confusion counts, equivalent to resampling rows). Top-level metrics are the worst over the "
+                     "sensitive columns; the intersection is gated separately as fairness.intersection.*.")
+        seen: set[str] = set()
+        for res in results.values():
+            for n in res.notes:
+                if n not in seen and not any(n.startswith(f"{h}: ") for h in hidden):
+                    seen.add(n)
+                    notes.append(n)
+        return notes
+
+    def _summary(self, ctx: AuditContext, results: dict[str, FairnessAssessment], findings: pd.DataFrame,
+                 gated: list[str], multiclass: bool) -> str:
+        r = next(iter(results.values()))
+        cols = ", ".join(v for v in gated if v != INTERSECTION)
+        parts = []
+        for d in ("demographic_parity_difference", "equalized_odds_difference"):
+            o = r.overall.loc[d] if not multiclass else None
+            if o is not None and not np.isnan(o["value"]):
+                ci = "" if np.isnan(o["low"]) else f" [{o['low']:.2f}, {o['high']:.2f}]"
+                parts.append(f"{d.replace('_', ' ')} {o['value']:.2f}{ci} ({o['feature']})")
+        s = f"Fairness across {cols} on {len(ctx.y):,} rows"
+        s += (": largest " + " and ".join(parts) + ".") if parts else "."
+        single = findings[findings["feature"] != INTERSECTION] if len(findings) else findings
+        if len(single):
+            top = single.iloc[0]["finding"]
+            s += " " + top[0].upper() + top[1:] + "."
+        return s

@@ -1,0 +1,38 @@
+"""Group fairness: per-group metrics, disparities, bootstrap intervals and proxy detection.
+
+Metric names and values follow fairlearn (``MetricFrame``, ``demographic_parity_difference``...);
+the bootstrap is vectorised over resamples (multinomial confusion counts) and agrees with
+``MetricFrame(n_boot=...)`` within sampling noise.
+
+Examples
+--------
+>>> from audit.fairness import group_metrics
+>>> group_metrics([1, 0, 1, 0], [1, 1, 0, 0], ["a", "a", "b", "b"])["selection_rate"].tolist()
+[1.0, 0.0]
+"""
+
+from __future__ import annotations
+
+from audit.fairness._assess import INTERSECTION, FairnessAssessment, assess_fairness
+from audit.fairness._bootstrap import percentile_interval, resample_counts
+from audit.fairness._disparities import Disparities, disparities
+from audit.fairness._group_metrics import GROUP_METRIC_COLUMNS, GroupMetrics, evaluate_groups, group_metrics
+from audit.fairness._proxies import ProxyResult, proxy_auc
+from audit.fairness._spread import DISPARITIES
+
+__all__ = [
+    "DISPARITIES",
+    "GROUP_METRIC_COLUMNS",
+    "INTERSECTION",
+    "Disparities",
+    "FairnessAssessment",
+    "GroupMetrics",
+    "ProxyResult",
+    "assess_fairness",
+    "disparities",
+    "evaluate_groups",
+    "group_metrics",
+    "percentile_interval",
+    "proxy_auc",
+    "resample_counts",
+]

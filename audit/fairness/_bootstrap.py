@@ -1,0 +1,70 @@
+"""Vectorised bootstrap of per-group confusion counts.
+
+fairlearn's ``MetricFrame(n_boot=...)`` resamples all ``n`` rows with replacement and recomputes
+every metric, once per resample. Every count-based group metric only depends on how many rows of
+each (group, label, prediction) cell a resample holds, and under row resampling those cell counts
+are jointly ``Multinomial(n, cell_count / n)``. Drawing them directly gives the same bootstrap
+distribution in ``O(n_boot x n_cells)`` work, independent of ``n``, with no loop over resamples.
+
+With sample weights a resampled cell holds ``k`` rows of that cell; its weighted total is drawn as
+``k * mean_w + sqrt(k) * sd_w * Z`` (the normal approximation to a sum of ``k`` weights drawn from
+the cell), which is exact when the weights inside a cell are equal.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+
+def resample_counts(
+    rng: np.random.Generator,
+    rows: np.ndarray,
+    weighted: np.ndarray,
+    weight_sd: np.ndarray | None,
+    n_boot: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n_boot`` resamples of cell counts.
+
+    Parameters
+    ----------
+    rng : numpy Generator
+    rows : ndarray, shape (G, 4)
+        Row counts per cell.
+    weighted : ndarray, shape (G, 4)
+        Weighted counts per cell (``rows`` when unweighted).
+    weight_sd : ndarray or None
+        Standard deviation of the weights per cell.
+    n_boot : int
+
+    Returns
+    -------
+    (rows_b, weighted_b) : ndarrays, shape (n_boot, G, 4)
+
+    Examples
+    --------
+    >>> rows = np.array([[5.0, 1, 2, 2]])
+    >>> r, w = resample_counts(np.random.default_rng(0), rows, rows, None, 3)
+    >>> r.shape, r.sum(axis=(1, 2)).tolist()
+    ((3, 1, 4), [10.0, 10.0, 10.0])
+    """
+    flat = rows.reshape(-1)
+    n = int(flat.sum())
+    draws = rng.multinomial(n, flat / flat.sum(), size=n_boot).astype(np.float64).reshape((n_boot,) + rows.shape)
+    if weight_sd is None:
+        return draws, draws
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(rows > 0, weighted / np.where(rows > 0, rows, 1.0), 0.0)
+    z = rng.standard_normal(draws.shape)
+    w = draws * mean + np.sqrt(draws) * weight_sd * z
+    return draws, np.clip(w, 0.0, None)
+
+
+def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval along axis 0, ignoring NaN resamples (like fairlearn's ``nanquantile``)."""
+    alpha = 1.0 - confidence
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanquantile(samples, [alpha / 2, 1 - alpha / 2], axis=0)
+    return lo, hi

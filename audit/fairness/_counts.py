@@ -1,0 +1,151 @@
+"""Per-group confusion counts: the sufficient statistics every group metric and its bootstrap use.
+
+Rows are grouped by the intersection of all sensitive features (only observed combinations, in
+sorted order like ``pandas.groupby``). A *view* is a subset of the sensitive features (one column,
+the full intersection, a pair for a heat map); its counts are sums of intersection counts, so one
+bootstrap draw of the intersection cells gives consistent resamples for every view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: index of the four confusion cells along the last axis of every counts array
+TN, FP, FN, TP = 0, 1, 2, 3
+
+
+def _factorize(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    try:
+        codes, uniques = pd.factorize(col, sort=True)
+    except TypeError:  # mixed types that cannot be ordered: order by their text
+        codes, uniques = pd.factorize(col.astype(str), sort=True)
+    return codes.astype(np.int64), pd.Index(uniques, name=col.name)
+
+
+@dataclass
+class GroupCounts:
+    """Confusion counts per intersection group.
+
+    Attributes
+    ----------
+    names : list of str
+        Sensitive feature names.
+    levels : list of Index
+        Sorted distinct values of each sensitive feature.
+    group_codes : ndarray, shape (G, n_features)
+        Level codes of each observed intersection group.
+    row_group : ndarray, shape (n,)
+        Intersection group of each row.
+    rows : ndarray, shape (G, 4)
+        Unweighted row counts per cell (tn, fp, fn, tp).
+    weighted : ndarray, shape (G, 4)
+        Weighted counts per cell (equal to ``rows`` without weights).
+    weight_sd : ndarray or None, shape (G, 4)
+        Standard deviation of the weights inside each cell (None without weights).
+    """
+
+    names: list[str]
+    levels: list[pd.Index]
+    group_codes: np.ndarray
+    row_group: np.ndarray
+    rows: np.ndarray
+    weighted: np.ndarray
+    weight_sd: np.ndarray | None
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.group_codes)
+
+    def view(self, features: tuple[str, ...]) -> tuple[np.ndarray, pd.Index]:
+        """Map intersection groups onto the groups of ``features``.
+
+        Returns ``(member, index)``: ``member[g]`` is the view group of intersection group ``g``;
+        ``index`` labels the view groups (a MultiIndex for several features).
+        """
+        pos = [self.names.index(f) for f in features]
+        sub = self.group_codes[:, pos]
+        uniq, member = np.unique(sub, axis=0, return_inverse=True)
+        member = member.reshape(-1)
+        if len(features) == 1:
+            index = pd.Index(self.levels[pos[0]][uniq[:, 0]], name=features[0])
+        else:
+            arrays = [self.levels[p][uniq[:, j]] for j, p in enumerate(pos)]
+            index = pd.MultiIndex.from_arrays(arrays, names=list(features))
+        return member, index
+
+
+def group_counts(y_true: np.ndarray, y_pred: np.ndarray, sensitive: pd.DataFrame, sample_weight: np.ndarray | None) -> GroupCounts:
+    """Count (tn, fp, fn, tp) per intersection group of ``sensitive``; weighted when weights are given."""
+    codes, levels = zip(*(_factorize(sensitive[c]) for c in sensitive.columns))
+    dims = tuple(len(lv) for lv in levels)
+    if float(np.prod(dims, dtype=np.float64)) < 2**62:
+        flat = np.ravel_multi_index(codes, dims)  # one int per row: far faster than a row-wise unique
+        uniq, row_group = np.unique(flat, return_inverse=True)
+        group_codes = np.stack(np.unravel_index(uniq, dims), axis=1)
+    else:  # astronomically many combinations: fall back to a row-wise unique
+        group_codes, row_group = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+    row_group = row_group.reshape(-1)
+    G = len(group_codes)
+    cell = row_group * 4 + 2 * y_true.astype(np.int64) + y_pred.astype(np.int64)
+    rows = np.bincount(cell, minlength=4 * G).reshape(G, 4).astype(np.float64)
+    if sample_weight is None:
+        weighted, sd = rows.copy(), None
+    else:
+        weighted = np.bincount(cell, weights=sample_weight, minlength=4 * G).reshape(G, 4)
+        sq = np.bincount(cell, weights=sample_weight**2, minlength=4 * G).reshape(G, 4)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(rows > 0, weighted / rows, 0.0)
+            var = np.where(rows > 0, sq / rows - mean**2, 0.0)
+        sd = np.sqrt(np.clip(var, 0.0, None))
+    return GroupCounts(
+        names=[str(c) for c in sensitive.columns],
+        levels=list(levels),
+        group_codes=group_codes,
+        row_group=row_group,
+        rows=rows,
+        weighted=weighted,
+        weight_sd=sd,
+    )
+
+
+def aggregate(counts: np.ndarray, member: np.ndarray, n_view: int) -> np.ndarray:
+    """Sum ``counts[..., G, 4]`` over intersection groups into ``[..., n_view, 4]``."""
+    onehot = np.zeros((n_view, len(member)))
+    onehot[member, np.arange(len(member))] = 1.0
+    return np.einsum("vg,...gc->...vc", onehot, counts)
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
+
+
+#: group metrics computed from confusion counts, in table order (fairlearn / scikit-learn names)
+RATE_METRICS = (
+    "selection_rate",
+    "accuracy",
+    "true_positive_rate",
+    "false_positive_rate",
+    "false_negative_rate",
+    "true_negative_rate",
+    "precision",
+)
+
+
+def rates(c: np.ndarray) -> dict[str, np.ndarray]:
+    """Every rate in :data:`RATE_METRICS` from weighted counts ``c[..., 4]``; NaN where undefined."""
+    tn, fp, fn, tp = c[..., TN], c[..., FP], c[..., FN], c[..., TP]
+    n = tn + fp + fn + tp
+    pos, neg = tp + fn, fp + tn
+    return {
+        "selection_rate": _div(tp + fp, n),
+        "accuracy": _div(tp + tn, n),
+        "true_positive_rate": _div(tp, pos),
+        "false_positive_rate": _div(fp, neg),
+        "false_negative_rate": _div(fn, pos),
+        "true_negative_rate": _div(tn, neg),
+        "precision": _div(tp, tp + fp),
+    }

@@ -1,0 +1,107 @@
+"""Figures for the fairness section: group bars with intervals, disparity bars, intersection heat map."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from audit.fairness._assess import FairnessAssessment, group_label
+from audit.render.figures import figure
+from audit.section import Figure
+
+#: group metrics drawn per sensitive column
+BAR_METRICS = ("selection_rate", "true_positive_rate", "false_positive_rate")
+#: disparities drawn as bars (differences share one axis)
+BAR_DISPARITIES = ("demographic_parity_difference", "equalized_odds_difference", "equal_opportunity_difference")
+
+
+def _err(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    lo = np.nan_to_num(values - low, nan=0.0).clip(0)
+    hi = np.nan_to_num(high - values, nan=0.0).clip(0)
+    return np.vstack([lo, hi])
+
+
+def group_bars(table: pd.DataFrame, feature: str, confidence: float) -> list[Figure]:
+    """One panel per metric in :data:`BAR_METRICS`: a bar per group with its interval; small groups grey."""
+    labels = [group_label(v) for v in table.index]
+    h = max(1.6, 0.28 * len(labels) + 0.9)
+    pct = f"{confidence:.0%}"
+    with figure(
+        f"Group metrics by {feature}",
+        f"bars of selection rate, true positive rate and false positive rate for each {feature} group with {pct} intervals",
+        size=(7.2, h),
+        caption=f"Bars: value per group; lines: {pct} bootstrap interval; grey: fewer rows than the minimum group size.",
+    ) as (fig, out):
+        axes = fig.subplots(1, len(BAR_METRICS), sharey=True)
+        pos = np.arange(len(labels))
+        colors = np.where(table["small"].to_numpy(), "#bbbbbb", "#4c78a8")
+        for ax, m in zip(axes, BAR_METRICS):
+            v = table[m].to_numpy(dtype=float)
+            ax.barh(pos, np.nan_to_num(v), color=colors, xerr=_err(v, table[f"{m}_low"].to_numpy(float), table[f"{m}_high"].to_numpy(float)),
+                    error_kw={"elinewidth": 1, "capsize": 2})
+            ax.set_title(m.replace("_", " "), fontsize=9)
+            ax.set_xlim(0, 1)
+            ax.invert_yaxis()
+        axes[0].set_yticks(pos, labels)
+    return out
+
+
+def disparity_bars(assessment: FairnessAssessment, features: list[str], threshold: float | None = 0.1) -> list[Figure]:
+    """Horizontal bars of each difference-type disparity per feature, with intervals and a reference line."""
+    d = assessment.disparities
+    feats = list(features)
+    pct = f"{assessment.confidence:.0%}"
+    with figure(
+        "Disparities between groups",
+        f"bars of demographic parity, equalized odds and equal opportunity differences per sensitive feature with {pct} intervals",
+        size=(7.2, max(1.8, 0.55 * len(feats) * len(BAR_DISPARITIES) / 2 + 1.0)),
+        caption=(f"Lines: {pct} bootstrap interval." + (f" Dashed line: the starter threshold {threshold:g}." if threshold else "")),
+    ) as (fig, out):
+        ax = fig.add_subplot()
+        width = 0.8 / len(BAR_DISPARITIES)
+        base = np.arange(len(feats))
+        for j, name in enumerate(BAR_DISPARITIES):
+            rows = d.xs(name, level=1).reindex(feats)
+            v = rows["value"].to_numpy(float)
+            ax.barh(base + j * width, np.nan_to_num(v), height=width, label=name.replace("_", " "),
+                    xerr=_err(v, rows["low"].to_numpy(float), rows["high"].to_numpy(float)), error_kw={"elinewidth": 1, "capsize": 2})
+        if threshold:
+            ax.axvline(threshold, color="#c00", linestyle="--", linewidth=1)
+        ax.set_yticks(base + width * (len(BAR_DISPARITIES) - 1) / 2, feats)
+        ax.invert_yaxis()
+        ax.set_xlabel("difference between groups (max - min)")
+        ax.legend(fontsize=7, loc="lower right", frameon=False)
+    return out
+
+
+def heat_map(table: pd.DataFrame, metrics: tuple[str, ...] = ("selection_rate", "false_positive_rate")) -> list[Figure]:
+    """Heat map of ``metrics`` over a two-feature intersection table (rows: first feature, columns: second)."""
+    if not isinstance(table.index, pd.MultiIndex) or table.index.nlevels != 2:
+        return []
+    a, b = table.index.names
+    rows_l = list(dict.fromkeys(table.index.get_level_values(0)))
+    cols_l = list(dict.fromkeys(table.index.get_level_values(1)))
+    with figure(
+        f"{a} x {b}",
+        f"heat map of {' and '.join(m.replace('_', ' ') for m in metrics)} for each combination of {a} and {b}",
+        size=(3.3 * len(metrics) + 0.6, max(1.8, 0.32 * len(rows_l) + 1.2)),
+        caption="Cell: value (rows in the group); * marks groups under the minimum size; blank: no rows.",
+    ) as (fig, out):
+        axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+        for ax, m in zip(axes, metrics):
+            grid = table[m].unstack(1).reindex(index=rows_l, columns=cols_l)
+            counts = table["count"].unstack(1).reindex(index=rows_l, columns=cols_l)
+            small = table["small"].unstack(1).reindex(index=rows_l, columns=cols_l)
+            ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=1, aspect="auto")
+            for (i, j), v in np.ndenumerate(grid.to_numpy(dtype=float)):
+                if np.isnan(counts.iat[i, j]):
+                    continue
+                star = "*" if bool(small.iat[i, j]) else ""
+                txt = "n/a" if np.isnan(v) else f"{v:.2f}{star}"
+                ax.text(j, i, f"{txt}\n({int(counts.iat[i, j])})", ha="center", va="center", fontsize=7,
+                        color="white" if not np.isnan(v) and v < 0.6 else "black")
+            ax.set_xticks(range(len(cols_l)), [str(c) for c in cols_l], rotation=30 if len(cols_l) > 3 else 0)
+            ax.set_yticks(range(len(rows_l)), [str(r) for r in rows_l])
+            ax.set_title(m.replace("_", " "), fontsize=9)
+            ax.spines[:].set_visible(False)
+    return out

@@ -1,0 +1,164 @@
+"""Proxy detection: how well the other features predict each sensitive column.
+
+A model that never sees ``race`` can still treat races differently when other features carry the
+same information. For each sensitive column a shallow gradient-boosted model (depth 3) predicts it
+from the remaining features; its cross-validated ROC AUC (one-vs-rest, prevalence-weighted for
+more than two groups) is 0.5 when the features say nothing about the column and 1.0 when they
+reveal it. Each feature alone (a depth-3 tree) shows where the information sits.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.tree import DecisionTreeClassifier
+from threadpoolctl import threadpool_limits
+
+from audit.errors import AuditInputError
+from audit.fairness._inputs import sensitive_frame
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ProxyResult:
+    """Result of :func:`proxy_auc`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Index ``sensitive`` (one row per sensitive column): ``proxy_auc``, ``n_groups``,
+        ``n_features``, ``strongest_feature``, ``strongest_feature_auc``, ``is_model_feature``
+        (the column is itself among the features, so the model sees it directly).
+    by_feature : DataFrame
+        Index ``(sensitive, feature)``: ``auc`` of that feature alone.
+    notes : list of str
+    """
+
+    table: pd.DataFrame
+    by_feature: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def _encode(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Numeric matrix plus a mask of categorical columns (ordinal codes)."""
+    cols, cat = [], []
+    for c in X.columns:
+        s = X[c]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            cols.append(s.to_numpy(dtype=np.float64, na_value=np.nan))
+            cat.append(False)
+        else:
+            codes = pd.factorize(s.astype(str), sort=True)[0].astype(np.float64)
+            cols.append(codes)
+            cat.append(codes.max(initial=0) < 250)  # HistGradientBoosting handles up to 255 categories
+    return np.column_stack(cols), np.array(cat)
+
+
+def _auc(y: np.ndarray, proba: np.ndarray) -> float:
+    if proba.shape[1] == 2:
+        return float(roc_auc_score(y, proba[:, 1]))
+    return float(roc_auc_score(y, proba, multi_class="ovr", average="weighted"))
+
+
+def proxy_auc(
+    X: pd.DataFrame,
+    sensitive: Any,
+    *,
+    seed: int = 0,
+    cv: int = 3,
+    max_rows: int = 20_000,
+    per_feature: bool = True,
+) -> ProxyResult:
+    """Cross-validated ROC AUC of predicting each sensitive column from the features in ``X``.
+
+    Parameters
+    ----------
+    X : DataFrame
+        Model features. A sensitive column that is also in ``X`` is left out when predicting it.
+    sensitive : Series, array or DataFrame
+        Sensitive column(s), aligned with ``X``.
+    seed : int
+        Seeds the row subsample, the folds and the models: same inputs, same numbers.
+    cv : int
+        Number of stratified folds.
+    max_rows : int
+        Rows used at most (a seeded random subsample beyond that), to stay fast.
+    per_feature : bool
+        Also score each feature alone (``by_feature``).
+
+    Returns
+    -------
+    ProxyResult
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> g = rng.integers(0, 2, 600)
+    >>> X = pd.DataFrame({"zip": g * 3 + rng.integers(0, 2, 600), "noise": rng.normal(size=600)})
+    >>> round(proxy_auc(X, pd.Series(g, name="g")).table.loc["g", "proxy_auc"], 2)
+    1.0
+    """
+    if not isinstance(X, pd.DataFrame):
+        raise AuditInputError(f"X must be a pandas DataFrame of features for proxy detection, got {type(X).__name__}")
+    if cv < 2:
+        raise AuditInputError(f"cv must be >= 2, got {cv}")
+    sens = sensitive_frame(sensitive, len(X), ref="X")
+    X = X.reset_index(drop=True)
+    notes: list[str] = []
+    idx = np.arange(len(X))
+    if len(X) > max_rows:
+        idx = np.sort(np.random.default_rng(seed).choice(len(X), max_rows, replace=False))
+        notes.append(f"Proxy models use a random subsample of {max_rows:,} of {len(X):,} rows.")
+    rows, feat_rows = [], []
+    for s in sens.columns:
+        feats = [c for c in X.columns if str(c) != s]
+        codes, uniq = pd.factorize(sens[s].iloc[idx].astype(str), sort=True)
+        counts = np.bincount(codes, minlength=len(uniq))
+        keep_groups = counts >= cv
+        if (~keep_groups).any():
+            notes.append(f"{s}: group(s) {[str(u) for u in uniq[~keep_groups]]} have fewer than {cv} rows and are left out of its proxy model.")
+        rsel = keep_groups[codes]
+        y = pd.factorize(codes[rsel], sort=True)[0]
+        row: dict[str, Any] = {"sensitive": s, "proxy_auc": np.nan, "n_groups": int(keep_groups.sum()), "n_features": len(feats),
+                               "strongest_feature": None, "strongest_feature_auc": np.nan, "is_model_feature": s in map(str, X.columns)}
+        if not feats or row["n_groups"] < 2:
+            notes.append(f"{s}: no proxy score (" + ("no other features" if not feats else "fewer than two groups") + ").")
+            rows.append(row)
+            continue
+        Xe, cat = _encode(X.iloc[idx][feats])
+        Xe = Xe[rsel]
+        folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
+        model = HistGradientBoostingClassifier(max_iter=40, max_depth=3, learning_rate=0.2, early_stopping=False,
+                                               categorical_features=cat if cat.any() else None, random_state=seed)
+        # one thread: OpenMP start-up costs more than it saves on data this size, and worse on a busy machine
+        with warnings.catch_warnings(), threadpool_limits(1):
+            warnings.simplefilter("ignore")
+            row["proxy_auc"] = _auc(y, cross_val_predict(model, Xe, y, cv=folds, method="predict_proba"))
+            if per_feature:
+                tree = DecisionTreeClassifier(max_depth=3, min_samples_leaf=10, random_state=seed)
+                for j, f in enumerate(feats):
+                    col = np.nan_to_num(Xe[:, [j]], nan=-1.0)
+                    auc = _auc(y, cross_val_predict(tree, col, y, cv=folds, method="predict_proba"))
+                    feat_rows.append({"sensitive": s, "feature": str(f), "auc": auc})
+        mine = [r for r in feat_rows if r["sensitive"] == s]
+        if mine:
+            top = max(mine, key=lambda r: r["auc"])
+            row["strongest_feature"], row["strongest_feature_auc"] = top["feature"], top["auc"]
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("sensitive")
+    by_feature = (
+        pd.DataFrame(feat_rows).sort_values(["sensitive", "auc"], ascending=[True, False]).set_index(["sensitive", "feature"])
+        if feat_rows
+        else pd.DataFrame(columns=["auc"], index=pd.MultiIndex.from_tuples([], names=["sensitive", "feature"]))
+    )
+    return ProxyResult(table=table, by_feature=by_feature, notes=notes)
