@@ -1,0 +1,165 @@
+"""Calibration check: ECE, MCE, Brier score and reliability diagrams, overall and per sensitive group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from audit.checks._base import Check
+from audit.context import AuditContext
+from audit.health import CalibrationResult, calibration
+from audit.render.figures import figure
+from audit.section import Figure, Metric, Section
+
+_MAX_GROUPS_PLOTTED = 6
+
+
+@dataclass
+class CalibrationSection(Section):
+    """The calibration section; ``result`` holds the full :class:`~audit.health.CalibrationResult`."""
+
+    result: CalibrationResult | None = None
+
+
+def _diagram(ax, table: pd.DataFrame, label: str, color: str | None = None, marker: str = "o") -> None:
+    full = table[table["count"] > 0]
+    ax.plot(full["confidence"], full["accuracy"], marker=marker, ms=3.5, lw=1.2, label=label, color=color)
+
+
+def _figures(r: CalibrationResult, min_group_size: int) -> list[Figure]:
+    figs: list[Figure] = []
+    what = "top-label confidence"
+    alt = (
+        f"reliability diagram with {r.n_bins} equal-width bins: observed accuracy against mean {what}; "
+        f"ECE {r.ece:.3f}, MCE {r.mce:.3f}"
+    )
+    with figure("Reliability diagram", alt, size=(6.0, 3.0),
+                caption="Points on the diagonal are calibrated; below it the model is over-confident.") as (fig, out):
+        ax, hx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
+        ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
+        _diagram(ax, r.reliability, "model", color="C0")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel(f"mean {what}")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"ECE {r.ece:.3f}")
+        t = r.reliability
+        hx.bar((t["lower"] + t["upper"]) / 2, t["count"] / max(t["count"].sum(), 1), width=1 / r.n_bins, color="C0", alpha=0.7)
+        hx.set_xlim(0, 1)
+        hx.set_xlabel(what)
+        hx.set_ylabel("share of rows")
+    figs += out
+    cols = list(r.gaps.index)[:3]
+    if cols:
+        alt = f"reliability diagrams per group of {', '.join(map(str, cols))}"
+        with figure("Reliability per group", alt, size=(3.0 * len(cols) + 0.4, 3.0),
+                    caption=f"Groups with fewer than {min_group_size} rows are not drawn.") as (fig, out):
+            axes = np.atleast_1d(fig.subplots(1, len(cols)))
+            for ax, col in zip(axes, cols):
+                ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
+                bg = r.by_group.loc[col]
+                big = bg[~bg["small"].astype(bool)].sort_values("n", ascending=False).head(_MAX_GROUPS_PLOTTED)
+                rel = r.group_reliability[r.group_reliability["column"] == col]
+                for i, g in enumerate(big.index):
+                    _diagram(ax, rel[rel["group"] == g], f"{g} (ECE {big.loc[g, 'ece']:.3f})", color=f"C{i}")
+                ax.set_xlim(0, 1)
+                ax.set_ylim(0, 1)
+                ax.set_xlabel("mean confidence")
+                ax.set_title(str(col))
+                ax.legend(fontsize=7, frameon=False, loc="upper left")
+            axes[0].set_ylabel("accuracy")
+        figs += out
+    return figs
+
+
+class CalibrationCheck(Check):
+    """Are predicted probabilities trustworthy, for everyone? ECE, MCE, Brier, reliability diagrams per group.
+
+    Parameters
+    ----------
+    n_bins : int
+        Equal-width confidence bins.
+    min_group_size : int
+        Groups with fewer rows are shown but left out of the ECE gap (``ctx.options["min_group_size"]``
+        overrides it).
+    """
+
+    name = "calibration"
+    title = "Calibration"
+    metric_patterns = (
+        "calibration.ece",
+        "calibration.mce",
+        "calibration.brier",
+        "calibration.positive_class_ece",
+        "calibration.<column>.ece_gap",
+    )
+    metric_docs: ClassVar[dict[str, str]] = {
+        "calibration.ece": "top-label expected calibration error: equal-width bins (15) on the top-class probability, "
+        "weighted mean |accuracy - confidence|; 0 is perfect. Starter policy: warn above 0.1",
+        "calibration.mce": "maximum calibration error: largest |accuracy - confidence| over non-empty bins",
+        "calibration.brier": "Brier score: binary mean (p1 - y)^2 (sklearn brier_score_loss, 0-1); multi-class "
+        "mean sum_k (p_k - [y=k])^2 (0-2); lower is better",
+        "calibration.positive_class_ece": "binary models only: ECE of the positive-class probability against the positive rate",
+        "calibration.<column>.ece_gap": "largest minus smallest per-group ECE over groups of the sensitive column with at "
+        "least min_group_size rows (miscalibration for one group is a fairness problem). Starter policy: warn above 0.1",
+    }
+    default_policy: ClassVar[dict[str, dict]] = {
+        "calibration.ece": {"max": 0.1, "severity": "warn"},
+        "calibration.*.ece_gap": {"max": 0.1, "severity": "warn"},
+    }
+
+    def __init__(self, *, n_bins: int = 15, min_group_size: int = 30) -> None:
+        self.n_bins = n_bins
+        self.min_group_size = min_group_size
+
+    def skip_reason(self, ctx: AuditContext) -> str | None:
+        if ctx.y is None:
+            return "the data has no labels"
+        _ = ctx.proba  # has_scores is known once the model has been called
+        if not ctx.model.has_scores:
+            return "the model returns hard labels only: there are no probabilities to calibrate"
+        return None
+
+    def run(self, ctx: AuditContext) -> Section:
+        mgs = int(ctx.options.get("min_group_size", self.min_group_size))
+        r = calibration(ctx.y, ctx.proba, n_bins=self.n_bins, sensitive=ctx.data.sensitive, min_group_size=mgs)
+        metrics = [
+            Metric("calibration.ece", r.ece, higher_is_better=False, description="top-label expected calibration error"),
+            Metric("calibration.mce", r.mce, higher_is_better=False, description="maximum calibration error"),
+            Metric("calibration.brier", r.brier, higher_is_better=False, description="Brier score"),
+        ]
+        if ctx.is_binary:
+            metrics.append(Metric("calibration.positive_class_ece", r.positive_class_ece, higher_is_better=False,
+                                  description="ECE of the positive-class probability"))
+        for col, row in r.gaps.iterrows():
+            metrics.append(Metric(f"calibration.{col}.ece_gap", float(row["ece_gap"]), higher_is_better=False,
+                                  description=f"max - min ECE over groups of {col}"))
+        overall = pd.DataFrame(
+            {"value": {"ECE (top-label)": r.ece, "MCE": r.mce, "Brier": r.brier,
+                       **({"ECE (positive class)": r.positive_class_ece} if ctx.is_binary else {})}}
+        )
+        overall.index.name = "metric"
+        tables = {"Calibration": overall, "Reliability bins": r.reliability[r.reliability["count"] > 0]}
+        if len(r.by_group):
+            tables["Calibration by group"] = r.by_group
+            tables["ECE gap by sensitive column"] = r.gaps
+        verdict = "well calibrated" if r.ece <= 0.05 else "somewhat miscalibrated" if r.ece <= 0.1 else "miscalibrated"
+        mean_conf = float(ctx.proba.max(axis=1).mean())
+        acc = float((ctx.pred == ctx.y).mean())
+        direction = "over-confident" if mean_conf > acc else "under-confident"
+        summary = (
+            f"The model is {verdict}: ECE {r.ece:.3f}, Brier {r.brier:.3f}; on average {direction} "
+            f"(mean confidence {mean_conf:.3f}, accuracy {acc:.3f})."
+        )
+        gaps = r.gaps.dropna(subset=["ece_gap"])
+        if len(gaps):
+            worst = gaps["ece_gap"].astype(float).idxmax()
+            g = gaps.loc[worst]
+            summary += f" Largest gap between groups: {g['ece_gap']:.3f} in {worst} ({g['worst_group']} vs {g['best_group']})."
+        return CalibrationSection(
+            check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
+            figures=_figures(r, mgs), notes=list(r.notes), result=r,
+        )

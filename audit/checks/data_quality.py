@@ -1,0 +1,213 @@
+"""Data-quality check: missing values, duplicates, leakage, label balance, group representation, drift."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from audit.checks._base import Check
+from audit.context import AuditContext
+from audit.data import AuditData
+from audit.health import DataQualityResult, data_quality, image_data_quality
+from audit.render.figures import figure
+from audit.section import Figure, Metric, Section
+
+_SPLIT_METRICS = (
+    "max_missing_share", "constant_columns", "duplicate_share", "near_duplicate_share", "label_conflict_share",
+    "minority_class_share", "imbalance_ratio",
+)
+_HIGHER = {"minority_class_share": True}
+_MAX_DRIFT_BARS = 20
+
+
+@dataclass
+class DataQualitySection(Section):
+    """The data-quality section; ``result`` holds the full :class:`~audit.health.DataQualityResult`."""
+
+    result: DataQualityResult | None = None
+
+
+def _frame(d: AuditData) -> pd.DataFrame:
+    """The tabular frame with the target and every sensitive column (added when given as arrays)."""
+    frame = (d.frame if d.frame is not None else d.X).copy()
+    if d.y is not None and d.target not in frame.columns:
+        frame[d.target] = d.y
+    for c in d.sensitive.columns:
+        if c not in frame.columns:
+            frame[c] = d.sensitive[c].to_numpy()
+    return frame
+
+
+def _figures(r: DataQualityResult) -> list[Figure]:
+    figs: list[Figure] = []
+    if len(r.labels):
+        alt = "label balance: share of each class in " + ("data and train" if "train_share" in r.labels else "data")
+        with figure("Label balance", alt, size=(4.2, 2.6)) as (fig, out):
+            ax = fig.add_subplot()
+            x = np.arange(len(r.labels))
+            cols = [c for c in ("share", "train_share") if c in r.labels]
+            w = 0.8 / len(cols)
+            for i, c in enumerate(cols):
+                ax.bar(x + (i - (len(cols) - 1) / 2) * w, r.labels[c], width=w, label="data" if c == "share" else "train")
+            ax.set_xticks(x, [str(i) for i in r.labels.index], rotation=45 if len(x) > 6 else 0)
+            ax.set_ylabel("share of rows")
+            ax.legend(frameon=False, fontsize=7)
+        figs += out
+    if len(r.drift):
+        d = r.drift.head(_MAX_DRIFT_BARS).iloc[::-1]
+        alt = (
+            f"horizontal bars of the drift effect size of {len(d)} features between train and data; "
+            f"{int(r.drift['drifted'].sum())} flagged as drifted"
+        )
+        with figure("Feature drift (train vs data)", alt, size=(5.0, 0.6 + 0.22 * len(d)),
+                    caption="Effect size: KS statistic (numeric) or Cramér's V (categorical). Red: flagged as drifted.") as (fig, out):
+            ax = fig.add_subplot()
+            colors = ["C3" if f else "C0" for f in d["drifted"].astype(bool)]
+            ax.barh(range(len(d)), d["effect"].to_numpy(dtype=float), color=colors)
+            ax.set_yticks(range(len(d)), [str(i) for i in d.index], fontsize=7)
+            ax.set_xlabel("effect size")
+        figs += out
+    return figs
+
+
+class DataQualityCheck(Check):
+    """Is the data fit to judge the model on? Missing values, duplicates, leakage, balance, groups, drift.
+
+    Parameters
+    ----------
+    min_group_size : int
+        Sensitive groups with fewer rows are flagged (``ctx.options["min_group_size"]`` overrides it).
+    near_tolerance : float
+        Grid step in standard deviations for near duplicates.
+    drift_alpha, drift_min_effect : float
+        A feature drifts when its p-value is below ``drift_alpha`` and its effect size is at least
+        ``drift_min_effect``.
+    """
+
+    name = "data_quality"
+    title = "Data quality"
+    metric_patterns = (
+        *(f"data_quality.{m}" for m in _SPLIT_METRICS),
+        *(f"data_quality.train.{m}" for m in _SPLIT_METRICS),
+        "data_quality.leakage_rows",
+        "data_quality.leakage_share",
+        "data_quality.drift.n_drifted",
+        "data_quality.drift.max_effect",
+        "data_quality.<column>.min_group_share",
+        "data_quality.<column>.small_groups",
+    )
+    metric_docs: ClassVar[dict[str, str]] = {
+        "data_quality.max_missing_share": "largest share of missing values in any column of the data. Starter policy: warn above 0.05",
+        "data_quality.constant_columns": "columns with a single value (tabular only). Starter policy: warn above 0",
+        "data_quality.duplicate_share": "share of rows equal to an earlier row on features and target (images: same bytes)",
+        "data_quality.near_duplicate_share": "share of rows equal to an earlier row after numeric features are standardised and "
+        "rounded to 0.1 standard deviations (includes exact duplicates)",
+        "data_quality.label_conflict_share": "share of rows whose features equal another row's with a different label",
+        "data_quality.minority_class_share": "share of the rarest class. Starter policy: warn below 0.05",
+        "data_quality.imbalance_ratio": "count of the largest class / count of the smallest",
+        "data_quality.train.max_missing_share": "as data_quality.max_missing_share, on the training data (likewise for "
+        "every data_quality.train.* metric)",
+        "data_quality.leakage_rows": "rows of the data whose feature values exactly equal a training row (images: same bytes)",
+        "data_quality.leakage_share": "leakage_rows / rows of the data. Starter policy: warn above 0",
+        "data_quality.drift.n_drifted": "features whose train-vs-data test has p < 0.01 and effect size >= 0.1 "
+        "(KS D for numeric, Cramér's V for categorical; images: mean/std pixel intensity). Starter policy: warn above 0",
+        "data_quality.drift.max_effect": "largest per-feature drift effect size (0-1)",
+        "data_quality.<column>.min_group_share": "share of the data held by the smallest group of the sensitive column",
+        "data_quality.<column>.small_groups": "groups of the sensitive column with fewer than min_group_size (30) rows: "
+        "too small to judge. Starter policy: warn above 0",
+    }
+    default_policy: ClassVar[dict[str, dict]] = {
+        "data_quality.max_missing_share": {"max": 0.05, "severity": "warn"},
+        "data_quality.constant_columns": {"max": 0, "severity": "warn"},
+        "data_quality.minority_class_share": {"min": 0.05, "severity": "warn"},
+        "data_quality.leakage_share": {"max": 0, "severity": "warn"},
+        "data_quality.drift.n_drifted": {"max": 0, "severity": "warn"},
+        "data_quality.*.small_groups": {"max": 0, "severity": "warn"},
+    }
+
+    def __init__(
+        self, *, min_group_size: int = 30, near_tolerance: float = 0.1, drift_alpha: float = 0.01, drift_min_effect: float = 0.1
+    ) -> None:
+        self.min_group_size = min_group_size
+        self.near_tolerance = near_tolerance
+        self.drift_alpha = drift_alpha
+        self.drift_min_effect = drift_min_effect
+
+    def _compute(self, ctx: AuditContext) -> DataQualityResult:
+        d, t = ctx.data, ctx.train
+        kw = dict(min_group_size=int(ctx.options.get("min_group_size", self.min_group_size)),
+                  near_tolerance=self.near_tolerance, drift_alpha=self.drift_alpha, drift_min_effect=self.drift_min_effect)
+        if d.modality == "image":
+            return image_data_quality(
+                d.X, d.y, sensitive=d.sensitive if d.sensitive.shape[1] else None,
+                train_images=None if t is None else t.X, train_labels=None if t is None else t.y,
+                train_sensitive=t.sensitive if t is not None and t.sensitive.shape[1] else None, **kw,
+            )
+        frame = _frame(d)
+        train = _frame(t) if t is not None else None
+        return data_quality(
+            frame, target=d.target if d.y is not None else None, sensitive=d.sensitive_names, features=d.feature_names,
+            categorical=d.categorical, train_frame=train, **kw,
+        )
+
+    def run(self, ctx: AuditContext) -> Section:
+        r = self._compute(ctx)
+        metrics: list[Metric] = []
+        for split, prefix in (("data", "data_quality."), ("train", "data_quality.train.")):
+            if split not in r.overview.index:
+                continue
+            row = r.overview.loc[split]
+            for m in _SPLIT_METRICS:
+                v = float(row[m])
+                if m == "constant_columns" and r.modality == "image":
+                    continue
+                if m in ("minority_class_share", "imbalance_ratio", "label_conflict_share") and np.isnan(v):
+                    continue  # no labels: not applicable
+                metrics.append(Metric(prefix + m, v, higher_is_better=_HIGHER.get(m, False)))
+        if r.leakage_rows is not None:
+            metrics.append(Metric("data_quality.leakage_rows", float(r.leakage_rows), higher_is_better=False))
+            metrics.append(Metric("data_quality.leakage_share", r.leakage_share, higher_is_better=False))
+        if len(r.drift):
+            metrics.append(Metric("data_quality.drift.n_drifted", float(r.drift["drifted"].sum()), higher_is_better=False))
+            metrics.append(Metric("data_quality.drift.max_effect", float(r.drift["effect"].max()), higher_is_better=False))
+        if len(r.groups):
+            for col in r.groups.index.get_level_values("column").unique():
+                g = r.groups.loc[col]
+                metrics.append(Metric(f"data_quality.{col}.min_group_share", float(g["share"].min())))
+                metrics.append(Metric(f"data_quality.{col}.small_groups", float(g["small"].astype(bool).sum()), higher_is_better=False))
+
+        tables: dict[str, pd.DataFrame] = {"Overview": r.overview.T.rename_axis("measure")}
+        if len(r.columns):
+            tables["Columns"] = r.columns
+        if len(r.labels):
+            tables["Label balance"] = r.labels
+        if len(r.groups):
+            tables["Group representation"] = r.groups
+        if len(r.drift):
+            tables["Feature drift (train vs data)"] = r.drift
+        if r.leakage_rows:
+            leak = r.leakage.head(10)
+            if r.modality == "tabular":
+                leak = leak.join(ctx.data.X.iloc[leak["row"].to_numpy()].reset_index(drop=True))
+            tables["Rows also in train (first 10)"] = leak.set_index("row")
+
+        ov = r.overview.loc["data"]
+        parts = [f"{int(ov['rows']):,} rows; {ov['duplicate_share']:.1%} exact duplicates"]
+        if r.leakage_rows is not None:
+            parts.append(f"{r.leakage_share:.1%} of rows also appear in train")
+        if len(r.drift):
+            parts.append(f"{len(r.drifted)} of {len(r.drift)} features drifted from train")
+        if not np.isnan(ov["minority_class_share"]):
+            parts.append(f"rarest class {ov['minority_class_share']:.1%} of rows")
+        if len(r.groups):
+            small = int(r.groups["small"].astype(bool).sum())
+            parts.append(f"{small} sensitive group(s) under {r.min_group_size} rows" if small else "every sensitive group has "
+                         f"{r.min_group_size}+ rows")
+        summary = "; ".join(parts) + "."
+        return DataQualitySection(
+            check=self.name, title=self.title, summary=summary[0].upper() + summary[1:], metrics=metrics, tables=tables,
+            figures=_figures(r), notes=list(r.notes), result=r,
+        )

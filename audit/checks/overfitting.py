@@ -1,0 +1,132 @@
+"""Overfitting check: train-versus-test gaps as findings, and the per-epoch history when one is given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from audit.checks._base import Check
+from audit.context import AuditContext
+from audit.health import OverfittingResult, overfitting
+from audit.render.figures import figure
+from audit.section import Figure, Metric, Section
+
+
+@dataclass
+class OverfittingSection(Section):
+    """The overfitting section; ``result`` holds the full :class:`~audit.health.OverfittingResult`."""
+
+    result: OverfittingResult | None = None
+
+
+def _history_figure(r: OverfittingResult) -> list[Figure]:
+    h = r.history
+    assert h is not None
+    acc_cols = [c for c in h.columns if "acc" in c.lower()][:4]
+    panels = 2 if acc_cols else 1
+    alt = f"training history over {len(h)} epochs: " + ", ".join(c for c in ("train_loss", "val_loss") if c in h.columns)
+    if r.best_epoch is not None:
+        alt += f"; lowest validation loss at epoch {r.best_epoch}"
+    with figure("Training history", alt, size=(3.2 * panels + 0.4, 2.8),
+                caption="Validation loss rising while training loss falls is the classic sign of overfitting.") as (fig, out):
+        axes = np.atleast_1d(fig.subplots(1, panels))
+        ax = axes[0]
+        epochs = np.asarray(h.index, dtype=float)
+        for c, color in (("train_loss", "C0"), ("val_loss", "C1")):
+            if c in h.columns:
+                ax.plot(epochs, h[c].to_numpy(dtype=float), color=color, lw=1.2, label=c)
+        if r.best_epoch is not None:
+            ax.axvline(float(r.best_epoch), ls="--", color="grey", lw=0.8)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.legend(frameon=False, fontsize=7)
+        if acc_cols:
+            for i, c in enumerate(acc_cols):
+                axes[1].plot(epochs, h[c].to_numpy(dtype=float), lw=1.2, label=c, color=f"C{i}")
+            axes[1].set_xlabel("epoch")
+            axes[1].set_ylabel("accuracy")
+            axes[1].legend(frameon=False, fontsize=7)
+    return out
+
+
+class OverfittingCheck(Check):
+    """Does the model do better on its training data than on held-out data? Gaps, thresholds, the loss curves.
+
+    Parameters
+    ----------
+    k : int
+        Final epochs of the history looked at for divergence.
+    """
+
+    name = "overfitting"
+    title = "Overfitting"
+    metric_patterns = (
+        "overfitting.accuracy_gap",
+        "overfitting.log_loss_gap",
+        "overfitting.history_diverging",
+        "overfitting.epochs_since_best_val",
+    )
+    metric_docs: ClassVar[dict[str, str]] = {
+        "overfitting.accuracy_gap": "train accuracy minus test accuracy; positive = better on train (overfitting). "
+        "Starter policy: warn above 0.05",
+        "overfitting.log_loss_gap": "test log loss minus train log loss (sign flipped so that positive = overfitting, "
+        "like the accuracy gap); needs scores. Starter policy: warn above 0.1",
+        "overfitting.history_diverging": "1 when, over the last 3 epochs of the given history, validation loss rose "
+        "while training loss fell; else 0. Starter policy: warn above 0",
+        "overfitting.epochs_since_best_val": "epochs trained after the lowest validation loss (early stopping missed)",
+    }
+    default_policy: ClassVar[dict[str, dict]] = {
+        "overfitting.accuracy_gap": {"max": 0.05, "severity": "warn"},
+        "overfitting.log_loss_gap": {"max": 0.1, "severity": "warn"},
+        "overfitting.history_diverging": {"max": 0, "severity": "warn"},
+    }
+
+    def __init__(self, *, k: int = 3) -> None:
+        self.k = k
+
+    def skip_reason(self, ctx: AuditContext) -> str | None:
+        has_train = ctx.train is not None and ctx.train_y is not None and ctx.y is not None
+        if not has_train and ctx.options.get("history") is None:
+            return "needs labelled training data (train=) or a per-epoch training history (history=)"
+        return None
+
+    def run(self, ctx: AuditContext) -> Section:
+        has_train = ctx.train is not None and ctx.train_y is not None and ctx.y is not None
+        args = (ctx.train_y, ctx.train_proba, ctx.y, ctx.proba) if has_train else (None, None, None, None)
+        r = overfitting(*args, history=ctx.options.get("history"), k=self.k, has_scores=ctx.model.has_scores)
+        metrics: list[Metric] = []
+        tables = {}
+        parts: list[str] = []
+        if has_train:
+            metrics.append(Metric("overfitting.accuracy_gap", r.accuracy_gap, higher_is_better=False,
+                                  description="train minus test accuracy"))
+            if ctx.model.has_scores:
+                metrics.append(Metric("overfitting.log_loss_gap", r.log_loss_gap, higher_is_better=False,
+                                      description="test minus train log loss"))
+            tables["Train vs test"] = r.table
+            acc = r.table["train"]["accuracy"], r.table["test"]["accuracy"]
+            parts.append(f"Train accuracy {acc[0]:.3f} vs test {acc[1]:.3f} (gap {r.accuracy_gap:+.3f})")
+            if ctx.model.has_scores:
+                parts.append(f"log loss gap {r.log_loss_gap:+.3f} (test - train)")
+        figs: list[Figure] = []
+        if r.history is not None:
+            if r.diverging is not None:
+                metrics.append(Metric("overfitting.history_diverging", float(r.diverging), higher_is_better=False))
+            if np.isfinite(r.epochs_since_best):
+                metrics.append(Metric("overfitting.epochs_since_best_val", r.epochs_since_best, higher_is_better=False))
+            tables["Training history"] = r.history
+            figs = _history_figure(r)
+            if r.diverging:
+                parts.append(f"validation loss rose while training loss fell over the last {r.k} epochs")
+            if r.best_epoch is not None:
+                parts.append(f"lowest validation loss at epoch {r.best_epoch} ({r.epochs_since_best:.0f} epochs before the end)")
+        if not has_train:
+            r.notes.append("No labelled training data was given: train/test gaps are not computed.")
+        verdict = "Signs of overfitting" if (r.accuracy_gap > 0.05 or r.diverging) else "No strong sign of overfitting"
+        summary = f"{verdict}. " + "; ".join(parts) + "." if parts else verdict + "."
+        return OverfittingSection(
+            check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables, figures=figs,
+            notes=list(r.notes), result=r,
+        )

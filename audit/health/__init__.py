@@ -1,0 +1,38 @@
+"""Training-health checks for deep-learning models: data quality, overfitting, calibration, gradients.
+
+Each function takes arrays (or a DataFrame / a torch model) and returns one typed result holding
+pandas DataFrames; the checks in ``audit.checks`` turn them into report sections.
+
+Examples
+--------
+>>> import numpy as np
+>>> from audit.health import calibration
+>>> r = calibration(np.array([0, 1]), np.array([[0.8, 0.2], [0.3, 0.7]]), n_bins=10)
+>>> round(r.ece, 2)
+0.25
+"""
+
+from __future__ import annotations
+
+from audit.health._calibration import CalibrationResult, calibration, reliability_table
+from audit.health._data_quality import DataQualityResult, data_quality
+from audit.health._drift import DriftResult, feature_drift
+from audit.health._gradients import GradientHealthResult, gradient_health
+from audit.health._image_quality import image_data_quality
+from audit.health._overfitting import OverfittingResult, overfitting, training_history
+
+__all__ = [
+    "CalibrationResult",
+    "DataQualityResult",
+    "DriftResult",
+    "GradientHealthResult",
+    "OverfittingResult",
+    "calibration",
+    "data_quality",
+    "feature_drift",
+    "gradient_health",
+    "image_data_quality",
+    "overfitting",
+    "reliability_table",
+    "training_history",
+]
