@@ -81,7 +81,32 @@ def _mean_ci(values: np.ndarray, rng: np.random.Generator) -> tuple[float, float
 
 
 class SaliencyCheck(Check):
-    """Saliency maps (captum) for image models, their faithfulness and a model-randomisation sanity check."""
+    """Saliency maps (captum) for image models, their faithfulness and a model-randomisation sanity check.
+
+    Parameters
+    ----------
+    methods : sequence of str
+        Any of :data:`audit.saliency.METHODS`.
+    max_images : int
+        Images in the overlay grid: one correctly classified per class, then misclassified ones.
+    n_misclassified : int
+        Misclassified images in the grid (when there are any).
+    n_eval : int
+        Images the faithfulness and sanity numbers are computed on (the grid's plus a seeded
+        random sample of the rest).
+    steps : int
+        Points on each deletion/insertion curve.
+    baseline : {"zeros", "blur"} or float
+        What deleted pixels become.
+    randomize_layers : int
+        Top parameterised layers re-initialised, cascading, for the sanity check.
+    threshold : float
+        Rank correlation above which a method is flagged in the sanity table.
+    layer : str, optional
+        GradCAM layer (default: the last Conv2d).
+    batch_size : int
+        Images per attribution batch (halved on out-of-memory).
+    """
 
     name = "saliency"
     title = "Saliency maps"
@@ -111,7 +136,7 @@ class SaliencyCheck(Check):
         max_images: int = 14,
         n_misclassified: int = 3,
         n_eval: int = 64,
-        steps: int = 32,
+        steps: int = 16,
         baseline: BaselineKind = "zeros",
         randomize_layers: int = 2,
         threshold: float = 0.5,

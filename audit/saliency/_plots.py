@@ -25,13 +25,22 @@ def method_label(name: str) -> str:
     return _LABELS.get(name, name)
 
 
-def _display_image(img: np.ndarray) -> tuple[np.ndarray, str | None]:
-    """``(c, h, w)`` -> something imshow takes: grayscale for 1 channel, RGB for 3, channel mean otherwise."""
-    if img.shape[0] == 3:
-        rgb = np.transpose(img, (1, 2, 0))
-        lo, hi = rgb.min(), rgb.max()
-        return (rgb - lo) / (hi - lo) if hi > lo else np.zeros_like(rgb), None
-    return img.mean(axis=0), "gray"
+def _gray_rgb(img: np.ndarray) -> np.ndarray:
+    """``(c, h, w)`` -> ``(h, w, 3)`` in [0, 1]: RGB for 3 channels, the channel mean in gray otherwise."""
+    a = np.transpose(img, (1, 2, 0)) if img.shape[0] == 3 else np.repeat(img.mean(axis=0)[:, :, None], 3, axis=2)
+    lo, hi = float(a.min()), float(a.max())
+    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a, dtype=np.float64)
+
+
+def _overlay(base: np.ndarray, m: np.ndarray, alpha: float) -> np.ndarray:
+    """Blend a map over an RGB image: diverging colours for signed maps, sequential for unsigned."""
+    if m.min() < 0:
+        lim = float(np.abs(m).max()) or 1.0
+        colour = plt.get_cmap("bwr")((m / lim + 1) / 2)[..., :3]
+    else:
+        top = float(m.max()) or 1.0
+        colour = plt.get_cmap("inferno")(m / top)[..., :3]
+    return (1 - alpha) * base + alpha * colour
 
 
 def overlay_grid(
@@ -41,42 +50,38 @@ def overlay_grid(
     *,
     highlight: Sequence[bool] | None = None,
     cell: float = 0.85,
+    alpha: float = 0.6,
     dpi: int = 80,
 ) -> Figure:
     """A grid: one column per image, the image on top and one row per method's map over it.
 
     Unsigned maps use a sequential colour map scaled per image; signed maps (integrated
     gradients) a diverging one centred at zero (red: evidence for the class, blue: against).
+    The grid is composed as one array and drawn with a single ``imshow`` (fast for many cells).
     """
-    n = len(images)
+    n, _, h, w = images.shape
     methods = result.methods
     rows = 1 + len(methods)
-    with plt.rc_context({"font.size": 7}):
-        fig, axes = plt.subplots(rows, n, figsize=(max(2.5, cell * n + 0.9), cell * rows + 0.35), squeeze=False)
-        for j in range(n):
-            img, cmap = _display_image(images[j])
-            for i in range(rows):
-                ax = axes[i, j]
-                ax.set_xticks([])
-                ax.set_yticks([])
-                for s in ax.spines.values():
-                    s.set_visible(False)
-                ax.imshow(img, cmap=cmap, interpolation="nearest")
-                if i == 0:
-                    bad = highlight is not None and highlight[j]
-                    ax.set_title(titles[j], color="#b00020" if bad else "black", fontsize=7)
-                    continue
-                m = result.maps[methods[i - 1]][j]
-                if m.min() < 0:
-                    lim = float(np.abs(m).max()) or 1.0
-                    ax.imshow(m, cmap="bwr", vmin=-lim, vmax=lim, alpha=0.6, interpolation="nearest")
-                else:
-                    ax.imshow(m, cmap="inferno", vmin=0, vmax=float(m.max()) or 1.0, alpha=0.6, interpolation="nearest")
-            axes[0, 0].set_ylabel("input", rotation=0, ha="right", va="center")
+    pad = max(1, round(0.15 * max(h, w)))
+    mosaic = np.ones((rows * (h + pad) - pad, n * (w + pad) - pad, 3))
+    for j in range(n):
+        base = _gray_rgb(images[j])
+        x0 = j * (w + pad)
+        mosaic[:h, x0 : x0 + w] = base
         for i, name in enumerate(methods, start=1):
-            axes[i, 0].set_ylabel(method_label(name), rotation=0, ha="right", va="center")
-        fig.subplots_adjust(wspace=0.05, hspace=0.05)
+            y0 = i * (h + pad)
+            mosaic[y0 : y0 + h, x0 : x0 + w] = _overlay(base, result.maps[name][j], alpha)
+    with plt.rc_context({"font.size": 7}):
+        fig = plt.figure(figsize=(cell * n + 1.3, cell * rows + 0.3))
         try:
+            ax = fig.add_subplot()  # png_figure's tight_layout makes room for the labels around it
+            ax.imshow(np.clip(mosaic, 0.0, 1.0), interpolation="nearest")
+            ax.set_axis_off()
+            for j, t in enumerate(titles):
+                bad = highlight is not None and highlight[j]
+                ax.text(j * (w + pad) + w / 2, -pad, t, ha="center", va="bottom", color="#b00020" if bad else "black")
+            for i, label in enumerate(["input", *(method_label(m) for m in methods)]):
+                ax.text(-pad, i * (h + pad) + h / 2, label, ha="right", va="center")
             return png_figure(
                 fig,
                 title="Saliency overlays",

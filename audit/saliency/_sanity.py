@@ -101,7 +101,7 @@ def randomization_test(
     threshold: float = 0.5,
     absolute: bool = True,
     original: SaliencyResult | None = None,
-    layer: str | None = None,
+    layer: str | torch.nn.Module | None = None,
     attribute_options: Mapping[str, Any] | None = None,
     seed: int = 0,
     batch_size: int = 64,
@@ -132,8 +132,8 @@ def randomization_test(
         Compare absolute values of the maps (a sign flip alone does not count as a change).
     original : SaliencyResult, optional
         Maps already computed on the original model for ``images`` (saves one pass).
-    layer : str, optional
-        GradCAM layer name (default: the last Conv2d).
+    layer : str or torch.nn.Module, optional
+        GradCAM layer of ``model`` (default: the last Conv2d); the copy uses the layer of the same name.
     attribute_options : dict, optional
         Extra keyword arguments for :func:`attribute` (``ig_steps``, ``smoothgrad_samples``, ...).
     seed : int
@@ -163,8 +163,8 @@ def randomization_test(
     elif len(original.target) != x.shape[0]:
         raise AuditInputError(f"original has maps for {len(original.target)} images but images has {x.shape[0]}")
     targets = original.target if target is None else resolve_targets(adapter, x, target, batch_size)
-    if layer is None and original.layer is not None:
-        common["layer"] = original.layer
+    if original.layer is not None:
+        common["layer"] = original.layer  # by name: the same layer of the randomised copy
     candidates = randomizable_layers(adapter.module)
     if isinstance(layers, int):
         if layers < 1:
