@@ -22,6 +22,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/compas_torch.py --out reports/compas.html
 	$(BIN)/python examples/adult_sklearn.py --out reports/adult.html
+	$(BIN)/python examples/digits_cnn.py --out reports/digits.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
