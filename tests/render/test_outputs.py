@@ -46,6 +46,7 @@ def test_save_html_is_atomic_and_returns_path(hostile_report, tmp_path):
     p = hostile_report.save_html(tmp_path / "sub" / "r.html")
     assert p.is_absolute() and p.read_text().startswith("<!DOCTYPE html>")
     assert not list(p.parent.glob(".*.tmp"))
+    assert p.stat().st_mode & 0o044  # readable by others, like any file the user writes
 
 
 def test_junit_has_one_case_per_gate_with_failure(hostile_report, tmp_path):
