@@ -1,0 +1,336 @@
+"""Explanations check: global SHAP importance, per-group attributions, sensitive shares, SHAP vs LIME on chosen rows."""
+
+from __future__ import annotations
+
+import logging
+from typing import ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from audit.checks._base import Check
+from audit.context import AuditContext
+from audit.explain import (
+    exact_cost_estimate,
+    global_explanation,
+    lime_explanations,
+    proxy_associations,
+    shap_values,
+)
+from audit.explain._plots import beeswarm, importance_bars, shap_vs_lime
+from audit.section import Metric, Section
+
+log = logging.getLogger(__name__)
+
+
+class ExplainCheck(Check):
+    """SHAP values (exact where affordable) on a sample of rows and LIME on a few chosen rows.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows (seeded sample) whose SHAP values make the global view.
+    n_background : int
+        Background rows (from ``train`` when given, else from ``data``).
+    n_lime_rows : int
+        Rows explained by both SHAP and LIME: highest risk, most confidently misclassified, one
+        typical row per sensitive group.
+    lime_samples : int
+        LIME samples per row.
+    explainer : {"auto", "exact", "tree", "deep", "gradient", "permutation", "kernel"}
+    output : {"proba", "logit"}
+    proxy_threshold : float
+        Association (Cramer's V / correlation ratio) at which a column counts as a proxy.
+    n_bootstrap : int
+        Bootstrap resamples of the explained rows for the intervals of the attribution shares.
+    max_model_rows : int, optional
+        Model rows the SHAP computation may evaluate; ``n_rows`` and ``n_background`` shrink (to
+        at least 60 and 25) to fit. Default 3,000,000 for torch models, 400,000 for others.
+    top : int
+        Columns shown in the figures.
+    """
+
+    name = "explain"
+    title = "Explanations (SHAP and LIME)"
+    metric_patterns = (
+        "explain.sensitive_attribution_share",
+        "explain.<column>.attribution_share",
+        "explain.<column>.proxy_attribution_share",
+        "explain.shap_lime_rank_agreement",
+        "explain.additivity_error",
+        "explain.shap_exact_correlation",
+    )
+    metric_docs: ClassVar[dict[str, str]] = {
+        "explain.sensitive_attribution_share": "share of the total mean |SHAP| on sensitive columns the model takes as input",
+        "explain.<column>.attribution_share": "share of the total mean |SHAP| on this sensitive column (0 when not an input)",
+        "explain.<column>.proxy_attribution_share": "share of the total mean |SHAP| on columns associated with this sensitive column",
+        "explain.shap_lime_rank_agreement": "mean Spearman rank correlation of |SHAP| and |LIME| weights over the chosen rows",
+        "explain.additivity_error": "largest |sum of SHAP values + base value - model output| over explained rows",
+        "explain.shap_exact_correlation": "correlation of the SHAP values with exact Shapley values (1 when computed exactly)",
+    }
+    default_policy: ClassVar[dict[str, dict]] = {
+        "explain.sensitive_attribution_share": {"max": 0.1, "severity": "warn"},
+        "explain.additivity_error": {"max": 0.01, "severity": "warn"},
+        "explain.shap_exact_correlation": {"min": 0.95, "severity": "warn"},
+    }
+
+    def __init__(
+        self,
+        *,
+        n_rows: int = 300,
+        n_background: int = 100,
+        n_lime_rows: int = 6,
+        lime_samples: int = 1000,
+        explainer: str = "auto",
+        output: Literal["proba", "logit"] = "proba",
+        proxy_threshold: float = 0.2,
+        n_bootstrap: int = 200,
+        max_model_rows: int | None = None,
+        top: int = 10,
+    ) -> None:
+        self.n_rows = n_rows
+        self.n_background = n_background
+        self.n_lime_rows = n_lime_rows
+        self.lime_samples = lime_samples
+        self.explainer = explainer
+        self.output = output
+        self.proxy_threshold = proxy_threshold
+        self.n_bootstrap = n_bootstrap
+        self.max_model_rows = max_model_rows
+        self.top = top
+
+    def skip_reason(self, ctx: AuditContext) -> str | None:
+        if ctx.data.modality != "tabular":
+            return "image data: pixel attributions are in the saliency check; SHAP/LIME tables are for tabular data"
+        if ctx.model.kind != "torch" and not ctx.model.has_scores:
+            return "the model returns hard labels only; SHAP and LIME need scores"
+        return None
+
+    # ------------------------------------------------------------------ rows
+    def _chosen_rows(self, ctx: AuditContext) -> list[tuple[int, str]]:
+        proba, pred = ctx.proba, ctx.pred
+        risk = proba[:, 1] if ctx.is_binary else 1.0 - proba.max(axis=1)
+        chosen: list[tuple[int, str]] = [(int(np.argmax(risk)), "highest risk" if ctx.is_binary else "least confident")]
+        if ctx.y is not None:
+            wrong = np.flatnonzero(pred != ctx.y)
+            if len(wrong):
+                i = int(wrong[np.argmax(proba[wrong, pred[wrong]])])
+                chosen.append((i, "misclassified (most confident)"))
+        per_col = []
+        for s in ctx.data.sensitive.columns:
+            g = ctx.data.sensitive[s].astype(str).to_numpy()
+            levels = pd.Series(g).value_counts().index.tolist()
+            items = []
+            for level in levels:
+                idx = np.flatnonzero(g == level)
+                med = np.median(risk[idx])
+                items.append((int(idx[np.argmin(np.abs(risk[idx] - med))]), f"typical {s}={level}"))
+            per_col.append(items)
+        k = 0
+        while any(k < len(items) for items in per_col):  # round robin over columns, largest groups first
+            for items in per_col:
+                if k < len(items):
+                    chosen.append(items[k])
+            k += 1
+        out, seen = [], set()
+        for i, why in chosen:
+            if i not in seen:
+                out.append((i, why))
+                seen.add(i)
+        return out[: self.n_lime_rows]
+
+    # ------------------------------------------------------------------- run
+    def run(self, ctx: AuditContext) -> Section:
+        X = ctx.data.X
+        n = len(X)
+        rng = ctx.rng(self.name)
+        seed = int(rng.integers(0, 2**31 - 1))
+        order = rng.choice(n, size=min(self.n_rows, n), replace=False)
+        source = ctx.train.X if ctx.train is not None else X
+        budget = float(self.max_model_rows or (3_000_000 if ctx.model.kind == "torch" else 400_000))
+        n_rows, n_bg, sized = self._fit_budget(ctx, X, order, source, budget, seed)
+        sample = np.sort(order[:n_rows])
+        chosen = self._chosen_rows(ctx)
+        chosen_pos = [i for i, _ in chosen]
+        extra = [i for i in chosen_pos if i not in set(sample.tolist())]
+        explain_pos = np.concatenate([sample, np.asarray(extra, dtype=int)])
+        class_names = [str(c) for c in ctx.classes]
+        res = shap_values(
+            ctx.model, X.iloc[explain_pos], background=source, explainer=self.explainer, output=self.output,
+            n_background=n_bg, seed=seed, class_names=class_names, exact_budget=1.5 * budget,
+        )
+        notes = ([sized] if sized else []) + list(res.notes)
+        sens = ctx.data.sensitive
+        assoc = proxy_associations(X, sens, seed=seed) if sens.shape[1] else None
+        sub = _subset(res, len(sample))
+        glob = global_explanation(sub, sens.iloc[sample], associations=assoc, proxy_threshold=self.proxy_threshold)
+        notes += glob.notes
+        lime = lime_explanations(ctx.model, X, chosen_pos, num_samples=self.lime_samples,
+                                 training_data=source, seed=seed)
+        pos_to_label = dict(zip(explain_pos.tolist(), res.data.index))
+        shap_chosen = pd.DataFrame([
+            res.for_class(res.classes[int(c)], by_column=True).loc[pos_to_label[i]] for i, c in zip(chosen_pos, lime.explained_class)
+        ])
+        agree = [_spearman(shap_chosen.iloc[j].abs(), lime.weights.iloc[j].abs()) for j in range(len(chosen))]
+        finite = [a for a in agree if np.isfinite(a)]
+        agreement = float(np.mean(finite)) if finite else float("nan")
+        if len(finite) < len(agree):
+            notes.append("SHAP-LIME rank agreement is undefined for rows where one method gives all columns equal weight.")
+
+        metrics = self._metrics(glob, sub, sens.iloc[sample], res, agreement, rng)
+        tables = self._tables(ctx, res, glob, lime, chosen, shap_chosen, agree, X)
+        sensitive_cols = [c for c in sens.columns if c in glob.importance.index]
+        proxy_cols = glob.proxies["feature"].tolist()
+        figs = importance_bars(glob.importance, sensitive=sensitive_cols, proxies=proxy_cols, top=self.top,
+                               explained=glob.explained)
+        phi_cols = _explained(sub, glob.explained)
+        figs += beeswarm(phi_cols, sub.data, glob.importance.index[: self.top], seed=seed, explained=glob.explained)
+        titles = [f"row {i} · {why} · p={lime.model_prediction.iloc[j]:.2f}" for j, (i, why) in enumerate(chosen)]
+        figs += shap_vs_lime(shap_chosen, lime.weights, titles)
+
+        top3 = ", ".join(glob.importance.index[:3])
+        summary = (
+            f"The model's {glob.explained} output leans most on {top3} ({res.explainer} SHAP on {len(sample)} rows, "
+            f"{res.output} explained). Sensitive input columns carry {glob.sensitive_share:.1%} of the attribution"
+        )
+        if glob.proxy_share:
+            summary += f", their proxies {sum(glob.proxy_share.values()):.1%}"
+        summary += f". SHAP and LIME rankings agree with mean Spearman {agreement:.2f} on {len(chosen)} chosen rows."
+        return Section(check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
+                       figures=figs, notes=notes)
+
+    def _fit_budget(self, ctx: AuditContext, X: pd.DataFrame, order: np.ndarray, source: pd.DataFrame,
+                    budget: float, seed: int) -> tuple[int, int, str]:
+        """Rows and background size whose exact SHAP cost fits ``budget`` model rows (deterministic)."""
+        n_rows, n_bg = len(order), min(self.n_background, len(source))
+        probe = X.iloc[np.sort(order[:40])]
+        m = min(40, len(source))
+        per_pair = exact_cost_estimate(ctx.model, probe, source, n_background=m, seed=seed) / (len(probe) * m)
+        if per_pair * n_rows * n_bg <= budget:
+            return n_rows, n_bg, ""
+        n_bg = max(min(25, n_bg), min(n_bg, int(budget / (per_pair * n_rows))))
+        n_rows = max(min(60, n_rows), min(n_rows, int(budget / (per_pair * n_bg))))
+        return n_rows, n_bg, (
+            f"SHAP sized to the compute budget ({budget:,.0f} model rows, about {per_pair:.0f} per row and background "
+            f"pair): {n_rows} rows against {n_bg} background rows instead of {self.n_rows} against {self.n_background}."
+        )
+
+    def _metrics(self, glob, sub, sens, res, agreement, rng) -> list[Metric]:
+        phi = _explained(sub, glob.explained)
+        shares = _bootstrap_shares(phi, list(sens.columns), self.n_bootstrap, rng)
+        direct = [c for c in sens.columns if c in phi.columns]
+        out = []
+        lo, hi = (np.nanpercentile(shares["__direct__"], [2.5, 97.5]) if direct and self.n_bootstrap else (None, None))
+        out.append(Metric("explain.sensitive_attribution_share", glob.sensitive_share, _f(lo), _f(hi), False,
+                          "share of mean |SHAP| on sensitive input columns"))
+        for c in sens.columns:
+            c = str(c)
+            lo = hi = None
+            if c in phi.columns and self.n_bootstrap:
+                lo, hi = np.nanpercentile(shares[c], [2.5, 97.5])
+            out.append(Metric(f"explain.{c}.attribution_share", glob.column_share[c], _f(lo), _f(hi), False,
+                              f"share of mean |SHAP| on {c}"))
+            out.append(Metric(f"explain.{c}.proxy_attribution_share", glob.proxy_share.get(c, float("nan")),
+                              higher_is_better=False, description=f"share of mean |SHAP| on proxies of {c}"))
+        out.append(Metric("explain.shap_lime_rank_agreement", agreement, higher_is_better=True,
+                          description="mean Spearman correlation of |SHAP| and |LIME| rankings on chosen rows"))
+        out.append(Metric("explain.additivity_error", res.additivity_error, higher_is_better=False,
+                          description="max |sum SHAP + base - model output|"))
+        out.append(Metric("explain.shap_exact_correlation", res.reference_correlation, higher_is_better=True,
+                          description=f"correlation with exact Shapley values on {res.reference_rows} rows"))
+        return out
+
+    def _tables(self, ctx, res, glob, lime, chosen, shap_chosen, agree, X) -> dict[str, pd.DataFrame]:
+        sens_cols = list(ctx.data.sensitive.columns)
+        proxy_of = glob.proxies.groupby("feature")["sensitive"].agg(", ".join) if len(glob.proxies) else pd.Series()
+        imp = glob.importance.rename(columns={"mean_abs": "mean |SHAP|", "mean": "mean SHAP"})
+        imp["role"] = [
+            "sensitive" if c in sens_cols else (f"proxy of {proxy_of[c]}" if c in proxy_of.index else "")
+            for c in imp.index
+        ]
+        tables = {"Global importance": imp}
+        if any(len(v) > 1 for v in res.groups.values()):
+            tables["Importance per model input"] = glob.importance_inputs.rename(
+                columns={"mean_abs": "mean |SHAP|", "mean": "mean SHAP"})
+        for s, t in glob.by_group.items():
+            sizes = glob.group_sizes[s]
+            tables[f"Mean |SHAP| by {s}"] = t.rename(columns={g: f"{g} (n={sizes[g]})" for g in t.columns})
+        if len(glob.proxies):
+            tables["Proxies of sensitive columns"] = glob.proxies
+        y = ctx.y
+        rows = []
+        for j, (i, why) in enumerate(chosen):
+            rows.append({
+                "row": i, "reason": why, "explained class": str(ctx.classes[int(lime.explained_class.iloc[j])]),
+                "probability": float(lime.model_prediction.iloc[j]),
+                "label": str(ctx.classes[y[i]]) if y is not None else "",
+                "predicted": str(ctx.classes[ctx.pred[i]]), "SHAP-LIME spearman": agree[j],
+                "LIME R^2": float(lime.score.iloc[j]),
+            })
+        tables["Explained rows"] = pd.DataFrame(rows).set_index("row")
+        long = []
+        for j, (i, _) in enumerate(chosen):
+            s = shap_chosen.iloc[j]
+            for c in s.abs().sort_values(ascending=False).index[:5]:
+                long.append({"row": i, "column": c, "value": str(X.iloc[i][c]), "SHAP": float(s[c]),
+                             "LIME": float(lime.weights.iloc[j][c]), "LIME condition": str(lime.descriptions.iloc[j][c])})
+        tables["SHAP and LIME per chosen row (top 5 columns)"] = pd.DataFrame(long).set_index(["row", "column"])
+        tables["SHAP computation"] = pd.DataFrame({"value": {
+            "explainer": res.explainer, "output explained": res.output, "rows explained": len(res.model_output),
+            "background rows": res.n_background, "model rows evaluated": res.model_rows,
+            "additivity error": f"{res.additivity_error:.2e}",
+            "correlation with exact values": f"{res.reference_correlation:.4f} ({res.reference_rows} rows)",
+            "seconds": round(res.seconds, 3),
+        }})
+        return tables
+
+
+def _f(v) -> float | None:
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+def _spearman(a: pd.Series, b: pd.Series) -> float:
+    b = b.reindex(a.index).fillna(0.0)
+    if a.nunique() < 2 or b.nunique() < 2:
+        return float("nan")
+    return float(spearmanr(a.to_numpy(), b.to_numpy()).statistic)
+
+
+def _subset(res, n: int):
+    """The first ``n`` rows of a ShapResult (the random sample; chosen extra rows come after)."""
+    from dataclasses import replace
+
+    return replace(
+        res,
+        values={k: v.iloc[:n] for k, v in res.values.items()},
+        values_by_column={k: v.iloc[:n] for k, v in res.values_by_column.items()},
+        model_output=res.model_output.iloc[:n],
+        data=res.data.iloc[:n],
+    )
+
+
+def _explained(res, explained: str) -> pd.DataFrame:
+    """Per-column attributions of what the global view explains (class k or each row's predicted class)."""
+    if explained.startswith("class "):
+        return res.for_class(explained[len("class "):], by_column=True)
+    pred = res.model_output.to_numpy().argmax(axis=1)
+    stack = np.stack([res.for_class(c, by_column=True).to_numpy() for c in res.classes], axis=2)
+    ref = res.for_class(res.classes[0], by_column=True)
+    return pd.DataFrame(stack[np.arange(len(pred)), :, pred], index=ref.index, columns=ref.columns)
+
+
+def _bootstrap_shares(phi: pd.DataFrame, sens: list, n_boot: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Bootstrap (over explained rows) distribution of each sensitive column's share and of their sum."""
+    a = phi.abs().to_numpy()
+    cols = list(phi.columns)
+    idx = [cols.index(c) for c in sens if c in cols]
+    out: dict[str, list[float]] = {c: [] for c in sens if c in cols}
+    out["__direct__"] = []
+    for _ in range(n_boot):
+        m = a[rng.integers(0, len(a), len(a))].mean(axis=0)
+        tot = m.sum()
+        for c, j in zip([c for c in sens if c in cols], idx):
+            out[c].append(m[j] / tot if tot > 0 else np.nan)
+        out["__direct__"].append(m[idx].sum() / tot if tot > 0 else np.nan)
+    return {k: np.asarray(v) for k, v in out.items()}

@@ -1,0 +1,28 @@
+"""Explanations: SHAP values (exact where affordable), LIME, and a global view with sensitive-column shares.
+
+>>> from audit.explain import shap_values, lime_explanations, global_explanation  # doctest: +SKIP
+>>> res = shap_values(model, X, background=X_train)  # doctest: +SKIP
+>>> res.for_class(1, by_column=True).abs().mean().sort_values()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from audit.explain._exact import exact_shapley
+from audit.explain._global import GlobalExplanation, global_explanation, proxy_associations
+from audit.explain._lime import LimeResult, grid_segmentation, lime_explanations
+from audit.explain._result import ShapResult
+from audit.explain._shap import EXACT_MAX_FEATURES, exact_cost_estimate, shap_values
+
+__all__ = [
+    "EXACT_MAX_FEATURES",
+    "GlobalExplanation",
+    "LimeResult",
+    "ShapResult",
+    "exact_cost_estimate",
+    "exact_shapley",
+    "global_explanation",
+    "grid_segmentation",
+    "lime_explanations",
+    "proxy_associations",
+    "shap_values",
+]

@@ -1,0 +1,94 @@
+"""Compact figures for explanations: importance bars, a beeswarm summary, SHAP vs LIME per row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from audit.render.figures import figure
+from audit.section import Figure
+
+_SENS, _PROXY, _OTHER = "#c0392b", "#e59866", "#2e86c1"
+
+
+def importance_bars(importance: pd.DataFrame, *, sensitive: Sequence[str] = (), proxies: Sequence[str] = (),
+                    top: int = 12, explained: str = "") -> list[Figure]:
+    """Horizontal bars of mean |SHAP| per column; sensitive columns and proxies highlighted."""
+    imp = importance.head(top).iloc[::-1]
+    colors = [_SENS if c in sensitive else _PROXY if c in proxies else _OTHER for c in imp.index]
+    alt = "mean absolute SHAP value per column: " + ", ".join(
+        f"{c} {v:.3g}" for c, v in importance["mean_abs"].head(top).items()
+    )
+    with figure("Global importance (mean |SHAP|)", alt, size=(5.2, 0.28 * len(imp) + 0.9),
+                caption=f"Mean |SHAP| of {explained}; red: sensitive column, orange: proxy of one.") as (fig, out):
+        ax = fig.add_subplot()
+        ax.barh(range(len(imp)), imp["mean_abs"].to_numpy(), color=colors)
+        ax.set_yticks(range(len(imp)), [str(c) for c in imp.index])
+        ax.set_xlabel("mean |SHAP value|")
+    return out
+
+
+def beeswarm(phi: pd.DataFrame, data: pd.DataFrame, order: Sequence[str], *, max_points: int = 150,
+             seed: int = 0, explained: str = "") -> list[Figure]:
+    """A beeswarm-style summary: one dot per row and column, coloured by the column's value (rasterised dots)."""
+    rng = np.random.default_rng(seed)
+    cols = list(order)[::-1]
+    rows = phi.index
+    if len(rows) > max_points:
+        rows = rows[np.sort(rng.choice(len(rows), max_points, replace=False))]
+    alt = f"SHAP value of {len(rows)} rows for the {len(cols)} most important columns, coloured by feature value"
+    with figure("SHAP summary (beeswarm)", alt, size=(5.6, 0.32 * len(cols) + 1.0),
+                caption=f"Each dot is one row's SHAP value for {explained}; colour: low (blue) to high (red) "
+                "value of a numeric column, grey for categorical columns.") as (fig, out):
+        ax = fig.add_subplot()
+        for y, c in enumerate(cols):
+            v = phi.loc[rows, c].to_numpy()
+            jitter = _swarm_offsets(v, rng)
+            col = data.loc[rows, c] if c in data.columns else None
+            if col is not None and pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+                color = col.rank(pct=True).to_numpy()
+                ax.scatter(v, y + jitter, c=color, cmap="coolwarm", vmin=0, vmax=1, s=7, lw=0, rasterized=True)
+            else:
+                ax.scatter(v, y + jitter, color="#888888", s=7, lw=0, rasterized=True)
+        ax.axvline(0, color="#555555", lw=0.6)
+        ax.set_yticks(range(len(cols)), cols)
+        ax.set_xlabel("SHAP value")
+    return out
+
+
+def _swarm_offsets(v: np.ndarray, rng: np.random.Generator, width: float = 0.38) -> np.ndarray:
+    """Vertical offsets that grow with the local density of values (a cheap beeswarm)."""
+    if len(v) == 0 or np.ptp(v) == 0:
+        return rng.uniform(-width, width, len(v)) * 0.5
+    bins = np.linspace(v.min(), v.max(), 30)
+    which = np.clip(np.digitize(v, bins) - 1, 0, len(bins) - 1)
+    dens = np.bincount(which, minlength=len(bins)).astype(float)
+    return rng.uniform(-1, 1, len(v)) * width * np.sqrt(dens[which] / dens.max())
+
+
+def shap_vs_lime(shap_rows: pd.DataFrame, lime_rows: pd.DataFrame, titles: Sequence[str], *, top: int = 6) -> list[Figure]:
+    """Paired bars per explained row: SHAP and LIME weights of its top columns, each scaled to its largest |value|."""
+    n = len(shap_rows)
+    ncols = 2 if n > 1 else 1
+    nrows = int(np.ceil(n / ncols))
+    alt = "SHAP and LIME attributions side by side for " + ", ".join(titles)
+    with figure("Chosen rows: SHAP vs LIME", alt, size=(7.2, 1.9 * nrows + 0.3),
+                caption="Bars are scaled to each method's largest |value| in the row; blue SHAP, orange LIME.") as (fig, out):
+        for i in range(n):
+            ax = fig.add_subplot(nrows, ncols, i + 1)
+            s, l_ = shap_rows.iloc[i], lime_rows.iloc[i]
+            cols = s.abs().sort_values(ascending=False).index[:top][::-1]
+            sv = s[cols] / max(float(s.abs().max()), 1e-12)
+            lv = l_.reindex(cols).fillna(0.0) / max(float(l_.abs().max()), 1e-12)
+            y = np.arange(len(cols))
+            ax.barh(y + 0.2, sv.to_numpy(), height=0.4, color=_OTHER, label="SHAP")
+            ax.barh(y - 0.2, lv.to_numpy(), height=0.4, color="#f39c12", label="LIME")
+            ax.axvline(0, color="#555555", lw=0.6)
+            ax.set_yticks(y, [str(c) for c in cols], fontsize=7)
+            ax.set_xlim(-1.05, 1.05)
+            ax.set_title(titles[i], fontsize=8)
+            if i == 0:
+                ax.legend(fontsize=7, loc="lower right", frameon=False)
+    return out

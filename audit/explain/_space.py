@@ -1,0 +1,270 @@
+"""The space attributions live in: model-input features as a numeric matrix, and the model as a function of it.
+
+Every explainer here (exact, shap, lime) sees a model as ``f(Z) -> (m, n_outputs)`` on a numeric
+matrix ``Z`` of model-input features:
+
+- a torch model with a ``transform`` (e.g. :class:`audit.transforms.TabularEncoder`): ``Z`` is the
+  encoded tensor (``race=African-American`` is one feature), ``groups`` maps each original column
+  to its encoded features;
+- a torch model fed tensors or numeric frames: ``Z`` is the flattened input;
+- a scikit-learn model or callable fed a DataFrame: ``Z`` holds the numeric columns as they are and
+  the other columns as integer codes; ``f`` decodes the codes back into a DataFrame before calling
+  the model, so a Pipeline with its own encoders sees the values it expects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from audit._batching import concat, run_batched
+from audit.errors import AuditInputError
+from audit.model import ModelAdapter
+
+log = logging.getLogger(__name__)
+
+OutputSpace = Literal["proba", "logit"]
+
+
+def as_adapter(model: Any, device: str | torch.device | None) -> ModelAdapter:
+    """Wrap a raw model in a :class:`ModelAdapter`; an adapter is used as it is (``device`` moves a raw model only)."""
+    if isinstance(model, ModelAdapter):
+        return model
+    transform = getattr(model, "transform", None) if isinstance(model, torch.nn.Module) else None
+    return ModelAdapter(model, transform=transform if callable(transform) else None, device=device or "cpu")
+
+
+def _is_categorical(s: pd.Series) -> bool:
+    return not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+
+
+@dataclass
+class FrameCodec:
+    """Numeric matrix <-> DataFrame: numeric columns as floats, other columns as integer codes."""
+
+    columns: list[str]
+    levels: dict[str, np.ndarray]
+    dtypes: dict[str, Any]
+
+    @classmethod
+    def fit(cls, frames: Sequence[pd.DataFrame], categorical: Sequence[str] | None = None) -> FrameCodec:
+        first = frames[0]
+        cols = [str(c) for c in first.columns]
+        cat = set(categorical) if categorical is not None else {c for c in cols if _is_categorical(first[c])}
+        cat |= {c for c in cols if not pd.api.types.is_numeric_dtype(first[c])}
+        levels = {}
+        for c in cols:
+            if c in cat:
+                vals = pd.concat([f[c] for f in frames], ignore_index=True)
+                levels[c] = np.asarray(pd.unique(vals.astype(object)), dtype=object)
+        return cls(columns=cols, levels=levels, dtypes={c: first[c].dtype for c in cols})
+
+    @property
+    def categorical(self) -> list[str]:
+        return [c for c in self.columns if c in self.levels]
+
+    def encode(self, df: pd.DataFrame) -> np.ndarray:
+        out = np.empty((len(df), len(self.columns)), dtype=np.float64)
+        for j, c in enumerate(self.columns):
+            if c in self.levels:
+                codes = pd.Index(self.levels[c]).get_indexer(df[c].astype(object))
+                if (codes < 0).any():
+                    raise AuditInputError(f"column {c!r} has values not seen when the encoder was built")
+                out[:, j] = codes
+            else:
+                out[:, j] = df[c].to_numpy(dtype=np.float64)
+        return out
+
+    def decode(self, Z: np.ndarray) -> pd.DataFrame:
+        cols: dict[str, Any] = {}
+        for j, c in enumerate(self.columns):
+            if c in self.levels:
+                codes = np.clip(np.rint(Z[:, j]).astype(np.int64), 0, len(self.levels[c]) - 1)
+                cols[c] = pd.Series(self.levels[c][codes]).astype(self.dtypes[c])
+            else:
+                v = Z[:, j]
+                dt = self.dtypes[c]
+                cols[c] = np.rint(v).astype(dt) if pd.api.types.is_integer_dtype(dt) else v.astype(dt, copy=False)
+        return pd.DataFrame(cols)
+
+
+@dataclass
+class ModelSpace:
+    """A model as a function of a numeric model-input matrix (see the module docstring).
+
+    Attributes
+    ----------
+    names : list of str
+        Model-input feature names (the players of the Shapley game).
+    groups : dict of str to list of int
+        Original column -> indices into ``names`` (identity when there is no transform).
+    kind : {"torch", "frame", "array"}
+    output : {"proba", "logit"}
+    """
+
+    adapter: ModelAdapter
+    names: list[str]
+    groups: dict[str, list[int]]
+    kind: Literal["torch", "frame", "array"]
+    output: OutputSpace
+    input_shape: tuple[int, ...] = ()
+    codec: FrameCodec | None = None
+    batch_size: int = 1 << 16
+    n_calls: int = field(default=0, init=False)
+    n_rows: int = field(default=0, init=False)
+
+    @property
+    def d(self) -> int:
+        return len(self.names)
+
+    @property
+    def device(self) -> torch.device:
+        return self.adapter.device if self.kind == "torch" else torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float32 if self.kind == "torch" else torch.float64
+
+    # ------------------------------------------------------------ encoding
+    def encode(self, X: Any) -> torch.Tensor:
+        """Rows of ``X`` (as the user gives them) -> ``(n, d)`` tensor in model-input space."""
+        if self.kind == "torch":
+            t = self.adapter.to_tensor(X)
+            return t.reshape(t.shape[0], -1).to(self.dtype)
+        if self.kind == "frame":
+            assert self.codec is not None
+            return torch.from_numpy(self.codec.encode(X))
+        arr = np.asarray(X.detach().cpu() if isinstance(X, torch.Tensor) else X, dtype=np.float64)
+        return torch.from_numpy(arr.reshape(arr.shape[0], -1).copy())
+
+    # ---------------------------------------------------------- evaluation
+    def module_fn(self) -> torch.nn.Module:
+        """A torch module ``(m, d) -> (m, K)`` giving this space's output (for shap's Deep/Gradient explainers)."""
+        return _OutputModule(self.adapter, self.input_shape, self.output)
+
+    def __call__(self, Z: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Model output for rows of ``Z``: ``(m, K)`` float64 tensor on CPU."""
+        self.n_calls += 1
+        self.n_rows += int(Z.shape[0])
+        if self.kind == "torch":
+            z = Z if isinstance(Z, torch.Tensor) else torch.as_tensor(Z)
+            z = z.to(self.device, self.dtype)
+            fn = _OutputModule(self.adapter, self.input_shape, self.output)
+
+            def step(a: int, b: int) -> torch.Tensor:
+                with torch.no_grad():
+                    return fn(z[a:b]).double().cpu()
+
+            parts, self.batch_size = run_batched(step, z.shape[0], self.batch_size)
+            return concat(parts)
+        Zn = Z.detach().cpu().numpy() if isinstance(Z, torch.Tensor) else np.asarray(Z)
+        X = self.codec.decode(Zn) if self.codec is not None else Zn
+        p = self.adapter.predict_proba(X, what="explanation samples")
+        out = np.log(np.clip(p, 1e-12, 1.0)) if self.output == "logit" else p
+        return torch.from_numpy(np.asarray(out, dtype=np.float64))
+
+    def numpy_fn(self, Z: np.ndarray) -> np.ndarray:
+        """Same as calling the space, numpy in and out (for shap's model-agnostic explainers and lime)."""
+        return self(torch.as_tensor(np.asarray(Z, dtype=np.float64))).numpy()
+
+
+class _OutputModule(torch.nn.Module):
+    """``(m, d)`` -> probabilities (``nn.Softmax``, which shap's DeepExplainer knows) or logits."""
+
+    def __init__(self, adapter: ModelAdapter, input_shape: tuple[int, ...], output: OutputSpace) -> None:
+        super().__init__()
+        self.net = adapter.module
+        self._adapter = adapter
+        self._shape = input_shape
+        self.softmax = torch.nn.Softmax(dim=1) if output == "proba" else None
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = z.reshape(z.shape[0], *self._shape) if self._shape else z
+        out = self._adapter.logits(x)
+        return self.softmax(out) if self.softmax is not None else out
+
+
+def build_space(
+    adapter: ModelAdapter,
+    X: Any,
+    extra: Sequence[Any] = (),
+    *,
+    output: OutputSpace = "proba",
+    categorical: Sequence[str] | None = None,
+) -> ModelSpace:
+    """The :class:`ModelSpace` for ``adapter`` fed data like ``X`` (``extra``: background data, for category levels)."""
+    if output not in ("proba", "logit"):
+        raise AuditInputError(f"output must be 'proba' or 'logit', got {output!r}")
+    transform = adapter.transform
+    if adapter.kind == "torch":
+        if isinstance(X, pd.DataFrame) and transform is not None:
+            names = list(getattr(transform, "feature_names_out", []) or [])
+            t = adapter.to_tensor(X.iloc[:1])
+            shape = tuple(t.shape[1:])
+            d = int(np.prod(shape))
+            if len(names) != d:
+                names = [f"x{i}" for i in range(d)]
+            groups = getattr(transform, "groups", None)
+            if not isinstance(groups, dict) or sorted(i for v in groups.values() for i in v) != list(range(d)):
+                groups = {n: [i] for i, n in enumerate(names)}
+            return ModelSpace(adapter, names, {str(k): list(v) for k, v in groups.items()}, "torch", output, shape)
+        t = adapter.to_tensor(X[:1] if not isinstance(X, pd.DataFrame) else X.iloc[:1])
+        shape = tuple(t.shape[1:])
+        names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else _flat_names(shape)
+        return ModelSpace(adapter, names, {n: [i] for i, n in enumerate(names)}, "torch", output, shape)
+    if isinstance(X, pd.DataFrame):
+        frames = [X] + [e for e in extra if isinstance(e, pd.DataFrame)]
+        codec = FrameCodec.fit(frames, categorical)
+        names = list(codec.columns)
+        return ModelSpace(adapter, names, {n: [i] for i, n in enumerate(names)}, "frame", output, codec=codec)
+    arr = np.asarray(X)
+    shape = tuple(arr.shape[1:])
+    names = _flat_names(shape)
+    return ModelSpace(adapter, names, {n: [i] for i, n in enumerate(names)}, "array", output, shape)
+
+
+def _flat_names(shape: tuple[int, ...]) -> list[str]:
+    if len(shape) <= 1:
+        return [f"x{i}" for i in range(int(np.prod(shape)) if shape else 1)]
+    return ["_".join(str(i) for i in idx) for idx in np.ndindex(*shape)]
+
+
+def pick_background(
+    Zsource: torch.Tensor,
+    *,
+    n: int,
+    method: Literal["sample", "kmeans"],
+    seed: int,
+    numeric: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` background rows of ``Zsource`` and their weights (summing to 1): a seeded sample or a k-means summary."""
+    m = Zsource.shape[0]
+    if m == 0:
+        raise AuditInputError("background is empty; pass at least one background row")
+    if method == "sample" or m <= n:
+        idx = np.sort(np.random.default_rng(seed).choice(m, size=min(n, m), replace=False))
+        bg = Zsource[torch.as_tensor(idx, device=Zsource.device)]
+        return bg, torch.full((len(idx),), 1.0 / len(idx), dtype=torch.float64)
+    if not numeric:
+        raise AuditInputError(
+            "background='kmeans' needs numeric model inputs (this model takes categorical columns); "
+            "use background='sample' or pass background rows"
+        )
+    from sklearn.cluster import KMeans
+
+    data = Zsource.detach().cpu().double().numpy()
+    km = KMeans(n_clusters=n, random_state=seed, n_init=4).fit(data)
+    centers = km.cluster_centers_.copy()
+    for j in range(data.shape[1]):  # snap to observed values, as shap.kmeans does: one-hot stays one-hot-ish
+        vals = np.unique(data[:, j])
+        if len(vals) <= 64:
+            centers[:, j] = vals[np.abs(centers[:, j][:, None] - vals[None, :]).argmin(axis=1)]
+    counts = np.bincount(km.labels_, minlength=n).astype(np.float64)
+    bg = torch.as_tensor(centers, dtype=Zsource.dtype, device=Zsource.device)
+    return bg, torch.as_tensor(counts / counts.sum())
