@@ -63,11 +63,14 @@ def _figures(r: DataQualityResult) -> list[Figure]:
             f"{int(r.drift['drifted'].sum())} flagged as drifted"
         )
         with figure("Feature drift (train vs data)", alt, size=(5.0, 0.6 + 0.22 * len(d)),
-                    caption="Effect size: KS statistic (numeric) or Cramér's V (categorical). Red: flagged as drifted.") as (fig, out):
+                    caption="Effect size: KS statistic (numeric) or Cramér's V (categorical); dashed line: the drift threshold. "
+                    "Red: flagged as drifted.") as (fig, out):
             ax = fig.add_subplot()
             colors = ["C3" if f else "C0" for f in d["drifted"].astype(bool)]
             ax.barh(range(len(d)), d["effect"].to_numpy(dtype=float), color=colors)
             ax.set_yticks(range(len(d)), [str(i) for i in d.index], fontsize=7)
+            ax.axvline(r.drift_min_effect, ls="--", color="C3", lw=0.8)
+            ax.set_xlim(0, max(1.15 * r.drift_min_effect, 1.05 * float(np.nanmax(d["effect"].to_numpy(dtype=float)))))
             ax.set_xlabel("effect size")
         figs += out
     return figs
@@ -199,7 +202,8 @@ class DataQualityCheck(Check):
         if r.leakage_rows is not None:
             parts.append(f"{r.leakage_share:.1%} of rows also appear in train")
         if len(r.drift):
-            parts.append(f"{len(r.drifted)} of {len(r.drift)} features drifted from train")
+            what = "per-image intensity summaries (mean, std)" if r.modality == "image" else "features"
+            parts.append(f"{len(r.drifted)} of {len(r.drift)} {what} drifted from train")
         if not np.isnan(ov["minority_class_share"]):
             parts.append(f"rarest class {ov['minority_class_share']:.1%} of rows")
         if len(r.groups):

@@ -109,9 +109,8 @@ def _summary(y: np.ndarray, p: np.ndarray, n_bins: int) -> tuple[dict[str, float
     correct = p.argmax(axis=1) == y
     table = reliability_table(conf, correct, n_bins)
     ece, mce = _ece_mce(table)
-    onehot = np.zeros_like(p)
-    onehot[np.arange(len(y)), y] = 1.0
-    sq = ((p - onehot) ** 2).sum(axis=1)
+    # sum_k (p_k - [y = k])^2 = sum_k p_k^2 - 2 p_y + 1, without an (n, k) one-hot temporary
+    sq = np.einsum("ij,ij->i", p, p) - 2.0 * p[np.arange(len(y)), y] + 1.0
     brier = float(sq.mean() / 2) if p.shape[1] == 2 else float(sq.mean())
     pos_ece = float("nan")
     if p.shape[1] == 2:

@@ -31,14 +31,15 @@ def to_numpy(v: Any) -> np.ndarray:
 
 def as_proba(proba: Any, arg: str = "proba") -> np.ndarray:
     """Validate probabilities; a 1-D array is taken as the positive-class probability of a binary model."""
-    p = to_numpy(proba).astype(np.float64)
+    p = np.asarray(to_numpy(proba), dtype=np.float64)  # no copy when already float64
     if p.ndim == 1:
         p = np.column_stack([1.0 - p, p])
     if p.ndim != 2 or p.shape[1] < 2 or p.shape[0] == 0:
         raise AuditInputError(BAD_PROBA.format(arg=arg, what=f"shape {p.shape}"))
-    if not np.isfinite(p).all() or p.min() < -1e-9 or p.max() > 1 + 1e-9:
+    lo, hi = float(p.min()), float(p.max())  # NaN propagates into lo/hi
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1e-9 or hi > 1 + 1e-9:
         raise AuditInputError(BAD_PROBA.format(arg=arg, what="values outside [0, 1] or not finite"))
-    return np.clip(p, 0.0, 1.0)
+    return np.clip(p, 0.0, 1.0) if lo < 0 or hi > 1 else p
 
 
 def as_labels(y: Any, n: int, k: int, arg: str = "y", ref: str = "proba") -> np.ndarray:

@@ -64,6 +64,8 @@ class DataQualityResult:
     drift : DataFrame
         Per-feature drift between train and data (see :func:`audit.health.feature_drift`); empty without train.
     min_group_size : int
+    drift_alpha, drift_min_effect : float
+        The drift thresholds used.
     notes : list of str
     """
 
@@ -77,6 +79,8 @@ class DataQualityResult:
     leakage: pd.DataFrame
     drift: pd.DataFrame
     min_group_size: int = 30
+    drift_alpha: float = 0.01
+    drift_min_effect: float = 0.1
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -320,7 +324,7 @@ def data_quality(
         _check_columns(train_frame, features + ([target] if target else []), "train_frame")
         tstats, tcols, tkeys = _split_stats(train_frame, features, target, numeric_key, near_tolerance)
         overview["train"] = tstats
-        cols = cols.join(tcols.add_prefix("train_"), how="outer")
+        cols = cols.join(tcols[["missing", "missing_share", "constant"]].add_prefix("train_"), how="outer")
         leak = leakage_table(keys, tkeys)
         leak_rows = len(leak)
         leak_share = leak_rows / len(frame)
@@ -352,5 +356,7 @@ def data_quality(
         leakage=leak,
         drift=drift,
         min_group_size=min_group_size,
+        drift_alpha=drift_alpha,
+        drift_min_effect=drift_min_effect,
         notes=notes,
     )

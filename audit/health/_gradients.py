@@ -348,10 +348,11 @@ def _summarise(
     activations = pd.DataFrame(act_rows, columns=["layer", "kind", "units", "dead_units", "dead_fraction", "saturated_fraction"])
     dead_fraction = dead / units if units else float("nan")
     saturated = sat / total if total else float("nan")
-    if not units:
-        notes.append("No nn.ReLU modules: dead-unit fraction is undefined (functional relu calls are not seen).")
-    if not total:
-        notes.append("No nn.Sigmoid/nn.Tanh hidden modules: saturated fraction is undefined (functional calls are not seen).")
+    if not units and not total:
+        notes.append(
+            "No nn.ReLU, nn.Sigmoid or nn.Tanh hidden modules: dead and saturated units are not measured "
+            "(functional calls such as torch.relu are not seen)."
+        )
 
     vanishing = bool(
         (np.isfinite(ratio) and ratio < vanishing_ratio)

@@ -176,5 +176,7 @@ def image_data_quality(
         leakage=leak,
         drift=drift,
         min_group_size=min_group_size,
+        drift_alpha=drift_alpha,
+        drift_min_effect=drift_min_effect,
         notes=notes,
     )

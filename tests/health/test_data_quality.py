@@ -173,3 +173,14 @@ def test_check_on_images_and_determinism():
     assert a.metric("data_quality.leakage_rows").value == 21  # rows 0-19, and row 30 (same bytes as 5)
     assert "data_quality.constant_columns" not in {m.name for m in a.metrics}
     pd.testing.assert_frame_equal(a.result.drift, b.result.drift)
+
+
+def test_check_without_labels_or_train():
+    df = _frames(4).drop(columns=["y", "g"])
+    df = pd.concat([df, df.iloc[:5]], ignore_index=True)  # 5 exact duplicates
+    ctx = AuditContext(model=ModelAdapter(lambda X: np.full(len(X), 0.5)), data=load_data((df, None)))
+    s = DataQualityCheck().run(ctx)
+    names = {m.name for m in s.metrics}
+    assert s.metric("data_quality.duplicate_share").value == pytest.approx(5 / len(df))
+    assert "data_quality.minority_class_share" not in names and "data_quality.leakage_share" not in names
+    assert "Label balance" not in s.tables

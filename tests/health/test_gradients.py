@@ -140,3 +140,16 @@ def test_check_flags_broken_and_passes_healthy(judge):
 def test_check_skips_non_torch(tabular_frame):
     ctx = AuditContext(model=ModelAdapter(lambda X: np.full(len(X), 0.3)), data=load_data(tabular_frame, target="y"))
     assert "torch" in GradientHealthCheck().skip_reason(ctx)
+
+
+def test_output_sigmoid_is_not_saturation_and_labels_free_data_skips():
+    x, y = _data(128)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(10, 1), torch.nn.Sigmoid())  # binary model returning probabilities
+    with torch.no_grad():
+        net[0].weight.mul_(100)  # output saturates, which is confidence, not a hidden-unit problem
+    r = gradient_health(net, x, y)
+    assert np.isnan(r.saturated_fraction) and len(r.activations) == 0
+    assert r.first_last_norm_ratio == 1.0
+    ctx = AuditContext(model=ModelAdapter(net), data=load_data((x.numpy(), None)))
+    assert "labels" in GradientHealthCheck().skip_reason(ctx)
