@@ -9,6 +9,9 @@ distribution in ``O(n_boot x n_cells)`` work, independent of ``n``, with no loop
 With sample weights a resampled cell holds ``k`` rows of that cell; its weighted total is drawn as
 ``k * mean_w + sqrt(k) * sd_w * Z`` (the normal approximation to a sum of ``k`` weights drawn from
 the cell), which is exact when the weights inside a cell are equal.
+
+Intervals are percentile intervals, like fairlearn's. For a max - min over groups the resampled
+range is biased upward, so when groups hardly differ the interval can lie above the estimate.
 """
 
 from __future__ import annotations

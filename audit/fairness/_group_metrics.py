@@ -59,7 +59,7 @@ def evaluate_groups(
     Examples
     --------
     >>> res = evaluate_groups([1, 0, 0, 0], [1, 1, 0, 0], ["a", "a", "b", "b"])
-    >>> res.table.loc["b", "true_positive_rate"]
+    >>> float(res.table.loc["b", "true_positive_rate"])
     nan
     >>> res.notes[0]
     "sensitive_feature_0: true_positive_rate is undefined (NaN) for 'b': no actual positives."

@@ -105,7 +105,7 @@ def proxy_auc(
     >>> rng = np.random.default_rng(0)
     >>> g = rng.integers(0, 2, 600)
     >>> X = pd.DataFrame({"zip": g * 3 + rng.integers(0, 2, 600), "noise": rng.normal(size=600)})
-    >>> round(proxy_auc(X, pd.Series(g, name="g")).table.loc["g", "proxy_auc"], 2)
+    >>> float(round(proxy_auc(X, pd.Series(g, name="g")).table.loc["g", "proxy_auc"], 2))
     1.0
     """
     if not isinstance(X, pd.DataFrame):
