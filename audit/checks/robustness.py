@@ -1,0 +1,345 @@
+"""Adversarial robustness check: FGSM and PGD accuracy against eps, per sensitive group, within valid inputs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from audit.checks._base import Check
+from audit.context import AuditContext
+from audit.errors import AuditInputError
+from audit.render.figures import figure, png_figure
+from audit.robustness import (
+    Constraints,
+    GroupRobustness,
+    RobustnessCurve,
+    group_robustness,
+    image_constraints,
+    robustness_curve,
+    tabular_constraints,
+)
+from audit.section import Figure, Metric, Section
+
+IMAGE_EPS = (0.01, 0.03, 0.1)
+TABULAR_EPS = (0.05, 0.1, 0.25, 0.5)
+_ATTACKS = ("fgsm", "pgd")
+_NORMS = ("linf", "l2")
+_NORM_NAME = {"linf": "L-inf", "l2": "L2"}
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``k / n`` (NaN for ``n = 0``).
+
+    Examples
+    --------
+    >>> [round(v, 4) for v in wilson_interval(8, 10)]
+    [0.4902, 0.9433]
+    """
+    if n == 0:
+        return math.nan, math.nan
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def _fmt(eps: float) -> str:
+    return f"{eps:g}"
+
+
+@dataclass
+class RobustnessSection(Section):
+    """The robustness section plus the typed results behind its tables.
+
+    ``curves`` holds one :class:`~audit.robustness.RobustnessCurve` per attack (with ``x_adv`` per
+    eps for the attacked rows ``rows``), ``constraints`` the bounds/mask/scale used, ``groups``
+    the per-group breakdown (None without sensitive columns).
+    """
+
+    curves: list[RobustnessCurve] = field(default_factory=list)
+    constraints: Constraints | None = None
+    groups: GroupRobustness | None = None
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+class RobustnessCheck(Check):
+    """How small input changes flip the model's decisions, for whom, and how that grows with eps.
+
+    Runs an epsilon sweep of FGSM and PGD on (a seeded subsample of) the labelled data, inside the
+    valid input range: images stay in [0, 1] and eps is in pixel units; tabular inputs stay in
+    each feature's observed range, eps is in each feature's standard deviation, and sensitive,
+    immutable (``ctx.options["immutable"]``) and categorical inputs never change.
+
+    Parameters
+    ----------
+    eps : sequence of float, optional
+        Radii to sweep; default (0.01, 0.03, 0.1) for images, (0.05, 0.1, 0.25, 0.5) for tabular data.
+    attacks : sequence of {"fgsm", "pgd"}
+    norm : {"linf", "l2"}
+    steps : int
+        PGD steps.
+    step_size : float, optional
+        PGD step in eps units; default ``2.5 * eps / steps``.
+    random_start : bool
+    restarts : int
+    max_rows : int
+        Rows attacked at most (seeded subsample beyond that).
+    min_group_size : int, optional
+        Groups smaller than this are left out of the gap; default ``ctx.options["min_group_size"]`` or 30.
+    n_examples : int
+        Clean / adversarial / difference triplets shown for images.
+    n_boot : int
+        Bootstrap resamples for the group-gap interval.
+    batch_size : int, optional
+        Rows per batch (default automatic, halved on out-of-memory).
+    """
+
+    name = "robustness"
+    title = "Adversarial robustness"
+    metric_patterns: ClassVar[tuple[str, ...]] = tuple(
+        p
+        for a in _ATTACKS
+        for n in _NORMS
+        for p in (
+            f"robustness.{a}.{n}.accuracy@<eps>",
+            f"robustness.{a}.{n}.attack_success_rate@<eps>",
+            f"robustness.{a}.{n}.group_gap@<eps>",
+            f"robustness.{a}.{n}.<column>.group_gap@<eps>",
+        )
+    )
+    metric_docs: ClassVar[dict[str, str]] = {
+        "robustness.pgd.linf.accuracy@<eps>": "accuracy left after a PGD attack of size eps (pixels, or feature stds)",
+        "robustness.pgd.linf.attack_success_rate@<eps>": "share of correctly classified rows that PGD at eps flips",
+        "robustness.pgd.linf.group_gap@<eps>": "largest gap in PGD robust accuracy between sensitive groups",
+        "robustness.pgd.linf.<column>.group_gap@<eps>": "gap in PGD robust accuracy between the groups of one column",
+        "robustness.fgsm.linf.accuracy@<eps>": "accuracy left after a one-step FGSM attack of size eps",
+        "robustness.fgsm.linf.attack_success_rate@<eps>": "share of correctly classified rows that FGSM at eps flips",
+    }
+    default_policy: ClassVar[dict[str, dict]] = {
+        "robustness.pgd.linf.group_gap@*": {"max": 0.1, "severity": "warn"},
+    }
+
+    def __init__(
+        self,
+        *,
+        eps: Sequence[float] | None = None,
+        attacks: Sequence[Literal["fgsm", "pgd"]] = ("fgsm", "pgd"),
+        norm: Literal["linf", "l2"] = "linf",
+        steps: int = 20,
+        step_size: float | None = None,
+        random_start: bool = True,
+        restarts: int = 1,
+        max_rows: int = 5000,
+        min_group_size: int | None = None,
+        n_examples: int = 4,
+        n_boot: int = 1000,
+        batch_size: int | None = None,
+    ) -> None:
+        self.eps = eps
+        self.attacks = tuple(attacks)
+        self.norm = norm
+        self.steps = steps
+        self.step_size = step_size
+        self.random_start = random_start
+        self.restarts = restarts
+        self.max_rows = max_rows
+        self.min_group_size = min_group_size
+        self.n_examples = n_examples
+        self.n_boot = n_boot
+        self.batch_size = batch_size
+
+    def skip_reason(self, ctx: AuditContext) -> str | None:
+        if not ctx.model.differentiable:
+            return f"needs a differentiable (torch) model to take input gradients; this is a {ctx.model.kind} model"
+        if ctx.y is None:
+            return "the data has no labels"
+        return None
+
+    # ------------------------------------------------------------------ run
+    def _constraints(self, ctx: AuditContext, x: torch.Tensor) -> Constraints:
+        if ctx.data.modality == "image":
+            return image_constraints(x)
+        if x.ndim == 2:
+            return tabular_constraints(
+                x,
+                columns=ctx.data.feature_names,
+                transform=ctx.model.transform,
+                sensitive=ctx.data.sensitive_names,
+                immutable=[str(c) for c in ctx.options.get("immutable", []) or []],
+                categorical=ctx.data.categorical,
+            )
+        return Constraints(bounds=None, mask=None, scale=None, notes=[
+            f"Model inputs have shape {tuple(x.shape[1:])} per row: attacks are unconstrained, in raw input units."
+        ])
+
+    def run(self, ctx: AuditContext) -> RobustnessSection:
+        bad = [a for a in self.attacks if a not in _ATTACKS]
+        if bad or not self.attacks:
+            raise AuditInputError(f"RobustnessCheck attacks must be a non-empty subset of {list(_ATTACKS)}, got {list(self.attacks)}")
+        image = ctx.data.modality == "image"
+        eps = tuple(self.eps) if self.eps is not None else (IMAGE_EPS if image else TABULAR_EPS)
+        x_all = ctx.x_tensor
+        cons = self._constraints(ctx, x_all)
+        notes = list(cons.notes)
+        n = len(x_all)
+        idx = np.arange(n)
+        if n > self.max_rows:
+            idx = np.sort(ctx.rng(self.name).choice(n, size=self.max_rows, replace=False))
+            notes.append(f"Attacks ran on a seeded random sample of {self.max_rows:,} of {n:,} rows.")
+        x = x_all[torch.as_tensor(idx, device=x_all.device)]
+        y = ctx.y[idx]
+        seed = ctx.torch_seed(self.name)
+        curves: list[RobustnessCurve] = []
+        for attack in self.attacks:
+            curves.append(
+                robustness_curve(
+                    ctx.model, x, y, eps, attack=attack, norm=self.norm, steps=self.steps, step_size=self.step_size,
+                    random_start=self.random_start, restarts=self.restarts, bounds=cons.bounds, mask=cons.mask,
+                    scale=cons.scale, seed=seed, batch_size=self.batch_size,
+                )
+            )
+        results = [r for c in curves for r in c.results]
+        min_size = int(self.min_group_size if self.min_group_size is not None else ctx.options.get("min_group_size", 30))
+        sens = ctx.data.sensitive.iloc[idx].reset_index(drop=True)
+        groups = group_robustness(results, sens, min_group_size=min_size, n_boot=self.n_boot, seed=seed) if sens.shape[1] else None
+        if groups is not None:
+            notes.extend(groups.notes)
+        elif ctx.data.sensitive.shape[1] == 0:
+            notes.append("No sensitive columns were given: robustness is not broken down by group.")
+
+        metrics = self._metrics(curves, groups)
+        curve_table = pd.concat(
+            [c.table.assign(attack=c.attack, norm=c.norm) for c in curves], ignore_index=True
+        )[["attack", "norm", "eps", "clean_accuracy", "robust_accuracy", "attack_success_rate", "n_rows", "n_fooled",
+           "n_attacked", "duration_s"]]
+        tables: dict[str, pd.DataFrame] = {"Accuracy vs eps": curve_table}
+        if groups is not None:
+            tables["Robust accuracy by group"] = groups.table
+            tables["Group gaps"] = groups.gaps
+        if not cons.features.empty:
+            tables["Perturbed inputs"] = _inputs_table(cons)
+        unit = "pixel intensity" if image and cons.notes == [] else ("feature standard deviations" if cons.scale is not None else "input units")
+        figures = _curve_figure(curves, unit)
+        if image and self.n_examples > 0:
+            figures += _triplets(curves, x, self.n_examples, [str(c) for c in ctx.classes])
+        return RobustnessSection(
+            check=self.name, title=self.title, summary=self._summary(curves, groups, unit, len(idx)), metrics=metrics,
+            tables=tables, figures=figures, notes=notes, curves=curves, constraints=cons, groups=groups, rows=idx,
+        )
+
+    # -------------------------------------------------------------- helpers
+    def _metrics(self, curves: list[RobustnessCurve], groups: GroupRobustness | None) -> list[Metric]:
+        out: list[Metric] = []
+        for c in curves:
+            for r in c.results:
+                base = f"robustness.{r.attack}.{r.norm}"
+                e = _fmt(r.eps)
+                k = int((~r.success).sum())
+                lo, hi = wilson_interval(k, len(r.y))
+                out.append(Metric(f"{base}.accuracy@{e}", r.robust_accuracy, lo, hi, higher_is_better=True,
+                                  description=f"accuracy under {r.attack.upper()} at eps={e}"))
+                n_ok = int(r.clean_correct.sum())
+                lo, hi = wilson_interval(int((r.success & r.clean_correct).sum()), n_ok)
+                out.append(Metric(f"{base}.attack_success_rate@{e}", r.attack_success_rate, lo, hi, higher_is_better=False,
+                                  description="share of correctly classified rows the attack flips"))
+                if groups is None:
+                    continue
+                key = f"{r.attack}.{r.norm}@{e}"
+                gap, glo, ghi = groups.max_gap(key)
+                out.append(Metric(f"{base}.group_gap@{e}", gap, glo, ghi, higher_is_better=False,
+                                  description="largest robust-accuracy gap between sensitive groups"))
+                for _, row in groups.gaps[groups.gaps["key"] == key].iterrows():
+                    out.append(Metric(f"{base}.{row['column']}.group_gap@{e}", float(row["gap"]),
+                                      None if pd.isna(row["low"]) else float(row["low"]),
+                                      None if pd.isna(row["high"]) else float(row["high"]), higher_is_better=False,
+                                      description=f"robust-accuracy gap between {row['column']} groups"))
+        return out
+
+    def _summary(self, curves: list[RobustnessCurve], groups: GroupRobustness | None, unit: str, n_rows: int) -> str:
+        c = curves[-1]
+        mid = c.results[len(c.results) // 2]
+        name = c.attack.upper() + (f"-{self.steps}" if c.attack == "pgd" else "")
+        s = (f"{name} ({_NORM_NAME[c.norm]}) at eps={_fmt(mid.eps)} ({unit}) lowers accuracy from "
+             f"{mid.clean_accuracy:.3f} to {mid.robust_accuracy:.3f} on {n_rows:,} rows; at eps={_fmt(c.results[-1].eps)} "
+             f"it is {c.results[-1].robust_accuracy:.3f}.")
+        if groups is not None:
+            key = f"{mid.attack}.{mid.norm}@{_fmt(mid.eps)}"
+            g = groups.gaps[(groups.gaps["key"] == key) & groups.gaps["gap"].notna()]
+            if not g.empty:
+                row = g.loc[g["gap"].idxmax()]
+                s += (f" The largest gap between groups is {row['gap']:.3f} ({row['column']}: {row['best_group']} vs "
+                      f"{row['worst_group']}).")
+        return s
+
+
+def _inputs_table(cons: Constraints) -> pd.DataFrame:
+    f = cons.features
+    rows = []
+    for col, g in f.groupby(f["column"].where(f["column"] != "", f["feature"]), sort=False):
+        rows.append({
+            "column": col,
+            "model_inputs": len(g),
+            "perturbed": bool(g["perturbed"].any()),
+            "frozen_because": ", ".join(dict.fromkeys(r for rs in g["reason"] for r in rs.split(", ") if r)),
+            "std": float(g["std"].iloc[0]) if len(g) == 1 else math.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def _curve_figure(curves: list[RobustnessCurve], unit: str) -> list[Figure]:
+    with figure("Accuracy vs eps", f"line chart of accuracy against attack size eps for {', '.join(c.attack.upper() for c in curves)}",
+                size=(4.6, 2.8)) as (fig, out):
+        ax = fig.add_subplot()
+        for c, marker in zip(curves, "os^"):
+            t = c.table
+            xs = [0.0] + t["eps"].tolist()
+            ys = [float(t["clean_accuracy"].iloc[0])] + t["robust_accuracy"].tolist()
+            ax.plot(xs, ys, marker=marker, label=f"{c.attack.upper()} ({_NORM_NAME[c.norm]})")
+        ax.set_xlabel(f"eps ({unit})")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(0, 1.02)
+        ax.legend(frameon=False)
+    return out
+
+
+def _triplets(curves: list[RobustnessCurve], x: torch.Tensor, k: int, classes: list[str]) -> list[Figure]:
+    c = curves[-1]
+    pick = None
+    for r in c.results:  # smallest eps that fools some clean-correct rows
+        rows = np.flatnonzero(r.success & r.clean_correct)
+        if len(rows):
+            pick, chosen = r, rows[:k]
+            break
+    if pick is None:
+        return []
+    import matplotlib.pyplot as plt
+
+    def show(img: torch.Tensor) -> np.ndarray:
+        a = img.detach().cpu().float().numpy()
+        return a[0] if a.shape[0] == 1 else np.transpose(a, (1, 2, 0)).clip(0, 1)
+
+    fig, axes = plt.subplots(len(chosen), 3, figsize=(3.3, 1.15 * len(chosen)), squeeze=False)
+    for i, row in enumerate(chosen):
+        clean, adv = x[row], pick.x_adv[row].to(x.device)
+        diff = (adv - clean).abs().amax(dim=0, keepdim=True)
+        gray = clean.shape[0] == 1
+        for j, (img, title) in enumerate([
+            (clean, f"clean: {classes[pick.pred_clean[row]]}"), (adv, f"adversarial: {classes[pick.pred_adv[row]]}"), (diff, "|difference|"),
+        ]):
+            ax = axes[i][j]
+            ax.imshow(show(img), cmap="gray" if (gray or j == 2) else None, vmin=0,
+                      vmax=float(diff.max()) if j == 2 and float(diff.max()) > 0 else 1)
+            ax.set_title(title, fontsize=7)
+            ax.axis("off")
+    out = png_figure(fig, title=f"{c.attack.upper()} examples at eps={_fmt(pick.eps)}",
+                     alt=f"{len(chosen)} images: clean, adversarial and their absolute difference, with predicted classes",
+                     caption="Predicted class above each image; the difference is scaled to its own maximum.")
+    plt.close(fig)
+    return [out]

@@ -1,0 +1,39 @@
+"""Adversarial robustness: FGSM and PGD attacks, epsilon sweeps, tabular constraints, per-group results.
+
+Every attack takes ``(model, x, y, eps, ...)`` and returns an :class:`AttackResult`; the sweep
+returns a :class:`RobustnessCurve`. Attacks run batched on the model's device, leave the model in
+eval mode without touching its parameters' gradients, and halve the batch on out-of-memory.
+
+>>> import torch
+>>> from audit.robustness import fgsm, pgd, robustness_curve
+>>> net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+>>> x, y = torch.rand(64, 4), torch.randint(0, 3, (64,))
+>>> r = pgd(net, x, y, eps=0.1, steps=10, bounds=(0, 1), device="cpu")
+>>> r.x_adv.shape
+torch.Size([64, 4])
+>>> curve = robustness_curve(net, x, y, [0.05, 0.1], attack="fgsm", device="cpu")
+>>> list(curve.table.columns[:4])
+['eps', 'clean_accuracy', 'robust_accuracy', 'attack_success_rate']
+"""
+
+from __future__ import annotations
+
+from audit.robustness._attacks import fgsm, perturbation_size, pgd
+from audit.robustness._constraints import Constraints, image_constraints, tabular_constraints
+from audit.robustness._groups import GroupRobustness, group_robustness
+from audit.robustness._result import AttackResult, RobustnessCurve
+from audit.robustness._sweep import robustness_curve
+
+__all__ = [
+    "AttackResult",
+    "GroupRobustness",
+    "RobustnessCurve",
+    "Constraints",
+    "fgsm",
+    "group_robustness",
+    "image_constraints",
+    "perturbation_size",
+    "pgd",
+    "robustness_curve",
+    "tabular_constraints",
+]
