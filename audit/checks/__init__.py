@@ -6,6 +6,11 @@ Adding a check means adding its module and one line here.
 from __future__ import annotations
 
 from audit.checks._base import Check, pattern_regex
+from audit.checks.calibration import CalibrationCheck
+from audit.checks.data_quality import DataQualityCheck
+from audit.checks.fairness import FairnessCheck
+from audit.checks.gradients import GradientHealthCheck
+from audit.checks.overfitting import OverfittingCheck
 from audit.checks.performance import PerformanceCheck
 from audit.checks.saliency import SaliencyCheck
 
@@ -13,8 +18,24 @@ REGISTRY: dict[str, type[Check]] = {
     cls.name: cls
     for cls in (
         PerformanceCheck,
+        FairnessCheck,
+        DataQualityCheck,
+        OverfittingCheck,
+        CalibrationCheck,
         SaliencyCheck,
+        GradientHealthCheck,
     )
 }
 
-__all__ = ["REGISTRY", "Check", "PerformanceCheck", "SaliencyCheck", "pattern_regex"]
+__all__ = [
+    "REGISTRY",
+    "CalibrationCheck",
+    "Check",
+    "DataQualityCheck",
+    "FairnessCheck",
+    "GradientHealthCheck",
+    "OverfittingCheck",
+    "PerformanceCheck",
+    "SaliencyCheck",
+    "pattern_regex",
+]
