@@ -23,6 +23,8 @@ ExplainerName = Literal["auto", "exact", "tree", "deep", "gradient", "permutatio
 _EXPLAINERS = ("auto", "exact", "tree", "deep", "gradient", "permutation", "kernel")
 #: up to this many model-input features, ``"auto"`` always computes exact Shapley values
 EXACT_MAX_FEATURES = 12
+#: above this many inputs (images), a torch model that cannot be explained exactly uses shap's DeepExplainer
+DEEP_MIN_FEATURES = 100
 NOT_EXACT = (
     "{name} values are an approximation of interventional Shapley values; against exact values on {rows} row(s) "
     "they correlate {corr:.3f} (mean absolute error {err:.1%} of the mean |value|)."
@@ -50,8 +52,10 @@ def shap_values(
     ``EXACT_MAX_FEATURES`` (12) model-input features, or whenever the coalitions to evaluate fit
     in ``exact_budget`` model rows, every coalition is evaluated (batched on the model's device;
     only features where a row and a background row differ are enumerated). Otherwise tree
-    ensembles use shap's TreeExplainer (interventional, exact), torch models shap's DeepExplainer
-    and other models shap's PermutationExplainer; their error against exact values is then
+    ensembles use shap's TreeExplainer (interventional), torch models with more than
+    ``DEEP_MIN_FEATURES`` (100) inputs, such as images, shap's DeepExplainer, and everything else
+    shap's PermutationExplainer (on tabular MLPs it is far closer to exact values than the
+    gradient-based explainers; see BENCHMARKS.md). Their error against exact values is then
     measured on ``n_reference`` rows when affordable and reported on the result.
 
     Parameters
@@ -172,7 +176,9 @@ def _choose(explainer: str, space: ModelSpace, x: torch.Tensor, bg: torch.Tensor
     numeric = space.codec is None or not space.codec.categorical
     if space.output == "proba" and numeric and _shaplib.is_tree_model(space.adapter.model):
         return "tree"
-    return "deep" if space.kind == "torch" else "permutation"
+    # measured (BENCHMARKS.md): on tabular MLPs the permutation explainer is far closer to exact values than
+    # Deep/Gradient; Deep is kept for high-dimensional inputs (images) where sampling coalitions gets costly
+    return "deep" if space.kind == "torch" and space.d > DEEP_MIN_FEATURES else "permutation"
 
 
 def _run(name: str, space: ModelSpace, x: torch.Tensor, bg: torch.Tensor, w: torch.Tensor, seed: int,

@@ -77,7 +77,7 @@ def permutation(space: ModelSpace, x: np.ndarray, bg: np.ndarray, *, seed: int, 
     import shap
 
     d = x.shape[1]
-    evals = max_evals or max(500, 2 * (2 * d + 1))
+    evals = max_evals or max(500, 4 * (2 * d + 1))
     with seeded_numpy(seed):
         masker = shap.maskers.Independent(bg, max_samples=len(bg))
         ex = shap.PermutationExplainer(space.numpy_fn, masker, seed=seed)
@@ -94,7 +94,8 @@ def kernel(space: ModelSpace, x: np.ndarray, bg: np.ndarray, w: np.ndarray, *, s
     data = DenseData(bg, [str(i) for i in range(d)], None, np.asarray(w, dtype=np.float64).copy())
     with seeded_numpy(seed):
         ex = shap.KernelExplainer(space.numpy_fn, data)
-        vals = ex.shap_values(x, nsamples=nsamples, silent=True)
+        # l1_reg=False: shap >= 0.47 keeps only 10 features by default, zeroing the rest
+        vals = ex.shap_values(x, nsamples=nsamples, l1_reg=False, silent=True)
     return _as_ndk(vals, x.shape[0], d)
 
 

@@ -1,4 +1,4 @@
-"""Independent brute-force Shapley reference and tiny models shared by the explain tests."""
+"""Independent brute-force Shapley reference and tiny models shared by the explain tests (as fixtures)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 import torch
 
 
@@ -43,14 +44,22 @@ def brute_force_shapley(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, bg
     return out
 
 
-def make_mlp() -> torch.nn.Module:
+@pytest.fixture
+def brute_force() -> Callable[..., np.ndarray]:
+    """The textbook Shapley computation below, for tests to compare against."""
+    return brute_force_shapley
+
+
+@pytest.fixture
+def small_mlp() -> torch.nn.Module:
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
     net.eval()
     return net
 
 
-def make_mixed_data() -> tuple[np.ndarray, np.ndarray]:
+@pytest.fixture
+def mixed_data() -> tuple[np.ndarray, np.ndarray]:
     """Rows to explain and background with some shared (discrete) values, so null players occur."""
     rng = np.random.default_rng(1)
     x = rng.normal(size=(6, 5)).astype(np.float32)

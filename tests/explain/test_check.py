@@ -1,0 +1,98 @@
+"""ExplainCheck on tiny contexts: shares of a sensitive column the model ignores / uses alone, metrics, skips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from audit.checks._base import pattern_regex
+from audit.checks.explain import ExplainCheck
+from audit.context import AuditContext
+from audit.data import load_data
+from audit.model import ModelAdapter
+from audit.transforms import TabularEncoder
+
+SMALL = dict(n_rows=40, n_background=12, n_lime_rows=3, lime_samples=200, n_bootstrap=20)
+
+
+def _frame(n: int = 120) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({
+        "x1": rng.normal(size=n),
+        "g": rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2]),
+        "x2": rng.integers(0, 5, n).astype(float),
+    })
+    df["y"] = ((df["x1"] + (df["g"] == "a")) > 0.5).astype(int)
+    return df
+
+
+def _ctx(keep: str) -> AuditContext:
+    """An MLP whose first layer only sees the inputs named by ``keep`` ("g" or "not g")."""
+    df = _frame()
+    enc = TabularEncoder(columns=["x1", "g", "x2"]).fit(df)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    g_idx = enc.groups["g"]
+    with torch.no_grad():
+        mask = torch.zeros(5, dtype=torch.bool)
+        mask[g_idx] = True
+        net[0].weight[:, ~mask if keep == "g" else mask] = 0.0
+    data = load_data(df, target="y", sensitive=["g"], features=["x1", "g", "x2"])
+    return AuditContext(model=ModelAdapter(net, transform=enc), data=data, seed=0)
+
+
+def test_model_ignoring_sensitive_column_has_zero_share():
+    s = ExplainCheck(**SMALL).run(_ctx("not g"))
+    assert s.status == "ok"
+    assert s.metric("explain.sensitive_attribution_share").value == pytest.approx(0.0, abs=1e-12)
+    assert s.metric("explain.g.attribution_share").value == pytest.approx(0.0, abs=1e-12)
+    assert s.metric("explain.additivity_error").value < 1e-6
+    assert s.metric("explain.shap_exact_correlation").value == 1.0
+
+
+def test_model_using_only_sensitive_column_has_full_share_and_consistent_tables():
+    s = ExplainCheck(**SMALL).run(_ctx("g"))
+    share = s.metric("explain.sensitive_attribution_share")
+    assert share.value == pytest.approx(1.0, abs=1e-12)
+    assert share.low == pytest.approx(1.0) and share.high == pytest.approx(1.0)
+    imp = s.tables["Global importance"]
+    assert imp.loc["g", "role"] == "sensitive" and imp.loc["g", "share"] == pytest.approx(1.0)
+    rows = s.tables["Explained rows"]
+    assert len(rows) == 3 and rows["reason"].iloc[0] == "highest risk"
+    agree = s.metric("explain.shap_lime_rank_agreement").value
+    per_row = rows["SHAP-LIME spearman"].dropna()
+    assert agree == pytest.approx(per_row.mean()) and -1 <= agree <= 1
+    assert "Mean |SHAP| by g" in s.tables and "Importance per model input" in s.tables
+
+
+def test_metrics_follow_declared_patterns_and_figures_are_small():
+    s = ExplainCheck(**SMALL).run(_ctx("not g"))
+    pats = [pattern_regex(p) for p in ExplainCheck.metric_patterns]
+    for m in s.metrics:
+        assert any(p.match(m.name) for p in pats), m.name
+    for key in ExplainCheck.default_policy:
+        assert any(p.match(key) for p in pats), key
+    assert [f.title for f in s.figures] == [
+        "Global importance (mean |SHAP|)", "SHAP summary (beeswarm)", "Chosen rows: SHAP vs LIME"
+    ]
+    assert all(len(f.svg) < 150_000 for f in s.figures)
+
+
+def test_same_seed_same_section_and_budget_note():
+    a = ExplainCheck(**SMALL).run(_ctx("not g"))
+    b = ExplainCheck(**SMALL).run(_ctx("not g"))
+    assert [m.value for m in a.metrics] == [m.value for m in b.metrics]
+    pd.testing.assert_frame_equal(a.tables["Global importance"], b.tables["Global importance"])
+    small = ExplainCheck(**{**SMALL, "n_rows": 100, "n_background": 60, "max_model_rows": 2000}).run(_ctx("not g"))
+    assert any("compute budget" in n for n in small.notes)
+    comp = small.tables["SHAP computation"]["value"]
+    assert comp["background rows"] == 25 and comp["rows explained"] <= 60 + 3
+
+
+def test_skips_images():
+    X = torch.rand(10, 1, 8, 8)
+    data = load_data((X, np.arange(10) % 2))
+    ctx = AuditContext(model=ModelAdapter(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))), data=data)
+    assert "saliency" in ExplainCheck().skip_reason(ctx)
