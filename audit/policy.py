@@ -175,8 +175,12 @@ class Policy:
             else:
                 ok = any(r.match(key) for r in regexes)
             if not ok:
+                import difflib
+
+                close = difflib.get_close_matches(key, patterns, n=3, cutoff=0.6)
+                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
                 raise AuditInputError(
-                    f"policy names unknown metric {key!r}; valid metric names are:\n  " + "\n  ".join(sorted(patterns))
+                    f"policy names unknown metric {key!r}{hint} valid metric names are: " + ", ".join(sorted(patterns))
                 )
 
     # -------------------------------------------------------------- evaluation

@@ -56,17 +56,23 @@ def test_cannot_run_bad_key_is_named_without_traceback(tmp_path):
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_cannot_run_unknown_metric_lists_valid_names(tmp_path):
+TINY_FACTORY = "import torch\ndef load():\n    return torch.nn.Linear(1, 2)\n"
+
+
+def test_cannot_run_unknown_metric_lists_valid_names(tmp_path, capsys):
     (tmp_path / "d.csv").write_text("a,y\n1,0\n2,1\n")
-    cfg = write(tmp_path, '[model]\nfactory = "audit.models.compas:load_model"\n[data]\npath = "d.csv"\ntarget = "y"\n'
+    (tmp_path / "tiny_model_a.py").write_text(TINY_FACTORY)
+    cfg = write(tmp_path, '[model]\nfactory = "tiny_model_a:load"\n[data]\npath = "d.csv"\ntarget = "y"\n'
                 '[policy]\n"performance.acuracy" = { min = 0.5 }\n')
     code = main(["run", str(cfg), "--out", str(tmp_path / "o"), "--quiet"])
-    assert code == 2
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown metric 'performance.acuracy'" in err and "performance.accuracy" in err
 
 
 def test_cannot_run_invalid_data_and_missing_file(tmp_path, capsys):
     (tmp_path / "d.csv").write_text("a,y\n1,0\n2,1\n")
-    cfg = write(tmp_path, '[model]\nfactory = "audit.models.compas:load_model"\n[data]\npath = "d.csv"\ntarget = "label"\n')
+    (tmp_path / "tiny_model_b.py").write_text(TINY_FACTORY)
+    cfg = write(tmp_path, '[model]\nfactory = "tiny_model_b:load"\n[data]\npath = "d.csv"\ntarget = "label"\n')
     assert main(["run", str(cfg), "--quiet"]) == 2
     assert "target column 'label' not found in data; columns are ['a', 'y']" in capsys.readouterr().err
     cfg2 = write(tmp_path, '[model]\nfactory = "nomodule_xyz:f"\n[data]\npath = "d.csv"\ntarget = "y"\n')
