@@ -82,9 +82,12 @@ class _Batch:
         dev = prep.device
         self.prep, self.spec, self.eps = prep, spec, eps
         self.rows = rows
-        home_rows = rows.to(prep.x.device)
-        self.x0 = prep.x[home_rows].to(dev)
-        self.y = prep.y[rows].to(dev)
+        a, b = int(rows[0]), int(rows[-1]) + 1
+        if b - a == len(rows) and bool((rows == torch.arange(a, b)).all()):  # a contiguous block: no gather
+            self.x0, self.y = prep.x[a:b].to(dev), prep.y[a:b].to(dev)
+        else:
+            self.x0 = prep.x[rows.to(prep.x.device)].to(dev)
+            self.y = prep.y[rows].to(dev)
         s = prep.scale
         lo, hi = prep.lo, prep.hi
         if spec.norm == "linf":
@@ -151,10 +154,14 @@ class _Batch:
                 cur = cur.detach().requires_grad_(not last)
                 with torch.set_grad_enabled(not last):
                     logits = prep.logits(cur)
+                keep = None
+                if not (last or spec.early_stop or clean_pred is None):
+                    (g,) = torch.autograd.grad(prep.loss(logits, yy).sum(), cur)
+                    cur = self.step(cur.detach(), g, x0, lo, hi)
+                    continue
                 pred = logits.detach().argmax(1)
                 if clean_pred is None:  # no random start: step 0 is the clean input
                     clean_pred = pred.clone()
-                keep = None
                 if spec.early_stop:
                     fooled = pred != yy
                     if bool(fooled.any()):
