@@ -186,17 +186,24 @@ class ExplainCheck(Check):
                                explained=glob.explained)
         phi_cols = _explained(sub, glob.explained)
         figs += beeswarm(phi_cols, sub.data, glob.importance.index[: self.top], seed=seed, explained=glob.explained)
-        titles = [f"row {i} · {why} · p={lime.model_prediction.iloc[j]:.2f}" for j, (i, why) in enumerate(chosen)]
+        titles = [f"row {i} · {why.replace(' (most confident)', '')} · p={lime.model_prediction.iloc[j]:.2f}"
+                  for j, (i, why) in enumerate(chosen)]
         figs += shap_vs_lime(shap_chosen, lime.weights, titles)
 
         top3 = ", ".join(glob.importance.index[:3])
         summary = (
             f"The model's {glob.explained} output leans most on {top3} ({res.explainer} SHAP on {len(sample)} rows, "
-            f"{res.output} explained). Sensitive input columns carry {glob.sensitive_share:.1%} of the attribution"
+            f"{'probabilities' if res.output == 'proba' else 'logits'} explained)."
         )
-        if glob.proxy_share:
-            summary += f", their proxies {sum(glob.proxy_share.values()):.1%}"
-        summary += f". SHAP and LIME rankings agree with mean Spearman {agreement:.2f} on {len(chosen)} chosen rows."
+        if sens.shape[1]:
+            summary += f" Sensitive input columns carry {glob.sensitive_share:.1%} of the attribution"
+            proxies = set(glob.proxies["feature"])
+            if proxies:
+                summary += f", their proxies ({', '.join(sorted(proxies))}) {float(glob.importance.loc[sorted(proxies), 'share'].sum()):.1%}"
+            summary += "."
+        else:
+            notes.append("No sensitive columns were given: attribution shares on sensitive columns are not computed.")
+        summary += f" SHAP and LIME rankings agree with mean Spearman {agreement:.2f} on {len(chosen)} chosen rows."
         return Section(check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
                        figures=figs, notes=notes)
 
@@ -222,8 +229,9 @@ class ExplainCheck(Check):
         direct = [c for c in sens.columns if c in phi.columns]
         out = []
         lo, hi = (np.nanpercentile(shares["__direct__"], [2.5, 97.5]) if direct and self.n_bootstrap else (None, None))
-        out.append(Metric("explain.sensitive_attribution_share", glob.sensitive_share, _f(lo), _f(hi), False,
-                          "share of mean |SHAP| on sensitive input columns"))
+        if len(sens.columns):  # with no sensitive columns the share is not a finding
+            out.append(Metric("explain.sensitive_attribution_share", glob.sensitive_share, _f(lo), _f(hi), False,
+                              "share of mean |SHAP| on sensitive input columns"))
         for c in sens.columns:
             c = str(c)
             lo = hi = None

@@ -23,8 +23,8 @@ ExplainerName = Literal["auto", "exact", "tree", "deep", "gradient", "permutatio
 _EXPLAINERS = ("auto", "exact", "tree", "deep", "gradient", "permutation", "kernel")
 #: up to this many model-input features, ``"auto"`` always computes exact Shapley values
 EXACT_MAX_FEATURES = 12
-#: above this many inputs (images), a torch model that cannot be explained exactly uses shap's DeepExplainer
-DEEP_MIN_FEATURES = 100
+#: above this many inputs (images), a torch model that cannot be explained exactly uses shap's GradientExplainer
+GRADIENT_MIN_FEATURES = 100
 NOT_EXACT = (
     "{name} values are an approximation of interventional Shapley values; against exact values on {rows} row(s) "
     "they correlate {corr:.3f} (mean absolute error {err:.1%} of the mean |value|)."
@@ -53,9 +53,11 @@ def shap_values(
     in ``exact_budget`` model rows, every coalition is evaluated (batched on the model's device;
     only features where a row and a background row differ are enumerated). Otherwise tree
     ensembles use shap's TreeExplainer (interventional), torch models with more than
-    ``DEEP_MIN_FEATURES`` (100) inputs, such as images, shap's DeepExplainer, and everything else
-    shap's PermutationExplainer (on tabular MLPs it is far closer to exact values than the
-    gradient-based explainers; see BENCHMARKS.md). Their error against exact values is then
+    ``GRADIENT_MIN_FEATURES`` (100) inputs, such as images, shap's GradientExplainer for
+    probabilities and DeepExplainer for logits (the closer of the two to exact values in each case,
+    in our measurements), and everything else
+    shap's PermutationExplainer (on tabular MLPs far closer to exact values than either
+    gradient-based explainer; see BENCHMARKS.md). Their error against exact values is then
     measured on ``n_reference`` rows when affordable and reported on the result.
 
     Parameters
@@ -177,8 +179,12 @@ def _choose(explainer: str, space: ModelSpace, x: torch.Tensor, bg: torch.Tensor
     if space.output == "proba" and numeric and _shaplib.is_tree_model(space.adapter.model):
         return "tree"
     # measured (BENCHMARKS.md): on tabular MLPs the permutation explainer is far closer to exact values than
-    # Deep/Gradient; Deep is kept for high-dimensional inputs (images) where sampling coalitions gets costly
-    return "deep" if space.kind == "torch" and space.d > DEEP_MIN_FEATURES else "permutation"
+    # either gradient explainer; on probabilities Gradient (corr ~0.94) beats Deep (0.41-0.86: shap treats the
+    # softmax elementwise), on logits Deep (0.96) beats Gradient. The gradient explainers are kept for
+    # high-dimensional inputs (images), where sampling coalitions gets costly.
+    if space.kind == "torch" and space.d > GRADIENT_MIN_FEATURES:
+        return "deep" if space.output == "logit" else "gradient"
+    return "permutation"
 
 
 def _run(name: str, space: ModelSpace, x: torch.Tensor, bg: torch.Tensor, w: torch.Tensor, seed: int,

@@ -9,7 +9,7 @@ import torch
 
 from audit.errors import AuditInputError
 from audit.explain import EXACT_MAX_FEATURES, shap_values
-from audit.explain._shap import DEEP_MIN_FEATURES
+from audit.explain._shap import GRADIENT_MIN_FEATURES
 from audit.model import ModelAdapter
 
 
@@ -107,11 +107,11 @@ def test_kmeans_background_is_weighted_and_exact(small_mlp, mixed_data):
 
 def test_auto_above_threshold_uses_shap_and_reports_error():
     torch.manual_seed(0)
-    d = DEEP_MIN_FEATURES + 1  # image-like width: auto falls back to DeepExplainer
+    d = GRADIENT_MIN_FEATURES + 1  # image-like width: auto falls back to GradientExplainer
     net = torch.nn.Sequential(torch.nn.Linear(d, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
     x, bg = torch.randn(2, d), torch.randn(4, d)
     cheap = shap_values(net, x, background=bg, n_background=4, exact_budget=1e3, n_reference=2)
-    assert cheap.explainer == "deep"
+    assert cheap.explainer == "gradient"
     assert cheap.reference_rows == 0 and np.isnan(cheap.reference_correlation)  # exact too expensive at this budget
     assert any("additivity" in n for n in cheap.notes)
     d = EXACT_MAX_FEATURES + 2
