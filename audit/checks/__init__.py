@@ -12,6 +12,7 @@ from audit.checks.fairness import FairnessCheck
 from audit.checks.gradients import GradientHealthCheck
 from audit.checks.overfitting import OverfittingCheck
 from audit.checks.performance import PerformanceCheck
+from audit.checks.robustness import RobustnessCheck
 from audit.checks.saliency import SaliencyCheck
 
 REGISTRY: dict[str, type[Check]] = {
@@ -23,6 +24,7 @@ REGISTRY: dict[str, type[Check]] = {
         OverfittingCheck,
         CalibrationCheck,
         SaliencyCheck,
+        RobustnessCheck,
         GradientHealthCheck,
     )
 }
@@ -36,6 +38,7 @@ __all__ = [
     "GradientHealthCheck",
     "OverfittingCheck",
     "PerformanceCheck",
+    "RobustnessCheck",
     "SaliencyCheck",
     "pattern_regex",
 ]
