@@ -121,3 +121,12 @@ def test_checks_command_lists_metric_names(capsys):
     assert main(["checks"]) == 0
     out = capsys.readouterr().out
     assert "performance.accuracy" in out and "performance.train_test_gap.accuracy" in out
+
+
+def test_metric_reference_doc_is_in_sync():
+    from audit.cli import metric_reference_markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+    assert doc.read_text().strip() == metric_reference_markdown().strip(), (
+        "docs/metrics.md is stale: run `audit checks --markdown > docs/metrics.md`"
+    )

@@ -66,7 +66,17 @@ class PerformanceCheck(Check):
     )
     metric_docs = {
         "performance.accuracy": "share of correct predictions on the evaluation data",
+        "performance.balanced_accuracy": "mean recall over classes (robust to class imbalance)",
+        "performance.roc_auc": "ROC AUC (one-vs-rest macro for multiclass); undefined for label-only models",
+        "performance.log_loss": "cross-entropy of the predicted probabilities (lower is better)",
+        "performance.train.accuracy": "accuracy on the training data (when train= is given)",
+        "performance.train.balanced_accuracy": "balanced accuracy on the training data",
+        "performance.train.roc_auc": "ROC AUC on the training data",
+        "performance.train.log_loss": "log loss on the training data",
         "performance.train_test_gap.accuracy": "train accuracy minus test accuracy (overfitting)",
+        "performance.train_test_gap.balanced_accuracy": "train minus test balanced accuracy",
+        "performance.train_test_gap.roc_auc": "train minus test ROC AUC",
+        "performance.train_test_gap.log_loss": "train minus test log loss (negative when the model overfits)",
     }
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
