@@ -8,6 +8,7 @@ from __future__ import annotations
 from audit.checks._base import Check, pattern_regex
 from audit.checks.calibration import CalibrationCheck
 from audit.checks.data_quality import DataQualityCheck
+from audit.checks.explain import ExplainCheck
 from audit.checks.fairness import FairnessCheck
 from audit.checks.gradients import GradientHealthCheck
 from audit.checks.overfitting import OverfittingCheck
@@ -20,6 +21,7 @@ REGISTRY: dict[str, type[Check]] = {
     for cls in (
         PerformanceCheck,
         FairnessCheck,
+        ExplainCheck,
         DataQualityCheck,
         OverfittingCheck,
         CalibrationCheck,
@@ -34,6 +36,7 @@ __all__ = [
     "CalibrationCheck",
     "Check",
     "DataQualityCheck",
+    "ExplainCheck",
     "FairnessCheck",
     "GradientHealthCheck",
     "OverfittingCheck",
