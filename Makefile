@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/fairness.py
 	$(BIN)/python bench/robustness.py
 	$(BIN)/python bench/explain.py
+	$(BIN)/python bench/health.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
