@@ -41,7 +41,7 @@ def test_end_to_end_sklearn(tabular_frame):
 
 def test_predictions_are_computed_once(tabular_frame):
     clf = _fit(tabular_frame)
-    train = tabular_frame.iloc[:100].reset_index(drop=True)
+    train = tabular_frame.iloc[:150].reset_index(drop=True)  # more rows than the SHAP background (100)
     full = {"data": tabular_frame.drop(columns="y"), "train": train.drop(columns="y")}
     calls = {"data": 0, "train": 0}
 

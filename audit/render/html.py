@@ -99,6 +99,11 @@ def table_view(name: str, df: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def anchor(check: str) -> str:
+    """The in-page id of a check's section."""
+    return "sec-" + "".join(ch if ch.isalnum() else "-" for ch in check)
+
+
 def figure_src(f: Figure) -> str:
     if f.svg is not None:
         return "data:image/svg+xml;base64," + base64.b64encode(f.svg.encode()).decode()
@@ -111,7 +116,7 @@ def _context(report: Report) -> dict[str, Any]:
         sections.append(
             {
                 "s": s,
-                "anchor": "sec-" + "".join(ch if ch.isalnum() else "-" for ch in s.check),
+                "anchor": anchor(s.check),
                 "tables": [table_view(k, v) for k, v in s.tables.items()],
                 "figures": [{"f": f, "src": figure_src(f)} for f in s.figures],
                 "findings": [f for f in report.findings if f.check == s.check],
@@ -128,6 +133,7 @@ def _context(report: Report) -> dict[str, Any]:
         "blocking": [f for f in findings if not f.passed],
         "warnings": [f for f in findings if f.passed and f.status in ("warn", "inconclusive")],
         "fmt": fmt,
+        "anchor": anchor,
         "csp": CSP,
         "sort_script": SORT_SCRIPT,
     }
