@@ -254,4 +254,7 @@ class Policy:
             passed = self.inconclusive == "pass" or (self.inconclusive == "warn" and self.fail_on != "warn")
             return Finding(**common, passed=passed, status="inconclusive",
                            message=f"{m.name} = {v:.4g}{ci}: interval straddles the threshold ({desc}); inconclusive")
-        return Finding(**common, passed=True, status="pass", message=f"{m.name} = {v:.4g}{ci} meets {desc}")
+        unchecked = ""
+        if (th.max_increase is not None or th.max_decrease is not None) and (base is None or math.isnan(base)):
+            unchecked = " (no baseline value, so the change bound was not checked)"
+        return Finding(**common, passed=True, status="pass", message=f"{m.name} = {v:.4g}{ci} meets {desc}{unchecked}")

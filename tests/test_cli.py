@@ -130,3 +130,69 @@ def test_metric_reference_doc_is_in_sync():
     assert doc.read_text().strip() == metric_reference_markdown().strip(), (
         "docs/metrics.md is stale: run `audit checks --markdown > docs/metrics.md`"
     )
+
+
+GROUPED_FACTORY = """import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+def load():
+    df = pd.read_csv(__file__.rsplit('/', 1)[0] + '/d.csv')
+    return LogisticRegression().fit(df[['a', 'b']], df['y'])
+"""
+
+
+def _grouped_csv(tmp_path: Path) -> pd.DataFrame:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 400
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    y = (a + 0.5 * b + rng.normal(scale=0.7, size=n) > 0).astype(int)
+    df = pd.DataFrame({"a": a, "b": b, "g": np.where(rng.random(n) < 0.5, "p", "q"), "y": y})
+    df.to_csv(tmp_path / "d.csv", index=False)
+    return df
+
+
+def test_baseline_regression_gates_and_fail_on_warn(tmp_path):
+    """A regression against a baseline audit.json fails the gate with the delta in JUnit and Markdown;
+    a warning passes unless --fail-on warn."""
+    df = _grouped_csv(tmp_path)
+    (tmp_path / "grouped_model.py").write_text(GROUPED_FACTORY)
+    head = '[model]\nfactory = "grouped_model:load"\n[data]\npath = "d.csv"\ntarget = "y"\nsensitive = ["g"]\n'
+    cfg = write(tmp_path, head + '[policy]\n"performance.accuracy" = { max_decrease = 0.01 }\n')
+    first = run_cli("run", str(cfg), "--out", str(tmp_path / "first"), "--checks", "performance", "--quiet")
+    # No baseline: a bound on change alone has nothing to compare against and must not fail.
+    assert first.returncode == 0, first.stderr
+    saved = json.loads((tmp_path / "first" / "audit.json").read_text())
+    assert "change bound was not checked" in saved["findings"][0]["message"]
+    acc = saved["metrics"]["performance.accuracy"]["value"]
+    ref = LogisticRegression().fit(df[["a", "b"]], df["y"]).score(df[["a", "b"]], df["y"])
+    assert acc == pytest.approx(ref)
+
+    # Pretend the last release was 0.05 more accurate: a 0.05 drop breaks max_decrease = 0.01.
+    saved["metrics"]["performance.accuracy"]["value"] = acc + 0.05
+    base = tmp_path / "last-release.json"
+    base.write_text(json.dumps(saved))
+    again = run_cli("run", str(cfg), "--out", str(tmp_path / "second"), "--checks", "performance",
+                    "--baseline", str(base), "--quiet")
+    assert again.returncode == 1, again.stderr
+    case = next(c for c in ET.parse(tmp_path / "second" / "junit.xml").getroot().iter("testcase")
+                if c.get("name") == "performance.accuracy")
+    failure = case.find("failure")
+    assert f"baseline {acc + 0.05:.6g}" in failure.get("message") and "decreased by -0.05" in failure.text
+    md = (tmp_path / "second" / "summary.md").read_text()
+    assert "baseline" in md and "-0.05" in md
+    assert "<th>baseline</th>" in (tmp_path / "second" / "report.html").read_text()
+
+    # A small regression within the allowance passes.
+    saved["metrics"]["performance.accuracy"]["value"] = acc + 0.005
+    base.write_text(json.dumps(saved))
+    assert run_cli("run", str(cfg), "--out", str(tmp_path / "third"), "--checks", "performance",
+                   "--baseline", str(base), "--quiet").returncode == 0
+
+    # A broken warn-level gate: exit 0 by default, 1 with --fail-on warn.
+    warn_cfg = write(tmp_path, head + '[policy]\n"performance.accuracy" = { min = 0.999, severity = "warn" }\n')
+    assert run_cli("run", str(warn_cfg), "--out", str(tmp_path / "w1"), "--checks", "performance", "--quiet").returncode == 0
+    strict = run_cli("run", str(warn_cfg), "--out", str(tmp_path / "w2"), "--checks", "performance",
+                     "--fail-on", "warn", "--quiet")
+    assert strict.returncode == 1, strict.stderr

@@ -28,7 +28,8 @@ def render_junit(report: Report) -> str:
             value = "undefined" if f.value is None else f"{f.value:.6g}"
             if not f.passed:
                 n_fail += 1
-                el = ET.SubElement(case, "failure", message=f"{f.metric} = {value}; threshold {f.threshold}", type=f.status)
+                base = "" if f.baseline is None else f"; baseline {f.baseline:.6g}"
+                el = ET.SubElement(case, "failure", message=f"{f.metric} = {value}{base}; threshold {f.threshold}", type=f.status)
                 el.text = f.message
             elif f.status != "pass":
                 ET.SubElement(case, "system-out").text = f"{f.status}: {f.message}"
