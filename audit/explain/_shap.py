@@ -127,7 +127,7 @@ def shap_values(
     name = _choose(explainer, space, x, bg, exact_budget)
     log.info("shap_values: %s explainer, %d rows, %d features, %d background rows", name, len(x), space.d, len(bg))
     rows0 = space.n_rows
-    phi, base, fx = _run(name, space, x, bg, w, seed, notes)
+    phi, base, fx, name = _run(name, space, x, bg, w, seed, notes)
     model_rows = space.n_rows - rows0
     ref_corr, ref_err, ref_rows = (1.0, 0.0, len(x)) if name == "exact" else _reference(
         space, x, bg, w, phi, seed, n_reference, exact_budget, name, notes
@@ -187,10 +187,17 @@ def _choose(explainer: str, space: ModelSpace, x: torch.Tensor, bg: torch.Tensor
     return "permutation"
 
 
+def _short(exc: Exception) -> str:
+    text = str(exc).split(". ")[0].strip()
+    return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
+
+
 def _run(name: str, space: ModelSpace, x: torch.Tensor, bg: torch.Tensor, w: torch.Tensor, seed: int,
-         notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+         notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Values from explainer ``name``, falling back (tree -> permutation, deep -> gradient -> permutation) when
+    shap cannot handle the model; returns the name of the explainer that produced them."""
     if name == "exact":
-        return exact_shapley(space, x, bg, w)
+        return (*exact_shapley(space, x, bg, w), name)
     fx = space(x).numpy()
     base = (w[:, None] * space(bg)).sum(dim=0).numpy()
     xn, bn = x.detach().cpu().double().numpy(), bg.detach().cpu().double().numpy()
@@ -198,22 +205,26 @@ def _run(name: str, space: ModelSpace, x: torch.Tensor, bg: torch.Tensor, w: tor
         try:
             phi = _shaplib.tree(space, xn, bn)
             if phi.shape[2] == fx.shape[1] and np.abs(phi.sum(axis=1) + base - fx).max() < 1e-4:
-                return phi, base, fx
+                return phi, base, fx, name
             notes.append("TreeExplainer output did not match the model's probabilities; used permutation instead.")
         except Exception as exc:  # noqa: BLE001 - shap raises many types for unsupported trees
-            notes.append(f"TreeExplainer failed ({type(exc).__name__}); used permutation instead.")
+            notes.append(f"TreeExplainer failed ({_short(exc)}); used permutation instead.")
         name = "permutation"
     if name == "deep":
         try:
-            return _shaplib.deep(space, x, bg), base, fx
-        except Exception as exc:  # noqa: BLE001 - unsupported layers: fall back to expected gradients
-            notes.append(f"DeepExplainer failed ({type(exc).__name__}: {exc}); used GradientExplainer instead.")
+            return _shaplib.deep(space, x, bg), base, fx, name
+        except Exception as exc:  # noqa: BLE001 - unsupported layers or in-place ops: fall back to expected gradients
+            notes.append(f"DeepExplainer failed ({_short(exc)}); used GradientExplainer instead.")
             name = "gradient"
     if name == "gradient":
-        return _shaplib.gradient(space, x, bg, seed=seed), base, fx
+        try:
+            return _shaplib.gradient(space, x, bg, seed=seed), base, fx, name
+        except Exception as exc:  # noqa: BLE001 - e.g. a module that is not differentiable end to end
+            notes.append(f"GradientExplainer failed ({_short(exc)}); used PermutationExplainer instead.")
+            name = "permutation"
     if name == "permutation":
-        return _shaplib.permutation(space, xn, bn, seed=seed), base, fx
-    return _shaplib.kernel(space, xn, bn, w.numpy(), seed=seed), base, fx
+        return _shaplib.permutation(space, xn, bn, seed=seed), base, fx, name
+    return _shaplib.kernel(space, xn, bn, w.numpy(), seed=seed), base, fx, name
 
 
 def _reference(space: ModelSpace, x: torch.Tensor, bg: torch.Tensor, w: torch.Tensor, phi: np.ndarray, seed: int,

@@ -47,12 +47,44 @@ def _as_ndk(values: object, n: int, d: int) -> np.ndarray:
     return arr.reshape(n, d, -1).astype(np.float64)
 
 
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+_SHAP_ATTRIBUTES = ("x", "y")
+
+
+@contextlib.contextmanager
+def restoring_hooks(module: torch.nn.Module) -> Iterator[None]:
+    """Remove every hook and attribute shap adds to ``module``'s submodules, even when shap raises.
+
+    shap's DeepExplainer registers forward/backward hooks on each submodule and removes them only on
+    success; after a failure (in-place ops, reused modules) they stay and break every later backward
+    pass through the user's model (attacks, saliency, gradient checks).
+    """
+    before = {
+        id(m): ({name: set(getattr(m, name, {})) for name in _HOOK_DICTS}, {a for a in _SHAP_ATTRIBUTES if hasattr(m, a)})
+        for m in module.modules()
+    }
+    try:
+        yield
+    finally:
+        for m in module.modules():
+            hooks, attrs = before.get(id(m), ({}, set()))
+            for name in _HOOK_DICTS:
+                d = getattr(m, name, None)
+                if d is None:
+                    continue
+                for key in set(d) - hooks.get(name, set()):
+                    del d[key]
+            for a in _SHAP_ATTRIBUTES:
+                if a not in attrs and a in m.__dict__:
+                    delattr(m, a)
+
+
 def deep(space: ModelSpace, x: torch.Tensor, bg: torch.Tensor) -> np.ndarray:
     """shap.DeepExplainer (DeepLIFT with a background; Lundberg & Lee 2017, https://arxiv.org/abs/1705.07874)."""
     import shap
 
     module = space.module_fn()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), restoring_hooks(module):
         warnings.simplefilter("ignore")
         vals = shap.DeepExplainer(module, bg.to(space.device, space.dtype)).shap_values(
             x.to(space.device, space.dtype), check_additivity=False
@@ -65,7 +97,7 @@ def gradient(space: ModelSpace, x: torch.Tensor, bg: torch.Tensor, *, seed: int,
     import shap
 
     module = space.module_fn()
-    with seeded_numpy(seed):
+    with seeded_numpy(seed), restoring_hooks(module):
         vals = shap.GradientExplainer(module, bg.to(space.device, space.dtype)).shap_values(
             x.to(space.device, space.dtype), nsamples=nsamples, rseed=seed
         )
