@@ -9,20 +9,11 @@ import numpy as np
 import pandas as pd
 
 from audit.fairness._assess import assess_fairness, group_label
+from audit.fairness._counts import RATE_METRICS
 from audit.fairness._inputs import prepare
 
 #: columns of :func:`group_metrics`, in order (``roc_auc`` only with ``y_score``)
-GROUP_METRIC_COLUMNS = (
-    "count",
-    "selection_rate",
-    "accuracy",
-    "true_positive_rate",
-    "false_positive_rate",
-    "false_negative_rate",
-    "true_negative_rate",
-    "precision",
-    "roc_auc",
-)
+GROUP_METRIC_COLUMNS = ("count", *RATE_METRICS, "roc_auc")
 
 
 @dataclass
