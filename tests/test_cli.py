@@ -26,20 +26,26 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(("config", "code"), [("compas.toml", 0), ("compas_strict.toml", 1)])
 def test_example_configs_gate_with_exit_codes(config, code, tmp_path):
     out = tmp_path / "out"
-    proc = run_cli("run", str(EXAMPLES / config), "--out", str(out), "--checks", "performance", "--quiet")
+    proc = run_cli("run", str(EXAMPLES / config), "--out", str(out), "--checks", "performance,fairness", "--quiet")
     assert proc.returncode == code, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["audit.json", "junit.xml", "report.html", "summary.md"]
     data = json.loads((out / "audit.json").read_text())
     assert data["passed"] is (code == 0)
     root = ET.parse(out / "junit.xml").getroot()
     cases = {c.get("name"): c for c in root.iter("testcase")}
-    assert set(cases) == {f["metric"] for f in data["findings"]}
-    acc = data["metrics"]["performance.accuracy"]["value"]
-    failure = cases["performance.accuracy"].find("failure")
+    gated = {f["metric"] for f in data["findings"]}
+    assert set(cases) == gated and {"performance.accuracy", "fairness.demographic_parity_difference"} <= gated
+    dp = data["metrics"]["fairness.demographic_parity_difference"]
+    failure = cases["fairness.demographic_parity_difference"].find("failure")
     if code == 1:
-        assert failure is not None and f"{acc:.6g}" in failure.get("message") and ">= 0.9" in failure.get("message")
+        # the whole interval lies above the bound: a failure, not "inconclusive"
+        assert dp["low"] > 0.2 and failure is not None
+        assert f"{dp['value']:.6g}" in failure.get("message") and "<= 0.2" in failure.get("message")
+        assert root.get("failures") == "1"
     else:
-        assert failure is None and acc >= 0.6
+        assert failure is None and dp["high"] < 0.35 and data["metrics"]["performance.accuracy"]["value"] >= 0.6
+        # checks left out by --checks stay silent for starter thresholds but explicit gates say so
+        assert cases["calibration.ece"].find("system-out") is not None
 
 
 def write(tmp_path: Path, text: str) -> Path:
