@@ -30,6 +30,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/fairness.py
 	$(BIN)/python bench/robustness.py
+	$(BIN)/python bench/blackbox.py
 	$(BIN)/python bench/explain.py
 	$(BIN)/python bench/health.py
 

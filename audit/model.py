@@ -164,11 +164,15 @@ class ModelAdapter:
                 )
             X = X.to_numpy(dtype=np.float32)
         t = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.array(X))  # copy: inputs may be read-only
-        if not torch.is_floating_point(t):
-            t = t.float()
-        elif t.dtype == torch.float64:
-            t = t.float()
-        return t.to(self.device)
+        return t.to(device=self.device, dtype=self._input_dtype())
+
+    def _input_dtype(self) -> torch.dtype:
+        """The floating dtype of the module's parameters (float32 without any): a ``.double()`` model gets float64."""
+        if self.kind == "torch":
+            for p in self.module.parameters():
+                if p.is_floating_point():
+                    return p.dtype
+        return torch.float32
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable ``(n, n_classes)`` logits (log-probabilities when the model outputs probabilities).

@@ -27,6 +27,7 @@ def main() -> None:
         target=trained.target,
         sensitive=["race", "sex"],
         train=trained.train,
+        history=trained.history,                    # per-epoch losses: the overfitting section plots them
         transform=trained.transform,
         features=list(trained.transform.columns_),  # race is only a sensitive column, not a feature
         seed=args.seed,

@@ -123,3 +123,15 @@ def test_oom_backoff_halves_batch():
     p = m.predict_proba(torch.zeros(10, 2))
     assert p.shape == (10, 2)
     assert m.batch_size == 2 and max(c for c in calls if c <= 3) <= 3
+
+
+def test_inputs_follow_the_module_dtype():
+    """A float64 (or float32) module gets inputs in its own dtype, whatever the data's dtype."""
+    torch.manual_seed(0)
+    x64 = np.random.default_rng(0).normal(size=(5, 3))
+    for net in (torch.nn.Linear(3, 2).double(), torch.nn.Linear(3, 2)):
+        a = ModelAdapter(net)
+        dt = next(net.parameters()).dtype
+        assert a.to_tensor(x64).dtype == dt and a.to_tensor(x64.astype(np.float32)).dtype == dt
+        expected = torch.softmax(net(torch.as_tensor(x64, dtype=dt)), 1).detach().double().numpy()
+        np.testing.assert_allclose(a.predict_proba(x64), expected, rtol=1e-6)

@@ -21,6 +21,7 @@ from audit.robustness import (
     RobustnessCurve,
     group_robustness,
     image_constraints,
+    random_search_curve,
     robustness_curve,
     tabular_constraints,
 )
@@ -30,6 +31,8 @@ IMAGE_EPS = (0.01, 0.03, 0.1)
 TABULAR_EPS = (0.05, 0.1, 0.25, 0.5)
 _ATTACKS = ("fgsm", "pgd")
 _NORMS = ("linf", "l2")
+#: models without input gradients (trees, Pipelines, callables) get the score-based black-box attack
+_BLACKBOX = "random_search"
 _NORM_NAME = {"linf": "L-inf", "l2": "L2"}
 
 
@@ -99,6 +102,10 @@ class RobustnessCheck(Check):
         Bootstrap resamples for the group-gap interval.
     batch_size : int, optional
         Rows per batch (default automatic, halved on out-of-memory).
+    queries : int
+        Black-box attack only (models without input gradients): model evaluations per row and eps.
+    max_rows_blackbox : int
+        Black-box attack only: rows attacked at most (it costs ``queries`` model calls per row).
     """
 
     name = "robustness"
@@ -113,6 +120,9 @@ class RobustnessCheck(Check):
             f"robustness.{a}.{n}.group_gap@<eps>",
             f"robustness.{a}.{n}.<column>.group_gap@<eps>",
         )
+    ) + tuple(
+        f"robustness.{_BLACKBOX}.linf.{m}@<eps>"
+        for m in ("accuracy", "attack_success_rate", "group_gap", "<column>.group_gap")
     )
     metric_docs: ClassVar[dict[str, str]] = {
         "robustness.pgd.linf.accuracy@<eps>": "accuracy left after a PGD attack of size eps (pixels, or feature stds)",
@@ -121,10 +131,15 @@ class RobustnessCheck(Check):
         "robustness.pgd.linf.<column>.group_gap@<eps>": "gap in PGD robust accuracy between the groups of one column",
         "robustness.fgsm.linf.accuracy@<eps>": "accuracy left after a one-step FGSM attack of size eps",
         "robustness.fgsm.linf.attack_success_rate@<eps>": "share of correctly classified rows that FGSM at eps flips",
+        "robustness.random_search.linf.accuracy@<eps>": (
+            "accuracy left after the black-box random-search attack at eps (models without input gradients)"
+        ),
+        "robustness.random_search.linf.group_gap@<eps>": "largest black-box robust-accuracy gap between sensitive groups",
     }
     default_policy: ClassVar[dict[str, dict]] = {
         # one eps only (0.1 is in both default sweeps), so a report gets one finding, not one per eps
         "robustness.pgd.linf.group_gap@0.1": {"max": 0.1, "severity": "warn"},
+        "robustness.random_search.linf.group_gap@0.1": {"max": 0.1, "severity": "warn"},
     }
 
     def __init__(
@@ -142,6 +157,8 @@ class RobustnessCheck(Check):
         n_examples: int = 4,
         n_boot: int = 1000,
         batch_size: int | None = None,
+        queries: int = 100,
+        max_rows_blackbox: int = 2000,
     ) -> None:
         self.eps = eps
         self.attacks = tuple(attacks)
@@ -155,12 +172,18 @@ class RobustnessCheck(Check):
         self.n_examples = n_examples
         self.n_boot = n_boot
         self.batch_size = batch_size
+        self.queries = queries
+        self.max_rows_blackbox = max_rows_blackbox
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
-        if not ctx.model.differentiable:
-            return f"needs a differentiable (torch) model to take input gradients; this is a {ctx.model.kind} model"
         if ctx.y is None:
             return "the data has no labels"
+        if not ctx.model.differentiable:
+            if ctx.data.modality != "tabular":
+                return (f"image attacks need a differentiable (torch) model to take input gradients; this is a "
+                        f"{ctx.model.kind} model")
+            if not ctx.model.has_scores:
+                return "the black-box attack needs class probabilities, and this model only returns labels"
         return None
 
     # ------------------------------------------------------------------ run
@@ -181,6 +204,8 @@ class RobustnessCheck(Check):
         ])
 
     def run(self, ctx: AuditContext) -> RobustnessSection:
+        if not ctx.model.differentiable:
+            return self._run_blackbox(ctx)
         bad = [a for a in self.attacks if a not in _ATTACKS]
         if bad or not self.attacks:
             raise AuditInputError(f"RobustnessCheck attacks must be a non-empty subset of {list(_ATTACKS)}, got {list(self.attacks)}")
@@ -206,7 +231,56 @@ class RobustnessCheck(Check):
                     scale=cons.scale, seed=seed, batch_size=self.batch_size,
                 )
             )
+        unit = "pixel intensity" if image and cons.notes == [] else ("feature standard deviations" if cons.scale is not None else "input units")
+        return self._section(ctx, curves, cons, idx, notes, unit, x if image else None)
+
+    def _run_blackbox(self, ctx: AuditContext) -> RobustnessSection:
+        """Score-based random search for models without input gradients, on tabular data in its own units."""
+        from audit.explain._space import build_space  # the numeric view of a DataFrame a Pipeline decodes
+
+        eps = tuple(self.eps) if self.eps is not None else TABULAR_EPS
+        X = ctx.data.X
+        space = build_space(ctx.model, X, output="proba", categorical=[c for c in ctx.data.categorical
+                                                                         if isinstance(X, pd.DataFrame) and c in X.columns] or None)
+        z_all = space.encode(X).double()
+        categorical = list(space.codec.categorical) if space.codec is not None else []
+        cons = tabular_constraints(
+            z_all, columns=space.names, sensitive=ctx.data.sensitive_names,
+            immutable=[str(c) for c in ctx.options.get("immutable", []) or []],
+            categorical=categorical + [c for c in ctx.data.categorical if c not in categorical],
+        )
+        zn = z_all.numpy()
+        integer = np.all(np.isfinite(zn) & (zn == np.round(zn)), axis=0)
+        notes = list(cons.notes) + [
+            f"This {ctx.model.kind} model has no input gradients, so FGSM and PGD do not apply: a score-based black-box "
+            f"random search (up to {self.queries} model calls per row and eps) looked for the smallest change that flips "
+            "each decision. It is a lower bound on what a determined attacker finds."
+        ]
+        if integer[cons.mask.numpy() > 0].any():
+            notes.append("Integer-valued features stay integers (their change is rounded toward the original value).")
+        n = len(zn)
+        idx = np.arange(n)
+        cap = min(self.max_rows, self.max_rows_blackbox)
+        if n > cap:
+            idx = np.sort(ctx.rng(self.name).choice(n, size=cap, replace=False))
+            notes.append(f"The attack ran on a seeded random sample of {cap:,} of {n:,} rows.")
+        codec = space.codec
+
+        def predict_proba(z: np.ndarray) -> np.ndarray:
+            rows = codec.decode(z) if codec is not None else z
+            return ctx.model.predict_proba(rows, what="adversarial rows")
+
+        curve = random_search_curve(
+            predict_proba, zn[idx], ctx.y[idx], eps, queries=self.queries, bounds=(cons.bounds[0].numpy(), cons.bounds[1].numpy()),
+            mask=cons.mask.numpy(), scale=cons.scale.numpy(), integer=integer, seed=ctx.torch_seed(self.name),
+            clean_proba=ctx.proba[idx],  # cached: the data is never re-predicted
+        )
+        return self._section(ctx, [curve], cons, idx, notes, "feature standard deviations", None)
+
+    def _section(self, ctx: AuditContext, curves: list[RobustnessCurve], cons: Constraints, idx: np.ndarray,
+                 notes: list[str], unit: str, images: torch.Tensor | None) -> RobustnessSection:
         results = [r for c in curves for r in c.results]
+        seed = ctx.torch_seed(self.name)
         min_size = int(self.min_group_size if self.min_group_size is not None else ctx.options.get("min_group_size", 30))
         sens = ctx.data.sensitive.iloc[idx].reset_index(drop=True)
         groups = group_robustness(results, sens, min_group_size=min_size, n_boot=self.n_boot, seed=seed) if sens.shape[1] else None
@@ -226,10 +300,9 @@ class RobustnessCheck(Check):
             tables["Group gaps"] = groups.gaps
         if not cons.features.empty:
             tables["Perturbed inputs"] = _inputs_table(cons)
-        unit = "pixel intensity" if image and cons.notes == [] else ("feature standard deviations" if cons.scale is not None else "input units")
-        figures = _curve_figure(curves, unit)
-        if image and self.n_examples > 0:
-            figures += _triplets(curves, x, self.n_examples, [str(c) for c in ctx.classes])
+        figures = _curve_figure(curves, unit, self.steps)
+        if images is not None and self.n_examples > 0:
+            figures += _triplets(curves, images, self.n_examples, [str(c) for c in ctx.classes])
         return RobustnessSection(
             check=self.name, title=self.title, summary=self._summary(curves, groups, unit, len(idx)), metrics=metrics,
             tables=tables, figures=figures, notes=notes, curves=curves, constraints=cons, groups=groups, rows=idx,
@@ -266,7 +339,7 @@ class RobustnessCheck(Check):
     def _summary(self, curves: list[RobustnessCurve], groups: GroupRobustness | None, unit: str, n_rows: int) -> str:
         c = curves[-1]
         mid = c.results[len(c.results) // 2]
-        name = c.attack.upper() + (f"-{self.steps}" if c.attack == "pgd" else "")
+        name = _display(c.attack, self.steps)
         s = (f"{name} ({_NORM_NAME[c.norm]}) at eps={_fmt(mid.eps)} ({unit}) lowers accuracy from "
              f"{mid.clean_accuracy:.3f} to {mid.robust_accuracy:.3f} on {n_rows:,} rows; at eps={_fmt(c.results[-1].eps)} "
              f"it is {c.results[-1].robust_accuracy:.3f}.")
@@ -294,15 +367,19 @@ def _inputs_table(cons: Constraints) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _curve_figure(curves: list[RobustnessCurve], unit: str) -> list[Figure]:
-    with figure("Accuracy vs eps", f"line chart of accuracy against attack size eps for {', '.join(c.attack.upper() for c in curves)}",
+def _display(attack: str, steps: int) -> str:
+    return {"pgd": f"PGD-{steps}", "fgsm": "FGSM", _BLACKBOX: "Black-box random search"}.get(attack, attack)
+
+
+def _curve_figure(curves: list[RobustnessCurve], unit: str, steps: int) -> list[Figure]:
+    with figure("Accuracy vs eps", f"line chart of accuracy against attack size eps for {', '.join(_display(c.attack, steps) for c in curves)}",
                 size=(4.6, 2.8)) as (fig, out):
         ax = fig.add_subplot()
         for c, marker in zip(curves, "os^"):
             t = c.table
             xs = [0.0] + t["eps"].tolist()
             ys = [float(t["clean_accuracy"].iloc[0])] + t["robust_accuracy"].tolist()
-            ax.plot(xs, ys, marker=marker, label=f"{c.attack.upper()} ({_NORM_NAME[c.norm]})")
+            ax.plot(xs, ys, marker=marker, label=f"{_display(c.attack, steps)} ({_NORM_NAME[c.norm]})")
         ax.set_xlabel(f"eps ({unit})")
         ax.set_ylabel("accuracy")
         ax.set_ylim(0, 1.02)

@@ -27,6 +27,9 @@ class TrainedTabular:
     test: pd.DataFrame
     target: str
     sensitive: list[str]
+    #: per-epoch ``train_loss``/``val_loss``/``train_accuracy``/``val_accuracy``; "val" is the held-out test
+    #: split, watched only (nothing is selected or stopped on it), for ``audit(..., history=...)``
+    history: pd.DataFrame | None = None
 
 
 def split_frame(frame: pd.DataFrame, *, test_size: float = 0.3, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -61,21 +64,26 @@ def train_compas_mlp(*, seed: int = 0, epochs: int = 40, hidden: tuple[int, ...]
     net = mlp(len(enc.feature_names_out), hidden)
     x = enc(train)
     y = torch.as_tensor(train[d.target].to_numpy().copy(), dtype=torch.long)
+    xv = enc(test)
+    yv = torch.as_tensor(test[d.target].to_numpy().copy(), dtype=torch.long)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(seed)
     net.train()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny batches: one thread is faster than contending for two
     try:
-        _fit(net, opt, x, y, epochs, gen)
+        history = _fit(net, opt, x, y, epochs, gen, xv, yv)
     finally:
         torch.set_num_threads(threads)
     net.eval()
-    return TrainedTabular(model=net, transform=enc, train=train, test=test, target=d.target, sensitive=["race", "sex"])
+    return TrainedTabular(model=net, transform=enc, train=train, test=test, target=d.target, sensitive=["race", "sex"],
+                          history=history)
 
 
-def _fit(net, opt, x, y, epochs, gen) -> None:
+def _fit(net, opt, x, y, epochs, gen, xv, yv) -> pd.DataFrame:
+    rows = []
     for _ in range(epochs):
+        net.train()
         perm = torch.randperm(len(x), generator=gen)
         for b in range(0, len(x), 512):
             i = perm[b : b + 512]
@@ -83,6 +91,16 @@ def _fit(net, opt, x, y, epochs, gen) -> None:
             loss = torch.nn.functional.cross_entropy(net(x[i]), y[i])
             loss.backward()
             opt.step()
+        net.eval()
+        with torch.no_grad():
+            out, out_v = net(x), net(xv)
+            rows.append({
+                "train_loss": float(torch.nn.functional.cross_entropy(out, y)),
+                "val_loss": float(torch.nn.functional.cross_entropy(out_v, yv)),
+                "train_accuracy": float((out.argmax(1) == y).double().mean()),
+                "val_accuracy": float((out_v.argmax(1) == yv).double().mean()),
+            })
+    return pd.DataFrame(rows, index=pd.RangeIndex(1, epochs + 1, name="epoch"))
 
 
 def load_model() -> torch.nn.Module:

@@ -1,4 +1,4 @@
-"""Adversarial robustness: FGSM and PGD attacks, epsilon sweeps, tabular constraints, per-group results.
+"""Adversarial robustness: FGSM and PGD attacks, a black-box random search, epsilon sweeps, tabular constraints, per-group results.
 
 Every attack takes ``(model, x, y, eps, ...)`` and returns an :class:`AttackResult`; the sweep
 returns a :class:`RobustnessCurve`. Attacks run batched on the model's device, leave the model in
@@ -19,6 +19,7 @@ torch.Size([64, 4])
 from __future__ import annotations
 
 from audit.robustness._attacks import fgsm, perturbation_size, pgd
+from audit.robustness._blackbox import random_search, random_search_curve
 from audit.robustness._constraints import Constraints, image_constraints, tabular_constraints
 from audit.robustness._groups import GroupRobustness, group_robustness
 from audit.robustness._result import AttackResult, RobustnessCurve
@@ -34,6 +35,8 @@ __all__ = [
     "image_constraints",
     "perturbation_size",
     "pgd",
+    "random_search",
+    "random_search_curve",
     "robustness_curve",
     "tabular_constraints",
 ]

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 Norm = Literal["linf", "l2"]
-AttackName = Literal["fgsm", "pgd"]
+AttackName = Literal["fgsm", "pgd", "random_search"]
 
 
 @dataclass
@@ -20,7 +20,7 @@ class AttackResult:
 
     Attributes
     ----------
-    attack : {"fgsm", "pgd"}
+    attack : {"fgsm", "pgd", "random_search"}
     norm : {"linf", "l2"}
     eps : float
         Radius of the perturbation ball, in units of ``scale`` (raw input units without one).

@@ -116,12 +116,17 @@ def test_image_context_clips_to_pixels_and_shows_triplets():
     assert s.metric("robustness.pgd.linf.accuracy@0.1").value < 1.0
 
 
-def test_skips_without_torch_model_or_labels(tabular_ctx):
+def test_skips_label_only_models_non_torch_images_and_unlabelled_data(tabular_ctx):
     from sklearn.linear_model import LogisticRegression
 
     df = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "y": [0, 0, 1, 1]})
     clf = LogisticRegression().fit(df[["a"]], df["y"])
-    ctx = AuditContext(model=ModelAdapter(clf), data=load_data(df, target="y"))
-    assert "torch" in RobustnessCheck().skip_reason(ctx)
+    assert RobustnessCheck().skip_reason(AuditContext(model=ModelAdapter(clf), data=load_data(df, target="y"))) is None
+    labels_only = AuditContext(model=ModelAdapter(lambda X: (np.asarray(X)[:, 0] > 1.5).astype(int)), data=load_data(df, target="y"))
+    _ = labels_only.proba
+    assert "only returns labels" in RobustnessCheck().skip_reason(labels_only)
+    images = AuditContext(model=ModelAdapter(lambda X: np.tile([0.4, 0.6], (len(X), 1))),
+                          data=load_data((np.random.default_rng(0).random((4, 1, 3, 3)), np.array([0, 1, 0, 1]))))
+    assert "torch" in RobustnessCheck().skip_reason(images)
     unlabeled = AuditContext(model=ModelAdapter(torch.nn.Linear(1, 2)), data=load_data((np.zeros((4, 1)), None)))
     assert "labels" in RobustnessCheck().skip_reason(unlabeled)
