@@ -253,8 +253,8 @@ class RobustnessCheck(Check):
         integer = np.all(np.isfinite(zn) & (zn == np.round(zn)), axis=0)
         notes = list(cons.notes) + [
             f"This {ctx.model.kind} model has no input gradients, so FGSM and PGD do not apply: a score-based black-box "
-            f"random search (up to {self.queries} model calls per row and eps) looked for the smallest change that flips "
-            "each decision. It is a lower bound on what a determined attacker finds."
+            f"random search (up to {self.queries} model calls per row and eps) searched each eps ball for a change that "
+            "flips the decision. Its robust accuracy is an upper bound: a stronger attacker may flip more rows."
         ]
         if integer[cons.mask.numpy() > 0].any():
             notes.append("Integer-valued features stay integers (their change is rounded toward the original value).")
@@ -362,7 +362,8 @@ def _inputs_table(cons: Constraints) -> pd.DataFrame:
             "model_inputs": len(g),
             "perturbed": bool(g["perturbed"].any()),
             "frozen_because": ", ".join(dict.fromkeys(r for rs in g["reason"] for r in rs.split(", ") if r)),
-            "std": float(g["std"].iloc[0]) if len(g) == 1 else math.nan,
+            # a categorical column's "std" would be that of its codes or indicators: meaningless as a unit
+            "std": float(g["std"].iloc[0]) if len(g) == 1 and "categorical" not in g["reason"].iloc[0] else math.nan,
         })
     return pd.DataFrame(rows)
 
