@@ -126,7 +126,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from audit.models.compas import train_compas_mlp
 
     t = train_compas_mlp()
-    report = audit(t.model, t.test, target=t.target, sensitive=t.sensitive, train=t.train, transform=t.transform)
+    report = audit(t.model, t.test, target=t.target, sensitive=t.sensitive, train=t.train, transform=t.transform,
+                   features=list(t.transform.columns_), history=t.history, name="COMPAS recidivism MLP")
     print(f"{report.verdict.upper()}: wrote {report.save_html(args.out)}")
     return EXIT_PASS
 
@@ -145,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("audit: interrupted", file=sys.stderr)
         return EXIT_CANNOT_RUN
+    except BrokenPipeError:  # `audit checks | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PASS
     except Exception as exc:  # noqa: BLE001 - any failure to run is exit 2 with a one-line reason
         if getattr(args, "debug", False):
             traceback.print_exc()

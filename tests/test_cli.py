@@ -202,3 +202,8 @@ def test_baseline_regression_gates_and_fail_on_warn(tmp_path):
     strict = run_cli("run", str(warn_cfg), "--out", str(tmp_path / "w2"), "--checks", "performance",
                      "--fail-on", "warn", "--quiet")
     assert strict.returncode == 1, strict.stderr
+
+
+def test_python_dash_m_audit_is_the_console_script():
+    proc = subprocess.run([sys.executable, "-m", "audit", "checks"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "performance.accuracy" in proc.stdout and "robustness.random_search.linf" in proc.stdout
