@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
 from audit.checks._base import Check
 from audit.context import AuditContext
+from audit.metrics import metric_intervals
 from audit.render.figures import figure
 from audit.section import Metric, Section
 
@@ -46,7 +49,15 @@ _HIGHER = {"accuracy": True, "balanced_accuracy": True, "roc_auc": True, "log_lo
 
 
 class PerformanceCheck(Check):
-    """Predictive performance on ``data`` and, when ``train`` is given, on train with the gap."""
+    """Predictive performance on ``data`` with 95% intervals and, when ``train`` is given, on train with the gap.
+
+    Parameters
+    ----------
+    n_boot : int
+        Bootstrap resamples for the intervals of the test metrics (0: no intervals).
+    confidence : float
+        Interval level.
+    """
 
     name = "performance"
     title = "Performance"
@@ -79,14 +90,30 @@ class PerformanceCheck(Check):
         "performance.train_test_gap.log_loss": "train minus test log loss (negative when the model overfits)",
     }
 
+    def __init__(self, *, n_boot: int = 1000, confidence: float = 0.95) -> None:
+        self.n_boot = n_boot
+        self.confidence = confidence
+
     def skip_reason(self, ctx: AuditContext) -> str | None:
         return None if ctx.y is not None else "the data has no labels"
 
     def run(self, ctx: AuditContext) -> Section:
         y, proba = ctx.y, ctx.proba
         test = classification_metrics(y, proba, has_scores=ctx.model.has_scores)
-        metrics = [Metric(f"performance.{k}", v, higher_is_better=_HIGHER[k]) for k, v in test.items()]
+        ci = metric_intervals(y, proba, n_boot=self.n_boot, confidence=self.confidence, seed=ctx.torch_seed(self.name),
+                              has_scores=ctx.model.has_scores)
+
+        def bound(k: str, side: str) -> float | None:
+            v = float(ci.loc[k, side]) if k in ci.index else math.nan
+            return None if math.isnan(v) or math.isnan(test[k]) else v
+
+        metrics = [Metric(f"performance.{k}", v, bound(k, "low"), bound(k, "high"), higher_is_better=_HIGHER[k])
+                   for k, v in test.items()]
         table = pd.DataFrame({"test": test})
+        pct = f"{self.confidence:.0%}"
+        table[f"test {pct} CI"] = [
+            "" if bound(k, "low") is None else f"{bound(k, 'low'):.3f} – {bound(k, 'high'):.3f}" for k in table.index
+        ]
         labels = [str(c) for c in ctx.classes]
         cm = pd.DataFrame(
             skm.confusion_matrix(y, ctx.pred, labels=np.arange(ctx.n_classes)),
@@ -96,7 +123,8 @@ class PerformanceCheck(Check):
         notes: list[str] = []
         if not ctx.model.has_scores:
             notes.append("The model returns hard labels only: ROC AUC and log loss are undefined.")
-        summary = f"Accuracy {test['accuracy']:.3f}, balanced accuracy {test['balanced_accuracy']:.3f}"
+        acc_ci = "" if bound("accuracy", "low") is None else f" ({pct} CI {bound('accuracy', 'low'):.3f}–{bound('accuracy', 'high'):.3f})"
+        summary = f"Accuracy {test['accuracy']:.3f}{acc_ci}, balanced accuracy {test['balanced_accuracy']:.3f}"
         if not np.isnan(test["roc_auc"]):
             summary += f", ROC AUC {test['roc_auc']:.3f}"
         summary += f" on {len(y):,} rows."
