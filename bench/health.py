@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from audit.health import calibration, feature_drift, gradient_health
+from audit.health import calibration, ece_intervals, feature_drift, gradient_health
 from audit.health._data_quality import hash_rows, leakage_table
 
 
@@ -71,6 +71,28 @@ def main() -> None:
         e, t_bare = best_of(lambda: bare_ece(y, p, 15))
         assert abs(r.ece - e) < 1e-9
         rows.append(("calibration ECE+MCE+Brier", f"n={n:,}, 10 classes", t_ours, "bare bin loop (ECE only)", t_bare))
+
+    for n in ([20_000] if args.quick else [100_000]):
+        rng = np.random.default_rng(1)
+        y = rng.integers(0, 10, n)
+        p = rng.dirichlet(np.ones(10) * 0.3, n)
+        g = pd.DataFrame({"g": rng.choice(["a", "b", "c", "d"], n)})
+        b = 50  # the same number of resamples on both sides
+
+        def loop():
+            r = np.random.default_rng(0)
+            out = []
+            for _ in range(b):
+                i = r.integers(0, n, n)
+                out.append(bare_ece(y[i], p[i], 15))
+            return np.quantile(out, [0.025, 0.975])
+
+        ci, t_ours = best_of(lambda: ece_intervals(y, p, sensitive=g, n_boot=b))
+        ref, t_bare = best_of(loop, repeat=1)
+        half = (ref[1] - ref[0]) / 2
+        assert abs(ci.loc["ece", "low"] - ref[0]) < half and abs(ci.loc["ece", "high"] - ref[1]) < half
+        rows.append((f"ECE + 1 gap intervals, {b} boots", f"n={n:,}, 10 classes, 4 groups", t_ours,
+                     "row bootstrap, ECE only", t_bare))
 
     for n in ([20_000] if args.quick else [50_000, 500_000]):
         test, train = frame(n, 1), frame(n, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -10,7 +11,7 @@ import pandas as pd
 
 from audit.checks._base import Check
 from audit.context import AuditContext
-from audit.health import CalibrationResult, calibration
+from audit.health import CalibrationResult, calibration, ece_intervals
 from audit.render.figures import figure
 from audit.section import Figure, Metric, Section
 
@@ -111,9 +112,10 @@ class CalibrationCheck(Check):
         "calibration.*.ece_gap": {"max": 0.1, "severity": "warn"},
     }
 
-    def __init__(self, *, n_bins: int = 15, min_group_size: int = 30) -> None:
+    def __init__(self, *, n_bins: int = 15, min_group_size: int = 30, n_boot: int = 1000) -> None:
         self.n_bins = n_bins
         self.min_group_size = min_group_size
+        self.n_boot = n_boot
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
         if ctx.y is None:
@@ -126,8 +128,17 @@ class CalibrationCheck(Check):
     def run(self, ctx: AuditContext) -> Section:
         mgs = int(ctx.options.get("min_group_size", self.min_group_size))
         r = calibration(ctx.y, ctx.proba, n_bins=self.n_bins, sensitive=ctx.data.sensitive, min_group_size=mgs)
+        ci = ece_intervals(ctx.y, ctx.proba, n_bins=self.n_bins, sensitive=ctx.data.sensitive, min_group_size=mgs,
+                           n_boot=self.n_boot, seed=ctx.torch_seed(self.name)) if self.n_boot > 0 else None
+
+        def bounds(key: str, value: float) -> tuple[float | None, float | None]:
+            if ci is None or key not in ci.index or math.isnan(value) or ci.loc[key].isna().any():
+                return None, None
+            return float(ci.loc[key, "low"]), float(ci.loc[key, "high"])
+
         metrics = [
-            Metric("calibration.ece", r.ece, higher_is_better=False, description="top-label expected calibration error"),
+            Metric("calibration.ece", r.ece, *bounds("ece", r.ece), higher_is_better=False,
+                   description="top-label expected calibration error"),
             Metric("calibration.mce", r.mce, higher_is_better=False, description="maximum calibration error"),
             Metric("calibration.brier", r.brier, higher_is_better=False, description="Brier score"),
         ]
@@ -135,7 +146,8 @@ class CalibrationCheck(Check):
             metrics.append(Metric("calibration.positive_class_ece", r.positive_class_ece, higher_is_better=False,
                                   description="ECE of the positive-class probability"))
         for col, row in r.gaps.iterrows():
-            metrics.append(Metric(f"calibration.{col}.ece_gap", float(row["ece_gap"]), higher_is_better=False,
+            metrics.append(Metric(f"calibration.{col}.ece_gap", float(row["ece_gap"]),
+                                  *bounds(f"{col}.ece_gap", float(row["ece_gap"])), higher_is_better=False,
                                   description=f"max - min ECE over groups of {col}"))
         overall = pd.DataFrame(
             {"value": {"ECE (top-label)": r.ece, "MCE": r.mce, "Brier": r.brier,

@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 from audit.health._calibration import CalibrationResult, calibration, reliability_table
+from audit.health._calibration_ci import ece_intervals
 from audit.health._data_quality import DataQualityResult, data_quality
 from audit.health._drift import DriftResult, feature_drift
 from audit.health._gradients import GradientHealthResult, gradient_health
@@ -22,6 +23,7 @@ from audit.health._image_quality import image_data_quality
 from audit.health._overfitting import OverfittingResult, overfitting, training_history
 
 __all__ = [
+    "ece_intervals",
     "CalibrationResult",
     "DataQualityResult",
     "DriftResult",

@@ -134,3 +134,35 @@ def test_check_skips_label_only_model(tabular_frame):
         data=load_data(tabular_frame, target="y", features=["x1", "x2"]),
     )
     assert "hard labels" in CalibrationCheck().skip_reason(ctx)
+
+
+def _row_bootstrap_ece(y, p, groups, n_boot, seed, n_bins=15, min_group_size=30):
+    """Reference: resample rows, recompute with audit.health.calibration (itself tested by hand above)."""
+    rng = np.random.default_rng(seed)
+    ece, gap = [], []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(y), len(y))
+        r = calibration(y[i], p[i], n_bins=n_bins, sensitive=pd.DataFrame({"g": groups[i]}), min_group_size=min_group_size)
+        ece.append(r.ece)
+        gap.append(float(r.gaps.loc["g", "ece_gap"]))
+    return np.quantile(ece, [0.025, 0.975]), np.nanquantile(gap, [0.025, 0.975])
+
+
+def test_ece_intervals_match_a_row_bootstrap_loop():
+    from audit.health import ece_intervals
+
+    rng = np.random.default_rng(7)
+    n = 1500
+    groups = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
+    p1 = rng.uniform(0.05, 0.95, n)
+    truth = np.clip(p1 + np.where(groups == "b", 0.15, 0.0), 0, 1)  # group b is under-confident
+    y = (rng.random(n) < truth).astype(int)
+    p = np.column_stack([1 - p1, p1])
+    ours = ece_intervals(y, p, sensitive=pd.DataFrame({"g": groups}), n_boot=2000, seed=0)
+    (elo, ehi), (glo, ghi) = _row_bootstrap_ece(y, p, groups, 400, seed=1)
+    for (lo, hi), key in (((elo, ehi), "ece"), ((glo, ghi), "g.ece_gap")):
+        half = (hi - lo) / 2
+        assert abs(ours.loc[key, "low"] - lo) < 0.3 * half and abs(ours.loc[key, "high"] - hi) < 0.3 * half, (key, ours.loc[key].tolist(), lo, hi)
+    point = calibration(y, p, sensitive=pd.DataFrame({"g": groups}))
+    assert ours.loc["ece", "low"] < point.ece < ours.loc["ece", "high"]
+    assert ours.loc["g.ece_gap", "low"] < point.gaps.loc["g", "ece_gap"] < ours.loc["g.ece_gap", "high"]
