@@ -147,6 +147,9 @@ def audit(
     >>> report.passed  # doctest: +SKIP
     """
     t0 = time.perf_counter()
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise AuditInputError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
     pol = Policy.coerce(policy)
     pol.validate(metric_patterns())
     check_list = resolve_checks(checks)

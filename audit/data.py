@@ -118,7 +118,7 @@ def _resolve_sensitive(
         if isinstance(item, str):
             if frame is None or item not in frame.columns:
                 columns = [] if frame is None else [str(c) for c in frame.columns]
-                raise AuditInputError(UNKNOWN_COLUMN.format(arg="sensitive", name=item, columns=columns))
+                raise AuditInputError(UNKNOWN_COLUMN.format(arg="sensitive", name=item, where=arg, columns=columns))
             cols[item] = frame[item].to_numpy()
         else:
             values = item.to_numpy() if isinstance(item, pd.Series) else np.asarray(item)
@@ -172,12 +172,12 @@ def load_data(
         if len(frame) == 0:
             raise AuditInputError(EMPTY_DATA.format(arg=arg))
         if target is not None and target not in frame.columns:
-            raise AuditInputError(UNKNOWN_COLUMN.format(arg="target", name=target, columns=[str(c) for c in frame.columns]))
+            raise AuditInputError(UNKNOWN_COLUMN.format(arg="target", name=target, where=arg, columns=[str(c) for c in frame.columns]))
         y = frame[target].to_numpy() if target is not None else None
         if features is not None:
             missing = [f for f in features if f not in frame.columns]
             if missing:
-                raise AuditInputError(UNKNOWN_COLUMN.format(arg="features", name=missing[0], columns=[str(c) for c in frame.columns]))
+                raise AuditInputError(UNKNOWN_COLUMN.format(arg="features", name=missing[0], where=arg, columns=[str(c) for c in frame.columns]))
             X: Any = frame[list(features)]
         else:
             X = frame.drop(columns=[target]) if target is not None else frame

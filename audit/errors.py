@@ -11,7 +11,7 @@ class ModelCallError(RuntimeError):
     """The model raised while being called by the audit; the message says which call."""
 
 
-UNKNOWN_COLUMN = "{arg} column {name!r} not found in data; columns are {columns}"
+UNKNOWN_COLUMN = "{arg} column {name!r} not found in {where}; columns are {columns}"
 LENGTH_MISMATCH = "{arg} has {got} rows but data has {expected}; pass values aligned with data rows"
 EMPTY_DATA = "{arg} is empty (0 rows); pass at least one row"
 NON_FINITE = "{arg} has NaN or infinite values in numeric column(s) {columns}; impute or drop them before auditing"

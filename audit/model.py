@@ -209,7 +209,12 @@ class ModelAdapter:
         except (AuditInputError, ModelCallError):
             raise
         except Exception as exc:  # noqa: BLE001 - wrapped with context for the user
-            raise ModelCallError(MODEL_RAISED.format(exc_type=type(exc).__name__, what=what, exc=exc)) from exc
+            msg = MODEL_RAISED.format(exc_type=type(exc).__name__, what=what, exc=exc)
+            shape = getattr(X, "shape", None)
+            if self.kind == "torch" and shape is not None and any(w in str(exc) for w in ("shape", "size", "mat1")):
+                msg += (f" (it was given {what} of shape {tuple(shape)}; check the model's input size, or pass "
+                        "transform= to build its input from the data)")
+            raise ModelCallError(msg) from exc
         if proba.ndim != 2 or proba.shape[0] != n:
             raise AuditInputError(BAD_OUTPUT_SHAPE.format(shape=proba.shape, n=n))
         bad = ~np.isfinite(proba).all(axis=1)

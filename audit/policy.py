@@ -180,7 +180,7 @@ class Policy:
                 close = difflib.get_close_matches(key, patterns, n=3, cutoff=0.6)
                 hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
                 raise AuditInputError(
-                    f"policy names unknown metric {key!r}{hint} valid metric names are: " + ", ".join(sorted(patterns))
+                    f"policy names unknown metric {key!r}{hint or ';'} valid metric names are: " + ", ".join(sorted(patterns))
                 )
 
     # -------------------------------------------------------------- evaluation

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
@@ -112,3 +113,21 @@ def test_public_surface():
     assert isinstance(audit_pkg.__version__, str)
     assert isinstance(Policy.default(), Policy)
     assert issubclass(audit_pkg.Section, object) and Section
+
+
+def test_more_bad_input_names_the_argument():
+    from sklearn.linear_model import LogisticRegression
+
+    from audit.errors import ModelCallError
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60), "y": rng.integers(0, 2, 60)})
+    clf = LogisticRegression().fit(df[["a", "b"]], df["y"])
+    with pytest.raises(AuditInputError, match="seed must be a non-negative integer, got 'x'"):
+        audit(clf, df, target="y", seed="x", progress=False)
+    with pytest.raises(AuditInputError, match=r"target column 'y' not found in train; columns are \['a'\]"):
+        audit(clf, df, target="y", train=df[["a"]], progress=False)
+    with pytest.raises(AuditInputError, match=r"unknown metric 'fairness\.dp'; valid metric names are"):
+        audit(clf, df, target="y", policy={"fairness.dp": {"max": 0.1}}, progress=False)
+    with pytest.raises(ModelCallError, match=r"mat1 and mat2.*given data of shape \(60, 2\); check the model's input size"):
+        audit(torch.nn.Linear(5, 2), (df[["a", "b"]].to_numpy(), df["y"].to_numpy()), progress=False)

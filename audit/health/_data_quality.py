@@ -240,7 +240,7 @@ def _split_stats(
 def _check_columns(frame: pd.DataFrame, names: Sequence[str], arg: str) -> None:
     for name in names:
         if name not in frame.columns:
-            raise AuditInputError(UNKNOWN_COLUMN.format(arg=arg, name=name, columns=[str(c) for c in frame.columns]))
+            raise AuditInputError(UNKNOWN_COLUMN.format(arg=arg, name=name, where="data", columns=[str(c) for c in frame.columns]))
 
 
 def data_quality(
