@@ -182,6 +182,7 @@ class RobustnessCheck(Check):
             if ctx.data.modality != "tabular":
                 return (f"image attacks need a differentiable (torch) model to take input gradients; this is a "
                         f"{ctx.model.kind} model")
+            _ = ctx.proba  # has_scores is known once the model has been called
             if not ctx.model.has_scores:
                 return "the black-box attack needs class probabilities, and this model only returns labels"
         return None

@@ -123,7 +123,6 @@ def test_skips_label_only_models_non_torch_images_and_unlabelled_data(tabular_ct
     clf = LogisticRegression().fit(df[["a"]], df["y"])
     assert RobustnessCheck().skip_reason(AuditContext(model=ModelAdapter(clf), data=load_data(df, target="y"))) is None
     labels_only = AuditContext(model=ModelAdapter(lambda X: (np.asarray(X)[:, 0] > 1.5).astype(int)), data=load_data(df, target="y"))
-    _ = labels_only.proba
     assert "only returns labels" in RobustnessCheck().skip_reason(labels_only)
     images = AuditContext(model=ModelAdapter(lambda X: np.tile([0.4, 0.6], (len(X), 1))),
                           data=load_data((np.random.default_rng(0).random((4, 1, 3, 3)), np.array([0, 1, 0, 1]))))
