@@ -14,9 +14,10 @@ import math
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+from sklearn.metrics import roc_auc_score
 
 from audit.errors import AuditInputError
-from audit.fairness._bootstrap import percentile_interval
+from audit.fairness._bootstrap import percentile_interval, resample_counts
 from audit.fairness._roc import auc_from_bins, bootstrap_auc, score_bins
 
 #: metrics :func:`metric_intervals` returns, in order
@@ -78,7 +79,7 @@ def metric_intervals(
     pred = proba.argmax(axis=1)
     cells = np.zeros((k, k))
     np.add.at(cells, (y, pred), 1.0)
-    draws = rng.multinomial(n, cells.reshape(-1) / n, size=n_boot).astype(np.float64).reshape(n_boot, k, k)
+    draws, _ = resample_counts(rng, cells, cells, None, n_boot)
     diag = np.einsum("bii->bi", draws)
     out.loc["accuracy"] = percentile_interval(diag.sum(axis=1) / n, confidence)
     support = draws.sum(axis=2)
@@ -95,8 +96,6 @@ def metric_intervals(
         neg = np.bincount(bins[y == 0], minlength=nb).astype(np.float64)
         n_pos, n_neg = draws[:, 1, :].sum(axis=1), draws[:, 0, :].sum(axis=1)
         aucs = bootstrap_auc(rng, pos, neg, n_pos, n_neg)
-        from sklearn.metrics import roc_auc_score
-
         shift = float(roc_auc_score(y, proba[:, 1])) - float(auc_from_bins(pos, neg))  # binning bias, 0 when exact
         out.loc["roc_auc"] = percentile_interval(aucs + shift, confidence)
     losses = -np.log(np.clip(proba[np.arange(n), y], 1e-15, 1.0))

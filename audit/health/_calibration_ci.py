@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import AuditInputError
-from audit.fairness._bootstrap import percentile_interval
+from audit.fairness._bootstrap import percentile_interval, resample_counts
 from audit.health._calibration import _bin_index
 from audit.health._common import as_labels, as_proba, as_sensitive_frame
 
@@ -23,7 +23,6 @@ from audit.health._common import as_labels, as_proba, as_sensitive_frame
 def _ece_samples(conf: np.ndarray, correct: np.ndarray, codes: np.ndarray, n_groups: int, n_bins: int,
                  n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """(n_boot, n_groups) ECE of each group in each resample (NaN where a resample leaves a group empty)."""
-    n = len(conf)
     cells = (codes * n_bins + _bin_index(conf, n_bins)) * 2 + correct.astype(np.int64)
     size = n_groups * n_bins * 2
     count = np.bincount(cells, minlength=size).astype(np.float64)
@@ -32,8 +31,8 @@ def _ece_samples(conf: np.ndarray, correct: np.ndarray, codes: np.ndarray, n_gro
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, s1 / np.where(count > 0, count, 1.0), 0.0)
         sd = np.sqrt(np.clip(np.where(count > 0, s2 / np.where(count > 0, count, 1.0), 0.0) - mean**2, 0.0, None))
-    draws = rng.multinomial(n, count / n, size=n_boot).astype(np.float64)
-    conf_sum = draws * mean + np.sqrt(draws) * sd * rng.standard_normal(draws.shape)
+    # the same draw as the fairness bootstrap: multinomial cell counts, normal sums of the cell's values
+    draws, conf_sum = resample_counts(rng, count, s1, sd, n_boot)
     draws = draws.reshape(n_boot, n_groups, n_bins, 2)
     conf_sum = conf_sum.reshape(n_boot, n_groups, n_bins, 2).sum(axis=3)
     hits = draws[..., 1]
