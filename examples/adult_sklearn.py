@@ -34,6 +34,21 @@ def train_adult_model(seed: int = 0):
     return model, train, test, d
 
 
+def load_model():
+    """Factory for ``audit run examples/adult.toml``: the trained Pipeline."""
+    return train_adult_model(0)[0]
+
+
+def load_test(rows: int = 8000, seed: int = 0):
+    """Factory for ``audit run``: a seeded sample of Adult's test file (the rows the demo audits)."""
+    return load_adult("test").frame.sample(n=rows, random_state=seed).reset_index(drop=True)
+
+
+def load_train(rows: int = 8000, seed: int = 0):
+    """Factory for ``audit run``: a seeded sample of Adult's training file."""
+    return load_adult("train").frame.sample(n=rows, random_state=seed).reset_index(drop=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="reports/adult.html")

@@ -207,3 +207,15 @@ def test_baseline_regression_gates_and_fail_on_warn(tmp_path):
 def test_python_dash_m_audit_is_the_console_script():
     proc = subprocess.run([sys.executable, "-m", "audit", "checks"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "performance.accuracy" in proc.stdout and "robustness.random_search.linf" in proc.stdout
+
+
+def test_adult_config_gates_a_pipeline_with_the_black_box_attack(tmp_path):
+    out = tmp_path / "adult"
+    code = main(["run", str(EXAMPLES / "adult.toml"), "--out", str(out), "--checks", "performance,fairness,robustness", "--quiet"])
+    assert code == 1
+    data = json.loads((out / "audit.json").read_text())
+    status = {f["metric"]: f["status"] for f in data["findings"]}
+    assert status == {"performance.accuracy": "pass", "performance.roc_auc": "pass",
+                      "robustness.random_search.linf.accuracy@0.1": "pass", "fairness.equalized_odds_difference": "fail"}
+    rob = data["metrics"]["robustness.random_search.linf.accuracy@0.1"]
+    assert rob["low"] <= rob["value"] <= rob["high"] < data["metrics"]["performance.accuracy"]["value"]
