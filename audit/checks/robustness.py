@@ -14,6 +14,7 @@ import torch
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.errors import AuditInputError
+from audit.explain._space import build_space  # the numeric view of a DataFrame that a Pipeline decodes
 from audit.render.figures import figure, png_figure
 from audit.robustness import (
     Constraints,
@@ -215,11 +216,7 @@ class RobustnessCheck(Check):
         x_all = ctx.x_tensor
         cons = self._constraints(ctx, x_all)
         notes = list(cons.notes)
-        n = len(x_all)
-        idx = np.arange(n)
-        if n > self.max_rows:
-            idx = np.sort(ctx.rng(self.name).choice(n, size=self.max_rows, replace=False))
-            notes.append(f"Attacks ran on a seeded random sample of {self.max_rows:,} of {n:,} rows.")
+        idx = self._sample_rows(ctx, len(x_all), self.max_rows, notes)
         x = x_all[torch.as_tensor(idx, device=x_all.device)]
         y = ctx.y[idx]
         seed = ctx.torch_seed(self.name)
@@ -237,18 +234,15 @@ class RobustnessCheck(Check):
 
     def _run_blackbox(self, ctx: AuditContext) -> RobustnessSection:
         """Score-based random search for models without input gradients, on tabular data in its own units."""
-        from audit.explain._space import build_space  # the numeric view of a DataFrame a Pipeline decodes
-
         eps = tuple(self.eps) if self.eps is not None else TABULAR_EPS
         X = ctx.data.X
-        space = build_space(ctx.model, X, output="proba", categorical=[c for c in ctx.data.categorical
-                                                                         if isinstance(X, pd.DataFrame) and c in X.columns] or None)
+        declared = [c for c in ctx.data.categorical if c in X.columns] if isinstance(X, pd.DataFrame) else []
+        space = build_space(ctx.model, X, output="proba", categorical=declared or None)
         z_all = space.encode(X).double()
-        categorical = list(space.codec.categorical) if space.codec is not None else []
         cons = tabular_constraints(
             z_all, columns=space.names, sensitive=ctx.data.sensitive_names,
             immutable=[str(c) for c in ctx.options.get("immutable", []) or []],
-            categorical=categorical + [c for c in ctx.data.categorical if c not in categorical],
+            categorical=space.codec.categorical if space.codec is not None else [],
         )
         zn = z_all.numpy()
         integer = np.all(np.isfinite(zn) & (zn == np.round(zn)), axis=0)
@@ -259,12 +253,7 @@ class RobustnessCheck(Check):
         ]
         if integer[cons.mask.numpy() > 0].any():
             notes.append("Integer-valued features stay integers (their change is rounded toward the original value).")
-        n = len(zn)
-        idx = np.arange(n)
-        cap = min(self.max_rows, self.max_rows_blackbox)
-        if n > cap:
-            idx = np.sort(ctx.rng(self.name).choice(n, size=cap, replace=False))
-            notes.append(f"The attack ran on a seeded random sample of {cap:,} of {n:,} rows.")
+        idx = self._sample_rows(ctx, len(zn), min(self.max_rows, self.max_rows_blackbox), notes)
         codec = space.codec
 
         def predict_proba(z: np.ndarray) -> np.ndarray:
@@ -277,6 +266,13 @@ class RobustnessCheck(Check):
             clean_proba=ctx.proba[idx],  # cached: the data is never re-predicted
         )
         return self._section(ctx, [curve], cons, idx, notes, "feature standard deviations", None)
+
+    def _sample_rows(self, ctx: AuditContext, n: int, cap: int, notes: list[str]) -> np.ndarray:
+        """All rows, or a seeded sample of ``cap`` of them (said in ``notes``)."""
+        if n <= cap:
+            return np.arange(n)
+        notes.append(f"Attacks ran on a seeded random sample of {cap:,} of {n:,} rows.")
+        return np.sort(ctx.rng(self.name).choice(n, size=cap, replace=False))
 
     def _section(self, ctx: AuditContext, curves: list[RobustnessCurve], cons: Constraints, idx: np.ndarray,
                  notes: list[str], unit: str, images: torch.Tensor | None) -> RobustnessSection:
