@@ -24,6 +24,7 @@ from audit.robustness._result import AttackResult, RobustnessCurve
 #: the values (in units of eps x scale) a re-drawn feature takes, and their probabilities
 _LEVELS = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
 _LEVEL_P = np.array([0.3, 0.1, 0.2, 0.1, 0.3])
+_LEVEL_CUT = np.cumsum(_LEVEL_P)[:-1]
 
 
 def _as_2d(x: Any, name: str) -> np.ndarray:
@@ -113,11 +114,14 @@ def _search(prob: _Problem, rows: np.ndarray, s: np.ndarray, eps: float, queries
         k = max(1, int(round(len(free) * 0.5 * (1 - r / rounds))))
         a = len(act)
         cand = np.repeat(s[act], candidates, axis=0)
-        keys = rng.random((a * candidates, len(free)))
-        pick = np.argsort(keys, axis=1)[:, :k]
-        vals = rng.choice(_LEVELS, size=(a * candidates, k), p=_LEVEL_P)
+        m_c = a * candidates
+        if k == 1:
+            pick = rng.integers(0, len(free), (m_c, 1))
+        else:  # k distinct features per candidate: the k smallest of random keys
+            pick = np.argpartition(rng.random((m_c, len(free))), k - 1, axis=1)[:, :k]
+        vals = _LEVELS[np.searchsorted(_LEVEL_CUT, rng.random((m_c, k)), side="right")]
         cols = free[pick]
-        cand[np.arange(a * candidates)[:, None], cols] = vals
+        cand[np.arange(m_c)[:, None], cols] = vals
         rr = np.repeat(rows[act], candidates)
         xc = prob.apply(rr, cand, eps)
         pc = prob.proba(xc)
