@@ -75,7 +75,7 @@ def test_hostile_report_runs_no_script_and_sorts(browser, tabular_frame, tmp_pat
     assert page.evaluate("window.pwned === undefined")
     assert "<script>window.pwned=2</script>" in page.inner_text("body")  # shown as text, not run
     # clicking a header sorts the table (the one inline script, allowed by its CSP hash)
-    table = page.locator("#sec-performance h3:text-is('Metrics') + table")
+    table = page.locator("#sec-performance h3:text-is('Metrics') + .tw table")
     values = lambda: [float(v) for v in table.locator("tbody td:nth-child(2)").all_inner_texts()]  # noqa: E731
     table.locator("th").nth(1).click()
     assert values() == sorted(values())
