@@ -204,8 +204,17 @@ def load_frame(spec: dict[str, Any], table: str, root: Path) -> pd.DataFrame:
     path = _resolve(root, spec["path"], f"{table}.path")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
+            try:
+                import pyarrow  # noqa: F401 - pandas' Parquet engine, an optional dependency
+            except ImportError:
+                raise ConfigError(
+                    f"config key '{table}.path': reading {path.name} needs pyarrow; install it with "
+                    "pip install 'audit[parquet]' (or pip install pyarrow), or pass a CSV file"
+                ) from None
             return pd.read_parquet(path)
         return pd.read_csv(path)
+    except ConfigError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise ConfigError(f"config key '{table}.path': cannot read {path.name}: {type(exc).__name__}: {exc}") from exc
 

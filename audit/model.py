@@ -61,6 +61,15 @@ def _binary(p: np.ndarray) -> np.ndarray:
     return np.column_stack([1.0 - p, p])
 
 
+def set_training(module: torch.nn.Module, training: bool) -> None:
+    """``module.train(training)``, tolerating ``torch.export`` programs, whose mode is fixed when exported
+    (their ``.eval()``/``.train()`` raise NotImplementedError)."""
+    try:
+        module.train(training)
+    except NotImplementedError:
+        pass
+
+
 class ModelAdapter:
     """Wrap a model so that every check sees the same interface.
 
@@ -106,7 +115,7 @@ class ModelAdapter:
         self.kind: ModelKind
         if isinstance(model, torch.nn.Module):
             self.kind = "torch"
-            model.eval()
+            set_training(model, False)
             model.to(self.device)
             if output == "auto":
                 output = "proba" if isinstance(_last_leaf(model), _PROBA_LAYERS) else "logits"
@@ -211,7 +220,10 @@ class ModelAdapter:
         except Exception as exc:  # noqa: BLE001 - wrapped with context for the user
             msg = MODEL_RAISED.format(exc_type=type(exc).__name__, what=what, exc=exc)
             shape = getattr(X, "shape", None)
-            if self.kind == "torch" and shape is not None and any(w in str(exc) for w in ("shape", "size", "mat1")):
+            if self.kind == "torch" and "Guard failed" in str(exc) and "size()[0]" in str(exc):
+                msg += (" (a torch.export program with a fixed batch size: export it with dynamic_shapes="
+                        "({0: torch.export.Dim('batch')},) so the audit can batch its calls)")
+            elif self.kind == "torch" and shape is not None and any(w in str(exc) for w in ("shape", "size", "mat1")):
                 msg += (f" (it was given {what} of shape {tuple(shape)}; check the model's input size, or pass "
                         "transform= to build its input from the data)")
             raise ModelCallError(msg) from exc

@@ -60,7 +60,8 @@ def main() -> None:
     test = test.sample(n=min(args.rows, len(test)), random_state=args.seed).reset_index(drop=True)
     train = train.sample(n=min(args.rows, len(train)), random_state=args.seed).reset_index(drop=True)
     print(f"trained Adult model in {time.perf_counter() - t0:.1f}s")
-    report = audit(model, test, target=d.target, sensitive=d.sensitive, train=train, features=d.features, seed=args.seed)
+    report = audit(model, test, target=d.target, sensitive=d.sensitive, train=train, features=d.features, seed=args.seed,
+                   name="Adult income gradient boosting")
     path = report.save_html(args.out)
     print(report)
     print(f"wrote {path} in {time.perf_counter() - t0:.1f}s")

@@ -26,7 +26,7 @@ def main() -> None:
     with torch.no_grad():
         acc = float((model(torch.as_tensor(X_test)).argmax(1).numpy() == y_test).mean())
     print(f"trained digits CNN in {time.perf_counter() - t0:.1f}s: test accuracy {acc:.3f} on {len(y_test)} images")
-    report = audit(model, (X_test, y_test), train=(X_train, y_train), seed=args.seed)
+    report = audit(model, (X_test, y_test), train=(X_train, y_train), seed=args.seed, name="Digits CNN (8x8)")
     path = report.save_html(args.out)
     print(report)
     for f in report.findings:

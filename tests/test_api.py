@@ -131,3 +131,28 @@ def test_more_bad_input_names_the_argument():
         audit(clf, df, target="y", policy={"fairness.dp": {"max": 0.1}}, progress=False)
     with pytest.raises(ModelCallError, match=r"mat1 and mat2.*given data of shape \(60, 2\); check the model's input size"):
         audit(torch.nn.Linear(5, 2), (df[["a", "b"]].to_numpy(), df["y"].to_numpy()), progress=False)
+
+
+@pytest.mark.parametrize("kind", ["export", "script"])
+def test_compiled_models_run_every_check_like_their_module(tmp_path, kind):
+    """A torch.export program cannot switch to eval mode and its submodules never fire hooks; a TorchScript
+    module refuses Python hooks. Every check must still run and give the numbers of the original module."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    g = rng.choice(["a", "b"], 200)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).eval()
+    if kind == "export":
+        ep = torch.export.export(net, (torch.zeros(3, 4),), dynamic_shapes=({0: torch.export.Dim("batch")},))
+        torch.export.save(ep, str(tmp_path / "m.pt2"))
+        exported = torch.export.load(str(tmp_path / "m.pt2")).module()
+    else:
+        torch.jit.script(net).save(str(tmp_path / "m.pt"))
+        exported = torch.jit.load(str(tmp_path / "m.pt"))
+    kw = dict(sensitive=[g], progress=False, checks=["performance", "robustness", "gradients", "calibration"])
+    got, ref = audit(exported, (X, y), **kw), audit(net, (X, y), **kw)
+    assert all(s.status == "ok" for s in got.sections.values()), {n: s.reason for n, s in got.sections.items()}
+    for name in ("performance.accuracy", "robustness.pgd.linf.accuracy@0.1", "gradients.max_grad_norm", "calibration.ece"):
+        assert got.metrics[name].value == pytest.approx(ref.metrics[name].value, rel=1e-5), name
+    assert any("registration order" in n for n in got.sections["gradients"].notes)

@@ -8,6 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -219,3 +220,44 @@ def test_adult_config_gates_a_pipeline_with_the_black_box_attack(tmp_path):
                       "robustness.random_search.linf.accuracy@0.1": "pass", "fairness.equalized_odds_difference": "fail"}
     rob = data["metrics"]["robustness.random_search.linf.accuracy@0.1"]
     assert rob["low"] <= rob["value"] <= rob["high"] < data["metrics"]["performance.accuracy"]["value"]
+
+
+def test_parquet_data_torch_export_model_check_settings_and_transform_factory(tmp_path, monkeypatch, capsys):
+    """The config's other sources: a Parquet file, a torch.export (.pt2) program, a transform factory,
+    and [checks.<name>] tables that configure one check."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80), "g": rng.choice(["p", "q"], 80)})
+    df["y"] = (df["a"] > 0).astype(int)
+    df.to_parquet(tmp_path / "d.parquet")
+    net = torch.nn.Linear(2, 2)
+    batch = {"input": {0: torch.export.Dim("batch")}}
+    torch.export.save(torch.export.export(net, (torch.zeros(3, 2),), dynamic_shapes=batch), str(tmp_path / "m.pt2"))
+    (tmp_path / "enc_mod.py").write_text(
+        "import torch\n"
+        "def make():\n"
+        "    return lambda df: torch.as_tensor(df[['a', 'b']].to_numpy(), dtype=torch.float32)\n"
+    )
+    cfg = read_config(write(tmp_path, '[model]\npath = "m.pt2"\ntransform = "enc_mod:make"\n'
+                                      '[data]\npath = "d.parquet"\ntarget = "y"\nsensitive = ["g"]\n'
+                                      '[checks.fairness]\nn_boot = 50\nmin_group_size = 5\n'))
+    kw = build_audit_kwargs(cfg)
+    pd.testing.assert_frame_equal(kw["data"], df)
+    x = torch.as_tensor(df[["a", "b"]].to_numpy(), dtype=torch.float32)
+    torch.testing.assert_close(kw["model"](x), net(x))
+    torch.testing.assert_close(kw["transform"](df), x)
+    fair = [c for c in kw["checks"] if getattr(c, "name", None) == "fairness"]
+    assert len(fair) == 1 and fair[0].n_boot == 50
+    bad = read_config(write(tmp_path, '[model]\npath = "m.pt2"\n[data]\npath = "d.parquet"\ntarget = "y"\n'
+                                      '[checks.fairness]\nn_bot = 50\n'))
+    with pytest.raises(ConfigError, match=r"\[checks.fairness\].*n_bot"):
+        build_audit_kwargs(bad)
+    # a program exported with a fixed batch size gets a message that says how to export it
+    torch.export.save(torch.export.export(net, (torch.zeros(3, 2),)), str(tmp_path / "fixed.pt2"))
+    fixed = write(tmp_path, '[model]\npath = "fixed.pt2"\ntransform = "enc_mod:make"\n'
+                            '[data]\npath = "d.parquet"\ntarget = "y"\n')
+    capsys.readouterr()
+    assert main(["run", str(fixed), "--out", str(tmp_path / "o"), "--quiet", "--checks", "performance"]) == 2
+    assert "fixed batch size: export it with dynamic_shapes=" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as on a machine without the optional extra
+    with pytest.raises(ConfigError, match=r"needs pyarrow; install it with pip install 'audit\[parquet\]'"):
+        build_audit_kwargs(cfg)

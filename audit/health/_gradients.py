@@ -35,7 +35,7 @@ import torch
 from audit._batching import run_batched
 from audit.errors import AuditInputError
 from audit.health._common import to_numpy
-from audit.model import ModelAdapter
+from audit.model import ModelAdapter, set_training
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def gradient_health(
     adapter = _adapter(model)
     module = adapter.module
     if isinstance(model, torch.nn.Module) and was_training:
-        module.train(True)  # ModelAdapter() put it in eval mode; restore before anything can fail
+        set_training(module, True)  # ModelAdapter() put it in eval mode; restore before anything can fail
     if int(batch_size) < 1:
         raise AuditInputError(f"batch_size must be a positive integer, got {batch_size!r}")
     xt = adapter.to_tensor(x) if isinstance(x, pd.DataFrame) else torch.as_tensor(to_numpy(x) if not isinstance(x, torch.Tensor) else x)
@@ -253,16 +253,16 @@ def gradient_health(
     try:
         for p in all_params:
             p.requires_grad_(True)
-        module.eval()
-        handles += [m.register_forward_hook(order_hook(name)) for name, m in owned]
-        handles += [m.register_forward_hook(act_hook(name, kind)) for name, m, kind in acts]
+        set_training(module, False)
+        handles += [h for name, m in owned if (h := _forward_hook(m, order_hook(name))) is not None]
+        handles += [h for name, m, kind in acts if (h := _forward_hook(m, act_hook(name, kind))) is not None]
         parts, _ = run_batched(step, n, n)
     finally:
         for h in handles:
             h.remove()
         for p, flag in zip(all_params, saved_flags):
             p.requires_grad_(flag)
-        module.train(was_training)
+        set_training(module, was_training)
 
     grads: list[torch.Tensor | None] = [None] * len(all_params)
     total_loss = 0.0
@@ -279,8 +279,28 @@ def gradient_health(
                 act_stats[key] = act_stats[key] | stat
             else:
                 act_stats[key] = (act_stats[key][0] + stat[0], act_stats[key][1] + stat[1])
-    return _summarise(owned, all_params, grads, order, act_stats, total_loss, n,
-                      vanishing_ratio, vanishing_norm, exploding_norm)
+    hooks_fired = bool(order)
+    if not hooks_fired:
+        # a torch.export program runs flattened (its submodules are never called) and a TorchScript module
+        # takes no Python hooks: no call order was seen, so registration order stands in for it.
+        order = [name for name, _ in owned]
+    result = _summarise(owned, all_params, grads, order, act_stats, total_loss, n,
+                        vanishing_ratio, vanishing_norm, exploding_norm)
+    if not hooks_fired:
+        result.notes[:] = [t for t in result.notes if not t.startswith("No nn.ReLU")]  # there may be some: unseen
+        result.notes.append(
+            "This model's layers are not called as Python modules (a torch.export program or a TorchScript module), so "
+            "layers are listed in registration order and dead/saturated unit fractions could not be measured."
+        )
+    return result
+
+
+def _forward_hook(module: torch.nn.Module, fn: Callable[..., None]) -> Any:
+    """``module.register_forward_hook(fn)``, or None for a TorchScript module (which takes no Python hooks)."""
+    try:
+        return module.register_forward_hook(fn)
+    except RuntimeError:
+        return None
 
 
 def _summarise(

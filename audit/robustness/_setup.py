@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from audit.errors import AuditInputError
-from audit.model import ModelAdapter, resolve_device
+from audit.model import ModelAdapter, resolve_device, set_training
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -66,7 +66,7 @@ def frozen(module: torch.nn.Module) -> Iterator[None]:
     gradients are only ever taken with respect to the inputs, so ``param.grad`` is never touched.
     """
     flags = [(p, p.requires_grad) for p in module.parameters()]
-    module.eval()
+    set_training(module, False)
     for p, _ in flags:
         p.requires_grad_(False)
     try:

@@ -106,6 +106,22 @@ def _resolve_methods(methods: Sequence[MethodSpec]) -> list[tuple[str, Attributi
     return out
 
 
+def _hooks_fire(adapter: Any, layer: torch.nn.Module, x1: torch.Tensor) -> bool:
+    """True when a forward hook on ``layer`` sees a call during one forward pass (not so for TorchScript
+    modules, which refuse hooks, or torch.export programs, which never call their submodules)."""
+    seen: list[bool] = []
+    try:
+        handle = layer.register_forward_hook(lambda *_: seen.append(True))
+    except RuntimeError:
+        return False
+    try:
+        with torch.no_grad():
+            adapter.logits(x1)
+    finally:
+        handle.remove()
+    return bool(seen)
+
+
 def attribute(
     model: Any,
     images: Any,
@@ -173,12 +189,20 @@ def attribute(
     layer_name, layer_mod = (None, None)
     if any(name == "gradcam" and fn is None for name, fn in specs):
         layer_name, layer_mod = resolve_layer(adapter.module, layer)
-        if layer_mod is None:
+        why = None
+        if layer_mod is not None and not _hooks_fire(adapter, layer_mod, x[:1].to(dev)):
+            why = ("the model's layers take no Python hooks (a TorchScript module or a torch.export program), and "
+                   "GradCAM reads the layer's activations through one")
+        elif layer_mod is None:
+            why = ("the model is a compiled graph whose layers cannot be told apart (name one with layer=)"
+                   if isinstance(adapter.module, torch.fx.GraphModule) else "the model has no Conv2d layer (name one with layer=)")
+        if why is not None:
+            layer_name = layer_mod = None
             specs = [(name, fn) for name, fn in specs if not (name == "gradcam" and fn is None)]
-            notes.append("GradCAM left out: the model has no Conv2d layer (name one with layer=).")
-            log.warning("gradcam left out: no Conv2d layer in %s", type(adapter.module).__name__)
+            notes.append(f"GradCAM left out: {why}.")
+            log.info("gradcam left out: %s", why)
             if not specs:
-                raise AuditInputError("methods: gradcam needs a Conv2d layer; the model has none (pass layer=)")
+                raise AuditInputError(f"methods: gradcam cannot run: {why}")
     targets = resolve_targets(adapter, x, target, batch_size)
     forward = adapter.logits
     stdev = float(smoothgrad_noise * (x.max() - x.min()).item()) or float(smoothgrad_noise)

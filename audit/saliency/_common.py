@@ -78,8 +78,11 @@ def resolve_targets(adapter: ModelAdapter, x: torch.Tensor, target: Any, batch_s
 
 
 def conv_layers(module: torch.nn.Module) -> list[str]:
-    """Names of the ``Conv2d`` submodules, in registration order."""
-    return [name for name, m in module.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    """Names of the ``Conv2d`` submodules, in registration order (TorchScript keeps the type as ``original_name``)."""
+    return [
+        name for name, m in module.named_modules()
+        if isinstance(m, torch.nn.Conv2d) or getattr(m, "original_name", None) == "Conv2d"
+    ]
 
 
 def find_last_conv(module: torch.nn.Module) -> str | None:
@@ -97,18 +100,18 @@ def find_last_conv(module: torch.nn.Module) -> str | None:
 
 def resolve_layer(module: torch.nn.Module, layer: str | torch.nn.Module | None) -> tuple[str | None, torch.nn.Module | None]:
     """``layer`` (a dotted name, a submodule or None = last Conv2d) as ``(name, submodule)``."""
+    modules = dict(module.named_modules())  # not get_submodule(): TorchScript modules lack it
     if layer is None:
         name = find_last_conv(module)
-        return (name, module.get_submodule(name)) if name is not None else (None, None)
+        return (name, modules[name]) if name is not None else (None, None)
     if isinstance(layer, torch.nn.Module):
         for name, m in module.named_modules():
             if m is layer:
                 return name, m
         raise AuditInputError(UNKNOWN_LAYER.format(name=type(layer).__name__, convs=conv_layers(module)))
-    try:
-        return layer, module.get_submodule(layer)
-    except AttributeError:
-        raise AuditInputError(UNKNOWN_LAYER.format(name=layer, convs=conv_layers(module))) from None
+    if layer not in modules:
+        raise AuditInputError(UNKNOWN_LAYER.format(name=layer, convs=conv_layers(module)))
+    return layer, modules[layer]
 
 
 @contextmanager

@@ -187,7 +187,7 @@ def randomization_test(
     other = "rank_corr_signed" if absolute else "rank_corr_abs"
     for k, name in enumerate(names):
         with seeded(dev, seed + 7919 * (k + 1)):
-            _reinit(clone.get_submodule(name))
+            _reinit(dict(clone.named_modules())[name])  # not get_submodule(): TorchScript modules lack it
         label = "randomised: " + ", ".join(names[: k + 1])
         stage_labels.append(label)
         randomized = attribute(rand_adapter, x, targets, **common)

@@ -177,3 +177,21 @@ def test_feature_attributions_linear_tabular_with_encoder(tabular_frame):
     np.testing.assert_allclose(df.to_numpy(), expected, atol=1e-5)
     with pytest.raises(AuditInputError, match="baseline"):
         feature_attributions(adapter, tabular_frame.head(5), baseline=[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0][: d + 1])
+
+
+def test_torchscript_model_gets_the_same_maps_and_a_note_for_gradcam(small_images):
+    """TorchScript modules refuse Python hooks: gradient methods give the module's own maps, GradCAM is left
+    out with a note (not an error), and the Conv2d is still recognised by its original type name."""
+    torch.manual_seed(0)
+    net = _ConvNet().eval()
+    scripted = torch.jit.script(net)
+    assert find_last_conv(scripted) == "features.conv2"
+    methods = ("saliency", "integrated_gradients", "gradcam")
+    ref = attribute(net, small_images, 1, methods=methods)
+    got = attribute(scripted, small_images, 1, methods=methods)
+    assert got.methods == ["saliency", "integrated_gradients"] and "gradcam" in ref.methods
+    assert any("take no Python hooks" in n for n in got.notes)
+    for m in got.methods:
+        np.testing.assert_allclose(got.maps[m], ref.maps[m], atol=1e-6)
+    with pytest.raises(AuditInputError, match="gradcam cannot run: the model's layers take no Python hooks"):
+        attribute(scripted, small_images, 1, methods=("gradcam",))
