@@ -123,6 +123,13 @@ class ModelAdapter:
                 raise AuditInputError("output='labels' is not valid for a torch model; it must return scores")
         elif hasattr(model, "predict_proba") or hasattr(model, "decision_function") or hasattr(model, "predict"):
             self.kind = "sklearn"
+            from sklearn.base import is_regressor
+
+            if is_regressor(model):
+                raise AuditInputError(
+                    f"model is a regressor ({type(model).__name__}); audit checks classifiers: pass a classifier, or "
+                    "wrap the regressor in a callable that returns class scores or labels"
+                )
         elif callable(model):
             self.kind = "callable"
         else:

@@ -135,3 +135,11 @@ def test_inputs_follow_the_module_dtype():
         assert a.to_tensor(x64).dtype == dt and a.to_tensor(x64.astype(np.float32)).dtype == dt
         expected = torch.softmax(net(torch.as_tensor(x64, dtype=dt)), 1).detach().double().numpy()
         np.testing.assert_allclose(a.predict_proba(x64), expected, rtol=1e-6)
+
+
+def test_regressor_is_refused_early():
+    from sklearn.linear_model import LinearRegression
+
+    reg = LinearRegression().fit(np.arange(10.0).reshape(-1, 1), np.arange(10.0))
+    with pytest.raises(AuditInputError, match=r"model is a regressor \(LinearRegression\); audit checks classifiers"):
+        ModelAdapter(reg)
