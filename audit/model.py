@@ -43,6 +43,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
         raise AuditInputError(f"device {device!r} is not valid; use 'auto', 'cpu' or 'cuda[:N]'") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise AuditInputError(f"device {device!r} requested but CUDA is not available; use device='auto' or 'cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise AuditInputError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise AuditInputError(f"device {device!r} requested but MPS is not available; use device='auto' or 'cpu'")
     return dev
 
 

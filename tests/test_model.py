@@ -107,6 +107,14 @@ def test_unsupported_model_and_device():
     if not torch.cuda.is_available():
         with pytest.raises(AuditInputError, match="CUDA is not available"):
             resolve_device("cuda")
+    else:
+        with pytest.raises(AuditInputError, match="CUDA device\\(s\\) exist"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(AuditInputError, match="MPS is not available"):
+            resolve_device("mps")
+    with pytest.raises(AuditInputError, match="device 'gpu0' is not valid"):
+        resolve_device("gpu0")
 
 
 def test_oom_backoff_halves_batch():
