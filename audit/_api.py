@@ -204,7 +204,8 @@ def audit(
     metrics = {m.name: m for s in sections.values() for m in s.metrics}
     check_of = {m.name: s.check for s in sections.values() for m in s.metrics}
     skipped = {s.check: s.reason for s in sections.values() if s.status != "ok"}
-    findings = pol.evaluate(metrics, check_of, baseline=base, skipped=skipped)
+    ran = {s.check for s in sections.values() if s.status == "ok"}
+    findings = pol.evaluate(metrics, check_of, baseline=base, skipped=skipped, ran=ran)
     meta = _meta(ctx, pol, sections, time.perf_counter() - t0)
     if name:
         meta["model"] = name

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -197,8 +197,15 @@ class Policy:
         *,
         baseline: Mapping[str, float] | None = None,
         skipped: Mapping[str, str] | None = None,
+        ran: Collection[str] | None = None,
     ) -> list[Finding]:
-        """Findings for every (metric, threshold) pair; exact keys with no metric become ``error`` findings."""
+        """Findings for every (metric, threshold) pair, plus one per explicit threshold with no metric.
+
+        An explicit threshold whose metric is missing blocks like a broken gate when its check was selected
+        but skipped (``skipped``: check -> reason, e.g. no sensitive columns) or ran (``ran``) without
+        producing it (a column or eps that does not exist); it is only inconclusive when its check was not
+        selected at all (``audit run --checks``), which is a deliberate choice.
+        """
         findings: list[Finding] = []
         used: set[str] = set()
         for name, metric in metrics.items():
@@ -211,11 +218,22 @@ class Policy:
                 continue  # starter-policy metrics that a skipped check did not produce stay silent
             check = key.split(".")[0]
             why = (skipped or {}).get(check)
-            msg = f"{key} was not computed" + (f" (check {check!r} skipped: {why})" if why else "")
-            findings.append(
-                Finding(check=check, metric=key, value=None, threshold=th.describe(), passed=self.inconclusive != "fail",
-                        severity=th.severity, message=msg, status="inconclusive")
-            )
+            common = dict(check=check, metric=key, value=None, threshold=th.describe(), severity=th.severity)
+            if why is None and check not in (ran or ()):
+                findings.append(Finding(**common, passed=self.inconclusive != "fail", status="inconclusive",
+                                        message=f"{key} was not computed (check {check!r} was not run)"))
+                continue
+            if why is not None:
+                msg = f"{key} was not computed: check {check!r} was skipped ({why}); the gate cannot pass without it"
+            else:
+                import difflib
+
+                produced = [n for n in metrics if n.split(".")[0] == check]
+                close = difflib.get_close_matches(key, produced, n=3, cutoff=0.6)
+                msg = (f"{key} was not produced by check {check!r} (no such column, group or eps in this audit)"
+                       + (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""))
+            status = "fail" if th.severity == "fail" else "warn"
+            findings.append(Finding(**common, passed=status == "warn" and self.fail_on != "warn", status=status, message=msg))
         return findings
 
     def _judge(self, check: str, m: Metric, th: Threshold, base: float | None) -> Finding:

@@ -69,8 +69,18 @@ def test_bad_threshold_specs_name_the_key():
 
 def test_requested_metric_that_was_not_computed_is_reported():
     p = Policy({"performance.accuracy": {"min": 0.5}})
+    # selected but skipped for a missing input: the gate blocks and says why
     (f,) = p.evaluate({}, {}, skipped={"performance": "the data has no labels"})
     assert f.value is None and "not computed" in f.message and "no labels" in f.message
+    assert f.status == "fail" and not f.passed
+    # not selected at all (audit run --checks ...): inconclusive, not blocking by default
+    (f,) = p.evaluate({}, {})
+    assert f.status == "inconclusive" and f.passed and "was not run" in f.message
+    # the check ran but has no such metric (a typo in a column name or an eps not swept)
+    q = Policy({"fairness.rac.demographic_parity_difference": {"max": 0.1, "severity": "warn"}})
+    got = {"fairness.race.demographic_parity_difference": Metric("fairness.race.demographic_parity_difference", 0.05)}
+    (f,) = q.evaluate(got, {}, ran={"fairness"})
+    assert f.status == "warn" and f.passed and "did you mean 'fairness.race.demographic_parity_difference'" in f.message
 
 
 def test_wildcards_apply_to_every_match():
