@@ -24,6 +24,22 @@ from audit.fairness._roc import auc_from_bins, bootstrap_auc, score_bins
 INTERVAL_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss")
 
 
+def interval_bounds(ci: pd.DataFrame | None, key: str, value: float) -> tuple[float | None, float | None]:
+    """``(low, high)`` of row ``key`` of an interval frame (``low``/``high`` columns), or ``(None, None)`` when
+    there is no interval for it or the metric itself is undefined (what :class:`audit.section.Metric` takes).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ci = pd.DataFrame({"low": [0.6, float("nan")], "high": [0.7, float("nan")]}, index=["accuracy", "roc_auc"])
+    >>> interval_bounds(ci, "accuracy", 0.65), interval_bounds(ci, "roc_auc", 0.8), interval_bounds(None, "x", 1.0)
+    ((0.6, 0.7), (None, None), (None, None))
+    """
+    if ci is None or key not in ci.index or math.isnan(value) or ci.loc[key, ["low", "high"]].isna().any():
+        return None, None
+    return float(ci.loc[key, "low"]), float(ci.loc[key, "high"])
+
+
 def metric_intervals(
     y: np.ndarray,
     proba: np.ndarray,

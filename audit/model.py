@@ -74,6 +74,18 @@ def set_training(module: torch.nn.Module, training: bool) -> None:
         pass
 
 
+def try_forward_hook(module: torch.nn.Module, fn: Callable[..., Any]) -> torch.utils.hooks.RemovableHandle | None:
+    """``module.register_forward_hook(fn)``, or None for a TorchScript module, which takes no Python hooks.
+
+    (A torch.export program accepts hooks on its submodules but never calls them: callers that need the hook
+    to fire check that it did.)
+    """
+    try:
+        return module.register_forward_hook(fn)
+    except RuntimeError:
+        return None
+
+
 class ModelAdapter:
     """Wrap a model so that every check sees the same interface.
 

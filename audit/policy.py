@@ -73,6 +73,14 @@ def _threshold_from(key: str, spec: Any) -> Threshold:
     return Threshold(severity=sev, **vals)
 
 
+def _did_you_mean(key: str, names: Any) -> str:
+    """``"; did you mean 'a' or 'b'?"`` for the names closest to ``key``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(key, list(names), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
 @dataclass
 class Policy:
     """Thresholds per metric name plus how to treat inconclusive results.
@@ -175,10 +183,7 @@ class Policy:
             else:
                 ok = any(r.match(key) for r in regexes)
             if not ok:
-                import difflib
-
-                close = difflib.get_close_matches(key, patterns, n=3, cutoff=0.6)
-                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+                hint = _did_you_mean(key, patterns)
                 raise AuditInputError(
                     f"policy names unknown metric {key!r}{hint or ';'} valid metric names are: " + ", ".join(sorted(patterns))
                 )
@@ -226,15 +231,16 @@ class Policy:
             if why is not None:
                 msg = f"{key} was not computed: check {check!r} was skipped ({why}); the gate cannot pass without it"
             else:
-                import difflib
-
                 produced = [n for n in metrics if n.split(".")[0] == check]
-                close = difflib.get_close_matches(key, produced, n=3, cutoff=0.6)
                 msg = (f"{key} was not produced by check {check!r} (no such column, group or eps in this audit)"
-                       + (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""))
-            status = "fail" if th.severity == "fail" else "warn"
-            findings.append(Finding(**common, passed=status == "warn" and self.fail_on != "warn", status=status, message=msg))
+                       + _did_you_mean(key, produced))
+            findings.append(Finding(**common, **self._broken(th), message=msg))
         return findings
+
+    def _broken(self, th: Threshold) -> dict[str, Any]:
+        """Status and passed flag of a broken gate: a failure, or a warning that blocks only with fail_on='warn'."""
+        status = "fail" if th.severity == "fail" else "warn"
+        return {"status": status, "passed": status == "warn" and self.fail_on != "warn"}
 
     def _judge(self, check: str, m: Metric, th: Threshold, base: float | None) -> Finding:
         v = m.value
@@ -265,9 +271,7 @@ class Policy:
                 bad.append(f"decreased by {delta:+.4g} from baseline {base:.4g} (max {th.max_decrease:g})")
         ci = f" [95% CI {m.low:.4g}, {m.high:.4g}]" if m.low is not None and m.high is not None else ""
         if bad:
-            status = "fail" if th.severity == "fail" else "warn"
-            passed = status == "warn" and self.fail_on != "warn"
-            return Finding(**common, passed=passed, status=status, message=f"{m.name} = {v:.4g}{ci}: " + "; ".join(bad))
+            return Finding(**common, **self._broken(th), message=f"{m.name} = {v:.4g}{ci}: " + "; ".join(bad))
         if straddle:
             passed = self.inconclusive == "pass" or (self.inconclusive == "warn" and self.fail_on != "warn")
             return Finding(**common, passed=passed, status="inconclusive",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -12,6 +11,7 @@ import pandas as pd
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.health import CalibrationResult, calibration, ece_intervals
+from audit.metrics import interval_bounds
 from audit.render.figures import figure
 from audit.section import Figure, Metric, Section
 
@@ -131,13 +131,8 @@ class CalibrationCheck(Check):
         ci = ece_intervals(ctx.y, ctx.proba, n_bins=self.n_bins, sensitive=ctx.data.sensitive, min_group_size=mgs,
                            n_boot=self.n_boot, seed=ctx.torch_seed(self.name)) if self.n_boot > 0 else None
 
-        def bounds(key: str, value: float) -> tuple[float | None, float | None]:
-            if ci is None or key not in ci.index or math.isnan(value) or ci.loc[key].isna().any():
-                return None, None
-            return float(ci.loc[key, "low"]), float(ci.loc[key, "high"])
-
         metrics = [
-            Metric("calibration.ece", r.ece, *bounds("ece", r.ece), higher_is_better=False,
+            Metric("calibration.ece", r.ece, *interval_bounds(ci, "ece", r.ece), higher_is_better=False,
                    description="top-label expected calibration error"),
             Metric("calibration.mce", r.mce, higher_is_better=False, description="maximum calibration error"),
             Metric("calibration.brier", r.brier, higher_is_better=False, description="Brier score"),
@@ -147,7 +142,7 @@ class CalibrationCheck(Check):
                                   description="ECE of the positive-class probability"))
         for col, row in r.gaps.iterrows():
             metrics.append(Metric(f"calibration.{col}.ece_gap", float(row["ece_gap"]),
-                                  *bounds(f"{col}.ece_gap", float(row["ece_gap"])), higher_is_better=False,
+                                  *interval_bounds(ci, f"{col}.ece_gap", float(row["ece_gap"])), higher_is_better=False,
                                   description=f"max - min ECE over groups of {col}"))
         overall = pd.DataFrame(
             {"value": {"ECE (top-label)": r.ece, "MCE": r.mce, "Brier": r.brier,

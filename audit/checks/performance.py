@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
 from audit.checks._base import Check
 from audit.context import AuditContext
-from audit.metrics import metric_intervals
+from audit.metrics import interval_bounds, metric_intervals
 from audit.render.figures import figure
 from audit.section import Metric, Section
 
@@ -102,18 +100,11 @@ class PerformanceCheck(Check):
         test = classification_metrics(y, proba, has_scores=ctx.model.has_scores)
         ci = metric_intervals(y, proba, n_boot=self.n_boot, confidence=self.confidence, seed=ctx.torch_seed(self.name),
                               has_scores=ctx.model.has_scores)
-
-        def bound(k: str, side: str) -> float | None:
-            v = float(ci.loc[k, side]) if k in ci.index else math.nan
-            return None if math.isnan(v) or math.isnan(test[k]) else v
-
-        metrics = [Metric(f"performance.{k}", v, bound(k, "low"), bound(k, "high"), higher_is_better=_HIGHER[k])
-                   for k, v in test.items()]
+        bounds = {k: interval_bounds(ci, k, v) for k, v in test.items()}
+        metrics = [Metric(f"performance.{k}", v, *bounds[k], higher_is_better=_HIGHER[k]) for k, v in test.items()]
         table = pd.DataFrame({"test": test})
         pct = f"{self.confidence:.0%}"
-        table[f"test {pct} CI"] = [
-            "" if bound(k, "low") is None else f"{bound(k, 'low'):.3f} – {bound(k, 'high'):.3f}" for k in table.index
-        ]
+        table[f"test {pct} CI"] = ["" if bounds[k][0] is None else f"{bounds[k][0]:.3f} – {bounds[k][1]:.3f}" for k in table.index]
         labels = [str(c) for c in ctx.classes]
         cm = pd.DataFrame(
             skm.confusion_matrix(y, ctx.pred, labels=np.arange(ctx.n_classes)),
@@ -123,7 +114,8 @@ class PerformanceCheck(Check):
         notes: list[str] = []
         if not ctx.model.has_scores:
             notes.append("The model returns hard labels only: ROC AUC and log loss are undefined.")
-        acc_ci = "" if bound("accuracy", "low") is None else f" ({pct} CI {bound('accuracy', 'low'):.3f}–{bound('accuracy', 'high'):.3f})"
+        lo, hi = bounds["accuracy"]
+        acc_ci = "" if lo is None else f" ({pct} CI {lo:.3f}–{hi:.3f})"
         summary = f"Accuracy {test['accuracy']:.3f}{acc_ci}, balanced accuracy {test['balanced_accuracy']:.3f}"
         if not np.isnan(test["roc_auc"]):
             summary += f", ROC AUC {test['roc_auc']:.3f}"

@@ -35,7 +35,7 @@ import torch
 from audit._batching import run_batched
 from audit.errors import AuditInputError
 from audit.health._common import to_numpy
-from audit.model import ModelAdapter, set_training
+from audit.model import ModelAdapter, set_training, try_forward_hook
 
 log = logging.getLogger(__name__)
 
@@ -254,8 +254,8 @@ def gradient_health(
         for p in all_params:
             p.requires_grad_(True)
         set_training(module, False)
-        handles += [h for name, m in owned if (h := _forward_hook(m, order_hook(name))) is not None]
-        handles += [h for name, m, kind in acts if (h := _forward_hook(m, act_hook(name, kind))) is not None]
+        handles += [h for name, m in owned if (h := try_forward_hook(m, order_hook(name))) is not None]
+        handles += [h for name, m, kind in acts if (h := try_forward_hook(m, act_hook(name, kind))) is not None]
         parts, _ = run_batched(step, n, n)
     finally:
         for h in handles:
@@ -293,14 +293,6 @@ def gradient_health(
             "layers are listed in registration order and dead/saturated unit fractions could not be measured."
         )
     return result
-
-
-def _forward_hook(module: torch.nn.Module, fn: Callable[..., None]) -> Any:
-    """``module.register_forward_hook(fn)``, or None for a TorchScript module (which takes no Python hooks)."""
-    try:
-        return module.register_forward_hook(fn)
-    except RuntimeError:
-        return None
 
 
 def _summarise(

@@ -14,6 +14,7 @@ from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Noi
 
 from audit._batching import run_batched
 from audit.errors import AuditInputError
+from audit.model import try_forward_hook
 from audit.saliency._common import as_adapter, as_images, resolve_layer, resolve_targets, seeded
 
 log = logging.getLogger(__name__)
@@ -110,9 +111,8 @@ def _hooks_fire(adapter: Any, layer: torch.nn.Module, x1: torch.Tensor) -> bool:
     """True when a forward hook on ``layer`` sees a call during one forward pass (not so for TorchScript
     modules, which refuse hooks, or torch.export programs, which never call their submodules)."""
     seen: list[bool] = []
-    try:
-        handle = layer.register_forward_hook(lambda *_: seen.append(True))
-    except RuntimeError:
+    handle = try_forward_hook(layer, lambda *_: seen.append(True))
+    if handle is None:
         return False
     try:
         with torch.no_grad():
