@@ -26,11 +26,172 @@ _SCHEMA: dict[str, set[str]] = {
     "checks": set(),  # [checks.<name>] tables: settings passed to that check
     "policy": set(),  # metric names, validated by Policy
 }
-_SAFE_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+#: Types skops does not trust by default (``skops.io.get_untrusted_types``) that we accept anyway, one by
+#: one: each is a scikit-learn/numpy container of fitted arrays that skops rebuilds from those arrays, holds no
+#: callable and imports nothing else. Anything else (``builtins.eval``, a user function, a custom class) must
+#: be listed in ``[model] trusted_types``. No prefixes: a prefix such as ``builtins.`` or ``numpy.`` would also
+#: trust functions (``builtins.eval``, ``builtins.exec``, ``numpy.load``) a FunctionTransformer can call.
+_SKOPS_TRUSTED = frozenset({
+    "sklearn.tree._tree.Tree",  # fitted nodes of every tree model (DecisionTree, RandomForest, GradientBoosting, ...)
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # the same for HistGradientBoosting
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",  # MLP solver state: learning rate, moment arrays
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",  # MLP solver state: learning rate, velocities
+    "sklearn.neighbors._kd_tree.KDTree",  # nearest-neighbour index of KNeighbors*: arrays of points and bounds
+    "sklearn.neighbors._ball_tree.BallTree",  # the same, ball-tree layout
+    # the built-in distances those indexes hold (a user-supplied metric is PyFuncDistance64, not listed)
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+    "sklearn.metrics._dist_metrics.ChebyshevDistance64",
+    "sklearn.calibration._CalibratedClassifier",  # CalibratedClassifierCV's fitted (estimator, calibrators) pairs
+    "sklearn.calibration._SigmoidCalibration",  # two fitted floats a and b
+    "sklearn.utils._bunch.Bunch",  # a dict with attribute access (StackingClassifier.named_estimators_)
+    "numpy.dtype",  # a dtype descriptor such as float64 (KBinsDiscretizer(dtype=...)); no code
+})
+_OUTPUT_KINDS = ("auto", "logits", "proba", "labels")
+_MODALITIES = ("tabular", "image")
 
 
 class ConfigError(AuditInputError):
     """The config file is missing, malformed or names something that does not exist."""
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_strs(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, bool)  # never bool("no"): a string or 1 would silently mean true
+
+
+def _is_seed(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+#: the type every known key takes: (what it must be, test, an example value for the fix)
+_KEY_TYPES: dict[str, tuple[str, Callable[[Any], bool], str]] = {
+    "model.factory": ("a string 'module:function'", _is_str, '"mypkg.models:load_model"'),
+    "model.path": ("a string (a file path)", _is_str, '"model.pt"'),
+    "model.transform": ("a string 'module:function'", _is_str, '"mypkg.features:make_encoder"'),
+    "model.output": (f"one of {list(_OUTPUT_KINDS)}", lambda v: isinstance(v, str) and v in _OUTPUT_KINDS, '"auto"'),
+    "model.trust_pickle": ("true or false (a TOML boolean, without quotes)", _is_bool, "false"),
+    "model.trusted_types": ("a list of type names", _is_strs, '["mypkg.module.MyClass"]'),
+    "data.path": ("a string (a file path)", _is_str, '"data/test.csv"'),
+    "data.factory": ("a string 'module:function'", _is_str, '"mypkg.data:load_test"'),
+    "data.target": ("a string (the label column)", _is_str, '"label"'),
+    "data.sensitive": ("a list of column names", _is_strs, '["race", "sex"]'),
+    "data.features": ("a list of column names", _is_strs, '["age", "income"]'),
+    "data.modality": (f"one of {list(_MODALITIES)}", lambda v: isinstance(v, str) and v in _MODALITIES, '"tabular"'),
+    "train.path": ("a string (a file path)", _is_str, '"data/train.csv"'),
+    "train.factory": ("a string 'module:function'", _is_str, '"mypkg.data:load_train"'),
+    "audit.checks": ("a list of check names", _is_strs, '["performance", "fairness"]'),
+    "audit.seed": ("a non-negative integer", _is_seed, "0"),
+    "audit.device": ("a string", _is_str, '"auto"'),
+    "audit.immutable": ("a list of column names", _is_strs, '["age"]'),
+    "audit.baseline": ("a string (the path of a previous audit.json)", _is_str, '"last-release/audit.json"'),
+    "audit.name": ("a string", _is_str, '"credit model v2"'),
+}
+
+
+def _kind(v: Any) -> str:
+    """How a TOML value reads in an error message."""
+    for t, word in ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"),
+                    (list, "a list"), (dict, "a table")):
+        if isinstance(v, t):
+            return word
+    return f"a TOML {type(v).__name__}"
+
+
+def _shown(v: Any, limit: int = 80) -> str:
+    r = repr(v)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
+
+
+def _type_error(key: str, value: Any, what: str, example: str) -> ConfigError:
+    leaf = key.rsplit(".", 1)[-1]
+    return ConfigError(f"config key {key!r} must be {what}, got {_shown(value)} ({_kind(value)}); "
+                       f"write e.g. {leaf} = {example}")
+
+
+def _validate_types(raw: dict[str, Any]) -> None:
+    """Every known key has the type it needs, so nothing is coerced later (``bool("no")`` is True)."""
+    for key, (what, ok, example) in _KEY_TYPES.items():
+        table, leaf = key.split(".")
+        if isinstance(raw.get(table), dict) and leaf in raw[table] and not ok(raw[table][leaf]):
+            raise _type_error(key, raw[table][leaf], what, example)
+
+
+def _list_of_names(value: Any) -> Any:
+    """``"a"`` -> ``["a"]`` and ``"a, b"`` -> ``["a", "b"]``, as ``--checks`` reads it; other values unchanged
+    (iterating a string would read ``"performance"`` as the checks 'p', 'e', ...)."""
+    return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+def _hint_ok(value: Any, hint: Any) -> bool:
+    """Whether a TOML value fits a check constructor's type hint (bool is not an int, int is a float)."""
+    import types
+    import typing
+    from collections.abc import Sequence
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_hint_ok(value, a) for a in args)
+    if origin is typing.Literal:
+        return any(type(value) is type(a) and value == a for a in args)
+    if origin in (list, tuple, Sequence) or hint in (list, tuple, Sequence):
+        # a string is a sequence too, but a check reading it would split it into characters
+        return isinstance(value, list) and (not args or all(_hint_ok(x, args[0]) for x in value))
+    return True  # a hint we cannot test (a class): let the check validate it
+
+
+def _hint_words(hint: Any) -> str:
+    import types
+    import typing
+    from collections.abc import Sequence
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    words = {bool: "true or false (a TOML boolean, without quotes)", int: "an integer", float: "a number",
+             str: "a string"}
+    if hint in words:
+        return words[hint]
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_hint_words(a) for a in args if a is not type(None))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (list, tuple, Sequence):
+        return f"a list ([...]) of {_hint_words(args[0]) if args else 'values'}"
+    return getattr(hint, "__name__", str(hint))
+
+
+def check_settings(name: str, settings: dict[str, Any]) -> None:
+    """Raise a :class:`ConfigError` naming ``checks.<name>.<key>`` when a setting has the wrong type for
+    the check's constructor (``n_boot = "many"``, ``proxies = "no"``), before any work starts."""
+    import typing
+
+    from audit.checks import REGISTRY
+
+    try:
+        hints = typing.get_type_hints(REGISTRY[name].__init__)
+    except Exception:  # noqa: BLE001 - a check whose hints do not resolve is validated by its constructor
+        return
+    for key, value in settings.items():
+        if key in hints and not _hint_ok(value, hints[key]):
+            raise ConfigError(f"config key 'checks.{name}.{key}' must be {_hint_words(hints[key])}, "
+                              f"got {_shown(value)} ({_kind(value)})")
 
 
 @dataclass
@@ -63,7 +224,12 @@ def read_config(path: str | Path) -> AuditConfig:
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} not found")
     try:
-        raw = tomllib.loads(p.read_text())
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {str(p)!r} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                          f"{exc.start}); TOML files must be UTF-8: save it with that encoding") from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
     unknown = set(raw) - set(_SCHEMA)
@@ -89,11 +255,15 @@ def read_config(path: str | Path) -> AuditConfig:
         raise ConfigError("config [data] needs exactly one of 'data.path' or 'data.factory'")
     if "target" not in d:
         raise ConfigError("config key 'data.target' is missing; name the label column")
-    sens = d.get("sensitive", [])
-    if isinstance(sens, str):
-        d["sensitive"] = [sens]
-    elif not isinstance(sens, list) or not all(isinstance(s, str) for s in sens):
-        raise ConfigError(f"config key 'data.sensitive' must be a list of column names, got {sens!r}")
+    if isinstance(d.get("sensitive"), str):
+        d["sensitive"] = [d["sensitive"]]  # one column name
+    audit_t = raw.get("audit")
+    if isinstance(audit_t, dict):
+        if "checks" in audit_t:
+            audit_t["checks"] = _list_of_names(audit_t["checks"])
+        if isinstance(audit_t.get("immutable"), str):
+            audit_t["immutable"] = [audit_t["immutable"]]
+    _validate_types(raw)
     checks = raw.get("checks", {})
     if not isinstance(checks, dict) or not all(isinstance(v, dict) for v in checks.values()):
         raise ConfigError("config [checks] must hold one table per check, e.g. [checks.fairness] n_boot = 200")
@@ -147,7 +317,7 @@ def load_model(cfg: AuditConfig) -> Any:
         return _call(import_object(m["factory"], "model.factory", cfg.root), "model.factory")
     path = _resolve(cfg.root, m["path"], "model.path")
     suffix = path.suffix.lower()
-    trust = bool(m.get("trust_pickle", False))
+    trust = m.get("trust_pickle", False) is True  # read_config allows only a real boolean here
     import torch
 
     try:
@@ -166,13 +336,14 @@ def load_model(cfg: AuditConfig) -> Any:
         if suffix == ".skops":
             import skops.io as sio
 
+            # skops already trusts its own defaults; of the rest only our reviewed list and the user's names load
             untrusted = sio.get_untrusted_types(file=str(path))
-            allowed = set(m.get("trusted_types", []))
-            unsafe = [t for t in untrusted if not t.startswith(_SAFE_SKOPS_PREFIXES) and t not in allowed]
+            allowed = _SKOPS_TRUSTED | set(m.get("trusted_types", []))
+            unsafe = [t for t in untrusted if t not in allowed]
             if unsafe:
                 raise ConfigError(
-                    f"config key 'model.path': {path.name} contains types outside scikit-learn/numpy/scipy: {unsafe}; "
-                    "list them in [model] trusted_types = [...] if you trust them"
+                    f"config key 'model.path': {path.name} contains types that skops does not trust and that can run "
+                    f"code when loaded: {unsafe}; list them in [model] trusted_types = [...] only if you trust the file"
                 )
             return sio.load(str(path), trusted=untrusted)
         if suffix in (".pkl", ".pickle", ".joblib"):
@@ -223,27 +394,30 @@ def build_audit_kwargs(cfg: AuditConfig, *, checks: list[str] | None = None) -> 
     """Everything ``audit()`` needs, loaded from the config (model, data, checks, policy, ...)."""
     from audit.checks import REGISTRY
 
-    model = load_model(cfg)
-    transform = None
-    if "transform" in cfg.model:
-        transform = _call(import_object(cfg.model["transform"], "model.transform", cfg.root), "model.transform")
-    data = load_frame(cfg.data, "data", cfg.root)
-    train = load_frame(cfg.train, "train", cfg.root) if cfg.train else None
+    # Settings first: a typo or a wrong type fails before the model and data are loaded.
     names = checks if checks is not None else cfg.audit.get("checks")
+    where = "--checks" if checks is not None else "config key 'audit.checks'"
     for name in cfg.checks:
         if name not in REGISTRY:
             raise ConfigError(f"config table [checks.{name}] names an unknown check; valid checks are {list(REGISTRY)}")
+        check_settings(name, cfg.checks[name])
     instances = None
     if names is not None or cfg.checks:
         selected = names if names is not None else list(REGISTRY)
         instances = []
         for n in selected:
             if n not in REGISTRY:
-                raise ConfigError(f"config key 'audit.checks' names unknown check {n!r}; valid checks are {list(REGISTRY)}")
+                raise ConfigError(f"{where} names unknown check {n!r}; valid checks are {list(REGISTRY)}")
             try:
                 instances.append(REGISTRY[n](**cfg.checks.get(n, {})))
             except TypeError as exc:
                 raise ConfigError(f"config table [checks.{n}]: {exc}") from None
+    model = load_model(cfg)
+    transform = None
+    if "transform" in cfg.model:
+        transform = _call(import_object(cfg.model["transform"], "model.transform", cfg.root), "model.transform")
+    data = load_frame(cfg.data, "data", cfg.root)
+    train = load_frame(cfg.train, "train", cfg.root) if cfg.train else None
     baseline = cfg.audit.get("baseline")
     return {
         "model": model,

@@ -134,7 +134,10 @@ class Policy:
         """Build from a mapping; the keys ``inconclusive``, ``fail_on``, ``defaults`` are options, the rest metrics."""
         spec = dict(spec)
         options = {k: spec.pop(k) for k in ("inconclusive", "fail_on") if k in spec}
-        include_defaults = bool(spec.pop("defaults", False))
+        include_defaults = spec.pop("defaults", False)
+        if not isinstance(include_defaults, bool):  # bool("no") is True: only a real boolean is read
+            raise AuditInputError(f"policy option 'defaults' must be true or false (a boolean, without quotes), "
+                                  f"got {include_defaults!r}")
         policy = cls(spec, include_defaults=include_defaults, **options)
         if include_defaults:
             base = cls.default().thresholds
