@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from audit.baseline import Baseline, load_baseline
 from audit.checks import REGISTRY, Check
 from audit.context import AuditContext
 from audit.data import AuditData, load_data
@@ -153,6 +154,7 @@ def audit(
     pol = Policy.coerce(policy)
     pol.validate(metric_patterns())
     check_list = resolve_checks(checks)
+    base = _load_baseline(baseline)  # validated before any work: a broken baseline fails fast
     torch.manual_seed(seed)
 
     if transform is None and isinstance(model, torch.nn.Module) and callable(getattr(model, "transform", None)):
@@ -200,7 +202,6 @@ def audit(
     if bar is not None:
         bar.close()
 
-    base = _load_baseline(baseline)
     metrics = {m.name: m for s in sections.values() for m in s.metrics}
     check_of = {m.name: s.check for s in sections.values() for m in s.metrics}
     skipped = {s.check: s.reason for s in sections.values() if s.status != "ok"}
@@ -228,12 +229,9 @@ def _run_check(check: Check, ctx: AuditContext) -> Section:
     return section
 
 
-def _load_baseline(baseline: str | Path | Mapping[str, float] | None) -> dict[str, float] | None:
-    if baseline is None:
-        return None
-    if isinstance(baseline, Mapping):
-        return {str(k): float(v) for k, v in baseline.items()}
-    return Report.load_metrics(baseline)
+def _load_baseline(baseline: str | Path | Mapping[str, float] | None) -> Baseline | None:
+    """The baseline's metric values, validated (file, structure, numbers) with errors naming the file and key."""
+    return load_baseline(baseline)
 
 
 def _meta(ctx: AuditContext, policy: Policy, sections: dict[str, Section], duration: float) -> dict[str, Any]:

@@ -23,9 +23,13 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the audit a config file describes and gate on its policy")
     run.add_argument("config", help="path to audit.toml")
     run.add_argument("--out", default="audit-out", help="folder for report.html, audit.json, junit.xml, summary.md")
-    run.add_argument("--fail-on", choices=("fail", "warn"), default=None, help="'warn' makes warnings fail the gate too")
+    run.add_argument("--fail-on", choices=("fail", "warn"), default=None,
+                     help="'warn': every gate whose status is not pass blocks (exit 1): warnings, inconclusive "
+                          "results and gates whose metric or baseline value was not computed")
     run.add_argument("--checks", default=None, help="comma-separated checks to run (default: the config's, else all)")
-    run.add_argument("--baseline", default=None, help="audit.json of a previous run: gate on regressions, show deltas")
+    run.add_argument("--baseline", default=None,
+                     help="audit.json of a previous run: gate on regressions (max_increase / max_decrease, inclusive "
+                          "up to 1e-9 absolute + relative), show deltas; checked before the audit runs")
     run.add_argument("--seed", type=int, default=None, help="override the config's seed")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary on stdout")
     run.add_argument("--debug", action="store_true", help="show tracebacks")

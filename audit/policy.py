@@ -11,7 +11,7 @@ import fnmatch
 import math
 import tomllib
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +22,25 @@ from audit.section import Metric
 InconclusiveAs = Literal["fail", "warn", "pass"]
 _THRESHOLD_KEYS = {"min", "max", "severity", "max_increase", "max_decrease"}
 
+#: Bounds are inclusive up to float noise: a bound is broken only when exceeded by more than
+#: ``BOUND_TOLERANCE * (1 + the largest magnitude compared)`` (1e-9 absolute plus 1e-9 relative), so
+#: accuracy 0.87 against a baseline of 0.89 with ``max_decrease = 0.02`` passes although 0.87 - 0.89 is
+#: -0.020000000000000018 in binary floating point.
+BOUND_TOLERANCE = 1e-9
+
+
+def exceeds(x: float, limit: float, *others: float) -> bool:
+    """``x > limit`` by more than float noise (:data:`BOUND_TOLERANCE`); ``others`` also set the scale
+    (the operands of a difference such as value - baseline).
+
+    Examples
+    --------
+    >>> exceeds(0.89 - 0.87, 0.02, 0.89, 0.87), exceeds(0.0201, 0.02)
+    (False, True)
+    """
+    scale = max(abs(x), abs(limit), *(abs(o) for o in others))
+    return x - limit > BOUND_TOLERANCE * (1.0 + scale)
+
 
 @dataclass(frozen=True)
 class Threshold:
@@ -29,6 +48,9 @@ class Threshold:
 
     ``min``/``max`` bound the value; ``max_increase``/``max_decrease`` bound the change against a
     baseline report (``audit run --baseline``). ``severity="warn"`` reports without failing the gate.
+    Every bound is inclusive, up to a float tolerance of 1e-9 absolute plus 1e-9 relative
+    (:data:`BOUND_TOLERANCE`): ``value >= min``, ``value <= max``, ``value - baseline <= max_increase``,
+    ``baseline - value <= max_decrease``.
     """
 
     min: float | None = None
@@ -93,7 +115,9 @@ class Policy:
         What a finding whose confidence interval straddles the threshold (or whose value is
         undefined) does to the gate. Default ``"warn"``: reported, does not fail.
     fail_on : {"fail", "warn"}
-        ``"warn"`` makes warnings fail the gate too (``audit run --fail-on warn``).
+        ``"warn"`` makes every finding whose status is not ``pass`` block: warnings, inconclusive
+        results (whatever ``inconclusive`` says) and gates whose metric was not computed
+        (``audit run --fail-on warn``).
 
     Examples
     --------
@@ -216,11 +240,13 @@ class Policy:
         """
         findings: list[Finding] = []
         used: set[str] = set()
+        source = getattr(baseline, "source", "the baseline")
         for name, metric in metrics.items():
             for key, th in self.matching(name):
                 used.add(key)
                 base = None if baseline is None else baseline.get(name)
-                findings.append(self._judge(check_of.get(name, name.split(".")[0]), metric, th, base))
+                findings.append(self._judge(check_of.get(name, name.split(".")[0]), metric, th, base,
+                                            None if baseline is None else source))
         for key, th in self.thresholds.items():
             if key in used or "*" in key or "?" in key or key not in self.explicit:
                 continue  # starter-policy metrics that a skipped check did not produce stay silent
@@ -238,6 +264,8 @@ class Policy:
                 msg = (f"{key} was not produced by check {check!r} (no such column, group or eps in this audit)"
                        + _did_you_mean(key, produced))
             findings.append(Finding(**common, **self._broken(th), message=msg))
+        if self.fail_on == "warn":  # one rule for every status that is not a pass: it blocks
+            findings = [f if f.status == "pass" or not f.passed else replace(f, passed=False) for f in findings]
         return findings
 
     def _broken(self, th: Threshold) -> dict[str, Any]:
@@ -245,7 +273,8 @@ class Policy:
         status = "fail" if th.severity == "fail" else "warn"
         return {"status": status, "passed": status == "warn" and self.fail_on != "warn"}
 
-    def _judge(self, check: str, m: Metric, th: Threshold, base: float | None) -> Finding:
+    def _judge(self, check: str, m: Metric, th: Threshold, base: float | None, source: str | None = None) -> Finding:
+        """One finding; ``source`` names the baseline when one was given (None: no baseline at all)."""
         v = m.value
         desc = th.describe()
         common = dict(check=check, metric=m.name, value=v, threshold=desc, severity=th.severity, low=m.low, high=m.high, baseline=base)
@@ -257,21 +286,26 @@ class Policy:
         lo = m.low if m.low is not None and not math.isnan(m.low) else v
         hi = m.high if m.high is not None and not math.isnan(m.high) else v
         if th.min is not None:
-            if hi < th.min:
+            if exceeds(th.min, hi):
                 bad.append(f"{v:.4g} < min {th.min:g}")
-            elif lo < th.min:
+            elif exceeds(th.min, lo):
                 straddle = True
         if th.max is not None:
-            if lo > th.max:
+            if exceeds(lo, th.max):
                 bad.append(f"{v:.4g} > max {th.max:g}")
-            elif hi > th.max:
+            elif exceeds(hi, th.max):
                 straddle = True
-        if base is not None and not math.isnan(base):
+        change = th.max_increase is not None or th.max_decrease is not None
+        if base is not None and math.isfinite(base):
             delta = v - base
-            if th.max_increase is not None and delta > th.max_increase:
+            if th.max_increase is not None and exceeds(delta, th.max_increase, v, base):
                 bad.append(f"increased by {delta:+.4g} over baseline {base:.4g} (max {th.max_increase:g})")
-            if th.max_decrease is not None and -delta > th.max_decrease:
+            if th.max_decrease is not None and exceeds(-delta, th.max_decrease, v, base):
                 bad.append(f"decreased by {delta:+.4g} from baseline {base:.4g} (max {th.max_decrease:g})")
+        elif change and source is not None:
+            # a baseline was given but cannot judge this metric: as blocking as a metric that was not computed
+            why = "has no value for it" if base is None else f"holds {base} for it"
+            bad.append(f"change not checked: baseline {source!r} {why}; the gate cannot pass without it")
         ci = f" [95% CI {m.low:.4g}, {m.high:.4g}]" if m.low is not None and m.high is not None else ""
         if bad:
             return Finding(**common, **self._broken(th), message=f"{m.name} = {v:.4g}{ci}: " + "; ".join(bad))
@@ -280,6 +314,6 @@ class Policy:
             return Finding(**common, passed=passed, status="inconclusive",
                            message=f"{m.name} = {v:.4g}{ci}: interval straddles the threshold ({desc}); inconclusive")
         unchecked = ""
-        if (th.max_increase is not None or th.max_decrease is not None) and (base is None or math.isnan(base)):
+        if change and base is None:  # no baseline at all (a first release): nothing to compare against
             unchecked = " (no baseline value, so the change bound was not checked)"
         return Finding(**common, passed=True, status="pass", message=f"{m.name} = {v:.4g}{ci} meets {desc}{unchecked}")

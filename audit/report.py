@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -55,6 +54,16 @@ class Report:
     policy: Policy
     meta: dict[str, Any] = field(default_factory=dict)
     baseline: dict[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        from audit.baseline import Baseline, baseline_findings
+
+        # A baseline read from a previous audit.json knows its model and metric set: a mismatch with this
+        # run is a warning finding, never a silent comparison of different things.
+        if isinstance(self.baseline, Baseline) and not any(f.check == "baseline" for f in self.findings):
+            check_of = {m.name: s.check for s in self.sections.values() for m in s.metrics}
+            self.findings = [*self.findings, *baseline_findings(self.baseline, self.metrics, check_of,
+                                                                 self.meta.get("model"), self.policy)]
 
     # ---------------------------------------------------------------- verdict
     @property
@@ -141,16 +150,12 @@ class Report:
 
     @staticmethod
     def load_metrics(path: str | Path) -> dict[str, float]:
-        """Metric values from a saved ``audit.json`` (for baseline comparison)."""
-        p = Path(path)
-        try:
-            data = json.loads(p.read_text())
-        except FileNotFoundError:
+        """Metric values from a saved ``audit.json`` (for baseline comparison), validated by
+        :func:`audit.baseline.load_baseline` (NaN where the run had no value)."""
+        from audit.baseline import load_baseline
+
+        if not isinstance(path, (str, Path)):
             from audit.errors import AuditInputError
 
-            raise AuditInputError(f"baseline {str(p)!r} not found; pass the audit.json of a previous run") from None
-        except json.JSONDecodeError as exc:
-            from audit.errors import AuditInputError
-
-            raise AuditInputError(f"baseline {str(p)!r} is not valid JSON: {exc}") from None
-        return {k: (float("nan") if v["value"] is None else float(v["value"])) for k, v in data.get("metrics", {}).items()}
+            raise AuditInputError(f"load_metrics takes the path of an audit.json, got {type(path).__name__}")
+        return load_baseline(path)
