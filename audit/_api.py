@@ -19,7 +19,7 @@ import torch
 
 from audit.baseline import Baseline, load_baseline
 from audit.checks import REGISTRY, Check
-from audit.context import AuditContext
+from audit.context import AuditContext, AuditOptions
 from audit.data import AuditData, load_data
 from audit.errors import AuditInputError
 from audit.model import ModelAdapter, OutputKind
@@ -95,12 +95,19 @@ def audit(
     baseline: str | Path | Mapping[str, float] | None = None,
     name: str | None = None,
     progress: bool = True,
+    min_group_size: int = 30,
+    positive_class: Any = None,
+    positive_is_favorable: bool = True,
 ) -> Report:
     """Audit a trained model on a data set and return a :class:`~audit.report.Report`.
 
     Parameters
     ----------
-    model : torch.nn.Module | scikit-learn estimator/Pipeline | callable
+    model : torch.nn.Module | scikit-learn estimator/Pipeline | XGBoost / LightGBM / CatBoost model | ONNX | callable
+        Anything a backend in :data:`audit.backends.BACKENDS` accepts: torch modules (eager,
+        TorchScript, torch.export), scikit-learn estimators and Pipelines, XGBoost, LightGBM and
+        CatBoost classifiers or boosters, an ``onnxruntime.InferenceSession`` or a ``.onnx`` path,
+        any object with ``predict_proba`` / ``decision_function`` / ``predict``, or a function.
     data : DataFrame | (X, y) | torch Dataset / DataLoader
         Evaluation data.
     target : str, optional
@@ -117,10 +124,14 @@ def audit(
         Where torch work runs; "auto" picks CUDA when present.
     seed : int
         Same inputs and seed give the same numbers.
-    transform : callable, optional
-        For torch models fed a DataFrame: DataFrame -> tensor (e.g. ``audit.transforms.TabularEncoder``).
+    transform : callable or fitted transformer, optional
+        DataFrame -> model input, for any model: a function, an ``audit.transforms.TabularEncoder``,
+        or a fitted object with ``.transform`` (``ColumnTransformer``, ``Pipeline``), whose outputs
+        are traced back to their columns through ``get_feature_names_out()``.
     features : list of str, optional
-        Columns the model takes (default: the model's ``feature_names_in_`` or all but target).
+        Columns the model takes (default: the transform's input columns, else the model's recorded
+        feature names (``feature_names_in_``, ``feature_names_``, booster or ONNX input names), else
+        all but the target).
     modality : {"tabular", "image"}, optional
         Force the modality instead of detecting it.
     model_output : {"auto", "logits", "proba", "labels"}
@@ -135,6 +146,8 @@ def audit(
         What to call the model in the report (default: its class name).
     progress : bool
         Show a progress bar over checks.
+    min_group_size, positive_class, positive_is_favorable
+        Audit-wide options (:class:`audit.context.AuditOptions`); a check's own setting wins.
 
     Examples
     --------
@@ -157,11 +170,14 @@ def audit(
     base = _load_baseline(baseline)  # validated before any work: a broken baseline fails fast
     torch.manual_seed(seed)
 
+    options = AuditOptions(immutable=_names(immutable, "immutable"), history=history, min_group_size=min_group_size,
+                           positive_class=positive_class, positive_is_favorable=positive_is_favorable)
     if transform is None and isinstance(model, torch.nn.Module) and callable(getattr(model, "transform", None)):
         transform = model.transform  # a module that carries its own DataFrame encoder
     adapter = ModelAdapter(model, transform=transform, output=model_output, device=device)
-    feats = features if features is not None else adapter.feature_names_in or getattr(transform, "columns_", None)
+    feats = _names(features, "features") if features is not None else _model_columns(adapter, data, target)
     data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data")
+    _check_width(adapter, data_, features)
     train_: AuditData | None = None
     if train is not None:
         train_ = load_data(
@@ -173,14 +189,14 @@ def audit(
                 f"train has feature columns {list(train_.X.columns)} but data has {list(data_.X.columns)}; "
                 "pass train and data with the same columns"
             )
-    immutable = list(immutable)
+    immutable = list(options.immutable)
     if data_.modality == "tabular":
         unknown = [c for c in immutable if c not in data_.X.columns]
         if unknown:
             raise AuditInputError(f"immutable column {unknown[0]!r} not found in data; columns are {list(data_.X.columns)}")
     ctx = AuditContext(
         model=adapter, data=data_, train=train_, seed=seed, progress=progress,
-        options={"immutable": immutable, "history": history},
+        options=options,
     )
     # Predict once up front: a broken model or label mismatch fails here, before any check runs.
     _ = ctx.proba, ctx.y
@@ -211,6 +227,50 @@ def audit(
     if name:
         meta["model"] = name
     return Report(sections=sections, findings=findings, policy=pol, meta=meta, baseline=base)
+
+
+def _names(value: Any, arg: str) -> list[str]:
+    """A list of column names; a bare string or a non-sequence is refused (it would split into characters)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) and not hasattr(value, "__iter__"):
+        raise AuditInputError(f"{arg} must be a list of column names, e.g. {arg}=[{value!r}]; got {type(value).__name__}")
+    out = list(value)
+    bad = [v for v in out if not isinstance(v, str)]
+    if bad:
+        raise AuditInputError(f"{arg} must hold column names (strings); got {bad[0]!r}")
+    return out
+
+
+def _model_columns(adapter: ModelAdapter, data: Any, target: str | None) -> list[str] | None:
+    """The data columns the model takes, from the transform or the model's own record; checked against the data."""
+    names = adapter.feature_names_in
+    if names is None or not hasattr(data, "columns"):
+        return names
+    columns = [str(c) for c in data.columns]
+    missing = [c for c in names if c not in columns]
+    if missing:
+        source = "its transform takes" if adapter.transform is not None else "the model was fitted on"
+        raise AuditInputError(
+            f"data lacks column(s) {missing[:5]} that {source} ({len(names)} columns: {names[:8]}"
+            f"{'...' if len(names) > 8 else ''}); data columns are {columns[:20]}. Rename the data's columns to match, "
+            "or pass features=[...] naming the data columns the model takes, in order"
+        )
+    if target is not None and target in names:
+        raise AuditInputError(f"target column {target!r} is one of the model's input features {names}; check target=")
+    return names
+
+
+def _check_width(adapter: ModelAdapter, data: AuditData, features: Any) -> None:
+    """A model that records how many inputs it takes must get that many columns (before any prediction)."""
+    if data.modality != "tabular" or adapter.transform is not None:
+        return
+    n = adapter.backend.n_features
+    got = len(data.feature_names)
+    if n is not None and n != got:
+        how = "features=" if features is not None else "all columns but the target"
+        raise AuditInputError(
+            f"the model takes {n} input features but data gives {got} ({how}: {data.feature_names[:12]}"
+            f"{'...' if got > 12 else ''}); pass features=[...] naming the {n} columns the model takes, in order"
+        )
 
 
 def _run_check(check: Check, ctx: AuditContext) -> Section:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -14,6 +15,59 @@ import torch
 from audit.data import AuditData
 from audit.errors import AuditInputError
 from audit.model import ModelAdapter
+from audit.space import ModelSpace, build_space
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """Audit-wide settings every check reads, with one precedence rule.
+
+    A setting given on a check instance (``FairnessCheck(min_group_size=50)``) wins; otherwise
+    the audit-wide value here applies (set from ``audit(..., min_group_size=...)`` or the config's
+    ``[audit]`` table); otherwise the default below.
+
+    Attributes
+    ----------
+    immutable : tuple of str
+        Columns attacks must never change (sensitive columns never change either).
+    history : DataFrame or dict, optional
+        Per-epoch training history for the overfitting check.
+    min_group_size : int
+        Groups with fewer rows are shown but left out of gap gates (fairness, calibration, robustness).
+    positive_class : class value, optional
+        The class fairness treats as the positive outcome (any model: that class against the rest).
+    positive_is_favorable : bool
+        Whether the positive class is good for the person (names the best and worst group).
+
+    Examples
+    --------
+    >>> AuditOptions(min_group_size=50).resolve(None, "min_group_size")
+    50
+    >>> AuditOptions(min_group_size=50).resolve(10, "min_group_size")
+    10
+    """
+
+    immutable: tuple[str, ...] = ()
+    history: Any = None
+    min_group_size: int = 30
+    positive_class: Any = None
+    positive_is_favorable: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.immutable, str) or not isinstance(self.immutable, Sequence):
+            raise AuditInputError(f"immutable must be a list of column names, got {self.immutable!r}")
+        object.__setattr__(self, "immutable", tuple(str(c) for c in self.immutable))
+        mgs = self.min_group_size
+        if isinstance(mgs, bool) or not isinstance(mgs, (int, np.integer)) or mgs < 1:
+            raise AuditInputError(f"min_group_size must be a positive integer, got {mgs!r}")
+        if not isinstance(self.positive_is_favorable, (bool, np.bool_)):
+            raise AuditInputError(f"positive_is_favorable must be True or False, got {self.positive_is_favorable!r}")
+
+    def resolve(self, check_value: Any, name: str) -> Any:
+        """The check's own setting when it has one (not None), else this audit-wide option."""
+        if name not in {f.name for f in fields(self)}:
+            raise KeyError(name)
+        return check_value if check_value is not None else getattr(self, name)
 
 
 @dataclass
@@ -32,9 +86,8 @@ class AuditContext:
         Optional training data (overfitting, drift, leakage checks).
     seed : int
         Base seed; :meth:`rng` derives an independent, reproducible stream per check.
-    options : dict
-        Audit-wide options: ``immutable`` (columns attacks must not change), ``min_group_size``,
-        ``positive_class`` and similar.
+    options : AuditOptions
+        Audit-wide settings (see :class:`AuditOptions` for the precedence rule).
     """
 
     model: ModelAdapter
@@ -42,7 +95,11 @@ class AuditContext:
     train: AuditData | None = None
     seed: int = 0
     progress: bool = True
-    options: dict[str, Any] = field(default_factory=dict)
+    options: AuditOptions = field(default_factory=AuditOptions)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.options, dict):  # a plain mapping from older callers
+            self.options = AuditOptions(**self.options)
 
     @property
     def device(self) -> torch.device:
@@ -125,6 +182,17 @@ class AuditContext:
     def x_tensor(self) -> torch.Tensor:
         """Model-input tensor of ``data`` on the device (torch models only); computed once."""
         return self.model.to_tensor(self.data.X)
+
+    @cached_property
+    def space(self) -> ModelSpace:
+        """The numeric feature space explanations and black-box attacks share (tabular data); built once.
+
+        Category levels come from ``data`` and ``train`` together, so every row of either encodes.
+        """
+        X = self.data.X
+        extra = [self.train.X] if self.train is not None else []
+        declared = [c for c in self.data.categorical if c in X.columns] if hasattr(X, "columns") else []
+        return build_space(self.model, X, extra, output="proba", categorical=declared or None)
 
     def fingerprint(self) -> str:
         """Short hash of the data and seed, shown in the report to identify a run."""

@@ -121,7 +121,7 @@ def main() -> None:
     # --- Adult HistGradientBoosting Pipeline: no gradients ------------------------------------------
     from adult_sklearn import train_adult_model
 
-    from audit.explain._space import FrameCodec
+    from audit.space import FrameCodec
 
     model, _, test, d = train_adult_model(0)
     test = test.sample(n=min(args.rows, len(test)), random_state=0).reset_index(drop=True)

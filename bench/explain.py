@@ -25,7 +25,7 @@ warnings.filterwarnings("ignore")
 from audit.datasets import load_compas  # noqa: E402
 from audit.explain import shap_values  # noqa: E402
 from audit.explain._shaplib import seeded_numpy  # noqa: E402
-from audit.explain._space import build_space, pick_background  # noqa: E402
+from audit.space import build_space, pick_background  # noqa: E402
 from audit.model import ModelAdapter  # noqa: E402
 from audit.models.compas import mlp, split_frame  # noqa: E402
 from audit.transforms import TabularEncoder  # noqa: E402

@@ -4,10 +4,40 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
 from audit.context import AuditContext
 from audit.section import Section
+
+
+#: What a check may need, each with its test and the skip reason the orchestrator writes when it is missing.
+REQUIREMENTS: dict[str, tuple[Callable[[AuditContext], bool], Callable[[AuditContext], str]]] = {
+    "labels": (lambda ctx: ctx.y is not None, lambda ctx: "the data has no labels"),
+    "scores": (lambda ctx: ctx.model.has_scores,
+               lambda ctx: "the model returns hard labels only: this check needs class scores"),
+    "gradients": (lambda ctx: ctx.model.differentiable,
+                  lambda ctx: f"needs a differentiable torch model (gradients are taken through the network); "
+                              f"this is a {ctx.model.kind} model"),
+    "tabular": (lambda ctx: ctx.data.modality == "tabular", lambda ctx: "needs tabular data; this is image data"),
+    "images": (lambda ctx: ctx.data.modality == "image", lambda ctx: "needs image data; this is tabular data"),
+    "sensitive": (lambda ctx: ctx.data.sensitive.shape[1] > 0,
+                  lambda ctx: "no sensitive columns were given (pass sensitive=[...])"),
+    "train_or_history": (
+        lambda ctx: (ctx.train is not None and ctx.train_y is not None and ctx.y is not None)
+        or ctx.options.history is not None,
+        lambda ctx: "needs labelled training data (train=) or a per-epoch training history (history=)",
+    ),
+}
+
+
+def unmet_requirement(check: Check, ctx: AuditContext) -> str | None:
+    """The skip reason for the first of ``check.requires`` that ``ctx`` does not meet, else None."""
+    for need in check.requires:
+        test, reason = REQUIREMENTS[need]
+        if not test(ctx):
+            return check.requirement_reasons.get(need) or reason(ctx)
+    return None
 
 
 class Check(ABC):
@@ -21,12 +51,22 @@ class Check(ABC):
 
     name: ClassVar[str]
     title: ClassVar[str]
+    #: what the check needs, as keys of :data:`REQUIREMENTS`; the orchestrator skips it (with the
+    #: reason) when one is missing, before :meth:`skip_reason` is asked about anything more specific
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: a check's own wording of a requirement's skip reason, where the generic one says too little
+    requirement_reasons: ClassVar[dict[str, str]] = {}
     metric_patterns: ClassVar[tuple[str, ...]] = ()
     #: what ``audit run`` documents for each metric pattern
     metric_docs: ClassVar[dict[str, str]] = {}
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
-        """Why this check does not apply to ``ctx`` (None when it does)."""
+        """Why this check does not apply to ``ctx`` (None when it does): the first unmet entry of ``requires``,
+        else :meth:`specific_skip_reason`. Checks declare ``requires`` rather than override this."""
+        return unmet_requirement(self, ctx) or self.specific_skip_reason(ctx)
+
+    def specific_skip_reason(self, ctx: AuditContext) -> str | None:
+        """A reason beyond the declared ``requires`` (a combination no single requirement says); None by default."""
         return None
 
     @abstractmethod

@@ -84,11 +84,12 @@ class CalibrationCheck(Check):
     n_bins : int
         Equal-width confidence bins.
     min_group_size : int
-        Groups with fewer rows are shown but left out of the ECE gap (``ctx.options["min_group_size"]``
+        Groups with fewer rows are shown but left out of the ECE gap (the audit-wide ``min_group_size`` when None;
         overrides it).
     """
 
     name = "calibration"
+    requires = ("labels", "scores")
     title = "Calibration"
     metric_patterns = (
         "calibration.ece",
@@ -112,21 +113,13 @@ class CalibrationCheck(Check):
         "calibration.*.ece_gap": {"max": 0.1, "severity": "warn"},
     }
 
-    def __init__(self, *, n_bins: int = 15, min_group_size: int = 30, n_boot: int = 1000) -> None:
+    def __init__(self, *, n_bins: int = 15, min_group_size: int | None = None, n_boot: int = 1000) -> None:
         self.n_bins = n_bins
         self.min_group_size = min_group_size
         self.n_boot = n_boot
 
-    def skip_reason(self, ctx: AuditContext) -> str | None:
-        if ctx.y is None:
-            return "the data has no labels"
-        _ = ctx.proba  # has_scores is known once the model has been called
-        if not ctx.model.has_scores:
-            return "the model returns hard labels only: there are no probabilities to calibrate"
-        return None
-
     def run(self, ctx: AuditContext) -> Section:
-        mgs = int(ctx.options.get("min_group_size", self.min_group_size))
+        mgs = int(ctx.options.resolve(self.min_group_size, "min_group_size"))
         r = calibration(ctx.y, ctx.proba, n_bins=self.n_bins, sensitive=ctx.data.sensitive, min_group_size=mgs)
         ci = ece_intervals(ctx.y, ctx.proba, n_bins=self.n_bins, sensitive=ctx.data.sensitive, min_group_size=mgs,
                            n_boot=self.n_boot, seed=ctx.torch_seed(self.name)) if self.n_boot > 0 else None

@@ -82,7 +82,7 @@ class DataQualityCheck(Check):
     Parameters
     ----------
     min_group_size : int
-        Sensitive groups with fewer rows are flagged (``ctx.options["min_group_size"]`` overrides it).
+        Sensitive groups with fewer rows are flagged (None: the audit-wide ``min_group_size``, 30 by default).
     near_tolerance : float
         Grid step in standard deviations for near duplicates.
     drift_alpha, drift_min_effect : float
@@ -132,7 +132,7 @@ class DataQualityCheck(Check):
     }
 
     def __init__(
-        self, *, min_group_size: int = 30, near_tolerance: float = 0.1, drift_alpha: float = 0.01, drift_min_effect: float = 0.1
+        self, *, min_group_size: int | None = None, near_tolerance: float = 0.1, drift_alpha: float = 0.01, drift_min_effect: float = 0.1
     ) -> None:
         self.min_group_size = min_group_size
         self.near_tolerance = near_tolerance
@@ -141,7 +141,7 @@ class DataQualityCheck(Check):
 
     def _compute(self, ctx: AuditContext) -> DataQualityResult:
         d, t = ctx.data, ctx.train
-        kw = dict(min_group_size=int(ctx.options.get("min_group_size", self.min_group_size)),
+        kw = dict(min_group_size=int(ctx.options.resolve(self.min_group_size, "min_group_size")),
                   near_tolerance=self.near_tolerance, drift_alpha=self.drift_alpha, drift_min_effect=self.drift_min_effect)
         if d.modality == "image":
             return image_data_quality(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import ClassVar, Literal
 
@@ -52,6 +53,11 @@ class ExplainCheck(Check):
     """
 
     name = "explain"
+    requires = ("tabular", "scores")
+    requirement_reasons: ClassVar[dict[str, str]] = {
+        "tabular": "image data: pixel attributions are in the saliency check; SHAP/LIME tables are for tabular data",
+        "scores": "the model returns hard labels only; SHAP and LIME need scores",
+    }
     title = "Explanations (SHAP and LIME)"
     metric_patterns = (
         "explain.sensitive_attribution_share",
@@ -100,13 +106,6 @@ class ExplainCheck(Check):
         self.max_model_rows = max_model_rows
         self.top = top
 
-    def skip_reason(self, ctx: AuditContext) -> str | None:
-        if ctx.data.modality != "tabular":
-            return "image data: pixel attributions are in the saliency check; SHAP/LIME tables are for tabular data"
-        if ctx.model.kind != "torch" and not ctx.model.has_scores:
-            return "the model returns hard labels only; SHAP and LIME need scores"
-        return None
-
     # ------------------------------------------------------------------ rows
     def _chosen_rows(self, ctx: AuditContext) -> list[tuple[int, str]]:
         proba, pred = ctx.proba, ctx.pred
@@ -148,7 +147,8 @@ class ExplainCheck(Check):
         seed = int(rng.integers(0, 2**31 - 1))
         order = rng.choice(n, size=min(self.n_rows, n), replace=False)
         source = ctx.train.X if ctx.train is not None else X
-        budget = float(self.max_model_rows or (3_000_000 if ctx.model.kind == "torch" else 400_000))
+        # a torch forward on a batch of coalitions is far cheaper per row than a Python-side model call
+        budget = float(self.max_model_rows or (3_000_000 if ctx.model.differentiable else 400_000))
         n_rows, n_bg, sized = self._fit_budget(ctx, X, order, source, budget, seed)
         sample = np.sort(order[:n_rows])
         chosen = self._chosen_rows(ctx)
@@ -158,9 +158,16 @@ class ExplainCheck(Check):
         class_names = [str(c) for c in ctx.classes]
         res = shap_values(
             ctx.model, X.iloc[explain_pos], background=source, explainer=self.explainer, output=self.output,
-            n_background=n_bg, seed=seed, class_names=class_names, exact_budget=1.5 * budget,
+            n_background=n_bg, seed=seed, class_names=class_names, exact_budget=1.5 * budget, space=ctx.space,
         )
         notes = ([sized] if sized else []) + list(res.notes)
+        if not res.in_data_columns:
+            notes.append(
+                f"The transform's {len(res.groups)} outputs could not be traced back to the data's columns (give it "
+                "get_feature_names_out(), or use audit.transforms.TabularEncoder / a ColumnTransformer), so SHAP values "
+                "are per model input (x0, x1, ...), not per column: attribution shares of sensitive columns and the "
+                "SHAP-LIME agreement (LIME works on the data's columns) are not computed."
+            )
         sens = ctx.data.sensitive
         assoc = proxy_associations(X, sens, seed=seed) if sens.shape[1] else None
         sub = _subset(res, len(sample))
@@ -172,10 +179,11 @@ class ExplainCheck(Check):
         shap_chosen = pd.DataFrame([
             res.for_class(res.classes[int(c)], by_column=True).loc[pos_to_label[i]] for i, c in zip(chosen_pos, lime.explained_class)
         ])
-        agree = [_spearman(shap_chosen.iloc[j].abs(), lime.weights.iloc[j].abs()) for j in range(len(chosen))]
+        agree = [_spearman(shap_chosen.iloc[j].abs(), lime.weights.iloc[j].abs()) if res.in_data_columns else float("nan")
+                 for j in range(len(chosen))]
         finite = [a for a in agree if np.isfinite(a)]
         agreement = float(np.mean(finite)) if finite else float("nan")
-        if len(finite) < len(agree):
+        if len(finite) < len(agree) and res.in_data_columns:
             notes.append("SHAP-LIME rank agreement is undefined for rows where one method gives all columns equal weight.")
 
         metrics = self._metrics(glob, sub, sens.iloc[sample], res, agreement, rng)
@@ -188,7 +196,8 @@ class ExplainCheck(Check):
         figs += beeswarm(phi_cols, sub.data, glob.importance.index[: self.top], seed=seed, explained=glob.explained)
         titles = [f"row {i} · {why.replace(' (most confident)', '')} · p={lime.model_prediction.iloc[j]:.2f}"
                   for j, (i, why) in enumerate(chosen)]
-        figs += shap_vs_lime(shap_chosen, lime.weights, titles)
+        if res.in_data_columns:  # side by side only when both explain the same columns
+            figs += shap_vs_lime(shap_chosen, lime.weights, titles)
 
         top3 = ", ".join(glob.importance.index[:3])
         summary = (
@@ -203,7 +212,8 @@ class ExplainCheck(Check):
             summary += "."
         else:
             notes.append("No sensitive columns were given: attribution shares on sensitive columns are not computed.")
-        summary += f" SHAP and LIME rankings agree with mean Spearman {agreement:.2f} on {len(chosen)} chosen rows."
+        if res.in_data_columns:
+            summary += f" SHAP and LIME rankings agree with mean Spearman {agreement:.2f} on {len(chosen)} chosen rows."
         return Section(check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
                        figures=figs, notes=notes)
 
@@ -213,7 +223,8 @@ class ExplainCheck(Check):
         n_rows, n_bg = len(order), min(self.n_background, len(source))
         probe = X.iloc[np.sort(order[:40])]
         m = min(40, len(source))
-        per_pair = exact_cost_estimate(ctx.model, probe, source, n_background=m, seed=seed) / (len(probe) * m)
+        per_pair = exact_cost_estimate(ctx.model, probe, source, n_background=m, seed=seed,
+                                       space=ctx.space) / (len(probe) * m)
         if per_pair * n_rows * n_bg <= budget:
             return n_rows, n_bg, ""
         n_bg = max(min(25, n_bg), min(n_bg, int(budget / (per_pair * n_rows))))
@@ -224,6 +235,13 @@ class ExplainCheck(Check):
         )
 
     def _metrics(self, glob, sub, sens, res, agreement, rng) -> list[Metric]:
+        out = self._all_metrics(glob, sub, sens, res, agreement, rng)
+        if not res.in_data_columns:  # shares of columns cannot be read off model inputs that map to no column
+            out = [dataclasses.replace(m, value=float("nan"), low=None, high=None)
+                   if m.name.endswith("attribution_share") else m for m in out]
+        return out
+
+    def _all_metrics(self, glob, sub, sens, res, agreement, rng) -> list[Metric]:
         phi = _explained(sub, glob.explained)
         shares = _bootstrap_shares(phi, list(sens.columns), self.n_bootstrap, rng)
         direct = [c for c in sens.columns if c in phi.columns]
@@ -281,8 +299,10 @@ class ExplainCheck(Check):
         for j, (i, _) in enumerate(chosen):
             s = shap_chosen.iloc[j]
             for c in s.abs().sort_values(ascending=False).index[:5]:
-                long.append({"row": i, "column": c, "value": str(X.iloc[i][c]), "SHAP": float(s[c]),
-                             "LIME": float(lime.weights.iloc[j][c]), "LIME condition": str(lime.descriptions.iloc[j][c])})
+                in_data = c in X.columns  # False for model inputs a transform made that map to no column
+                long.append({"row": i, "column": c, "value": str(X.iloc[i][c]) if in_data else "", "SHAP": float(s[c]),
+                             "LIME": float(lime.weights.iloc[j][c]) if in_data else float("nan"),
+                             "LIME condition": str(lime.descriptions.iloc[j][c]) if in_data else ""})
         tables["SHAP and LIME per chosen row (top 5 columns)"] = pd.DataFrame(long).set_index(["row", "column"])
         tables["SHAP computation"] = pd.DataFrame({"value": {
             "explainer": res.explainer, "output explained": res.output, "rows explained": len(res.model_output),

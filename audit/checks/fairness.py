@@ -3,7 +3,7 @@
 What is computed
 ----------------
 - Binary models: the positive class is the second class (``ctx.classes[1]``), or
-  ``ctx.options["positive_class"]`` when set (any model: that class against the rest).
+  ``positive_class`` (an audit-wide option) when set (any model: that class against the rest).
 - Multiclass models without ``positive_class``: one-vs-rest for every class; each gated metric is
   the worst class (largest difference, smallest ratio) with that class's interval, and the tables
   carry a ``class`` level.
@@ -77,17 +77,18 @@ class FairnessCheck(Check):
         Interval coverage.
     min_group_size : int, optional
         Groups with fewer rows are flagged and left out of gated metrics; default
-        ``ctx.options["min_group_size"]`` or 30.
+        the audit-wide ``min_group_size`` (30 unless set).
     include_small_groups : bool
         Keep small groups in the gated metrics.
     proxies : bool
         Run proxy detection (how well the features predict each sensitive column).
     positive_is_favorable : bool, optional
         Whether the positive class benefits the person (decides the "best" selection rate);
-        default ``ctx.options["positive_is_favorable"]`` or True.
+        default the audit-wide ``positive_is_favorable`` (True unless set).
     """
 
     name = "fairness"
+    requires = ("labels", "sensitive")
     title = "Fairness"
     metric_patterns: ClassVar[tuple[str, ...]] = _patterns()
     metric_docs: ClassVar[dict[str, str]] = {
@@ -121,21 +122,14 @@ class FairnessCheck(Check):
         self.proxies = proxies
         self.positive_is_favorable = positive_is_favorable
 
-    def skip_reason(self, ctx: AuditContext) -> str | None:
-        if ctx.y is None:
-            return "the data has no labels"
-        if ctx.data.sensitive.shape[1] == 0:
-            return "no sensitive columns were given (pass sensitive=[...])"
-        return None
-
     # ------------------------------------------------------------------ helpers
     def _tasks(self, ctx: AuditContext) -> list[tuple[str, int]]:
         classes = list(ctx.classes)
-        pos = ctx.options.get("positive_class")
+        pos = ctx.options.positive_class
         if pos is not None:
             match = [i for i, c in enumerate(classes) if c == pos or str(c) == str(pos)]
             if not match:
-                raise AuditInputError(f"options['positive_class'] = {pos!r} is not one of the model's classes {classes}")
+                raise AuditInputError(f"positive_class = {pos!r} is not one of the model's classes {classes}")
             return [(str(classes[match[0]]), match[0])]
         if ctx.n_classes == 2:
             return [(str(classes[1]), 1)]
@@ -155,9 +149,8 @@ class FairnessCheck(Check):
         names = [str(c) for c in sens.columns]
         if INTERSECTION in names:
             raise AuditInputError(f"a sensitive column is named {INTERSECTION!r}, which is reserved; rename it")
-        min_size = int(self.min_group_size if self.min_group_size is not None else ctx.options.get("min_group_size", 30))
-        favorable = bool(self.positive_is_favorable if self.positive_is_favorable is not None
-                         else ctx.options.get("positive_is_favorable", True))
+        min_size = int(ctx.options.resolve(self.min_group_size, "min_group_size"))
+        favorable = bool(ctx.options.resolve(self.positive_is_favorable, "positive_is_favorable"))
         tasks = self._tasks(ctx)
         views = self._views(names)
         gated = [v for v in views if v in names or v == INTERSECTION]
@@ -273,7 +266,7 @@ class FairnessCheck(Check):
         else:
             fav = "favourable" if favorable else "unfavourable"
             notes.append(f"Positive class: {tasks[0][0]!r} (selection rate = share predicted {tasks[0][0]!r}), "
-                         f"treated as {fav} for the person when naming the best group (options['positive_is_favorable']).")
+                         f"treated as {fav} for the person when naming the best group (positive_is_favorable).")
         if not ctx.model.has_scores:
             notes.append("The model returns hard labels only: ROC AUC per group is not computed.")
         r = next(iter(results.values()))

@@ -58,6 +58,7 @@ class GradientHealthCheck(Check):
     """
 
     name = "gradients"
+    requires = ("gradients", "labels")
     title = "Gradient health"
     metric_patterns = (
         "gradients.first_last_norm_ratio",
@@ -104,13 +105,6 @@ class GradientHealthCheck(Check):
         self.vanishing_ratio = vanishing_ratio
         self.vanishing_norm = vanishing_norm
         self.exploding_norm = exploding_norm
-
-    def skip_reason(self, ctx: AuditContext) -> str | None:
-        if not ctx.model.differentiable:
-            return "needs a torch model (gradients are taken through the network)"
-        if ctx.y is None:
-            return "the data has no labels (the loss needs them)"
-        return None
 
     def run(self, ctx: AuditContext) -> Section:
         r = gradient_health(

@@ -61,6 +61,7 @@ class OverfittingCheck(Check):
     """
 
     name = "overfitting"
+    requires = ("train_or_history",)
     title = "Overfitting"
     metric_patterns = (
         "overfitting.accuracy_gap",
@@ -86,16 +87,10 @@ class OverfittingCheck(Check):
     def __init__(self, *, k: int = 3) -> None:
         self.k = k
 
-    def skip_reason(self, ctx: AuditContext) -> str | None:
-        has_train = ctx.train is not None and ctx.train_y is not None and ctx.y is not None
-        if not has_train and ctx.options.get("history") is None:
-            return "needs labelled training data (train=) or a per-epoch training history (history=)"
-        return None
-
     def run(self, ctx: AuditContext) -> Section:
         has_train = ctx.train is not None and ctx.train_y is not None and ctx.y is not None
         args = (ctx.train_y, ctx.train_proba, ctx.y, ctx.proba) if has_train else (None, None, None, None)
-        r = overfitting(*args, history=ctx.options.get("history"), k=self.k, has_scores=ctx.model.has_scores)
+        r = overfitting(*args, history=ctx.options.history, k=self.k, has_scores=ctx.model.has_scores)
         metrics: list[Metric] = []
         tables = {}
         parts: list[str] = []

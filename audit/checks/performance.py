@@ -58,6 +58,7 @@ class PerformanceCheck(Check):
     """
 
     name = "performance"
+    requires = ("labels",)
     title = "Performance"
     metric_patterns = (
         "performance.accuracy",
@@ -91,9 +92,6 @@ class PerformanceCheck(Check):
     def __init__(self, *, n_boot: int = 1000, confidence: float = 0.95) -> None:
         self.n_boot = n_boot
         self.confidence = confidence
-
-    def skip_reason(self, ctx: AuditContext) -> str | None:
-        return None if ctx.y is not None else "the data has no labels"
 
     def run(self, ctx: AuditContext) -> Section:
         y, proba = ctx.y, ctx.proba

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from audit._batching import to_numpy
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.errors import AuditInputError
-from audit.explain._space import build_space  # the numeric view of a DataFrame that a Pipeline decodes
 from audit.render.figures import figure, png_figure
 from audit.robustness import (
     Constraints,
@@ -79,7 +79,7 @@ class RobustnessCheck(Check):
     Runs an epsilon sweep of FGSM and PGD on (a seeded subsample of) the labelled data, inside the
     valid input range: images stay in [0, 1] and eps is in pixel units; tabular inputs stay in
     each feature's observed range, eps is in each feature's standard deviation, and sensitive,
-    immutable (``ctx.options["immutable"]``) and categorical inputs never change.
+    immutable (the audit-wide ``immutable`` option) and categorical inputs never change.
 
     Parameters
     ----------
@@ -96,7 +96,7 @@ class RobustnessCheck(Check):
     max_rows : int
         Rows attacked at most (seeded subsample beyond that).
     min_group_size : int, optional
-        Groups smaller than this are left out of the gap; default ``ctx.options["min_group_size"]`` or 30.
+        Groups smaller than this are left out of the gap; default the audit-wide ``min_group_size`` (30 unless set).
     n_examples : int
         Clean / adversarial / difference triplets shown for images.
     n_boot : int
@@ -110,6 +110,7 @@ class RobustnessCheck(Check):
     """
 
     name = "robustness"
+    requires = ("labels",)
     title = "Adversarial robustness"
     metric_patterns: ClassVar[tuple[str, ...]] = tuple(
         p
@@ -176,14 +177,11 @@ class RobustnessCheck(Check):
         self.queries = queries
         self.max_rows_blackbox = max_rows_blackbox
 
-    def skip_reason(self, ctx: AuditContext) -> str | None:
-        if ctx.y is None:
-            return "the data has no labels"
+    def specific_skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.model.differentiable:
             if ctx.data.modality != "tabular":
                 return (f"image attacks need a differentiable (torch) model to take input gradients; this is a "
                         f"{ctx.model.kind} model")
-            _ = ctx.proba  # has_scores is known once the model has been called
             if not ctx.model.has_scores:
                 return "the black-box attack needs class probabilities, and this model only returns labels"
         return None
@@ -198,7 +196,7 @@ class RobustnessCheck(Check):
                 columns=ctx.data.feature_names,
                 transform=ctx.model.transform,
                 sensitive=ctx.data.sensitive_names,
-                immutable=[str(c) for c in ctx.options.get("immutable", []) or []],
+                immutable=list(ctx.options.immutable),
                 categorical=ctx.data.categorical,
             )
         return Constraints(bounds=None, mask=None, scale=None, notes=[
@@ -236,33 +234,35 @@ class RobustnessCheck(Check):
         """Score-based random search for models without input gradients, on tabular data in its own units."""
         eps = tuple(self.eps) if self.eps is not None else TABULAR_EPS
         X = ctx.data.X
-        declared = [c for c in ctx.data.categorical if c in X.columns] if isinstance(X, pd.DataFrame) else []
-        space = build_space(ctx.model, X, output="proba", categorical=declared or None)
+        space = ctx.space  # the same numeric view the explanations use, built once
         z_all = space.encode(X).double()
-        cons = tabular_constraints(
-            z_all, columns=space.names, sensitive=ctx.data.sensitive_names,
-            immutable=[str(c) for c in ctx.options.get("immutable", []) or []],
-            categorical=space.codec.categorical if space.codec is not None else [],
-        )
-        zn = z_all.numpy()
+        if space.codec is not None:
+            cons = tabular_constraints(
+                z_all, columns=space.names, sensitive=ctx.data.sensitive_names,
+                immutable=list(ctx.options.immutable), categorical=space.codec.categorical,
+            )
+        else:  # model inputs made by a transform: its groups say which inputs belong to which column
+            cons = self._constraints(ctx, z_all)
+        zn = to_numpy(z_all)
         integer = np.all(np.isfinite(zn) & (zn == np.round(zn)), axis=0)
         notes = list(cons.notes) + [
             f"This {ctx.model.kind} model has no input gradients, so FGSM and PGD do not apply: a score-based black-box "
             f"random search (up to {self.queries} model calls per row and eps) searched each eps ball for a change that "
             "flips the decision. Its robust accuracy is an upper bound: a stronger attacker may flip more rows."
         ]
-        if integer[cons.mask.numpy() > 0].any():
+        if integer[to_numpy(cons.mask) > 0].any():
             notes.append("Integer-valued features stay integers (their change is rounded toward the original value).")
         idx = self._sample_rows(ctx, len(zn), min(self.max_rows, self.max_rows_blackbox), notes)
         codec = space.codec
 
         def predict_proba(z: np.ndarray) -> np.ndarray:
-            rows = codec.decode(z) if codec is not None else z
-            return ctx.model.predict_proba(rows, what="adversarial rows")
+            if codec is not None:
+                return ctx.model.predict_proba(codec.decode(z), what="adversarial rows")
+            return space.numpy_fn(z)  # z is already model input: the transform is not applied again
 
         curve = random_search_curve(
-            predict_proba, zn[idx], ctx.y[idx], eps, queries=self.queries, bounds=(cons.bounds[0].numpy(), cons.bounds[1].numpy()),
-            mask=cons.mask.numpy(), scale=cons.scale.numpy(), integer=integer, seed=ctx.torch_seed(self.name),
+            predict_proba, zn[idx], ctx.y[idx], eps, queries=self.queries, bounds=(to_numpy(cons.bounds[0]), to_numpy(cons.bounds[1])),
+            mask=to_numpy(cons.mask), scale=to_numpy(cons.scale), integer=integer, seed=ctx.torch_seed(self.name),
             clean_proba=ctx.proba[idx],  # cached: the data is never re-predicted
         )
         return self._section(ctx, [curve], cons, idx, notes, "feature standard deviations", None)
@@ -278,7 +278,7 @@ class RobustnessCheck(Check):
                  notes: list[str], unit: str, images: torch.Tensor | None) -> RobustnessSection:
         results = [r for c in curves for r in c.results]
         seed = ctx.torch_seed(self.name)
-        min_size = int(self.min_group_size if self.min_group_size is not None else ctx.options.get("min_group_size", 30))
+        min_size = int(ctx.options.resolve(self.min_group_size, "min_group_size"))
         sens = ctx.data.sensitive.iloc[idx].reset_index(drop=True)
         groups = group_robustness(results, sens, min_group_size=min_size, n_boot=self.n_boot, seed=seed) if sens.shape[1] else None
         if groups is not None:

@@ -109,6 +109,10 @@ class SaliencyCheck(Check):
     """
 
     name = "saliency"
+    requires = ("images", "gradients")
+    requirement_reasons: ClassVar[dict[str, str]] = {
+        "images": "saliency maps need image data; tabular models get feature attributions from the explanation check",
+    }
     title = "Saliency maps"
     metric_patterns: ClassVar[tuple[str, ...]] = (
         *(f"saliency.{m}.{k}" for m in (*METHODS, "random") for k in ("deletion_auc", "insertion_auc")),
@@ -153,13 +157,6 @@ class SaliencyCheck(Check):
         self.threshold = threshold
         self.layer = layer
         self.batch_size = batch_size
-
-    def skip_reason(self, ctx: AuditContext) -> str | None:
-        if ctx.data.modality != "image":
-            return "saliency maps need image data; tabular models get feature attributions from the explanation check"
-        if not ctx.model.differentiable:
-            return f"saliency maps need a differentiable torch model; this is a {ctx.model.kind} model"
-        return None
 
     def run(self, ctx: AuditContext) -> Section:
         bad = [m for m in self.methods if m not in METHODS]

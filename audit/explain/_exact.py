@@ -18,7 +18,7 @@ from math import factorial
 import numpy as np
 import torch
 
-from audit.explain._space import ModelSpace
+from audit.space import ModelSpace
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def exact_cost(x: torch.Tensor, bg: torch.Tensor) -> float:
     total = 0.0
     for a in range(0, x.shape[0], chunk):
         k = differing(x[a : a + chunk], bg).sum(dim=2)
-        total += float(torch.exp2(k.double()).sum())
+        total += float(torch.exp2(k.cpu().double()).sum())  # float64 on the CPU: MPS has none
     return total
 
 
@@ -86,7 +86,7 @@ def exact_shapley(
     --------
     >>> import torch
     >>> from audit.model import ModelAdapter
-    >>> from audit.explain._space import build_space
+    >>> from audit.space import build_space
     >>> space = build_space(ModelAdapter(torch.nn.Linear(3, 2)), torch.zeros(1, 3), output="logit")
     >>> phi, base, fx = exact_shapley(space, torch.ones(2, 3), torch.zeros(4, 3))
     >>> bool(abs(phi.sum(axis=1) + base - fx).max() < 1e-5)
@@ -97,12 +97,16 @@ def exact_shapley(
     bg = bg.to(dev, space.dtype)
     n, d = x.shape
     B = bg.shape[0]
-    w = (torch.full((B,), 1.0 / B, dtype=torch.float64) if weights is None else weights.double()).to(dev)
-    fx = space(x)
-    fb = space(bg)
+    # Coalitions are built on the model's device; the model outputs come back to the CPU (ModelSpace
+    # returns CPU float64) and the Shapley sums are done there. On CUDA, index_add_ adds with atomics in
+    # an order that changes from run to run, so the same seed gave different values; the CPU adds in
+    # index order, the same on every run and every device (and MPS has no float64 at all).
+    w = torch.full((B,), 1.0 / B, dtype=torch.float64) if weights is None else weights.detach().cpu().double()
+    fx = space(x).cpu()
+    fb = space(bg).cpu()
     K = fx.shape[1]
-    base = (w.cpu()[:, None] * fb).sum(dim=0)
-    phi = torch.zeros(n * d, K, dtype=torch.float64, device=dev)
+    base = (w[:, None] * fb).sum(dim=0)
+    phi = torch.zeros(n * d, K, dtype=torch.float64)
     # enumerate (row, background) pairs chunk by chunk so the (n, B, d) mask never gets large
     row_chunk = max(1, (1 << 22) // max(1, B * d))
     for a in range(0, n, row_chunk):
@@ -114,7 +118,7 @@ def exact_shapley(
             pi, bi = torch.nonzero(k_all == k, as_tuple=True)
             D = torch.nonzero(diff[pi, bi], as_tuple=True)[1].reshape(-1, k)  # (P, k) differing positions
             _pairs(space, x, bg, w, phi, pi + a, bi, D, k, max_rows)
-    return phi.reshape(n, d, K).cpu().numpy(), base.numpy(), fx.numpy()
+    return phi.reshape(n, d, K).numpy(), base.numpy(), fx.numpy()
 
 
 def _pairs(
@@ -129,11 +133,14 @@ def _pairs(
     k: int,
     max_rows: int,
 ) -> None:
-    """Add the Shapley values of all pairs ``(x[pi], bg[bi])`` that differ on exactly ``k`` features."""
+    """Add the Shapley values of all pairs ``(x[pi], bg[bi])`` that differ on exactly ``k`` features.
+
+    ``x``, ``bg``, ``pi``, ``bi`` and ``D`` live on the model's device; ``w`` and ``phi`` are CPU float64.
+    """
     masks_np, W_np = _masks_and_weights(k)
     dev = x.device
     masks = torch.as_tensor(masks_np, device=dev)
-    W = torch.as_tensor(W_np, device=dev)
+    W = torch.as_tensor(W_np)  # CPU float64, like the model outputs it weighs
     n_coal = masks.shape[0]
     d = x.shape[1]
     step = max(1, max_rows // n_coal)
@@ -145,7 +152,7 @@ def _pairs(
         vals = torch.where(masks[None], xv[:, None, :], bv[:, None, :])  # (P, 2**k, k)
         Z = bb[:, None, :].expand(-1, n_coal, -1).clone()
         Z.scatter_(2, Dc[:, None, :].expand(-1, n_coal, -1), vals)
-        out = space(Z.reshape(-1, d)).to(dev).reshape(len(p), n_coal, -1)  # (P, 2**k, K)
-        contrib = torch.einsum("psK,sj->pjK", out, W) * w[b][:, None, None]
-        idx = (p[:, None] * d + Dc).reshape(-1)
-        phi.index_add_(0, idx, contrib.reshape(-1, contrib.shape[2]))
+        out = space(Z.reshape(-1, d)).cpu().reshape(len(p), n_coal, -1)  # (P, 2**k, K)
+        contrib = torch.einsum("psK,sj->pjK", out, W) * w[b.cpu()][:, None, None]
+        idx = (p[:, None] * d + Dc).reshape(-1).cpu()
+        phi.index_add_(0, idx, contrib.reshape(-1, contrib.shape[2]))  # CPU: adds in index order, reproducibly

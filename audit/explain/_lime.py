@@ -19,7 +19,8 @@ import pandas as pd
 import torch
 
 from audit.errors import AuditInputError
-from audit.explain._space import FrameCodec, as_adapter
+from audit.model import as_adapter
+from audit.space import FrameCodec
 from audit.model import ModelAdapter
 
 log = logging.getLogger(__name__)

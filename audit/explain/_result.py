@@ -50,6 +50,10 @@ class ShapResult:
         Wall time.
     notes : list of str
         Caveats: approximations, fallbacks.
+    in_data_columns : bool
+        True when ``values_by_column``'s columns are the data's columns; False when a transform's
+        outputs could not be traced back to columns, so values are per model input (``x0``, ...)
+        and ``data`` holds the model inputs.
     """
 
     values: dict[str, pd.DataFrame]
@@ -68,6 +72,7 @@ class ShapResult:
     model_rows: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    in_data_columns: bool = True
 
     @property
     def classes(self) -> list[str]:

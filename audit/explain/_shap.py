@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import time
 from collections.abc import Sequence
@@ -15,7 +17,8 @@ from audit.errors import AuditInputError
 from audit.explain import _shaplib
 from audit.explain._exact import exact_cost, exact_shapley
 from audit.explain._result import ShapResult
-from audit.explain._space import ModelSpace, OutputSpace, as_adapter, build_space, pick_background
+from audit.model import as_adapter
+from audit.space import ModelSpace, OutputSpace, build_space, pick_background
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ def shap_values(
     class_names: Sequence[Any] | None = None,
     exact_budget: float = 4e6,
     n_reference: int = 5,
+    space: ModelSpace | None = None,
 ) -> ShapResult:
     """Interventional SHAP values of a model's per-class output for the rows of ``X``.
 
@@ -87,6 +91,9 @@ def shap_values(
         Largest number of model rows an exact computation may take above 12 features.
     n_reference : int
         Rows on which a non-exact explainer is compared with exact values (0: skip).
+    space : ModelSpace, optional
+        A feature space already built for this model and data (the audit builds one and shares it);
+        default: built here from ``X`` and ``background``.
 
     Returns
     -------
@@ -117,7 +124,10 @@ def shap_values(
         raise AuditInputError("background must be the same kind as X (both DataFrames or both arrays/tensors)")
     if isinstance(X, pd.DataFrame) and list(X.columns) != list(bg_data.columns):
         raise AuditInputError(f"background columns {list(bg_data.columns)} differ from X columns {list(X.columns)}")
-    space = build_space(adapter, X, [bg_data], output=output)
+    if space is None:
+        space = build_space(adapter, X, [bg_data], output=output)
+    elif space.output != output:
+        space = dataclasses.replace(space, output=output)
     x = space.encode(X)
     bg, w = pick_background(
         space.encode(bg_data), n=int(n_background), method=summarize, seed=seed,
@@ -147,6 +157,7 @@ def exact_cost_estimate(
     n_background: int = 100,
     seed: int = 0,
     device: str | torch.device | None = None,
+    space: ModelSpace | None = None,
 ) -> float:
     """Model rows an exact computation of ``shap_values(model, X, background=...)`` would evaluate.
 
@@ -161,7 +172,7 @@ def exact_cost_estimate(
     """
     adapter = as_adapter(model, device)
     bg_data = X if background is None else background
-    space = build_space(adapter, X, [bg_data])
+    space = space if space is not None else build_space(adapter, X, [bg_data])
     bg, _ = pick_background(space.encode(bg_data), n=int(n_background), method="sample", seed=seed, numeric=True)
     return exact_cost(space.encode(X), bg)
 
@@ -268,7 +279,7 @@ def _package(space: ModelSpace, X: Any, phi: np.ndarray, base: np.ndarray, fx: n
         k: pd.DataFrame({c: v.iloc[:, idx].sum(axis=1) for c, idx in space.groups.items()}, index=index)
         for k, v in values.items()
     }
-    if isinstance(X, pd.DataFrame):
+    if isinstance(X, pd.DataFrame) and space.in_data_columns:
         data = X.copy()
     else:
         data = pd.DataFrame(space.encode(X).cpu().numpy(), index=index, columns=space.names)
@@ -289,4 +300,5 @@ def _package(space: ModelSpace, X: Any, phi: np.ndarray, base: np.ndarray, fx: n
         model_rows=model_rows,
         seconds=seconds,
         notes=notes,
+        in_data_columns=space.in_data_columns,
     )

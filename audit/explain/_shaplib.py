@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from audit.explain._space import ModelSpace
+from audit._batching import deterministic_kernels
+from audit.space import ModelSpace
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def deep(space: ModelSpace, x: torch.Tensor, bg: torch.Tensor) -> np.ndarray:
     import shap
 
     module = space.module_fn()
-    with warnings.catch_warnings(), restoring_hooks(module):
+    with warnings.catch_warnings(), restoring_hooks(module), deterministic_kernels():  # reproducible cuDNN gradients
         warnings.simplefilter("ignore")
         vals = shap.DeepExplainer(module, bg.to(space.device, space.dtype)).shap_values(
             x.to(space.device, space.dtype), check_additivity=False
@@ -97,7 +98,9 @@ def gradient(space: ModelSpace, x: torch.Tensor, bg: torch.Tensor, *, seed: int,
     import shap
 
     module = space.module_fn()
-    with seeded_numpy(seed), restoring_hooks(module):
+    # shap draws the background rows and interpolation points with numpy (seeded here) and builds them on the
+    # model's device, so the same seed gives the same samples on every device
+    with seeded_numpy(seed), restoring_hooks(module), deterministic_kernels():
         vals = shap.GradientExplainer(module, bg.to(space.device, space.dtype)).shap_values(
             x.to(space.device, space.dtype), nsamples=nsamples, rseed=seed
         )

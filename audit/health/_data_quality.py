@@ -17,6 +17,7 @@ Definitions (all exact and fast: one hash per row, no pairwise distances)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,13 +93,30 @@ class DataQualityResult:
 
 
 # ------------------------------------------------------------------ shared pieces (also used for images)
+def canonical_floats(a: np.ndarray) -> np.ndarray:
+    """Float64 copy of ``a`` with one bit pattern per value: ``-0.0`` becomes ``0.0`` and every NaN the same NaN.
+
+    Rows are compared by hashing their bits, and equal numbers can have different bits: the rounding
+    in the near-duplicate grid turns values just below 0 into ``-0.0``. pandas hashes the raw bits up to
+    3.0 (3.1 canonicalises them, GH#28363), so the same data gave other counts with other versions.
+
+    Examples
+    --------
+    >>> canonical_floats(np.array([-0.0, np.nan, 1.5])).tobytes() == np.array([0.0, np.nan, 1.5]).tobytes()
+    True
+    """
+    out = np.asarray(a, dtype=np.float64) + 0.0  # IEEE: -0.0 + 0.0 == +0.0; also a copy
+    out[np.isnan(out)] = np.nan
+    return out
+
+
 def hash_rows(frame: pd.DataFrame) -> np.ndarray:
-    """One uint64 per row; equal rows hash equal across frames (numbers as float64, the rest as text)."""
+    """One uint64 per row; equal rows hash equal across frames and library versions (numbers as float64, the rest as text)."""
     norm = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     for i, c in enumerate(frame.columns):
         s = frame[c].reset_index(drop=True)
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            norm[i] = s.astype(np.float64)
+            norm[i] = canonical_floats(s.to_numpy(dtype=np.float64, na_value=np.nan))
         else:
             norm[i] = s.astype(object).where(s.notna(), "<NA>").astype(str)
     if norm.shape[1] == 0:
@@ -194,13 +212,26 @@ def group_notes(groups: pd.DataFrame, min_group_size: int) -> list[str]:
 
 
 # ------------------------------------------------------------------ tabular
+def _mean_std(v: np.ndarray) -> tuple[float, float]:
+    """Mean and population std of the finite values, with correctly rounded sums (``math.fsum``).
+
+    The grid below is cut at these numbers, so they must not move with the summation order that a
+    numpy/pandas version or a BLAS happens to use: a last-bit change can move a value across a grid line.
+    """
+    f = v[np.isfinite(v)]
+    if len(f) == 0:
+        return math.nan, math.nan
+    mean = math.fsum(f.tolist()) / len(f)
+    return mean, math.sqrt(math.fsum(((f - mean) ** 2).tolist()) / len(f))
+
+
 def _near_keys(frame: pd.DataFrame, numeric: list[str], tol: float) -> np.ndarray:
     q = frame.copy()
     for c in numeric:
-        v = pd.to_numeric(q[c], errors="coerce").astype(np.float64)
-        sd = float(v.std(ddof=0))
-        z = (v - float(v.mean())) / sd if sd > 0 and np.isfinite(sd) else v * 0.0
-        q[c] = np.round(z / tol)
+        v = pd.to_numeric(q[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        mean, sd = _mean_std(v)
+        z = (v - mean) / sd if sd > 0 and np.isfinite(sd) else v * 0.0
+        q[c] = np.round(z / tol)  # may give -0.0: hash_rows makes it equal to 0.0
     return hash_rows(q)
 
 

@@ -35,7 +35,8 @@ import torch
 from audit._batching import run_batched
 from audit.errors import AuditInputError
 from audit.health._common import to_numpy
-from audit.model import ModelAdapter, set_training, try_forward_hook
+from audit.backends import last_leaf
+from audit.model import ModelAdapter, as_adapter, set_training, try_forward_hook
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +95,6 @@ _ACT_KINDS: tuple[tuple[type[torch.nn.Module], str], ...] = (
 )
 
 
-def _last_leaf(module: torch.nn.Module) -> torch.nn.Module | None:
-    leaves = [m for m in module.modules() if not list(m.children())]
-    return leaves[-1] if leaves else None
-
-
 def _kind(m: torch.nn.Module) -> str | None:
     for cls, name in _ACT_KINDS:
         if type(m) is cls:
@@ -107,14 +103,7 @@ def _kind(m: torch.nn.Module) -> str | None:
 
 
 def _adapter(model: Any) -> ModelAdapter:
-    if isinstance(model, ModelAdapter):
-        if not model.differentiable:
-            raise AuditInputError("gradient_health needs a torch model; this ModelAdapter wraps a non-torch model")
-        return model
-    if not isinstance(model, torch.nn.Module):
-        raise AuditInputError(f"model must be a torch.nn.Module or an audit ModelAdapter, got {type(model).__name__}")
-    p = next(model.parameters(), None)
-    return ModelAdapter(model, device=p.device if p is not None else "cpu")
+    return as_adapter(model, differentiable=True, need="gradient_health")
 
 
 def _unit_view(out: torch.Tensor) -> torch.Tensor:
@@ -211,7 +200,7 @@ def gradient_health(
         raise AuditInputError("the model has no parameters; gradient health needs a trainable torch model")
     all_params = [p for _, m in owned for p in m.parameters(recurse=False)]
     saved_flags = [p.requires_grad for p in all_params]
-    last = _last_leaf(module)
+    last = last_leaf(module)
     skip_last = adapter.output == "proba" and last is not None and type(last) in (torch.nn.Sigmoid, torch.nn.Softmax)
     acts = [(name, m, _kind(m)) for name, m in module.named_modules() if _kind(m) and not (skip_last and m is last)]
 
@@ -317,13 +306,14 @@ def _summarise(
         if all(g is None for g in gs) or name not in order:
             continue
         sq, bad = 0.0, 0
+        # norms in float64 on the CPU: MPS has no float64, and the sums do not depend on the device's reduction order
         for g in gs:
             if g is None:
                 continue
-            g64 = g.double()
+            g64 = g.detach().cpu().double()
             bad += int((~torch.isfinite(g64)).sum())
             sq += float((g64 * g64).sum())
-        w = math.sqrt(sum(float((p.detach().double() ** 2).sum()) for p in ps))
+        w = math.sqrt(sum(float((p.detach().cpu().double() ** 2).sum()) for p in ps))
         gn = math.sqrt(sq) if bad == 0 else float("nan")
         rows[name or "(model)"] = {
             "type": type(m).__name__, "n_params": int(sum(p.numel() for p in ps)), "grad_norm": gn,

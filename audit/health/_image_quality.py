@@ -56,7 +56,7 @@ def _near_hash(flat: np.ndarray, tol: float) -> np.ndarray:
     finite = flat[np.isfinite(flat)]
     mu, sd = (float(finite.mean()), float(finite.std())) if finite.size else (0.0, 0.0)
     sd = sd if sd > 0 else 1.0
-    q = np.round((flat - mu) / (sd * tol))
+    q = np.round((flat - mu) / (sd * tol)) + 0.0  # + 0.0: -0.0 (values just below the mean) hashes like 0.0
     return _hash_images(np.nan_to_num(q, nan=-1e9).astype(np.float32))
 
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from audit._batching import to_numpy
 from audit.errors import AuditInputError
 from audit.robustness._kernel import NoiseBank, Spec, run_attack
 from audit.robustness._result import AttackResult
@@ -18,14 +19,18 @@ log = logging.getLogger(__name__)
 
 
 def perturbation_size(delta: torch.Tensor, norm: str, scale: torch.Tensor | None) -> np.ndarray:
-    """Per-row size of ``delta`` in ``norm``, in units of ``scale`` (frozen features count as 0)."""
-    d = delta.detach().double()
+    """Per-row size of ``delta`` in ``norm``, in units of ``scale`` (frozen features count as 0).
+
+    Computed on the CPU in float64 (MPS has no float64), so the sizes do not depend on the device's
+    reduction order either.
+    """
+    d = delta.detach().cpu().double()
     if scale is not None:
-        s = scale.to(device=d.device, dtype=d.dtype)
+        s = scale.detach().cpu().double()
         d = d / torch.where(s > 0, s, torch.ones_like(s))
     flat = d.flatten(1)
     out = flat.abs().amax(dim=1) if norm == "linf" else flat.norm(dim=1)
-    return out.cpu().numpy()
+    return out.numpy()
 
 
 def build_result(
@@ -38,8 +43,8 @@ def build_result(
     seconds: float,
 ) -> AttackResult:
     """Wrap the kernel's tensors into an :class:`AttackResult` (``x_adv`` goes back to the inputs' device)."""
-    y = prep.y.numpy()
-    pc, pa = pred_clean.numpy(), pred_adv.numpy()
+    y = to_numpy(prep.y)
+    pc, pa = to_numpy(pred_clean), to_numpy(pred_adv)
     delta = x_adv - prep.x.to(x_adv.device)
     return AttackResult(
         attack=spec.attack,  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from audit._batching import to_numpy
 from audit.errors import AuditInputError
 
 #: why a feature is frozen, in the order reasons are looked up
@@ -95,7 +96,7 @@ def _map_features(
         ]
     return [None] * d, {}, "none", [
         f"The model input has {d} features but the data has {len(cols)} columns and the transform does not say "
-        "which input comes from which column (use audit.transforms.TabularEncoder): every input may be perturbed, "
+        "which input comes from which column (use audit.transforms.TabularEncoder or a fitted ColumnTransformer): every input may be perturbed, "
         "including ones derived from sensitive, immutable or categorical columns."
     ]
 
@@ -115,7 +116,8 @@ def tabular_constraints(
     Parameters
     ----------
     x : Tensor, shape (n, d)
-        Model inputs (after the transform): bounds and standard deviations are observed here.
+        Model inputs (after the transform), on any device: bounds and standard deviations are
+        observed here (on the CPU, in float64).
     columns : list of str
         The data's feature columns (before the transform).
     transform : object, optional
@@ -132,6 +134,7 @@ def tabular_constraints(
     Returns
     -------
     Constraints
+        ``bounds``, ``mask`` and ``scale`` are CPU tensors of ``x``'s dtype.
 
     Examples
     --------
@@ -147,7 +150,10 @@ def tabular_constraints(
     """
     if x.ndim != 2:
         raise AuditInputError(f"tabular_constraints needs model inputs of shape (rows, features), got {tuple(x.shape)}")
-    xd = x.detach().double()
+    # Statistics on the CPU in float64: the inputs may live on CUDA or MPS (which has no float64), and the
+    # feature table is numpy. The returned bounds/mask/scale are CPU tensors; the attacks move them to the
+    # model's device.
+    xd = x.detach().cpu().double()
     d = x.shape[1]
     lo, hi = xd.min(dim=0).values, xd.max(dim=0).values
     std = xd.std(dim=0, unbiased=False)
@@ -181,11 +187,11 @@ def tabular_constraints(
         {
             "feature": [str(n) for n in (_names_out(transform) or [])][:d] or [f"x{i}" if o is None else o for i, o in enumerate(owner)],
             "column": [o if o is not None else "" for o in owner],
-            "perturbed": mask.numpy() == 1.0,
+            "perturbed": to_numpy(mask) == 1.0,
             "reason": [", ".join(r for r in REASONS if r in rs) for rs in reasons],
-            "low": lo.numpy(),
-            "high": hi.numpy(),
-            "std": std.numpy(),
+            "low": to_numpy(lo),
+            "high": to_numpy(hi),
+            "std": to_numpy(std),
         }
     )
     if len(features["feature"]) != d:  # pragma: no cover - names of the wrong length fall back to indices

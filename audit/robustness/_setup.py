@@ -13,17 +13,17 @@ import pandas as pd
 import torch
 
 from audit.errors import AuditInputError
-from audit.model import ModelAdapter, resolve_device, set_training
+from audit.backends import input_dtype
+from audit.model import ModelAdapter, set_training
+from audit.model import as_adapter as model_adapter
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-BAD_MODEL = "model must be an audit.model.ModelAdapter of a torch model or a torch.nn.Module, got {kind}"
 BAD_EPS = "eps must be a finite number >= 0 (in units of scale, raw input units without one), got {eps!r}"
 BAD_NORM = "norm must be 'linf' or 'l2', got {norm!r}"
 BAD_Y = "y must hold {n} class indices in [0, {k}) (columns of the model's output), got {detail}"
 BAD_BOUNDS = "bounds must be None or a (low, high) pair of numbers or per-feature arrays with low <= high; {detail}"
 BAD_FEATURE_ARRAY = "{arg} must broadcast to one input row of shape {shape}; got shape {got}"
-DEVICE_MISMATCH = "the ModelAdapter runs on {have} but device={want!r}; build the adapter with device={want!r} or pass device=None"
 
 
 def check_eps(eps: Any) -> float:
@@ -46,16 +46,8 @@ def check_norm(norm: Any) -> str:
 
 
 def as_adapter(model: Any, device: str | torch.device | None) -> ModelAdapter:
-    """A differentiable :class:`ModelAdapter` on the requested device (raw modules get wrapped)."""
-    if isinstance(model, ModelAdapter):
-        if not model.differentiable:
-            raise AuditInputError(BAD_MODEL.format(kind=f"a ModelAdapter of a {model.kind} model"))
-        if device is not None and resolve_device(device) != model.device:
-            raise AuditInputError(DEVICE_MISMATCH.format(have=model.device, want=str(device)))
-        return model
-    if isinstance(model, torch.nn.Module):
-        return ModelAdapter(model, device="auto" if device is None else device)
-    raise AuditInputError(BAD_MODEL.format(kind=type(model).__name__))
+    """A differentiable :class:`ModelAdapter` (the one rule in :func:`audit.model.as_adapter`)."""
+    return model_adapter(model, device, differentiable=True, need="an attack")
 
 
 @contextmanager
@@ -76,13 +68,6 @@ def frozen(module: torch.nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def _input_dtype(adapter: ModelAdapter) -> torch.dtype:
-    for p in adapter.module.parameters():
-        if torch.is_floating_point(p):
-            return p.dtype
-    return torch.float32
-
-
 def as_inputs(adapter: ModelAdapter, x: Any) -> tuple[torch.Tensor, torch.device]:
     """Inputs as a floating tensor of the model's dtype, plus the device results go back to."""
     if isinstance(x, torch.Tensor):
@@ -96,7 +81,7 @@ def as_inputs(adapter: ModelAdapter, x: Any) -> tuple[torch.Tensor, torch.device
         t = torch.as_tensor(np.array(x))
     if t.ndim < 2 or t.shape[0] == 0:
         raise AuditInputError(f"x must be a batch of at least one row (rows x features or images), got shape {tuple(t.shape)}")
-    dtype = _input_dtype(adapter)
+    dtype = input_dtype(adapter.module)
     if t.dtype != dtype:
         t = t.to(dtype)
     return t, home
@@ -156,11 +141,16 @@ def _cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def auto_batch_size(x: torch.Tensor, device: torch.device) -> int:
-    """Rows per batch from the input size and free memory; halved later on out-of-memory."""
+    """Rows per batch from the input size and the device's memory; halved later on out-of-memory.
+
+    From the total memory, not the free memory: free memory changes from run to run (the caching
+    allocator keeps what earlier work used), and a different batch size regroups the rows, which
+    changes CUDA results in the last bits and so, through gradient signs, the attack's outcome.
+    """
     per_row = max(1, int(np.prod(x.shape[1:])))
     if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        budget = free // (per_row * x.element_size() * 256)  # room for activations and their gradients
+        total = torch.cuda.get_device_properties(device).total_memory
+        budget = total // (per_row * x.element_size() * 256)  # room for activations and their gradients
     else:
         budget = 2**20 // per_row
     return int(max(1, min(len(x), budget)))

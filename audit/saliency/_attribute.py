@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Saliency
+from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Saliency
 
 from audit._batching import run_batched
 from audit.errors import AuditInputError
 from audit.model import try_forward_hook
-from audit.saliency._common import as_adapter, as_images, resolve_layer, resolve_targets, seeded
+from audit.saliency._common import as_adapter, as_images, cpu_generator, resolve_layer, resolve_targets, seeded
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,32 @@ def _resolve_methods(methods: Sequence[MethodSpec]) -> list[tuple[str, Attributi
     return out
 
 
+def smoothgrad(
+    forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, target: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
+    """SmoothGrad with absolute gradients: ``mean_s |d forward(x + noise_s)[target] / dx|`` (Smilkov et al. 2017).
+
+    ``noise`` has shape ``(n, samples, *x.shape[1:])``, already scaled; all samples go through the model
+    as one batch of ``n * samples`` rows (as captum's NoiseTunnel does). The noise is the caller's so it
+    can be drawn on the CPU: captum draws it on the model's device, and CUDA's generator gives other
+    numbers than the CPU's for the same seed.
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    >>> x = torch.rand(3, 1, 2, 2)
+    >>> g = smoothgrad(net, x, torch.tensor([0, 1, 1]), torch.randn(3, 5, 1, 2, 2))
+    >>> bool(torch.allclose(g[0].flatten(), net[1].weight[0].abs()))
+    True
+    """
+    n, k = noise.shape[:2]
+    xs = (x.detach()[:, None] + noise.to(x.device, x.dtype)).reshape(n * k, *x.shape[1:]).requires_grad_(True)
+    out = forward(xs)
+    picked = out.gather(1, target.to(out.device).repeat_interleave(k)[:, None]).sum()
+    (g,) = torch.autograd.grad(picked, xs)
+    return g.abs().reshape(n, k, *x.shape[1:]).mean(dim=1)
+
+
 def _hooks_fire(adapter: Any, layer: torch.nn.Module, x1: torch.Tensor) -> bool:
     """True when a forward hook on ``layer`` sees a call during one forward pass (not so for TorchScript
     modules, which refuse hooks, or torch.export programs, which never call their submodules)."""
@@ -149,8 +175,8 @@ def attribute(
         Class explained per image; None explains the predicted class.
     methods : sequence of str or (name, function)
         Built-ins: ``"saliency"`` (|gradient|, Simonyan et al. 2014), ``"integrated_gradients"``
-        (Sundararajan et al. 2017, baseline ``baseline``), ``"smoothgrad"`` (NoiseTunnel over
-        Saliency, Smilkov et al. 2017), ``"gradcam"`` (LayerGradCam on ``layer``, Selvaraju et al.
+        (Sundararajan et al. 2017, baseline ``baseline``), ``"smoothgrad"`` (mean |gradient| over
+        noisy copies, Smilkov et al. 2017; see :func:`smoothgrad`), ``"gradcam"`` (LayerGradCam on ``layer``, Selvaraju et al.
         2017, upsampled bilinearly to the image size). A ``(name, fn)`` pair adds a custom method,
         ``fn(forward, x, target) -> tensor`` (see :data:`AttributionFn`).
     layer : str or torch.nn.Module, optional
@@ -166,7 +192,8 @@ def attribute(
     device : str or torch.device, optional
         Where to compute; None keeps the model's device.
     seed : int
-        Seeds SmoothGrad's noise: same inputs and seed give the same maps.
+        Seeds SmoothGrad's noise, drawn on the CPU per image: same inputs and seed give the same maps,
+        whatever the batch size, and the same noise on every device.
 
     Returns
     -------
@@ -207,15 +234,19 @@ def attribute(
     forward = adapter.logits
     stdev = float(smoothgrad_noise * (x.max() - x.min()).item()) or float(smoothgrad_noise)
 
-    def builtin(name: str, xb: torch.Tensor, tb: torch.Tensor) -> torch.Tensor:
+    def noise(a: int, b: int) -> torch.Tensor:
+        # one CPU stream per image (its index in ``images``): the same noise for any batch size and device
+        shape = (max(1, int(smoothgrad_samples)), *x.shape[1:])
+        return stdev * torch.stack([torch.randn(shape, generator=cpu_generator(seed, i)) for i in range(a, b)])
+
+    def builtin(name: str, xb: torch.Tensor, tb: torch.Tensor, a: int, b: int) -> torch.Tensor:
         if name == "saliency":
             return Saliency(forward).attribute(xb, target=tb, abs=True)
         if name == "integrated_gradients":
             base = torch.full_like(xb, float(baseline))
             return IntegratedGradients(forward).attribute(xb, baselines=base, target=tb, n_steps=ig_steps)
         if name == "smoothgrad":
-            nt = NoiseTunnel(Saliency(forward))
-            return nt.attribute(xb, nt_type="smoothgrad", nt_samples=smoothgrad_samples, stdevs=stdev, target=tb, abs=True)
+            return smoothgrad(forward, xb, tb, noise(a, b))
         cam = LayerGradCam(forward, layer_mod).attribute(xb, target=tb, relu_attributions=True)
         return LayerAttribution.interpolate(cam, (h, w), interpolate_mode="bilinear")
 
@@ -225,7 +256,7 @@ def attribute(
         out: dict[str, torch.Tensor] = {}
         with torch.enable_grad():
             for name, fn in specs:
-                attr = builtin(name, xb, tb) if fn is None else fn(forward, xb, tb)
+                attr = builtin(name, xb, tb, a, b) if fn is None else fn(forward, xb, tb)
                 out[name] = attr.detach().float().cpu()
         return out
 

@@ -11,31 +11,17 @@ import torch
 
 from audit._batching import concat, run_batched
 from audit.errors import AuditInputError
-from audit.model import ModelAdapter, resolve_device
+from audit.model import ModelAdapter
+from audit.model import as_adapter as model_adapter
 
-NOT_DIFFERENTIABLE = (
-    "{arg}: saliency needs a differentiable torch model; got {kind}. Pass a torch.nn.Module or an "
-    "audit.ModelAdapter wrapping one"
-)
 BAD_IMAGES = "images must be an array or tensor of shape (n, c, h, w) or (n, h, w); got shape {shape}"
 BAD_TARGET = "target must be None, a class index or one index per image (length {n}) in [0, {k}); got {got}"
 UNKNOWN_LAYER = "layer {name!r} is not a submodule of the model; its Conv2d layers are {convs}"
 
 
 def as_adapter(model: Any, device: str | torch.device | None = None, *, arg: str = "model") -> ModelAdapter:
-    """A :class:`ModelAdapter` over a torch module on ``device`` (None keeps the adapter's or module's device)."""
-    if isinstance(model, ModelAdapter):
-        if not model.differentiable:
-            raise AuditInputError(NOT_DIFFERENTIABLE.format(arg=arg, kind=f"a {model.kind} model"))
-        if device is None or resolve_device(device) == model.device:
-            return model
-        return ModelAdapter(model.model, transform=model.transform, output=model.output, device=device)
-    if not isinstance(model, torch.nn.Module):
-        raise AuditInputError(NOT_DIFFERENTIABLE.format(arg=arg, kind=type(model).__name__))
-    if device is None:
-        p = next(model.parameters(), None)
-        device = p.device if p is not None else "cpu"
-    return ModelAdapter(model, device=device)
+    """A differentiable :class:`ModelAdapter` (the one rule in :func:`audit.model.as_adapter`)."""
+    return model_adapter(model, device, differentiable=True, arg=arg, need="saliency")
 
 
 def as_images(images: Any) -> torch.Tensor:
@@ -116,8 +102,26 @@ def resolve_layer(module: torch.nn.Module, layer: str | torch.nn.Module | None) 
 
 @contextmanager
 def seeded(device: torch.device, seed: int) -> Iterator[None]:
-    """Torch's global RNG seeded with ``seed`` inside the block and restored after (captum draws from it)."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    """Torch's global RNG seeded with ``seed`` inside the block and restored after.
+
+    For custom attribution functions that draw from the global generators; the built-in methods draw
+    their noise on the CPU with :func:`cpu_generator` instead, so they give the same numbers on
+    every device. Only the CPU generator and that of ``device`` are seeded (and restored after).
+    """
+    cuda = device.type == "cuda"
+    index = (device.index if device.index is not None else torch.cuda.current_device()) if cuda else None
+    with torch.random.fork_rng(devices=[index] if cuda else []):
+        torch.random.default_generator.manual_seed(seed)
+        if cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
         yield
+
+
+def cpu_generator(seed: int, stream: int = 0) -> torch.Generator:
+    """A CPU generator for (``seed``, ``stream``), e.g. one stream per image so draws do not depend on batching.
+
+    Random numbers are drawn on the CPU and moved to the model's device: CUDA's generator gives other
+    numbers for the same seed, so a seeded audit would differ between a CPU and a GPU machine.
+    """
+    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(stream)) % (2**63 - 1))

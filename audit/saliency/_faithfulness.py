@@ -174,9 +174,12 @@ def faithfulness(
         inserted = torch.where(mask, xo, bo)
         batch = torch.stack([deleted, inserted], dim=2).reshape(-1, *xb.shape[1:])
         with torch.no_grad():
-            p = torch.softmax(adapter.logits(batch).double(), dim=1)
-        tb = torch.as_tensor(targets[a:b], device=dev).repeat_interleave(n_orders * 2 * n_k)
-        return p.gather(1, tb[:, None])[:, 0].reshape(b - a, n_orders, 2, n_k).cpu().numpy()
+            logits = adapter.logits(batch)
+        # softmax in float64 on the CPU: MPS has no float64, and the probabilities then depend on the
+        # logits alone, not on the device's reduction order
+        p = torch.softmax(logits.cpu().double(), dim=1)
+        tb = torch.as_tensor(targets[a:b]).repeat_interleave(n_orders * 2 * n_k)
+        return p.gather(1, tb[:, None])[:, 0].reshape(b - a, n_orders, 2, n_k).numpy()
 
     parts, _ = run_batched(step, n, batch_size)
     probs = np.concatenate(parts)  # (n, orders, 2, n_k)

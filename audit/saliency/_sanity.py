@@ -15,7 +15,7 @@ from scipy.stats import rankdata
 from audit.errors import AuditInputError
 from audit.model import ModelAdapter
 from audit.saliency._attribute import METHODS, MethodSpec, SaliencyResult, attribute
-from audit.saliency._common import as_adapter, as_images, resolve_targets, seeded
+from audit.saliency._common import as_adapter, as_images, resolve_targets
 
 
 @dataclass
@@ -82,13 +82,29 @@ def randomizable_layers(module: torch.nn.Module) -> list[str]:
     return [name for name, m in module.named_modules() if name and any(True for _ in m.parameters(recurse=False))]
 
 
-def _reinit(layer: torch.nn.Module) -> None:
-    if hasattr(layer, "reset_parameters"):
-        layer.reset_parameters()
-        return
-    with torch.no_grad():
-        for p in layer.parameters(recurse=False):
-            p.normal_(0.0, float(p.std()) if p.numel() > 1 and float(p.std()) > 0 else 0.01)
+def _reinit(layer: torch.nn.Module, seed: int) -> None:
+    """Random weights for ``layer``: its own ``reset_parameters`` when it has one, else normal with each
+    parameter's std.
+
+    The numbers are drawn on the CPU from a generator seeded with ``seed`` and copied to the layer's
+    device: drawn on CUDA (as ``reset_parameters`` does for a layer living there) they differ from the
+    CPU's for the same seed, and the sanity check would give other correlations on a GPU machine.
+    """
+    params = list(layer.parameters(recurse=False))
+    on_cpu = all(p.device.type == "cpu" for p in params)
+    work = layer if on_cpu else copy.deepcopy(layer).cpu()
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.random.default_generator.manual_seed(int(seed))  # what reset_parameters and normal_ draw from here
+        if hasattr(work, "reset_parameters"):
+            work.reset_parameters()
+        else:
+            for p in work.parameters(recurse=False):
+                p.normal_(0.0, float(p.std()) if p.numel() > 1 and float(p.std()) > 0 else 0.01)
+        if not on_cpu:  # back to the device, in place: the model copy keeps its parameter objects
+            for p, q in zip(params, work.parameters(recurse=False)):
+                p.copy_(q)
+            for b, c in zip(layer.buffers(recurse=False), work.buffers(recurse=False)):  # e.g. BatchNorm's statistics
+                b.copy_(c)
 
 
 def randomization_test(
@@ -186,8 +202,7 @@ def randomization_test(
     stage_labels: list[str] = []
     other = "rank_corr_signed" if absolute else "rank_corr_abs"
     for k, name in enumerate(names):
-        with seeded(dev, seed + 7919 * (k + 1)):
-            _reinit(dict(clone.named_modules())[name])  # not get_submodule(): TorchScript modules lack it
+        _reinit(dict(clone.named_modules())[name], seed + 7919 * (k + 1))  # not get_submodule(): TorchScript lacks it
         label = "randomised: " + ", ".join(names[: k + 1])
         stage_labels.append(label)
         randomized = attribute(rand_adapter, x, targets, **common)

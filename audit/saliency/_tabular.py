@@ -68,8 +68,8 @@ def feature_attributions(
     if t.ndim != 2 or t.shape[0] == 0:
         raise AuditInputError(f"x must be 2-D (rows x features) with at least one row; got shape {tuple(t.shape)}")
     n, d = t.shape
-    base = torch.as_tensor(np.asarray(baseline, dtype=np.float32)) if not isinstance(baseline, torch.Tensor) else baseline
-    base = base.to(dev, torch.float32)
+    base = torch.as_tensor(np.asarray(baseline, dtype=np.float64)) if not isinstance(baseline, torch.Tensor) else baseline
+    base = base.detach().to(t.dtype).to(dev)  # the model's input dtype (cast first: MPS takes no float64), on its device
     if base.ndim == 0:
         base = base.expand(d)
     if tuple(base.shape) != (d,):

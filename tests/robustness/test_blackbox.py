@@ -99,7 +99,7 @@ def test_check_attacks_a_dataframe_pipeline_and_keeps_categorical_and_sensitive_
     assert perturbed == {"income": True, "years": True, "kind": False, "group": False}
     # decoded adversarial rows: categorical and sensitive columns untouched, integers still integers, and the
     # Pipeline's own predictions on them are what the attack reported
-    from audit.explain._space import FrameCodec
+    from audit.space import FrameCodec
 
     codec = FrameCodec.fit([df[feats]])
     adv = codec.decode(curve.result(0.5).x_adv.numpy())

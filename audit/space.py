@@ -1,15 +1,17 @@
-"""The space attributions live in: model-input features as a numeric matrix, and the model as a function of it.
+"""The feature space every explainer and black-box attack works in, built once per audit.
 
-Every explainer here (exact, shap, lime) sees a model as ``f(Z) -> (m, n_outputs)`` on a numeric
-matrix ``Z`` of model-input features:
+Every explainer here (exact, shap, lime) and the black-box attack see a model as
+``f(Z) -> (m, n_outputs)`` on a numeric matrix ``Z`` of model-input features:
 
-- a torch model with a ``transform`` (e.g. :class:`audit.transforms.TabularEncoder`): ``Z`` is the
-  encoded tensor (``race=African-American`` is one feature), ``groups`` maps each original column
-  to its encoded features;
+- a model with a ``transform`` (an :class:`audit.transforms.TabularEncoder`, a fitted
+  ``ColumnTransformer``, any function): ``Z`` is the transform's output (``race=African-American``
+  is one feature) and ``groups`` maps each original column to its encoded features. When the
+  outputs cannot be traced to columns (a plain function, PCA) ``groups`` is the identity over the
+  model inputs and ``in_data_columns`` is False: attributions are labelled as model-input space;
 - a torch model fed tensors or numeric frames: ``Z`` is the flattened input;
-- a scikit-learn model or callable fed a DataFrame: ``Z`` holds the numeric columns as they are and
-  the other columns as integer codes; ``f`` decodes the codes back into a DataFrame before calling
-  the model, so a Pipeline with its own encoders sees the values it expects.
+- any other model fed a DataFrame: ``Z`` holds the numeric columns as they are and the other
+  columns as integer codes; ``f`` decodes the codes back into a DataFrame before calling the
+  model, so a Pipeline with its own encoders sees the values it expects.
 """
 
 from __future__ import annotations
@@ -25,19 +27,12 @@ import torch
 
 from audit._batching import concat, run_batched
 from audit.errors import AuditInputError
+from audit.backends import input_dtype
 from audit.model import ModelAdapter
 
 log = logging.getLogger(__name__)
 
 OutputSpace = Literal["proba", "logit"]
-
-
-def as_adapter(model: Any, device: str | torch.device | None) -> ModelAdapter:
-    """Wrap a raw model in a :class:`ModelAdapter`; an adapter is used as it is (``device`` moves a raw model only)."""
-    if isinstance(model, ModelAdapter):
-        return model
-    transform = getattr(model, "transform", None) if isinstance(model, torch.nn.Module) else None
-    return ModelAdapter(model, transform=transform if callable(transform) else None, device=device or "cpu")
 
 
 def _is_categorical(s: pd.Series) -> bool:
@@ -105,7 +100,12 @@ class ModelSpace:
     groups : dict of str to list of int
         Original column -> indices into ``names`` (identity when there is no transform).
     kind : {"torch", "frame", "array"}
+        "torch": a differentiable forward on tensors; "frame": codes decoded into a DataFrame;
+        "array": a numeric model input passed to the model as an array.
     output : {"proba", "logit"}
+    in_data_columns : bool
+        True when ``groups``' keys are columns of the data (False: model inputs a transform made
+        that could not be traced back to columns).
     """
 
     adapter: ModelAdapter
@@ -115,6 +115,7 @@ class ModelSpace:
     output: OutputSpace
     input_shape: tuple[int, ...] = ()
     codec: FrameCodec | None = None
+    in_data_columns: bool = True
     batch_size: int = 1 << 16
     n_calls: int = field(default=0, init=False)
     n_rows: int = field(default=0, init=False)
@@ -129,19 +130,16 @@ class ModelSpace:
 
     @property
     def dtype(self) -> torch.dtype:
-        return torch.float32 if self.kind == "torch" else torch.float64
+        return input_dtype(self.adapter.module) if self.kind == "torch" else torch.float64
 
     # ------------------------------------------------------------ encoding
     def encode(self, X: Any) -> torch.Tensor:
         """Rows of ``X`` (as the user gives them) -> ``(n, d)`` tensor in model-input space."""
-        if self.kind == "torch":
-            t = self.adapter.to_tensor(X)
-            return t.reshape(t.shape[0], -1).to(self.dtype)
         if self.kind == "frame":
             assert self.codec is not None
             return torch.from_numpy(self.codec.encode(X))
-        arr = np.asarray(X.detach().cpu() if isinstance(X, torch.Tensor) else X, dtype=np.float64)
-        return torch.from_numpy(arr.reshape(arr.shape[0], -1).copy())
+        t = self.adapter.to_tensor(X)
+        return t.reshape(t.shape[0], -1).to(self.dtype)
 
     # ---------------------------------------------------------- evaluation
     def module_fn(self) -> torch.nn.Module:
@@ -164,8 +162,11 @@ class ModelSpace:
             parts, self.batch_size = run_batched(step, z.shape[0], self.batch_size)
             return concat(parts)
         Zn = Z.detach().cpu().numpy() if isinstance(Z, torch.Tensor) else np.asarray(Z)
-        X = self.codec.decode(Zn) if self.codec is not None else Zn
-        p = self.adapter.predict_proba(X, what="explanation samples")
+        if self.codec is not None:
+            p = self.adapter.predict_proba(self.codec.decode(Zn), what="explanation samples")
+        else:  # already model input: the backend, not the transform, takes it
+            p = self.adapter.backend.predict_proba(Zn.reshape(Zn.shape[0], *self.input_shape) if self.input_shape else Zn)
+            p = np.asarray(p, dtype=np.float64)
         out = np.log(np.clip(p, 1e-12, 1.0)) if self.output == "logit" else p
         return torch.from_numpy(np.asarray(out, dtype=np.float64))
 
@@ -202,31 +203,36 @@ def build_space(
     if output not in ("proba", "logit"):
         raise AuditInputError(f"output must be 'proba' or 'logit', got {output!r}")
     transform = adapter.transform
-    if adapter.kind == "torch":
-        if isinstance(X, pd.DataFrame) and transform is not None:
-            names = list(getattr(transform, "feature_names_out", []) or [])
-            t = adapter.to_tensor(X.iloc[:1])
-            shape = tuple(t.shape[1:])
-            d = int(np.prod(shape))
-            if len(names) != d:
-                names = [f"x{i}" for i in range(d)]
-            groups = getattr(transform, "groups", None)
-            if not isinstance(groups, dict) or sorted(i for v in groups.values() for i in v) != list(range(d)):
-                groups = {n: [i] for i, n in enumerate(names)}
-            return ModelSpace(adapter, names, {str(k): list(v) for k, v in groups.items()}, "torch", output, shape)
+    kind: Literal["torch", "array"] = "torch" if adapter.differentiable else "array"
+    if isinstance(X, pd.DataFrame) and transform is not None:
+        t = adapter.to_tensor(X.iloc[:1])
+        shape = tuple(t.shape[1:])
+        d = int(np.prod(shape))
+        names = [str(n) for n in (getattr(transform, "feature_names_out", None) or [])]
+        if len(names) != d or len(set(names)) != d:
+            names = [f"x{i}" for i in range(d)]
+        groups = getattr(transform, "groups", None)
+        mapped = isinstance(groups, dict) and sorted(i for v in groups.values() for i in v) == list(range(d))
+        if not mapped:
+            groups = {n: [i] for i, n in enumerate(names)}
+        return ModelSpace(adapter, names, {str(k): list(v) for k, v in groups.items()}, kind, output, shape,
+                          in_data_columns=mapped)
+    if adapter.differentiable:
         t = adapter.to_tensor(X[:1] if not isinstance(X, pd.DataFrame) else X.iloc[:1])
         shape = tuple(t.shape[1:])
         names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else _flat_names(shape)
-        return ModelSpace(adapter, names, {n: [i] for i, n in enumerate(names)}, "torch", output, shape)
+        return ModelSpace(adapter, names, {n: [i] for i, n in enumerate(names)}, "torch", output, shape,
+                          in_data_columns=isinstance(X, pd.DataFrame))
     if isinstance(X, pd.DataFrame):
         frames = [X] + [e for e in extra if isinstance(e, pd.DataFrame)]
         codec = FrameCodec.fit(frames, categorical)
         names = list(codec.columns)
         return ModelSpace(adapter, names, {n: [i] for i, n in enumerate(names)}, "frame", output, codec=codec)
-    arr = np.asarray(X)
+    arr = adapter.to_tensor(X[:1]).numpy()
     shape = tuple(arr.shape[1:])
     names = _flat_names(shape)
-    return ModelSpace(adapter, names, {n: [i] for i, n in enumerate(names)}, "array", output, shape)
+    return ModelSpace(adapter, names, {n: [i] for i, n in enumerate(names)}, "array", output, shape,
+                      in_data_columns=False)
 
 
 def _flat_names(shape: tuple[int, ...]) -> list[str]:

@@ -1,0 +1,62 @@
+"""The model layer: one backend per model kind behind one protocol, and the one device rule.
+
+Backends are tried in registry order; the first whose ``accepts`` is true wraps the model:
+
+=====================  =================================================================
+backend                models
+=====================  =================================================================
+``TorchBackend``       ``torch.nn.Module``: eager, TorchScript, ``torch.export`` programs
+``OnnxBackend``        ``onnxruntime.InferenceSession`` or a path ending in ``.onnx``
+``XGBoostBackend``     ``xgboost.XGBClassifier`` or ``xgboost.Booster``
+``LightGBMBackend``    ``lightgbm.LGBMClassifier`` or ``lightgbm.Booster``
+``CatBoostBackend``    ``catboost.CatBoostClassifier``
+``SklearnBackend``     scikit-learn estimators and Pipelines
+``DuckBackend``        any object with ``predict_proba`` / ``decision_function`` / ``predict``
+``CallableBackend``    any function ``X -> scores or labels``
+=====================  =================================================================
+
+Nothing outside this package tests a model's kind: checks ask the adapter what it can do
+(``differentiable``, ``has_scores``, ``feature_names``).
+"""
+
+from audit.backends._base import BACKENDS, ModelBackend, backend_for, is_regressor, library_of, register_backend
+from audit.backends._boosting import CatBoostBackend, LightGBMBackend, XGBoostBackend
+from audit.backends._callable import CallableBackend
+from audit.backends._device import as_numpy, module_device, resolve_device
+from audit.backends._estimators import DuckBackend, EstimatorBackend, SklearnBackend
+from audit.backends._onnx import OnnxBackend, load_onnx
+from audit.backends._scores import OUTPUT_KINDS, OutputKind, scores_to_proba
+from audit.backends._torch import TorchBackend, input_dtype, last_leaf, set_training, try_forward_hook
+
+for _cls in (TorchBackend, OnnxBackend, XGBoostBackend, LightGBMBackend, CatBoostBackend, SklearnBackend,
+             DuckBackend, CallableBackend):
+    register_backend(_cls)
+
+__all__ = [
+    "BACKENDS",
+    "OUTPUT_KINDS",
+    "CallableBackend",
+    "CatBoostBackend",
+    "DuckBackend",
+    "EstimatorBackend",
+    "LightGBMBackend",
+    "ModelBackend",
+    "OnnxBackend",
+    "OutputKind",
+    "SklearnBackend",
+    "TorchBackend",
+    "XGBoostBackend",
+    "as_numpy",
+    "backend_for",
+    "input_dtype",
+    "is_regressor",
+    "last_leaf",
+    "library_of",
+    "load_onnx",
+    "module_device",
+    "register_backend",
+    "resolve_device",
+    "scores_to_proba",
+    "set_training",
+    "try_forward_hook",
+]

@@ -1,0 +1,130 @@
+"""The model protocol every backend implements, and the registry that picks one for a model."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from audit.backends._scores import OutputKind
+from audit.errors import AuditInputError
+
+
+class ModelBackend:
+    """One kind of model behind one interface.
+
+    A backend knows, before any prediction, its feature names, its classes (where the model
+    records them), whether it returns scores, and its device. ``predict_proba`` takes the model's
+    own input (a DataFrame for models fitted on frames, a numeric array or tensor otherwise) and
+    returns an ``(n, n_classes)`` float64 array; the adapter validates shape and finiteness.
+
+    Adding a model kind is one subclass with ``accepts`` and ``predict_proba``, and one
+    :func:`register_backend` line.
+    """
+
+    #: short label shown in reports ("torch", "sklearn", "xgboost", ...)
+    kind: ClassVar[str] = "model"
+    #: True when the backend gives a differentiable torch forward (attacks, saliency, gradients)
+    differentiable: ClassVar[bool] = False
+    #: True when the model takes a DataFrame as it is (a Pipeline with its own encoders)
+    takes_frames: ClassVar[bool] = True
+
+    def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
+        self.model = model
+        self.output: OutputKind = output
+        self.device = torch.device("cpu")
+        self._has_scores = output != "labels"
+
+    @classmethod
+    def accepts(cls, model: Any) -> bool:
+        """True when this backend handles ``model``."""
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        return type(self.model).__name__
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        """Input columns the model was fitted on, when it recorded them."""
+        return None
+
+    @property
+    def n_features(self) -> int | None:
+        """Number of inputs the model expects, when it records it."""
+        names = self.feature_names
+        return len(names) if names is not None else None
+
+    @property
+    def classes(self) -> np.ndarray | None:
+        """Class values in the order of ``predict_proba`` columns, when the model records them."""
+        classes = getattr(self.model, "classes_", None)
+        return np.asarray(classes) if classes is not None else None
+
+    @property
+    def has_scores(self) -> bool:
+        """False for a model that returns hard labels only (a callable is known after its first call)."""
+        return self._has_scores
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        raise NotImplementedError
+
+
+BACKENDS: list[type[ModelBackend]] = []
+
+
+def register_backend(cls: type[ModelBackend], *, before: type[ModelBackend] | None = None) -> type[ModelBackend]:
+    """Add a backend to the registry (tried in order; ``before`` puts it ahead of a more general one).
+
+    Examples
+    --------
+    >>> from audit.backends import BACKENDS, CallableBackend
+    >>> BACKENDS[-1] is CallableBackend    # the most general backend is tried last
+    True
+    """
+    if cls in BACKENDS:
+        BACKENDS.remove(cls)
+    BACKENDS.insert(BACKENDS.index(before) if before in BACKENDS else len(BACKENDS), cls)
+    return cls
+
+
+def backend_for(model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> ModelBackend:
+    """The first registered backend that accepts ``model``, constructed; a clear error when none does."""
+    for cls in BACKENDS:
+        if cls.accepts(model):
+            return cls(model, output=output, device=device)
+    raise AuditInputError(
+        f"model of type {type(model).__name__} is not supported: it has none of predict_proba, decision_function "
+        "or predict and is not callable. Pass a torch.nn.Module, a scikit-learn/XGBoost/LightGBM/CatBoost "
+        "classifier, an ONNX model (onnxruntime.InferenceSession or a path ending in .onnx), an object with "
+        "predict_proba, or a function X -> scores"
+    )
+
+
+def library_of(model: Any) -> str:
+    """Top-level package that defines ``model``'s class or one of its bases ("" for builtins)."""
+    for klass in type(model).__mro__:
+        root = klass.__module__.split(".")[0]
+        if root in ("xgboost", "lightgbm", "catboost", "onnxruntime", "sklearn", "torch"):
+            return root
+    return type(model).__module__.split(".")[0]
+
+
+def is_regressor(model: Any) -> bool:
+    """True for regressors, without assuming the object is a scikit-learn estimator.
+
+    scikit-learn's own ``is_regressor`` raises on objects without ``__sklearn_tags__`` (wrapper
+    classes, older third-party estimators), so the tags are read defensively and the legacy
+    ``_estimator_type`` attribute is the fallback.
+    """
+    try:
+        from sklearn.base import is_regressor as sk_is_regressor
+
+        if sk_is_regressor(model):
+            return True
+    except Exception:  # noqa: BLE001 - duck-typed objects: fall back to the attribute
+        pass
+    if getattr(model, "_estimator_type", None) == "regressor":
+        return True
+    return type(model).__name__.endswith("Regressor") and not hasattr(model, "predict_proba")

@@ -1,0 +1,172 @@
+"""Gradient-boosting libraries: XGBoost, LightGBM and CatBoost, through their scikit-learn wrappers or raw boosters.
+
+None of these libraries is imported here: a backend recognises a model by the package that defines
+its class, so the core works without them installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from audit.backends._base import ModelBackend, library_of
+from audit.backends._estimators import EstimatorBackend, refuse_regressor
+from audit.backends._scores import OutputKind, scores_to_proba
+from audit.errors import AuditInputError
+
+
+def _real_names(names: Any, generated: str) -> list[str] | None:
+    """Recorded feature names, or None when the library made them up (the model was fitted on an array)."""
+    if names is None:
+        return None
+    names = [str(n) for n in names]
+    if names and all(re.fullmatch(generated, n) for n in names):
+        return None
+    return names
+
+
+def _refuse_objective(objective: str, model: Any) -> None:
+    if not objective.startswith(("binary", "multi", "multiclass", "cross_entropy", "xentropy")):
+        raise AuditInputError(
+            f"{type(model).__name__} has objective {objective!r}, not a classification objective; audit checks "
+            "classifiers: pass a classifier, or wrap the model in a callable that returns class scores"
+        )
+
+
+class XGBoostBackend(EstimatorBackend):
+    """``xgboost.XGBClassifier`` (scikit-learn API) or a raw ``xgboost.Booster`` with a classification objective."""
+
+    kind = "xgboost"
+
+    def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
+        self.raw = type(model).__name__ == "Booster"
+        if not self.raw:
+            super().__init__(model, output=output, device=device)
+            return
+        ModelBackend.__init__(self, model, output=output, device=device)
+        self.objective = json.loads(model.save_config())["learner"]["objective"]["name"]
+        _refuse_objective(self.objective, model)
+        self._has_scores = self.objective != "multi:softmax"
+
+    @classmethod
+    def accepts(cls, model: Any) -> bool:
+        return library_of(model) == "xgboost" and (type(model).__name__ == "Booster" or hasattr(model, "predict"))
+
+    @property
+    def booster(self) -> Any:
+        return self.model if self.raw else self.model.get_booster()
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        try:
+            names = self.booster.feature_names
+        except Exception:  # noqa: BLE001 - an unfitted wrapper has no booster
+            names = None
+        return _real_names(names, r"f\d+")
+
+    @property
+    def n_features(self) -> int | None:
+        try:
+            return int(self.booster.num_features())
+        except Exception:  # noqa: BLE001
+            return None
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        if not self.raw:
+            return super().predict_proba(X)
+        import xgboost as xgb
+
+        dm = xgb.DMatrix(X, enable_categorical=True)
+        margin = self.output == "logits" or self.objective == "binary:logitraw"
+        out = np.asarray(self.model.predict(dm, output_margin=margin), dtype=np.float64)
+        proba, _ = scores_to_proba(out, len(X), "labels" if self.objective == "multi:softmax" else
+                                   ("logits" if margin else "proba"))
+        return proba
+
+
+class LightGBMBackend(EstimatorBackend):
+    """``lightgbm.LGBMClassifier`` or a raw ``lightgbm.Booster`` with a classification objective."""
+
+    kind = "lightgbm"
+
+    def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
+        self.raw = type(model).__name__ == "Booster"
+        if not self.raw:
+            super().__init__(model, output=output, device=device)
+            return
+        ModelBackend.__init__(self, model, output=output, device=device)
+        self.objective = str(model.dump_model(num_iteration=1).get("objective", "")).split(" ")[0]
+        _refuse_objective(self.objective, model)
+
+    @classmethod
+    def accepts(cls, model: Any) -> bool:
+        return library_of(model) == "lightgbm" and (type(model).__name__ == "Booster" or hasattr(model, "predict"))
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        names = self.model.feature_name() if self.raw else getattr(self.model, "feature_name_", None)
+        return _real_names(names, r"Column_\d+")
+
+    @property
+    def n_features(self) -> int | None:
+        if self.raw:
+            return int(self.model.num_feature())
+        n = getattr(self.model, "n_features_", None)
+        return int(n) if n is not None else None
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        if not self.raw:
+            return super().predict_proba(X)
+        margin = self.output == "logits"
+        out = np.asarray(self.model.predict(X, raw_score=margin), dtype=np.float64)
+        proba, _ = scores_to_proba(out, len(X), "logits" if margin else "proba")
+        return proba
+
+
+class CatBoostBackend(EstimatorBackend):
+    """``catboost.CatBoostClassifier`` (its feature names come from ``feature_names_``)."""
+
+    kind = "catboost"
+
+    def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
+        refuse_regressor(model)
+        if type(model).__name__ == "CatBoostRegressor" or getattr(model, "_estimator_type", None) == "regressor":
+            raise AuditInputError(f"model is a regressor ({type(model).__name__}); audit checks classifiers")
+        super().__init__(model, output=output, device=device)
+
+    @classmethod
+    def accepts(cls, model: Any) -> bool:
+        return library_of(model) == "catboost" and hasattr(model, "predict")
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        return _real_names(getattr(self.model, "feature_names_", None), r"\d+")
+
+    @property
+    def n_features(self) -> int | None:
+        names = getattr(self.model, "feature_names_", None)
+        return len(names) if names is not None else None
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        if isinstance(X, pd.DataFrame):
+            # CatBoost reads categorical features as strings or integers only: pandas 'category' and
+            # object columns holding other types are cast to str, as at fit time
+            cat = set(self._cat_names())
+            X = X.assign(**{c: X[c].astype(str) for c in X.columns if c in cat and X[c].dtype != object})
+        return super().predict_proba(X)
+
+    def _cat_names(self) -> list[str]:
+        try:
+            idx = self.model.get_cat_feature_indices()
+        except Exception:  # noqa: BLE001
+            return []
+        names = getattr(self.model, "feature_names_", None) or []
+        return [str(names[i]) for i in idx if i < len(names)]
+
+
+__all__ = ["CatBoostBackend", "LightGBMBackend", "XGBoostBackend"]

@@ -1,0 +1,104 @@
+"""Estimators with predict_proba / decision_function / predict: scikit-learn and any duck-typed object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from audit.backends._base import ModelBackend, is_regressor
+from audit.backends._scores import OutputKind, binary, one_hot, sigmoid, softmax
+from audit.errors import AuditInputError
+
+_METHODS = ("predict_proba", "decision_function", "predict")
+
+
+def refuse_regressor(model: Any) -> None:
+    if is_regressor(model):
+        raise AuditInputError(
+            f"model is a regressor ({type(model).__name__}); audit checks classifiers: pass a classifier, or "
+            "wrap the regressor in a callable that returns class scores or labels"
+        )
+
+
+class EstimatorBackend(ModelBackend):
+    """Any object with ``predict_proba``, ``decision_function`` or ``predict`` (in that order of preference).
+
+    ``model_output="logits"`` uses ``decision_function`` even when ``predict_proba`` exists;
+    ``"labels"`` uses ``predict``. Models that only predict labels get one-hot probabilities and
+    ``has_scores`` False.
+    """
+
+    kind = "estimator"
+
+    def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
+        super().__init__(model, output=output, device=device)
+        refuse_regressor(model)
+        self.method = self._pick_method(model, output)
+        self._has_scores = self.method != "predict"
+
+    @staticmethod
+    def _pick_method(model: Any, output: OutputKind) -> str:
+        has = {m: callable(getattr(model, m, None)) for m in _METHODS}
+        if output in ("auto", "proba") and has["predict_proba"]:
+            return "predict_proba"
+        if output in ("auto", "logits") and has["decision_function"]:
+            return "decision_function"
+        if output == "proba" and not has["predict_proba"]:
+            raise AuditInputError(f"model_output='proba' but {type(model).__name__} has no predict_proba")
+        if has["predict"]:
+            return "predict"
+        raise AuditInputError(
+            f"model {type(model).__name__} has no {' / '.join(_METHODS)} method usable with model_output={output!r}"
+        )
+
+    @classmethod
+    def accepts(cls, model: Any) -> bool:
+        return any(callable(getattr(model, m, None)) for m in _METHODS)
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        names = getattr(self.model, "feature_names_in_", None)
+        return [str(c) for c in names] if names is not None else None
+
+    @property
+    def n_features(self) -> int | None:
+        n = getattr(self.model, "n_features_in_", None)
+        return int(n) if isinstance(n, (int, np.integer)) else super().n_features
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        m = self.model
+        if self.method == "predict_proba":
+            return np.asarray(m.predict_proba(X), dtype=np.float64)
+        if self.method == "decision_function":
+            d = np.asarray(m.decision_function(X), dtype=np.float64)
+            return binary(sigmoid(d)) if d.ndim == 1 or d.shape[1] == 1 else softmax(d)
+        labels = np.asarray(m.predict(X)).reshape(-1)
+        classes = self.classes
+        if classes is None:
+            raise AuditInputError(
+                f"{type(m).__name__} predicts labels only and has no classes_; give it a classes_ attribute "
+                "(the class values in a fixed order) or pass a callable returning scores"
+            )
+        return one_hot(labels, classes)
+
+
+class SklearnBackend(EstimatorBackend):
+    """A scikit-learn estimator or Pipeline (anything deriving from ``sklearn.base.BaseEstimator``)."""
+
+    kind = "sklearn"
+
+    @classmethod
+    def accepts(cls, model: Any) -> bool:
+        try:
+            from sklearn.base import BaseEstimator
+        except ImportError:  # pragma: no cover - scikit-learn is a core dependency
+            return False
+        return isinstance(model, BaseEstimator) and super().accepts(model)
+
+
+class DuckBackend(EstimatorBackend):
+    """Any other object with ``predict_proba`` / ``decision_function`` / ``predict`` (a user's wrapper class)."""
+
+    kind = "duck-typed"

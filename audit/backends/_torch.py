@@ -1,0 +1,128 @@
+"""Torch modules: eager, TorchScript and torch.export programs, on CPU, CUDA or MPS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from audit._batching import concat, run_batched
+from audit.backends._base import ModelBackend
+from audit.backends._device import as_numpy, resolve_device
+from audit.backends._scores import OutputKind
+from audit.errors import BAD_OUTPUT_SHAPE, AuditInputError
+
+_PROBA_LAYERS = (torch.nn.Sigmoid, torch.nn.Softmax)
+
+
+def last_leaf(module: torch.nn.Module) -> torch.nn.Module | None:
+    """The last module without children in registration order (the output layer of a Sequential)."""
+    leaves = [m for m in module.modules() if not list(m.children())]
+    return leaves[-1] if leaves else None
+
+
+def set_training(module: torch.nn.Module, training: bool) -> None:
+    """``module.train(training)``, tolerating ``torch.export`` programs, whose mode is fixed when exported
+    (their ``.eval()``/``.train()`` raise NotImplementedError)."""
+    try:
+        module.train(training)
+    except NotImplementedError:
+        pass
+
+
+def try_forward_hook(module: torch.nn.Module, fn: Callable[..., Any]) -> torch.utils.hooks.RemovableHandle | None:
+    """``module.register_forward_hook(fn)``, or None for a TorchScript module, which takes no Python hooks.
+
+    (A torch.export program accepts hooks on its submodules but never calls them: callers that need the hook
+    to fire check that it did.)
+    """
+    try:
+        return module.register_forward_hook(fn)
+    except RuntimeError:
+        return None
+
+
+def input_dtype(module: torch.nn.Module) -> torch.dtype:
+    """The floating dtype of the module's parameters (float32 without any): a ``.double()`` model gets float64."""
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+class TorchBackend(ModelBackend):
+    """A ``torch.nn.Module`` (eager, ``torch.jit`` script/trace, or ``torch.export(...).module()``).
+
+    The module is put in eval mode and moved to ``device`` once; ``logits`` is the differentiable
+    forward the attacks, saliency and gradient checks use.
+    """
+
+    kind = "torch"
+    differentiable = True
+    takes_frames = False
+
+    def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
+        super().__init__(model, output=output, device=device)
+        if output == "labels":
+            raise AuditInputError("model_output='labels' is not valid for a torch model; it must return scores")
+        self.device = resolve_device(device)
+        set_training(model, False)
+        model.to(self.device)
+        if output == "auto":
+            self.output = "proba" if isinstance(last_leaf(model), _PROBA_LAYERS) else "logits"
+        self.dtype = input_dtype(model)
+        self.batch_size = 4096
+
+    @classmethod
+    def accepts(cls, model: Any) -> bool:
+        return isinstance(model, torch.nn.Module)
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        return None
+
+    def as_tensor(self, X: Any) -> torch.Tensor:
+        """A numeric frame, array or tensor -> the module's input tensor on its device and dtype."""
+        if isinstance(X, pd.DataFrame):
+            bad = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+            if bad:
+                raise AuditInputError(
+                    f"torch model received non-numeric column(s) {bad}; pass transform= to turn the DataFrame into a tensor"
+                )
+            X = X.to_numpy(dtype=np.float32)
+        t = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.array(as_numpy(X)))  # copy: inputs may be read-only
+        return t.to(device=self.device, dtype=self.dtype)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Differentiable ``(n, n_classes)`` logits (log-probabilities when the model outputs probabilities).
+
+        A single-output binary model returning ``z`` becomes ``[0, z]`` so that softmax gives
+        ``sigmoid(z)`` for the positive class.
+        """
+        out = self.model(x)
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        if out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1):
+            z = out.reshape(-1)
+            if self.output == "proba":
+                p = z.clamp(1e-7, 1 - 1e-7)
+                return torch.stack([torch.log1p(-p), torch.log(p)], dim=1)
+            return torch.stack([torch.zeros_like(z), z], dim=1)
+        if out.ndim != 2:
+            raise AuditInputError(BAD_OUTPUT_SHAPE.format(shape=tuple(out.shape), n=x.shape[0]))
+        if self.output == "proba":
+            return torch.log(out.clamp_min(1e-12))
+        return out
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        x = self.as_tensor(X)
+
+        def step(a: int, b: int) -> torch.Tensor:
+            with torch.no_grad():
+                return torch.softmax(self.logits(x[a:b]).double(), dim=1).cpu()
+
+        parts, self.batch_size = run_batched(step, x.shape[0], self.batch_size)
+        return concat(parts).numpy()
