@@ -22,7 +22,8 @@ _SCHEMA: dict[str, set[str]] = {
     "model": {"factory", "path", "transform", "output", "trust_pickle", "trusted_types"},
     "data": {"path", "factory", "target", "sensitive", "features", "modality"},
     "train": {"path", "factory"},
-    "audit": {"checks", "seed", "device", "immutable", "baseline", "name"},
+    "audit": {"checks", "seed", "device", "immutable", "baseline", "name", "min_group_size", "positive_class",
+              "positive_is_favorable"},
     "checks": set(),  # [checks.<name>] tables: settings passed to that check
     "policy": set(),  # metric names, validated by Policy
 }
@@ -94,6 +95,9 @@ _KEY_TYPES: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "audit.immutable": ("a list of column names", _is_strs, '["age"]'),
     "audit.baseline": ("a string (the path of a previous audit.json)", _is_str, '"last-release/audit.json"'),
     "audit.name": ("a string", _is_str, '"credit model v2"'),
+    "audit.min_group_size": ("a positive integer", lambda v: _is_seed(v) and v > 0, "30"),
+    "audit.positive_class": ("a class value (string or integer)", lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "1"),
+    "audit.positive_is_favorable": ("true or false (a TOML boolean, without quotes)", _is_bool, "true"),
 }
 
 
@@ -310,8 +314,9 @@ def _resolve(root: Path, value: str, key: str) -> Path:
 
 
 def load_model(cfg: AuditConfig) -> Any:
-    """The model named by ``[model]``: a factory, a TorchScript / torch.export file, a skops file,
-    or (only with ``trust_pickle = true``) a pickle."""
+    """The model named by ``[model]``: a factory, a TorchScript / torch.export file, an ONNX file, an XGBoost
+    (``.ubj``) or CatBoost (``.cbm``) model file, a skops file, or (only with ``trust_pickle = true``) a pickle.
+    None of these formats but the pickle runs code when loaded."""
     m = cfg.model
     if "factory" in m:
         return _call(import_object(m["factory"], "model.factory", cfg.root), "model.factory")
@@ -323,6 +328,20 @@ def load_model(cfg: AuditConfig) -> Any:
     try:
         if suffix == ".pt2":
             return torch.export.load(str(path)).module()
+        if suffix == ".onnx":
+            from audit.backends import load_onnx
+
+            return load_onnx(path)
+        if suffix == ".ubj":  # XGBoost's binary model format: trees and parameters, no code
+            import xgboost
+
+            booster = xgboost.Booster()
+            booster.load_model(str(path))
+            return booster
+        if suffix == ".cbm":  # CatBoost's model format
+            import catboost
+
+            return catboost.CatBoostClassifier().load_model(str(path))
         if suffix in (".pt", ".pth", ".ts"):
             try:
                 return torch.jit.load(str(path), map_location="cpu")
@@ -361,7 +380,7 @@ def load_model(cfg: AuditConfig) -> Any:
         raise ConfigError(f"config key 'model.path': cannot load {path.name}: {type(exc).__name__}: {exc}") from exc
     raise ConfigError(
         f"config key 'model.path': unsupported model file type {suffix!r}; use .pt (TorchScript), .pt2 (torch.export), "
-        ".skops, or a pickle with trust_pickle = true"
+        ".onnx, .ubj (XGBoost), .cbm (CatBoost), .skops, or a pickle with trust_pickle = true"
     )
 
 
@@ -436,4 +455,7 @@ def build_audit_kwargs(cfg: AuditConfig, *, checks: list[str] | None = None) -> 
         "immutable": cfg.audit.get("immutable", []),
         "baseline": None if baseline is None else _resolve(cfg.root, baseline, "audit.baseline"),
         "name": cfg.audit.get("name"),
+        "min_group_size": cfg.audit.get("min_group_size", 30),
+        "positive_class": cfg.audit.get("positive_class"),
+        "positive_is_favorable": cfg.audit.get("positive_is_favorable", True),
     }

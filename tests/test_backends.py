@@ -359,3 +359,39 @@ def test_regressors_are_refused_for_wrappers_without_sklearn_tags():
 
     with pytest.raises(AuditInputError, match="regressor"):
         ModelAdapter(Reg())
+
+
+# ----------------------------------------------------------- audit run
+def test_audit_run_loads_onnx_xgboost_and_catboost_model_files(compas, onnx_file, tmp_path):
+    """`path = "model.onnx"` (and the boosters' own formats) in a config: audited, exit 0, accuracy as sklearn's."""
+    import json
+
+    from audit.cli import main
+
+    xgb = pytest.importorskip("xgboost")
+    cb = pytest.importorskip("catboost")
+    train, test = compas
+    test[COMPAS_NUM + ["race", "two_year_recid"]].to_csv(tmp_path / "test.csv", index=False)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 2},
+                        xgb.DMatrix(train[COMPAS_NUM], label=train["two_year_recid"]), num_boost_round=10)
+    booster.save_model(str(tmp_path / "model.ubj"))
+    cat = cb.CatBoostClassifier(iterations=20, depth=2, verbose=False, random_seed=0, thread_count=1,
+                                allow_writing_files=False).fit(train[COMPAS_NUM], train["two_year_recid"])
+    cat.save_model(str(tmp_path / "model.cbm"))
+    onnx_path, sk = onnx_file
+    refs = {
+        str(onnx_path): sk.predict(test[COMPAS_NUM].to_numpy(np.float32)),
+        "model.ubj": (booster.predict(xgb.DMatrix(test[COMPAS_NUM])) > 0.5).astype(int),
+        "model.cbm": cat.predict(test[COMPAS_NUM]),
+    }
+    for i, (path, pred) in enumerate(refs.items()):
+        cfg = tmp_path / f"audit{i}.toml"
+        cfg.write_text(f'[model]\npath = {json.dumps(path)}\n[data]\npath = "test.csv"\ntarget = "two_year_recid"\n'
+                       f'sensitive = ["race"]\nfeatures = {json.dumps(COMPAS_NUM)}\n'
+                       '[policy]\n"performance.accuracy" = {min = 0.5}\n')
+        out = tmp_path / f"out{i}"
+        assert main(["run", str(cfg), "--out", str(out), "--checks", "performance,fairness", "--quiet"]) == 0
+        metrics = json.loads((out / "audit.json").read_text())["metrics"]
+        acc = metrics["performance.accuracy"]
+        acc = acc["value"] if isinstance(acc, dict) else acc
+        assert acc == pytest.approx(accuracy_score(test["two_year_recid"], pred))
