@@ -7,13 +7,72 @@ JUnit or Markdown. Concrete checks subclass :class:`Section` to add typed fields
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pandas as pd
 
 SectionStatus = Literal["ok", "skipped", "error"]
+
+#: longest dotted part a column or group value becomes in a metric name (longer ones end in a hash)
+METRIC_PART_LIMIT = 64
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def metric_part(value: object) -> str:
+    """One dotted part of a metric name made from a user's column or group value.
+
+    Every check builds names such as ``calibration.<column>.ece_gap`` through this helper, so a name
+    holds only ASCII letters, digits, ``_`` and ``-``: nothing that ends a Markdown code span or splits
+    a table (backtick, pipe), starts a link or image, is markup in XML or HTML, is a control character,
+    or is a dot (which would shift the other parts). Runs of other characters become one ``_``;
+    ordinary column names (``race``, ``age_group``) are unchanged, so policies keep working. Names
+    longer than :data:`METRIC_PART_LIMIT` keep their start and end in a short hash of the full value,
+    so two long names stay apart.
+
+    Examples
+    --------
+    >>> metric_part("race"), metric_part("home zip"), metric_part("`|![i](http://host/x.png)"), metric_part("a.b")
+    ('race', 'home_zip', 'i_http_host_x_png', 'a_b')
+    >>> metric_part("..."), len(metric_part("x" * 10_000))
+    ('column', 64)
+    """
+    text = str(value)
+    part = _UNSAFE.sub("_", text).strip("_") or "column"
+    if len(part) > METRIC_PART_LIMIT:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        part = part[: METRIC_PART_LIMIT - 9].rstrip("_") + "_" + digest
+    return part
+
+
+def metric_parts(values: Iterable[object]) -> dict[str, str]:
+    """:func:`metric_part` for several columns at once, kept distinct: ``str(value)`` -> part.
+
+    When two values give the same part (``"home zip"`` and ``"home_zip"``) the later ones get
+    ``_2``, ``_3``, ... in the order given, so no metric silently replaces another.
+
+    Examples
+    --------
+    >>> metric_parts(["home zip", "home_zip", "race"])
+    {'home zip': 'home_zip', 'home_zip': 'home_zip_2', 'race': 'race'}
+    """
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for value in values:
+        key = str(value)
+        if key in out:
+            continue
+        part, n = metric_part(key), 1
+        while (part if n == 1 else f"{part}_{n}") in taken:
+            n += 1
+        part = part if n == 1 else f"{part}_{n}"
+        out[key] = part
+        taken.add(part)
+    return out
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from audit.context import AuditContext
 from audit.health import CalibrationResult, calibration, ece_intervals
 from audit.metrics import interval_bounds
 from audit.render.figures import figure
-from audit.section import Figure, Metric, Section
+from audit.section import Figure, Metric, Section, metric_parts
 
 _MAX_GROUPS_PLOTTED = 6
 
@@ -133,8 +133,9 @@ class CalibrationCheck(Check):
         if ctx.is_binary:
             metrics.append(Metric("calibration.positive_class_ece", r.positive_class_ece, higher_is_better=False,
                                   description="ECE of the positive-class probability"))
+        parts = metric_parts(r.gaps.index)  # 'home zip' -> calibration.home_zip.ece_gap, like every check
         for col, row in r.gaps.iterrows():
-            metrics.append(Metric(f"calibration.{col}.ece_gap", float(row["ece_gap"]),
+            metrics.append(Metric(f"calibration.{parts[str(col)]}.ece_gap", float(row["ece_gap"]),
                                   *interval_bounds(ci, f"{col}.ece_gap", float(row["ece_gap"])), higher_is_better=False,
                                   description=f"max - min ECE over groups of {col}"))
         overall = pd.DataFrame(

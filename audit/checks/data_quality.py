@@ -13,7 +13,7 @@ from audit.context import AuditContext
 from audit.data import AuditData
 from audit.health import DataQualityResult, data_quality, image_data_quality
 from audit.render.figures import figure
-from audit.section import Figure, Metric, Section
+from audit.section import Figure, Metric, Section, metric_parts
 
 _SPLIT_METRICS = (
     "max_missing_share", "constant_columns", "duplicate_share", "near_duplicate_share", "label_conflict_share",
@@ -177,10 +177,12 @@ class DataQualityCheck(Check):
             metrics.append(Metric("data_quality.drift.n_drifted", float(r.drift["drifted"].sum()), higher_is_better=False))
             metrics.append(Metric("data_quality.drift.max_effect", float(r.drift["effect"].max()), higher_is_better=False))
         if len(r.groups):
-            for col in r.groups.index.get_level_values("column").unique():
+            cols = r.groups.index.get_level_values("column").unique()
+            parts = metric_parts(cols)  # column names made safe for Markdown / XML / HTML, like every check
+            for col in cols:
                 g = r.groups.loc[col]
-                metrics.append(Metric(f"data_quality.{col}.min_group_share", float(g["share"].min())))
-                metrics.append(Metric(f"data_quality.{col}.small_groups", float(g["small"].astype(bool).sum()), higher_is_better=False))
+                metrics.append(Metric(f"data_quality.{parts[str(col)]}.min_group_share", float(g["share"].min())))
+                metrics.append(Metric(f"data_quality.{parts[str(col)]}.small_groups", float(g["small"].astype(bool).sum()), higher_is_better=False))
 
         tables: dict[str, pd.DataFrame] = {"Overview": r.overview.T.rename_axis("measure")}
         if len(r.columns):

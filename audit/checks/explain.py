@@ -20,7 +20,7 @@ from audit.explain import (
     shap_values,
 )
 from audit.explain._plots import beeswarm, importance_bars, shap_vs_lime
-from audit.section import Metric, Section
+from audit.section import Metric, Section, metric_parts
 
 log = logging.getLogger(__name__)
 
@@ -250,14 +250,15 @@ class ExplainCheck(Check):
         if len(sens.columns):  # with no sensitive columns the share is not a finding
             out.append(Metric("explain.sensitive_attribution_share", glob.sensitive_share, _f(lo), _f(hi), False,
                               "share of mean |SHAP| on sensitive input columns"))
+        parts = metric_parts(sens.columns)  # column names made safe for Markdown / XML / HTML, like every check
         for c in sens.columns:
             c = str(c)
             lo = hi = None
             if c in phi.columns and self.n_bootstrap:
                 lo, hi = np.nanpercentile(shares[c], [2.5, 97.5])
-            out.append(Metric(f"explain.{c}.attribution_share", glob.column_share[c], _f(lo), _f(hi), False,
+            out.append(Metric(f"explain.{parts[c]}.attribution_share", glob.column_share[c], _f(lo), _f(hi), False,
                               f"share of mean |SHAP| on {c}"))
-            out.append(Metric(f"explain.{c}.proxy_attribution_share", glob.proxy_share.get(c, float("nan")),
+            out.append(Metric(f"explain.{parts[c]}.proxy_attribution_share", glob.proxy_share.get(c, float("nan")),
                               higher_is_better=False, description=f"share of mean |SHAP| on proxies of {c}"))
         out.append(Metric("explain.shap_lime_rank_agreement", agreement, higher_is_better=True,
                           description="mean Spearman correlation of |SHAP| and |LIME| rankings on chosen rows"))

@@ -17,7 +17,6 @@ What is computed
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -30,7 +29,7 @@ from audit.errors import AuditInputError
 from audit.fairness import DISPARITIES, INTERSECTION, FairnessAssessment, ProxyResult, assess_fairness, proxy_auc
 from audit.fairness._plots import disparity_bars, group_bars, heat_map
 from audit.fairness._text import findings_table
-from audit.section import Metric, Section
+from audit.section import Metric, Section, metric_part, metric_parts
 
 GAP_METRICS = ("selection_rate", "accuracy", "true_positive_rate", "false_positive_rate", "false_negative_rate",
                "true_negative_rate", "precision", "roc_auc")
@@ -45,8 +44,15 @@ class FairnessSection(Section):
 
 
 def metric_key(name: str) -> str:
-    """A sensitive column name as one dotted part of a metric name (``"home zip"`` -> ``"home_zip"``)."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_") or "column"
+    """A sensitive column name as one dotted part of a metric name (``"home zip"`` -> ``"home_zip"``);
+    :func:`audit.section.metric_part`, which every check uses."""
+    return metric_part(name)
+
+
+def _keys(names: list[str]) -> dict[str, str]:
+    """Metric-name part of each view and sensitive column; ``intersection`` first, so a column whose name
+    reads the same (``"intersection!"``) becomes ``intersection_2`` and never takes the intersection's name."""
+    return metric_parts([INTERSECTION, *names])
 
 
 def _patterns() -> tuple[str, ...]:
@@ -191,7 +197,7 @@ class FairnessCheck(Check):
             tables["Proxies"] = proxies.table
             tables["Proxy features"] = proxies.by_feature
             for col, row in proxies.table.iterrows():
-                metrics.append(Metric(f"fairness.{metric_key(col)}.proxy_auc", float(row["proxy_auc"]), higher_is_better=False,
+                metrics.append(Metric(f"fairness.{_keys(names)[str(col)]}.proxy_auc", float(row["proxy_auc"]), higher_is_better=False,
                                       description=f"how well the other features predict {col} (ROC AUC, 0.5 = not at all)"))
         summary = self._summary(ctx, results, findings, gated, multiclass)
         return FairnessSection(
@@ -225,8 +231,9 @@ class FairnessCheck(Check):
             v, lo, hi = worst([tuple(r.overall.loc[d, ["value", "low", "high"]]) for r in results.values()], kind)
             out.append(Metric(f"fairness.{d}", v, lo, hi, higher_is_better=kind == "ratio",
                               description=_DISPARITY_DOCS[d] + "; worst over sensitive columns"))
+        keys = _keys([v for v in gated if v != INTERSECTION])
         for view in gated:
-            key = metric_key(view)
+            key = keys[view]
             for d, (kind, _) in DISPARITIES.items():
                 v, lo, hi = worst([tuple(r.disparities.loc[(view, d), ["value", "low", "high"]]) for r in results.values()], kind)
                 out.append(Metric(f"fairness.{key}.{d}", v, lo, hi, higher_is_better=kind == "ratio",

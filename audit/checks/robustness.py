@@ -26,7 +26,7 @@ from audit.robustness import (
     robustness_curve,
     tabular_constraints,
 )
-from audit.section import Figure, Metric, Section
+from audit.section import Figure, Metric, Section, metric_parts
 
 IMAGE_EPS = (0.01, 0.03, 0.1)
 TABULAR_EPS = (0.05, 0.1, 0.25, 0.5)
@@ -308,6 +308,8 @@ class RobustnessCheck(Check):
     # -------------------------------------------------------------- helpers
     def _metrics(self, curves: list[RobustnessCurve], groups: GroupRobustness | None) -> list[Metric]:
         out: list[Metric] = []
+        # sensitive column names made safe for Markdown / XML / HTML, like every check
+        parts = metric_parts(groups.gaps["column"].unique()) if groups is not None else {}
         for c in curves:
             for r in c.results:
                 base = f"robustness.{r.attack}.{r.norm}"
@@ -327,7 +329,7 @@ class RobustnessCheck(Check):
                 out.append(Metric(f"{base}.group_gap@{e}", gap, glo, ghi, higher_is_better=False,
                                   description="largest robust-accuracy gap between sensitive groups"))
                 for _, row in groups.gaps[groups.gaps["key"] == key].iterrows():
-                    out.append(Metric(f"{base}.{row['column']}.group_gap@{e}", float(row["gap"]),
+                    out.append(Metric(f"{base}.{parts[str(row['column'])]}.group_gap@{e}", float(row["gap"]),
                                       None if pd.isna(row["low"]) else float(row["low"]),
                                       None if pd.isna(row["high"]) else float(row["high"]), higher_is_better=False,
                                       description=f"robust-accuracy gap between {row['column']} groups"))

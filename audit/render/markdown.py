@@ -1,21 +1,21 @@
-"""Markdown renderer: a short summary for a pull-request comment or a CI step summary."""
+"""Markdown renderer: a short summary for a pull-request comment or a CI step summary.
+
+Every value a user controls (model name, device, metric names built from columns, thresholds and
+reasons that quote them) goes through :mod:`audit.render.text`: one line, no control characters,
+inline markup escaped, so no name can close a code span, split the table, or render an image or link.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
+
+from audit.render.text import md_code, md_text
 
 if TYPE_CHECKING:
     from audit.report import Report
 
 _ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "inconclusive": "❔", "error": "💥", "info": "ℹ️"}
-
-
-def _cell(text: object) -> str:
-    """Escape what would break a Markdown table cell or inject markup."""
-    s = str(text)
-    for ch in ("\\", "|", "`", "*", "_", "<", ">", "[", "]"):
-        s = s.replace(ch, "\\" + ch)
-    return s.replace("\n", " ")
 
 
 def _fmt(v: float | None) -> str:
@@ -26,12 +26,12 @@ def render_markdown(report: Report) -> str:
     verdict = report.verdict
     lines = [f"## {_ICON.get(verdict, '')} Model audit: **{verdict.upper()}**", ""]
     meta = report.meta
-    lines.append(
-        f"{_cell(meta.get('model', '?'))} on {meta.get('rows', '?'):,} rows · seed {meta.get('seed')} · "
-        f"device {meta.get('device')} · audit {meta.get('versions', {}).get('audit', '?')}"
-        if isinstance(meta.get("rows"), int)
-        else f"{_cell(meta.get('model', '?'))}"
-    )
+    model = md_text(meta.get("model", "?")) or "?"
+    if isinstance(meta.get("rows"), int):
+        lines.append(f"{model} on {meta['rows']:,} rows · seed {md_text(meta.get('seed'))} · "
+                     f"device {md_text(meta.get('device'))} · audit {md_text(meta.get('versions', {}).get('audit', '?'))}")
+    else:
+        lines.append(model)
     lines.append("")
     gated = sorted(report.findings, key=lambda f: (f.passed, f.status == "pass", f.metric))
     if gated:
@@ -40,9 +40,10 @@ def render_markdown(report: Report) -> str:
         lines += [head, "|---|---|---|---|---|" + ("---|---|" if has_base else "")]
         for f in gated:
             ci = f"{_fmt(f.low)} – {_fmt(f.high)}" if f.low is not None and f.high is not None else ""
-            row = f"| {_ICON.get(f.status, '')} | `{f.metric}` | {_fmt(f.value)} | {ci} | {_cell(f.threshold)} |"
+            row = f"| {_ICON.get(f.status, '')} | {md_code(f.metric)} | {_fmt(f.value)} | {ci} | {md_text(f.threshold)} |"
             if has_base:
-                delta = "" if f.baseline is None or f.value is None else f"{f.value - f.baseline:+.4g}"
+                ok = f.baseline is not None and f.value is not None and math.isfinite(f.value - f.baseline)
+                delta = f"{f.value - f.baseline:+.4g}" if ok else ""
                 row += f" {_fmt(f.baseline)} | {delta} |"
             lines.append(row)
     else:
@@ -50,6 +51,6 @@ def render_markdown(report: Report) -> str:
     skipped = [s for s in report.sections.values() if s.status != "ok"]
     if skipped:
         lines += ["", "<details><summary>Skipped or failed checks</summary>", ""]
-        lines += [f"- **{_cell(s.check)}** ({s.status}): {_cell(s.reason)}" for s in skipped]
+        lines += [f"- **{md_text(s.check)}** ({md_text(s.status)}): {md_text(s.reason)}" for s in skipped]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
