@@ -395,3 +395,19 @@ def test_audit_run_loads_onnx_xgboost_and_catboost_model_files(compas, onnx_file
         acc = metrics["performance.accuracy"]
         acc = acc["value"] if isinstance(acc, dict) else acc
         assert acc == pytest.approx(accuracy_score(test["two_year_recid"], pred))
+
+
+def test_scikit_learn_model_on_digits_images():
+    """Images (n, 1, 8, 8) to a non-differentiable model: performance, fairness-free checks run, saliency skips."""
+    from audit.datasets import load_digits
+
+    X, y = load_digits()
+    lr = LogisticRegression(max_iter=2000).fit(X[:1200].reshape(1200, -1), y[:1200])
+
+    def classify(images):
+        return lr.predict_proba(np.asarray(images).reshape(len(images), -1))
+
+    report = audit(classify, (X[1200:], y[1200:]), checks=fast_checks(), progress=False)
+    assert not [k for k, s in report.sections.items() if s.status == "error"]
+    assert report.sections["saliency"].status == "skipped"
+    assert accuracy(report) == pytest.approx(accuracy_score(y[1200:], lr.predict(X[1200:].reshape(len(X) - 1200, -1))))

@@ -63,6 +63,11 @@ class ModelBackend:
         return np.asarray(classes) if classes is not None else None
 
     @property
+    def tree_ensemble(self) -> bool:
+        """True for tree models whose structure a tree explainer (TreeSHAP) reads."""
+        return False
+
+    @property
     def has_scores(self) -> bool:
         """False for a model that returns hard labels only (a callable is known after its first call)."""
         return self._has_scores

@@ -53,6 +53,10 @@ class XGBoostBackend(EstimatorBackend):
         _refuse_objective(self.objective, model)
         self._has_scores = self.objective != "multi:softmax"
 
+    @property
+    def tree_ensemble(self) -> bool:
+        return hasattr(self.model, "predict_proba")  # the scikit-learn wrapper, which shap's TreeExplainer reads
+
     @classmethod
     def accepts(cls, model: Any) -> bool:
         return library_of(model) == "xgboost" and (type(model).__name__ == "Booster" or hasattr(model, "predict"))
@@ -103,6 +107,10 @@ class LightGBMBackend(EstimatorBackend):
         self.objective = str(model.dump_model(num_iteration=1).get("objective", "")).split(" ")[0]
         _refuse_objective(self.objective, model)
 
+    @property
+    def tree_ensemble(self) -> bool:
+        return hasattr(self.model, "predict_proba")  # the scikit-learn wrapper, which shap's TreeExplainer reads
+
     @classmethod
     def accepts(cls, model: Any) -> bool:
         return library_of(model) == "lightgbm" and (type(model).__name__ == "Booster" or hasattr(model, "predict"))
@@ -138,6 +146,10 @@ class CatBoostBackend(EstimatorBackend):
         if type(model).__name__ == "CatBoostRegressor" or getattr(model, "_estimator_type", None) == "regressor":
             raise AuditInputError(f"model is a regressor ({type(model).__name__}); audit checks classifiers")
         super().__init__(model, output=output, device=device)
+
+    @property
+    def tree_ensemble(self) -> bool:
+        return hasattr(self.model, "predict_proba")  # the scikit-learn wrapper, which shap's TreeExplainer reads
 
     @classmethod
     def accepts(cls, model: Any) -> bool:

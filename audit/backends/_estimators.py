@@ -63,6 +63,11 @@ class EstimatorBackend(ModelBackend):
         return [str(c) for c in names] if names is not None else None
 
     @property
+    def tree_ensemble(self) -> bool:
+        mod = type(self.model).__module__
+        return mod.startswith(("sklearn.ensemble", "sklearn.tree")) and self.method == "predict_proba"
+
+    @property
     def n_features(self) -> int | None:
         n = getattr(self.model, "n_features_in_", None)
         return int(n) if isinstance(n, (int, np.integer)) else super().n_features

@@ -181,13 +181,13 @@ def _choose(explainer: str, space: ModelSpace, x: torch.Tensor, bg: torch.Tensor
     if explainer != "auto":
         if explainer in ("deep", "gradient") and space.kind != "torch":
             raise AuditInputError(f"explainer={explainer!r} needs a torch model; use 'permutation' or 'kernel'")
-        if explainer == "tree" and not _shaplib.is_tree_model(space.adapter.model):
+        if explainer == "tree" and not space.adapter.backend.tree_ensemble:
             raise AuditInputError("explainer='tree' needs a tree ensemble (scikit-learn, XGBoost, LightGBM, CatBoost)")
         return explainer
     if space.d <= EXACT_MAX_FEATURES or exact_cost(x, bg) <= budget:
         return "exact"
     numeric = space.codec is None or not space.codec.categorical
-    if space.output == "proba" and numeric and _shaplib.is_tree_model(space.adapter.model):
+    if space.output == "proba" and numeric and space.adapter.backend.tree_ensemble:
         return "tree"
     # measured (BENCHMARKS.md): on tabular MLPs the permutation explainer is far closer to exact values than
     # either gradient explainer; on probabilities Gradient (corr ~0.94) beats Deep (0.41-0.86: shap treats the

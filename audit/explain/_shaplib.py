@@ -15,7 +15,6 @@ from audit.space import ModelSpace
 
 log = logging.getLogger(__name__)
 
-_TREE_MODULES = ("sklearn.ensemble", "sklearn.tree", "xgboost", "lightgbm", "catboost")
 
 
 @contextlib.contextmanager
@@ -29,12 +28,6 @@ def seeded_numpy(seed: int) -> Iterator[None]:
             yield
     finally:
         np.random.set_state(state)
-
-
-def is_tree_model(model: object) -> bool:
-    """True for tree ensembles shap's TreeExplainer reads (scikit-learn, XGBoost, LightGBM, CatBoost)."""
-    mod = type(model).__module__
-    return any(mod.startswith(m) for m in _TREE_MODULES) and hasattr(model, "predict_proba")
 
 
 def _as_ndk(values: object, n: int, d: int) -> np.ndarray:
