@@ -67,6 +67,11 @@ class ModelBackend:
         """True for tree models whose structure a tree explainer (TreeSHAP) reads."""
         return False
 
+    def tree_shap(self, X: Any) -> Any:
+        """Exact (path-dependent) TreeSHAP of the model's raw output through the library's own implementation:
+        ``(values (n, d, K), base (K,), raw output (n, K), "margin" | "proba")``; None when the model has none."""
+        return None
+
     @property
     def has_scores(self) -> bool:
         """False for a model that returns hard labels only (a callable is known after its first call)."""

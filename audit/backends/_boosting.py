@@ -53,10 +53,6 @@ class XGBoostBackend(EstimatorBackend):
         _refuse_objective(self.objective, model)
         self._has_scores = self.objective != "multi:softmax"
 
-    @property
-    def tree_ensemble(self) -> bool:
-        return hasattr(self.model, "predict_proba")  # the scikit-learn wrapper, which shap's TreeExplainer reads
-
     @classmethod
     def accepts(cls, model: Any) -> bool:
         return library_of(model) == "xgboost" and (type(model).__name__ == "Booster" or hasattr(model, "predict"))
@@ -79,6 +75,22 @@ class XGBoostBackend(EstimatorBackend):
             return int(self.booster.num_features())
         except Exception:  # noqa: BLE001
             return None
+
+    @property
+    def tree_ensemble(self) -> bool:
+        return True
+
+    def tree_shap(self, X: Any) -> Any:
+        from audit.backends._treeshap import xgboost_tree_shap
+
+        return xgboost_tree_shap(self.model, X, self._n_classes())
+
+    def _n_classes(self) -> int:
+        if self.classes is not None:
+            return len(self.classes)
+        if not self.raw:
+            return 2
+        return int(json.loads(self.model.save_config())["learner"]["learner_model_param"].get("num_class", "0")) or 2
 
     def predict_proba(self, X: Any) -> np.ndarray:
         if not self.raw:
@@ -107,10 +119,6 @@ class LightGBMBackend(EstimatorBackend):
         self.objective = str(model.dump_model(num_iteration=1).get("objective", "")).split(" ")[0]
         _refuse_objective(self.objective, model)
 
-    @property
-    def tree_ensemble(self) -> bool:
-        return hasattr(self.model, "predict_proba")  # the scikit-learn wrapper, which shap's TreeExplainer reads
-
     @classmethod
     def accepts(cls, model: Any) -> bool:
         return library_of(model) == "lightgbm" and (type(model).__name__ == "Booster" or hasattr(model, "predict"))
@@ -126,6 +134,16 @@ class LightGBMBackend(EstimatorBackend):
             return int(self.model.num_feature())
         n = getattr(self.model, "n_features_", None)
         return int(n) if n is not None else None
+
+    @property
+    def tree_ensemble(self) -> bool:
+        return True
+
+    def tree_shap(self, X: Any) -> Any:
+        from audit.backends._treeshap import lightgbm_tree_shap
+
+        k = len(self.classes) if self.classes is not None else max(2, int(self.model.num_model_per_iteration()))
+        return lightgbm_tree_shap(self.model, X, k)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         if not self.raw:
@@ -147,10 +165,6 @@ class CatBoostBackend(EstimatorBackend):
             raise AuditInputError(f"model is a regressor ({type(model).__name__}); audit checks classifiers")
         super().__init__(model, output=output, device=device)
 
-    @property
-    def tree_ensemble(self) -> bool:
-        return hasattr(self.model, "predict_proba")  # the scikit-learn wrapper, which shap's TreeExplainer reads
-
     @classmethod
     def accepts(cls, model: Any) -> bool:
         return library_of(model) == "catboost" and hasattr(model, "predict")
@@ -167,10 +181,25 @@ class CatBoostBackend(EstimatorBackend):
     def predict_proba(self, X: Any) -> np.ndarray:
         if isinstance(X, pd.DataFrame):
             # CatBoost reads categorical features as strings or integers only: pandas 'category' and
-            # object columns holding other types are cast to str, as at fit time
-            cat = set(self._cat_names())
-            X = X.assign(**{c: X[c].astype(str) for c in X.columns if c in cat and X[c].dtype != object})
+            # string-dtype columns are cast to str, as at fit time
+            X = self._strings_for_categories(X)
         return super().predict_proba(X)
+
+    @property
+    def tree_ensemble(self) -> bool:
+        return True
+
+    def tree_shap(self, X: Any) -> Any:
+        from audit.backends._treeshap import catboost_tree_shap
+
+        if isinstance(X, pd.DataFrame):
+            X = self._strings_for_categories(X)
+        k = len(self.classes) if self.classes is not None else 2
+        return catboost_tree_shap(self.model, X, k, list(self.model.get_cat_feature_indices()))
+
+    def _strings_for_categories(self, X: pd.DataFrame) -> pd.DataFrame:
+        cat = set(self._cat_names())
+        return X.assign(**{c: X[c].astype(str) for c in X.columns if c in cat and X[c].dtype != object})
 
     def _cat_names(self) -> list[str]:
         try:

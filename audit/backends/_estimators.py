@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from audit.backends._base import ModelBackend, is_regressor
@@ -66,6 +67,14 @@ class EstimatorBackend(ModelBackend):
     def tree_ensemble(self) -> bool:
         mod = type(self.model).__module__
         return mod.startswith(("sklearn.ensemble", "sklearn.tree")) and self.method == "predict_proba"
+
+    def tree_shap(self, X: Any) -> Any:
+        if not self.tree_ensemble or (isinstance(X, pd.DataFrame) and not all(
+                pd.api.types.is_numeric_dtype(X[c]) for c in X.columns)):
+            return None
+        from audit.backends._treeshap import sklearn_tree_shap
+
+        return sklearn_tree_shap(self.model, X, len(self.classes) if self.classes is not None else 2)
 
     @property
     def n_features(self) -> int | None:

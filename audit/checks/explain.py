@@ -25,13 +25,22 @@ from audit.section import Metric, Section, metric_parts
 log = logging.getLogger(__name__)
 
 
+_OUTPUT_WORDS = {"proba": "probabilities", "logit": "logits", "margin": "raw margins (log-odds)"}
+
+
 class ExplainCheck(Check):
     """SHAP values (exact where affordable) on a sample of rows and LIME on a few chosen rows.
 
     Parameters
     ----------
     n_rows : int
-        Rows (seeded sample) whose SHAP values make the global view.
+        Rows (seeded sample) whose SHAP values make the global view (models without a native tree
+        algorithm).
+    max_tree_rows : int
+        Tree ensembles (exact TreeSHAP, linear in rows) explain every row up to this many; above it
+        a seeded sample that keeps every row of each sensitive group smaller than
+        ``small_group_rows``, so per-group attributions cover every group the fairness check does.
+    small_group_rows : int
     n_background : int
         Background rows (from ``train`` when given, else from ``data``).
     n_lime_rows : int
@@ -94,7 +103,11 @@ class ExplainCheck(Check):
         n_bootstrap: int = 200,
         max_model_rows: int | None = None,
         top: int = 10,
+        max_tree_rows: int = 4000,
+        small_group_rows: int = 300,
     ) -> None:
+        self.max_tree_rows = max_tree_rows
+        self.small_group_rows = small_group_rows
         self.n_rows = n_rows
         self.n_background = n_background
         self.n_lime_rows = n_lime_rows
@@ -145,12 +158,17 @@ class ExplainCheck(Check):
         n = len(X)
         rng = ctx.rng(self.name)
         seed = int(rng.integers(0, 2**31 - 1))
-        order = rng.choice(n, size=min(self.n_rows, n), replace=False)
         source = ctx.train.X if ctx.train is not None else X
         # a torch forward on a batch of coalitions is far cheaper per row than a Python-side model call
         budget = float(self.max_model_rows or (3_000_000 if ctx.model.differentiable else 400_000))
-        n_rows, n_bg, sized = self._fit_budget(ctx, X, order, source, budget, seed)
-        sample = np.sort(order[:n_rows])
+        tree = ctx.model.backend.tree_ensemble and self.explainer in ("auto", "tree")
+        if tree:  # TreeSHAP is linear in rows: explain them all, up to a cap that keeps small groups whole
+            sample, sized = self._tree_rows(ctx, rng), ""
+            n_bg = min(self.n_background, len(source))
+        else:
+            order = rng.choice(n, size=min(self.n_rows, n), replace=False)
+            n_rows, n_bg, sized = self._fit_budget(ctx, X, order, source, budget, seed)
+            sample = np.sort(order[:n_rows])
         chosen = self._chosen_rows(ctx)
         chosen_pos = [i for i, _ in chosen]
         extra = [i for i in chosen_pos if i not in set(sample.tolist())]
@@ -161,6 +179,10 @@ class ExplainCheck(Check):
             n_background=n_bg, seed=seed, class_names=class_names, exact_budget=1.5 * budget, space=ctx.space,
         )
         notes = ([sized] if sized else []) + list(res.notes)
+        if tree and res.explainer == "tree":
+            notes.append(f"Row budget: {len(sample):,} of {n:,} rows explained" + (
+                "." if len(sample) == n else f" (cap {self.max_tree_rows:,}; every row of sensitive groups under "
+                f"{self.small_group_rows} rows kept, the rest a seeded sample)."))
         if not res.in_data_columns:
             notes.append(
                 f"The transform's {len(res.groups)} outputs could not be traced back to the data's columns (give it "
@@ -202,7 +224,7 @@ class ExplainCheck(Check):
         top3 = ", ".join(glob.importance.index[:3])
         summary = (
             f"The model's {glob.explained} output leans most on {top3} ({res.explainer} SHAP on {len(sample)} rows, "
-            f"{'probabilities' if res.output == 'proba' else 'logits'} explained)."
+            f"{_OUTPUT_WORDS.get(res.output, res.output)} explained)."
         )
         if sens.shape[1]:
             summary += f" Sensitive input columns carry {glob.sensitive_share:.1%} of the attribution"
@@ -216,6 +238,21 @@ class ExplainCheck(Check):
             summary += f" SHAP and LIME rankings agree with mean Spearman {agreement:.2f} on {len(chosen)} chosen rows."
         return Section(check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
                        figures=figs, notes=notes)
+
+    def _tree_rows(self, ctx: AuditContext, rng: np.random.Generator) -> np.ndarray:
+        """Every row up to ``max_tree_rows``; above it, every row of small sensitive groups plus a seeded sample."""
+        n = len(ctx.data.X)
+        if n <= self.max_tree_rows:
+            return np.arange(n)
+        keep = np.zeros(n, dtype=bool)
+        for c in ctx.data.sensitive.columns:
+            codes, _ = pd.factorize(ctx.data.sensitive[c].astype(str))
+            sizes = np.bincount(codes)
+            keep |= sizes[codes] < self.small_group_rows
+        kept = np.flatnonzero(keep)[: self.max_tree_rows]
+        rest = np.flatnonzero(~keep)
+        fill = rng.choice(rest, size=min(len(rest), max(0, self.max_tree_rows - len(kept))), replace=False)
+        return np.sort(np.concatenate([kept, fill]))
 
     def _fit_budget(self, ctx: AuditContext, X: pd.DataFrame, order: np.ndarray, source: pd.DataFrame,
                     budget: float, seed: int) -> tuple[int, int, str]:

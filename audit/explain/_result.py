@@ -28,8 +28,9 @@ class ShapResult:
         The explained rows as given (original columns), for display.
     groups : dict of str to list of str
         Original column -> its model-input features.
-    output : {"proba", "logit"}
-        What is explained: each class's predicted probability, or the raw score (logit).
+    output : {"proba", "logit", "margin"}
+        What is explained: each class's predicted probability, the raw score (logit), or a tree
+        ensemble's raw margin (log-odds per class; exact TreeSHAP lives there).
     explainer : str
         Explainer that produced the values: ``"exact"`` (brute force over coalitions),
         ``"tree"``, ``"deep"``, ``"gradient"``, ``"permutation"`` or ``"kernel"``.
@@ -62,7 +63,7 @@ class ShapResult:
     model_output: pd.DataFrame
     data: pd.DataFrame
     groups: dict[str, list[str]]
-    output: Literal["proba", "logit"]
+    output: Literal["proba", "logit", "margin"]
     explainer: str
     additivity_error: float
     reference_correlation: float = float("nan")

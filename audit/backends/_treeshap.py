@@ -1,0 +1,87 @@
+"""Exact TreeSHAP through each library's native implementation, in the model's raw output.
+
+Tree ensembles carry their own polynomial-time Shapley algorithm (Lundberg et al., "path-dependent"
+TreeSHAP): XGBoost ``pred_contribs``, LightGBM ``pred_contrib``, CatBoost ``ShapValues`` and shap's
+``TreeExplainer`` for scikit-learn trees. The game it solves is exact: ``v(S)`` is the tree's
+expected output when the features outside ``S`` follow the training data's split proportions (the
+cover recorded in each node); the values sum exactly to the raw output. That output is the margin
+(log-odds per class) for boosted models, and the averaged class probability for random forests.
+
+Every function returns ``(values (n, d, K), base (K,), raw (n, K), output)`` where ``raw`` is the
+library's own raw prediction, so additivity can be checked against an independent call.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+
+TreeOutput = Literal["margin", "proba"]
+TreeShap = tuple[np.ndarray, np.ndarray, np.ndarray, TreeOutput]
+
+
+def _per_class(contrib: np.ndarray, raw: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``contrib`` (n, d+1) for one margin or (n, K, d+1) -> values (n, d, K), base (K,), raw (n, K).
+
+    A binary model's single margin is the log-odds of the positive class; the negative class's
+    log-odds is its negation, so both classes get values (negated for class 0).
+    """
+    if contrib.ndim == 2:
+        phi, bias = contrib[:, :-1], contrib[:, -1]
+        raw = raw.reshape(-1)
+        if n_classes <= 2:
+            return np.stack([-phi, phi], axis=2), np.array([-bias[0], bias[0]]), np.column_stack([-raw, raw])
+        raise ValueError("one margin for a multiclass model")
+    phi = np.transpose(contrib[:, :, :-1], (0, 2, 1))
+    return phi, contrib[0, :, -1], raw.reshape(len(raw), -1)
+
+
+def xgboost_tree_shap(model: Any, X: Any, n_classes: int) -> TreeShap:
+    import xgboost as xgb
+
+    booster = model if type(model).__name__ == "Booster" else model.get_booster()
+    dm = xgb.DMatrix(X, enable_categorical=True)
+    contrib = np.asarray(booster.predict(dm, pred_contribs=True), dtype=np.float64)
+    raw = np.asarray(booster.predict(dm, output_margin=True), dtype=np.float64)
+    return (*_per_class(contrib, raw, n_classes), "margin")
+
+
+def lightgbm_tree_shap(model: Any, X: Any, n_classes: int) -> TreeShap:
+    booster = model if type(model).__name__ == "Booster" else model.booster_
+    contrib = np.asarray(booster.predict(X, pred_contrib=True), dtype=np.float64)
+    raw = np.asarray(booster.predict(X, raw_score=True), dtype=np.float64)
+    d1 = booster.num_feature() + 1
+    if contrib.shape[1] != d1:  # multiclass: the classes' (d + 1) blocks side by side
+        contrib = contrib.reshape(len(contrib), -1, d1)
+    return (*_per_class(contrib, raw, n_classes), "margin")
+
+
+def catboost_tree_shap(model: Any, X: Any, n_classes: int, cat_features: list[int]) -> TreeShap:
+    from catboost import Pool
+
+    pool = Pool(X, cat_features=cat_features or None)
+    contrib = np.asarray(model.get_feature_importance(pool, type="ShapValues"), dtype=np.float64)
+    raw = np.asarray(model.predict(pool, prediction_type="RawFormulaVal"), dtype=np.float64)
+    return (*_per_class(contrib, raw, n_classes), "margin")
+
+
+def sklearn_tree_shap(model: Any, X: Any, n_classes: int) -> TreeShap:
+    """shap's TreeExplainer (path-dependent) on a scikit-learn tree model's raw output."""
+    import shap
+
+    Xn = np.asarray(X, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ex = shap.TreeExplainer(model, feature_perturbation="tree_path_dependent", model_output="raw")
+        vals = ex.shap_values(Xn, check_additivity=False)
+    arr = np.stack(vals, axis=-1) if isinstance(vals, list) else np.asarray(vals, dtype=np.float64)
+    base = np.atleast_1d(np.asarray(ex.expected_value, dtype=np.float64)).reshape(-1)
+    if arr.ndim == 2:  # one margin (binary boosting): log-odds of the positive class
+        contrib = np.column_stack([arr, np.full(len(arr), base[0])])
+        margin = np.asarray(model.decision_function(X), dtype=np.float64)  # X as fitted: names kept
+        return (*_per_class(contrib, margin, n_classes), "margin")
+    forest = hasattr(model, "estimators_") and not hasattr(model, "decision_function")
+    raw = np.asarray(model.predict_proba(X) if forest else model.decision_function(X), dtype=np.float64)
+    return arr, base, raw.reshape(len(raw), -1), "proba" if forest else "margin"
