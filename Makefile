@@ -5,7 +5,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean bench
+.PHONY: demo test test-gpu install clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# CPU/CUDA parity of every check (tests/test_gpu.py): needs a GPU and a CUDA build of torch (set
+# TORCH_SPEC to one); without CUDA the tests skip, as they do in `make test`.
+test-gpu: $(STAMP)
+	$(BIN)/python -m pytest -m gpu tests/test_gpu.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/fairness.py

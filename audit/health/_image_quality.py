@@ -54,7 +54,9 @@ def _hash_images(flat: np.ndarray) -> np.ndarray:
 
 def _near_hash(flat: np.ndarray, tol: float) -> np.ndarray:
     finite = flat[np.isfinite(flat)]
-    mu, sd = (float(finite.mean()), float(finite.std())) if finite.size else (0.0, 0.0)
+    # accumulated in float64: a float32 sum's rounding depends on numpy's summation order (version, SIMD), and
+    # the grid below is cut at these numbers
+    mu, sd = (float(finite.mean(dtype=np.float64)), float(finite.std(dtype=np.float64))) if finite.size else (0.0, 0.0)
     sd = sd if sd > 0 else 1.0
     q = np.round((flat - mu) / (sd * tol)) + 0.0  # + 0.0: -0.0 (values just below the mean) hashes like 0.0
     return _hash_images(np.nan_to_num(q, nan=-1e9).astype(np.float32))

@@ -110,7 +110,7 @@ def feature_array(value: Any, arg: str, shape: tuple[int, ...], device: torch.de
         raise AuditInputError(BAD_FEATURE_ARRAY.format(arg=arg, shape=shape, got=tuple(t.shape))) from None
     if not torch.isfinite(out).all() and arg != "bounds":
         raise AuditInputError(f"{arg} has NaN or infinite values")
-    return out.to(device=device, dtype=dtype).unsqueeze(0).contiguous()
+    return out.to(dtype).to(device).unsqueeze(0).contiguous()  # cast on the CPU first: MPS takes no float64
 
 
 @dataclass

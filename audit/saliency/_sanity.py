@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,7 +93,12 @@ def _reinit(layer: torch.nn.Module, seed: int) -> None:
     """
     params = list(layer.parameters(recurse=False))
     on_cpu = all(p.device.type == "cpu" for p in params)
-    work = layer if on_cpu else copy.deepcopy(layer).cpu()
+    if on_cpu:
+        work = layer
+    else:
+        with warnings.catch_warnings():  # moving a TorchScript copy reads .grad of non-leaf tensors: harmless
+            warnings.filterwarnings("ignore", message="The .grad attribute of a Tensor that is not a leaf")
+            work = copy.deepcopy(layer).cpu()
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.random.default_generator.manual_seed(int(seed))  # what reset_parameters and normal_ draw from here
         if hasattr(work, "reset_parameters"):

@@ -56,6 +56,20 @@ def test_counts_on_hand_built_frame(hand_frames):
     assert r.overview.loc["train", "duplicate_rows"] == 0
 
 
+def test_equal_numbers_hash_equal_whatever_their_bits():
+    """-0.0 and 0.0 (which the near-duplicate grid produces for values just below the mean) and NaNs with other
+    payloads are equal values: rows holding them must count as duplicates with any pandas version (up to 3.0
+    pandas hashed the raw bits)."""
+    from audit.health._data_quality import hash_rows
+
+    other_nan = np.frombuffer(np.uint64(0x7FF8000000000001).tobytes(), dtype=np.float64)[0]
+    frame = pd.DataFrame({"x": [0.0, -0.0, np.nan, -np.nan, other_nan], "c": ["a"] * 5})
+    keys = hash_rows(frame)
+    assert keys[0] == keys[1] and keys[2] == keys[3] == keys[4] and keys[0] != keys[2]
+    near = data_quality(pd.DataFrame({"x": [1.0, 2.0, 2.001, 3.0], "y": [0, 1, 1, 0]}), target="y", near_tolerance=0.1)
+    assert near.overview.loc["data", "near_duplicate_rows"] == 1  # 2.001 ~ 2.0, which lands on -0.0 and 0.0
+
+
 def test_ks_drift_matches_scipy_and_brute_force():
     rng = np.random.default_rng(0)
     a = pd.DataFrame({"x": rng.normal(0, 1, 300), "z": rng.normal(0, 1, 300)})

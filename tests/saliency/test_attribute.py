@@ -45,6 +45,28 @@ def test_smoothgrad_of_linear_model_is_abs_weight(linear_image_net, small_images
     np.testing.assert_allclose(res.maps["smoothgrad"], np.broadcast_to(np.abs(w[2]).reshape(4, 4), (6, 4, 4)), atol=1e-6)
 
 
+def test_smoothgrad_is_the_mean_abs_gradient_at_cpu_drawn_noise(small_images):
+    """Reference: captum's Saliency at each noisy copy, with the noise each image's CPU stream gives. The noise is
+    drawn on the CPU (then moved to the model's device), so a seed gives the same maps on every device."""
+    from captum.attr import Saliency
+
+    from audit.saliency._common import cpu_generator
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(48, 3))
+    samples, noise, seed = 5, 0.15, 4
+    res = attribute(net, small_images, 1, methods=("smoothgrad",), smoothgrad_samples=samples, smoothgrad_noise=noise,
+                    seed=seed, batch_size=4, device="cpu")
+    stdev = noise * float(small_images.max() - small_images.min())
+    ref = np.zeros((6, 1, 4, 4))
+    for i in range(6):
+        eps = stdev * torch.randn((samples, 1, 4, 4), generator=cpu_generator(seed, i))
+        for s in range(samples):
+            g = Saliency(net).attribute((small_images[i : i + 1] + eps[s : s + 1]).requires_grad_(), target=1, abs=True)
+            ref[i] += g[0].detach().numpy() / samples
+    np.testing.assert_allclose(res.raw["smoothgrad"], ref, rtol=1e-5, atol=1e-7)
+
+
 class _ConvNet(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
