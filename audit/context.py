@@ -199,7 +199,7 @@ class AuditContext:
         h = hashlib.sha256(str(self.seed).encode())
         X = self.data.X
         if isinstance(X, torch.Tensor):
-            h.update(X.numpy().tobytes()[:10_000_000])
+            h.update(X.detach().cpu().numpy().tobytes()[:10_000_000])
         else:
             h.update(str(X.shape).encode())
             h.update(np.ascontiguousarray(X.head(2000).to_numpy(dtype=str)).tobytes())

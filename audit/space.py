@@ -157,7 +157,7 @@ class ModelSpace:
 
             def step(a: int, b: int) -> torch.Tensor:
                 with torch.no_grad():
-                    return fn(z[a:b]).double().cpu()
+                    return fn(z[a:b]).cpu().double()  # float64 on the CPU: MPS has none
 
             parts, self.batch_size = run_batched(step, z.shape[0], self.batch_size)
             return concat(parts)

@@ -122,7 +122,8 @@ class TorchBackend(ModelBackend):
 
         def step(a: int, b: int) -> torch.Tensor:
             with torch.no_grad():
-                return torch.softmax(self.logits(x[a:b]).double(), dim=1).cpu()
+                # softmax in float64 on the CPU: the same on every device (MPS has no float64)
+                return torch.softmax(self.logits(x[a:b]).cpu().double(), dim=1)
 
         parts, self.batch_size = run_batched(step, x.shape[0], self.batch_size)
         return concat(parts).numpy()

@@ -7,8 +7,9 @@ expected output when the features outside ``S`` follow the training data's split
 cover recorded in each node); the values sum exactly to the raw output. That output is the margin
 (log-odds per class) for boosted models, and the averaged class probability for random forests.
 
-Every function returns ``(values (n, d, K), base (K,), raw (n, K), output)`` where ``raw`` is the
-library's own raw prediction, so additivity can be checked against an independent call.
+Every function returns ``(values (n, d, K), base (K,), raw (m, K), output)`` where ``raw`` is the
+library's own raw prediction on the first ``m = min(n, CHECK_ROWS)`` rows, so additivity is checked
+against an independent call without paying a second full prediction pass.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any, Literal
 import numpy as np
 
 TreeOutput = Literal["margin", "proba"]
+#: rows on which the library's own raw prediction is computed to check that the values add up to it
+CHECK_ROWS = 1000
 TreeShap = tuple[np.ndarray, np.ndarray, np.ndarray, TreeOutput]
 
 
@@ -29,7 +32,7 @@ def _per_class(contrib: np.ndarray, raw: np.ndarray, n_classes: int) -> tuple[np
     log-odds is its negation, so both classes get values (negated for class 0).
     """
     if contrib.ndim == 2:
-        phi, bias = contrib[:, :-1], contrib[:, -1]
+        phi, bias = contrib[:, :-1], contrib[:, -1]  # the bias column is the same on every row
         raw = raw.reshape(-1)
         if n_classes <= 2:
             return np.stack([-phi, phi], axis=2), np.array([-bias[0], bias[0]]), np.column_stack([-raw, raw])
@@ -42,16 +45,16 @@ def xgboost_tree_shap(model: Any, X: Any, n_classes: int) -> TreeShap:
     import xgboost as xgb
 
     booster = model if type(model).__name__ == "Booster" else model.get_booster()
-    dm = xgb.DMatrix(X, enable_categorical=True)
-    contrib = np.asarray(booster.predict(dm, pred_contribs=True), dtype=np.float64)
-    raw = np.asarray(booster.predict(dm, output_margin=True), dtype=np.float64)
+    contrib = np.asarray(booster.predict(xgb.DMatrix(X, enable_categorical=True), pred_contribs=True), dtype=np.float64)
+    head = xgb.DMatrix(X[:CHECK_ROWS], enable_categorical=True)
+    raw = np.asarray(booster.predict(head, output_margin=True), dtype=np.float64)
     return (*_per_class(contrib, raw, n_classes), "margin")
 
 
 def lightgbm_tree_shap(model: Any, X: Any, n_classes: int) -> TreeShap:
     booster = model if type(model).__name__ == "Booster" else model.booster_
     contrib = np.asarray(booster.predict(X, pred_contrib=True), dtype=np.float64)
-    raw = np.asarray(booster.predict(X, raw_score=True), dtype=np.float64)
+    raw = np.asarray(booster.predict(X[:CHECK_ROWS], raw_score=True), dtype=np.float64)
     d1 = booster.num_feature() + 1
     if contrib.shape[1] != d1:  # multiclass: the classes' (d + 1) blocks side by side
         contrib = contrib.reshape(len(contrib), -1, d1)
@@ -63,7 +66,8 @@ def catboost_tree_shap(model: Any, X: Any, n_classes: int, cat_features: list[in
 
     pool = Pool(X, cat_features=cat_features or None)
     contrib = np.asarray(model.get_feature_importance(pool, type="ShapValues"), dtype=np.float64)
-    raw = np.asarray(model.predict(pool, prediction_type="RawFormulaVal"), dtype=np.float64)
+    head = Pool(X[:CHECK_ROWS], cat_features=cat_features or None)
+    raw = np.asarray(model.predict(head, prediction_type="RawFormulaVal"), dtype=np.float64)
     return (*_per_class(contrib, raw, n_classes), "margin")
 
 
@@ -80,8 +84,9 @@ def sklearn_tree_shap(model: Any, X: Any, n_classes: int) -> TreeShap:
     base = np.atleast_1d(np.asarray(ex.expected_value, dtype=np.float64)).reshape(-1)
     if arr.ndim == 2:  # one margin (binary boosting): log-odds of the positive class
         contrib = np.column_stack([arr, np.full(len(arr), base[0])])
-        margin = np.asarray(model.decision_function(X), dtype=np.float64)  # X as fitted: names kept
+        margin = np.asarray(model.decision_function(X[:CHECK_ROWS]), dtype=np.float64)  # X as fitted: names kept
         return (*_per_class(contrib, margin, n_classes), "margin")
     forest = hasattr(model, "estimators_") and not hasattr(model, "decision_function")
-    raw = np.asarray(model.predict_proba(X) if forest else model.decision_function(X), dtype=np.float64)
+    head = X[:CHECK_ROWS]
+    raw = np.asarray(model.predict_proba(head) if forest else model.decision_function(head), dtype=np.float64)
     return arr, base, raw.reshape(len(raw), -1), "proba" if forest else "margin"
