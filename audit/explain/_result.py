@@ -41,7 +41,7 @@ class ShapResult:
         Pearson correlation and mean absolute difference (relative to the mean ``|exact|``)
         between these values and exact interventional Shapley values on ``reference_rows`` rows
         against the same background. 1 and 0 when ``explainer == "exact"``; NaN when the exact
-        reference was too expensive (see ``notes``).
+        reference was not computed (``reference_skipped`` says why).
     reference_rows : int
     n_background : int
         Background rows (or k-means centres) used.
@@ -55,6 +55,29 @@ class ShapResult:
         True when ``values_by_column``'s columns are the data's columns; False when a transform's
         outputs could not be traced back to columns, so values are per model input (``x0``, ...)
         and ``data`` holds the model inputs.
+    standard_errors : dict of str to DataFrame
+        Same layout as ``values``: the standard error of each value. 0 for exact and tree values;
+        estimated from independent rounds for ``"permutation"``; NaN for Deep/Gradient/Kernel
+        values, which come with no error estimate.
+    stopped_by : str
+        What ended permutation sampling: ``"target"`` (every row reached the target standard
+        error), ``"budget"`` (the model-row budget ran out first) or ``"rounds"`` (the cap on
+        rounds); ``""`` for the other explainers.
+    output_spread : float
+        The scale the permutation sampler's target is relative to: the largest weighted standard
+        deviation of the model output over the background (NaN for the other explainers).
+    reference_skipped : str
+        Why the comparison with exact values was not made (the exact reference cost more than the
+        budget, or ``n_reference=0``); ``""`` when it was made or not needed (exact values).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from audit.explain import shap_values
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    >>> res = shap_values(net, torch.randn(5, 3), background=torch.randn(10, 3))
+    >>> res.explainer, res.max_standard_error, res.for_class(1).shape
+    ('exact', 0.0, (5, 3))
     """
 
     values: dict[str, pd.DataFrame]
@@ -74,6 +97,18 @@ class ShapResult:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     in_data_columns: bool = True
+    standard_errors: dict[str, pd.DataFrame] = field(default_factory=dict)
+    stopped_by: str = ""
+    output_spread: float = float("nan")
+    reference_skipped: str = ""
+
+    @property
+    def max_standard_error(self) -> float:
+        """Largest standard error over rows, features and classes (NaN when the explainer gives none)."""
+        arrays = [v.to_numpy() for v in self.standard_errors.values()]
+        if not arrays or all(np.isnan(a).all() for a in arrays):
+            return float("nan")
+        return float(max(np.nanmax(a) for a in arrays if not np.isnan(a).all()))
 
     @property
     def classes(self) -> list[str]:

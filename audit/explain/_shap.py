@@ -1,10 +1,11 @@
-"""``shap_values``: SHAP attributions, exact where affordable, shap's explainers elsewhere."""
+"""``shap_values``: SHAP attributions, exact where affordable, sampled to a target accuracy elsewhere."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -16,6 +17,7 @@ import torch
 from audit.errors import AuditInputError
 from audit.explain import _shaplib
 from audit.explain._exact import exact_cost, exact_shapley
+from audit.explain._permutation import TARGET_SE, permutation_shapley
 from audit.explain._result import ShapResult
 from audit.model import as_adapter
 from audit.space import ModelSpace, OutputSpace, build_space, pick_background
@@ -24,7 +26,8 @@ log = logging.getLogger(__name__)
 
 ExplainerName = Literal["auto", "exact", "tree", "deep", "gradient", "permutation", "kernel"]
 _EXPLAINERS = ("auto", "exact", "tree", "deep", "gradient", "permutation", "kernel")
-#: up to this many model-input features, ``"auto"`` always computes exact Shapley values
+#: kept for code that imports it: it no longer forces exact values (with 12 continuous inputs that meant
+#: ~10 million model rows for 50 x 50 rows); ``exact_budget`` alone decides, whatever the number of features
 EXACT_MAX_FEATURES = 12
 #: above this many inputs (images), a torch model that cannot be explained exactly uses shap's GradientExplainer
 GRADIENT_MIN_FEATURES = 100
@@ -49,20 +52,24 @@ def shap_values(
     exact_budget: float = 4e6,
     n_reference: int = 5,
     space: ModelSpace | None = None,
+    target_se: float = TARGET_SE,
 ) -> ShapResult:
     """Interventional SHAP values of a model's per-class output for the rows of ``X``.
 
-    With ``explainer="auto"`` the values are exact whenever that is affordable: with up to
-    ``EXACT_MAX_FEATURES`` (12) model-input features, or whenever the coalitions to evaluate fit
-    in ``exact_budget`` model rows, every coalition is evaluated (batched on the model's device;
-    only features where a row and a background row differ are enumerated). Otherwise tree
+    With ``explainer="auto"`` the values are exact whenever that is affordable: when the coalitions
+    to evaluate fit in ``exact_budget`` model rows (whatever the number of features), every
+    coalition is evaluated (batched on the model's device; only features where a row and a
+    background row differ are enumerated). Otherwise tree
     ensembles use shap's TreeExplainer (interventional), torch models with more than
     ``GRADIENT_MIN_FEATURES`` (100) inputs, such as images, shap's GradientExplainer for
     probabilities and DeepExplainer for logits (the closer of the two to exact values in each case,
-    in our measurements), and everything else
-    shap's PermutationExplainer (on tabular MLPs far closer to exact values than either
-    gradient-based explainer; see BENCHMARKS.md). Their error against exact values is then
-    measured on ``n_reference`` rows when affordable and reported on the result.
+    in our measurements), and everything else permutation sampling
+    (:func:`audit.explain._permutation.permutation_shapley`: antithetic pairs of orders, in rounds,
+    until every row's largest standard error is at most ``target_se`` times the spread of the model
+    output or ``exact_budget`` model rows are spent; on tabular MLPs far closer to exact values than
+    either gradient-based explainer, see BENCHMARKS.md). ``standard_errors`` on the result holds the
+    standard error of every value (0 for exact and tree values). The error of a non-exact explainer
+    against exact values is also measured on ``n_reference`` rows when affordable and reported.
 
     Parameters
     ----------
@@ -88,9 +95,15 @@ def shap_values(
     class_names : sequence, optional
         Labels of the model's output columns (default: the model's ``classes_`` or 0..K-1).
     exact_budget : float
-        Largest number of model rows an exact computation may take above 12 features.
+        Model-row budget: exact values only when their coalitions fit in it; the permutation
+        sampler stops when it is spent (it always runs the 2 rounds a standard error needs, and
+        says so when they overrun it); the exact reference rows only when they fit in it too.
     n_reference : int
         Rows on which a non-exact explainer is compared with exact values (0: skip).
+    target_se : float
+        Permutation sampling stops for a row once its largest standard error is at most this
+        fraction of the model output's spread (weighted standard deviation over the background);
+        default 0.01. 0 spends the whole budget.
     space : ModelSpace, optional
         A feature space already built for this model and data (the audit builds one and shares it);
         default: built here from ``X`` and ``background``.
@@ -108,6 +121,12 @@ def shap_values(
     ('exact', True)
     >>> res.for_class(1).shape
     (10, 4)
+
+    Too small a budget for exact values samples them, with a standard error per value:
+
+    >>> res = shap_values(net, torch.randn(3, 4), background=torch.randn(20, 4), exact_budget=500)
+    >>> res.explainer, res.stopped_by, bool(res.max_standard_error > 0)
+    ('permutation', 'budget', True)
     """
     t0 = time.perf_counter()
     if explainer not in _EXPLAINERS:
@@ -145,16 +164,22 @@ def shap_values(
     name = _choose(explainer, space, x, bg, exact_budget)
     log.info("shap_values: %s explainer, %d rows, %d features, %d background rows", name, len(x), space.d, len(bg))
     rows0 = space.n_rows
-    phi, base, fx, name = _run(name, space, x, bg, w, seed, notes)
+    sampled: dict[str, Any] = {}
+    phi, base, fx, name = _run(name, space, x, bg, w, seed, notes, target_se=target_se, budget=exact_budget,
+                               sampled=sampled)
     model_rows = space.n_rows - rows0
-    ref_corr, ref_err, ref_rows = (1.0, 0.0, len(x)) if name == "exact" else _reference(
+    ref_corr, ref_err, ref_rows, ref_skipped = (1.0, 0.0, len(x), "") if name == "exact" else _reference(
         space, x, bg, w, phi, seed, n_reference, exact_budget, name, notes
     )
-    if summarize == "kmeans" and name in ("deep", "gradient", "permutation"):
+    if summarize == "kmeans" and name in ("deep", "gradient"):  # the permutation sampler weighs them
         notes.append(f"the {name} explainer ignores k-means weights: centres count equally.")
     additivity = float(np.abs(phi.sum(axis=1) + base[None, :] - fx).max())
+    est = sampled.get("estimate")
     return _package(space, X, phi, base, fx, class_names, output, name, additivity, ref_corr, ref_err, ref_rows,
-                    len(bg), model_rows, time.perf_counter() - t0, notes)
+                    len(bg), model_rows, time.perf_counter() - t0, notes,
+                    standard_errors=None if est is None else est.standard_errors,
+                    stopped_by="" if est is None else est.stopped_by,
+                    output_spread=float("nan") if est is None else est.spread, reference_skipped=ref_skipped)
 
 
 def exact_cost_estimate(
@@ -192,7 +217,7 @@ def _choose(explainer: str, space: ModelSpace, x: torch.Tensor, bg: torch.Tensor
         if explainer == "tree" and not space.adapter.backend.tree_ensemble:
             raise AuditInputError("explainer='tree' needs a tree ensemble (scikit-learn, XGBoost, LightGBM, CatBoost)")
         return explainer
-    if space.d <= EXACT_MAX_FEATURES or exact_cost(x, bg) <= budget:
+    if exact_cost(x, bg) <= budget:  # the budget decides at any width: 12 continuous inputs can cost 1e7 rows
         return "exact"
     numeric = space.codec is None or not space.codec.categorical
     if space.output == "proba" and numeric and space.adapter.backend.tree_ensemble:
@@ -240,9 +265,14 @@ def _short(exc: Exception) -> str:
 
 
 def _run(name: str, space: ModelSpace, x: torch.Tensor, bg: torch.Tensor, w: torch.Tensor, seed: int,
-         notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+         notes: list[str], *, target_se: float = TARGET_SE, budget: float = math.inf,
+         sampled: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Values from explainer ``name``, falling back (tree -> permutation, deep -> gradient -> permutation) when
-    shap cannot handle the model; returns the name of the explainer that produced them."""
+    shap cannot handle the model; returns the name of the explainer that produced them.
+
+    The permutation sampler's :class:`PermutationEstimate` (standard errors, what stopped it) goes into
+    ``sampled["estimate"]``."""
+    rows0 = space.n_rows
     if name == "exact":
         return (*exact_shapley(space, x, bg, w), name)
     fx = space(x).numpy()
@@ -267,40 +297,50 @@ def _run(name: str, space: ModelSpace, x: torch.Tensor, bg: torch.Tensor, w: tor
         try:
             return _shaplib.gradient(space, x, bg, seed=seed), base, fx, name
         except Exception as exc:  # noqa: BLE001 - e.g. a module that is not differentiable end to end
-            notes.append(f"GradientExplainer failed ({_short(exc)}); used PermutationExplainer instead.")
+            notes.append(f"GradientExplainer failed ({_short(exc)}); used permutation sampling instead.")
             name = "permutation"
     if name == "permutation":
-        return _shaplib.permutation(space, xn, bn, seed=seed), base, fx, name
+        # the budget covers every model row of this call, including those a failed explainer used above
+        left = max(budget - (space.n_rows - rows0), 1.0)
+        est = permutation_shapley(space, x, bg, w, seed=seed, target_se=target_se, max_model_rows=left)
+        if sampled is not None:
+            sampled["estimate"] = est
+        notes.append(est.describe()[0].upper() + est.describe()[1:])
+        return est.values, est.base, est.fx, name
     return _shaplib.kernel(space, xn, bn, w.numpy(), seed=seed), base, fx, name
 
 
 def _reference(space: ModelSpace, x: torch.Tensor, bg: torch.Tensor, w: torch.Tensor, phi: np.ndarray, seed: int,
-               n_ref: int, budget: float, name: str, notes: list[str]) -> tuple[float, float, int]:
-    """Compare ``phi`` with exact values on a seeded sample of rows, when exact values are affordable there."""
+               n_ref: int, budget: float, name: str, notes: list[str]) -> tuple[float, float, int, str]:
+    """Compare ``phi`` with exact values on a seeded sample of rows, when exact values are affordable there.
+
+    Returns correlation, relative error, rows compared, and why the comparison was skipped ("" when it ran).
+    """
     if n_ref <= 0:
-        return float("nan"), float("nan"), 0
+        return float("nan"), float("nan"), 0, "n_reference=0 asked for no comparison with exact values"
     idx = np.sort(np.random.default_rng(seed + 1).choice(len(x), size=min(n_ref, len(x)), replace=False))
     xi = x[torch.as_tensor(idx, device=x.device)]
     cost = exact_cost(xi, bg)
     if cost > budget:
-        notes.append(
-            f"{name} values are an approximation; exact values for comparison would need {cost:.3g} model calls "
-            f"(budget {budget:.3g}), so only the additivity error is reported."
-        )
-        return float("nan"), float("nan"), 0
+        why = (f"exact values for {len(idx)} reference row(s) would need {cost:.3g} model rows, over the budget of "
+               f"{budget:.3g}")
+        notes.append(f"{name} values are an approximation; {why}, so only the additivity error"
+                     + (" and the standard errors are" if name == "permutation" else " is") + " reported.")
+        return float("nan"), float("nan"), 0, why
     ref, _, _ = exact_shapley(space, xi, bg, w)
     got = phi[idx]
     corr = float(np.corrcoef(got.ravel(), ref.ravel())[0, 1]) if ref.std() > 0 and got.std() > 0 else float("nan")
     scale = float(np.abs(ref).mean())
     err = float(np.abs(got - ref).mean() / scale) if scale > 0 else float("nan")
     notes.append(NOT_EXACT.format(name=name, rows=len(idx), corr=corr, err=err))
-    return corr, err, len(idx)
+    return corr, err, len(idx), ""
 
 
 def _package(space: ModelSpace, X: Any, phi: np.ndarray, base: np.ndarray, fx: np.ndarray,
              class_names: Sequence[Any] | None, output: OutputSpace, name: str, additivity: float,
              ref_corr: float, ref_err: float, ref_rows: int, n_bg: int, model_rows: int, seconds: float,
-             notes: list[str]) -> ShapResult:
+             notes: list[str], *, standard_errors: np.ndarray | None = None, stopped_by: str = "",
+             output_spread: float = float("nan"), reference_skipped: str = "") -> ShapResult:
     K = fx.shape[1]
     labels = list(class_names) if class_names is not None else (
         list(space.adapter.classes) if space.adapter.classes is not None and len(space.adapter.classes) == K
@@ -311,6 +351,9 @@ def _package(space: ModelSpace, X: Any, phi: np.ndarray, base: np.ndarray, fx: n
     keys = [str(c) for c in labels]
     index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(fx))
     values = {k: pd.DataFrame(phi[:, :, j], index=index, columns=space.names) for j, k in enumerate(keys)}
+    if standard_errors is None:  # exact and tree values carry no sampling error; Deep/Gradient/Kernel report none
+        standard_errors = np.full(phi.shape, 0.0 if name in ("exact", "tree") else np.nan)
+    ses = {k: pd.DataFrame(standard_errors[:, :, j], index=index, columns=space.names) for j, k in enumerate(keys)}
     by_col = {
         k: pd.DataFrame({c: v.iloc[:, idx].sum(axis=1) for c, idx in space.groups.items()}, index=index)
         for k, v in values.items()
@@ -337,4 +380,8 @@ def _package(space: ModelSpace, X: Any, phi: np.ndarray, base: np.ndarray, fx: n
         seconds=seconds,
         notes=notes,
         in_data_columns=space.in_data_columns,
+        standard_errors=ses,
+        stopped_by=stopped_by,
+        output_spread=output_spread,
+        reference_skipped=reference_skipped,
     )
