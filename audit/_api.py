@@ -48,6 +48,11 @@ def resolve_checks(checks: Sequence[str | Check] | None) -> list[Check]:
         return [cls() for cls in REGISTRY.values()]
     if isinstance(checks, (str, Check)):
         checks = [checks]
+    if not isinstance(checks, (list, tuple)):
+        raise AuditInputError(
+            f"checks must be None, a check name or a list of names / Check instances, e.g. checks=['performance']; "
+            f"got {type(checks).__name__}"
+        )
     out: list[Check] = []
     for c in checks:
         if isinstance(c, Check):
@@ -177,6 +182,9 @@ def audit(
     adapter = ModelAdapter(model, transform=transform, output=model_output, device=device)
     feats = _names(features, "features") if features is not None else _model_columns(adapter, data, target)
     data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data")
+    if target is not None and target in data_.sensitive.columns:
+        raise AuditInputError(f"column {target!r} is both the target and a sensitive column; the label cannot be a "
+                              "group attribute: pick a different sensitive column")
     _check_width(adapter, data_, features)
     train_: AuditData | None = None
     if train is not None:
@@ -301,6 +309,7 @@ def _meta(ctx: AuditContext, policy: Policy, sections: dict[str, Section], durat
     return {
         "model": ctx.model.name,
         "model_kind": ctx.model.kind,
+        "model_output": ctx.model.output,
         "rows": len(d),
         "train_rows": None if ctx.train is None else len(ctx.train),
         "modality": d.modality,

@@ -122,6 +122,11 @@ def _resolve_sensitive(
             cols[item] = frame[item].to_numpy()
         else:
             values = item.to_numpy() if isinstance(item, pd.Series) else np.asarray(item)
+            if values.ndim != 1:
+                raise AuditInputError(
+                    f"sensitive[{key!r}] must be a column name or an array with one value per row, e.g. "
+                    f"sensitive=['race']; got {type(item).__name__} {str(item)[:40]!r}"
+                )
             name = str(key) if isinstance(key, str) else (item.name if isinstance(item, pd.Series) and item.name else f"sensitive_{key}")
             _check_length(f"sensitive[{key!r}]", len(values), n)
             cols[str(name)] = values
@@ -171,6 +176,14 @@ def load_data(
         frame = data.reset_index(drop=True)
         if len(frame) == 0:
             raise AuditInputError(EMPTY_DATA.format(arg=arg))
+        if isinstance(frame.columns, pd.MultiIndex):
+            raise AuditInputError(
+                f"{arg} has MultiIndex columns {list(frame.columns[:3])}...; flatten them first, e.g. "
+                "df.columns = ['_'.join(map(str, c)) for c in df.columns]"
+            )
+        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        if dup:
+            raise AuditInputError(f"{arg} has duplicate column names {dup}; give every column a unique name")
         if target is not None and target not in frame.columns:
             raise AuditInputError(UNKNOWN_COLUMN.format(arg="target", name=target, where=arg, columns=[str(c) for c in frame.columns]))
         y = frame[target].to_numpy() if target is not None else None

@@ -411,3 +411,54 @@ def test_scikit_learn_model_on_digits_images():
     assert not [k for k, s in report.sections.items() if s.status == "error"]
     assert report.sections["saliency"].status == "skipped"
     assert accuracy(report) == pytest.approx(accuracy_score(y[1200:], lr.predict(X[1200:].reshape(len(X) - 1200, -1))))
+
+
+# ------------------------------------------- bad input (issue 16's list)
+@pytest.fixture
+def small():
+    df = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 3, "y": np.arange(40) % 2, "g": ["x", "y"] * 20})
+
+    def score(X):
+        return np.column_stack([1 - X["a"].to_numpy() / 40, X["a"].to_numpy() / 40])
+
+    return df, score
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"sensitive": 5}, r"sensitive\[0\] must be a column name or an array with one value per row"),
+    ({"sensitive": {"g": 1}}, r"sensitive\['g'\] must be a column name or an array"),
+    ({"checks": 5}, "checks must be None, a check name or a list"),
+    ({"sensitive": ["y"]}, "'y' is both the target and a sensitive column"),
+    ({"features": "a"}, "features must be a list of column names"),
+    ({"immutable": "a"}, "immutable must be a list of column names"),
+])
+def test_bad_arguments_fail_early_naming_the_argument(small, kwargs, message):
+    df, score = small
+    with pytest.raises(AuditInputError, match=message):
+        audit(score, df, target="y", progress=False, **kwargs)
+
+
+def test_duplicate_and_multiindex_columns_are_refused(small):
+    df, score = small
+    with pytest.raises(AuditInputError, match=r"duplicate column names \['a'\]"):
+        audit(score, df.set_axis(["a", "a", "y", "g"], axis=1), target="y", progress=False)
+    multi = df.set_axis(pd.MultiIndex.from_tuples([("p", "a"), ("p", "b"), ("q", "y"), ("q", "g")]), axis=1)
+    with pytest.raises(AuditInputError, match="MultiIndex columns.*flatten"):
+        audit(score, multi, target="y", progress=False)
+
+
+@pytest.mark.parametrize("scale, shift", [(2.0, 0.0), (0.5, 0.0), (1.0, -0.3)])
+def test_scores_that_are_not_probabilities_are_refused_unless_declared(small, scale, shift):
+    """Before: rows summing to 2 or 0.5, or holding negatives, were silently read as logits (ECE 0.026 -> 0.281)."""
+    df, score = small
+
+    def bad(X):
+        return scale * score(X) + shift
+
+    with pytest.raises(AuditInputError, match="not probabilities.*model_output='logits'"):
+        audit(bad, df, target="y", progress=False, checks=["performance"])
+    report = audit(bad, df, target="y", progress=False, checks=["performance"], model_output="logits")
+    assert report.meta["model_output"] == "logits"  # the asserted output kind is on record in the report
+    z = bad(df)
+    ref = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    assert accuracy(report) == pytest.approx(accuracy_score(df["y"], ref.argmax(1)))
