@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="path to audit.toml")
     run.add_argument("--out", default="audit-out", help="folder for report.html, audit.json, junit.xml, summary.md")
     run.add_argument("--fail-on", choices=("fail", "warn"), default=None,
-                     help="'warn': every gate whose status is not pass blocks (exit 1): warnings, inconclusive "
+                     help="'warn': every gate whose status is not pass (or info) blocks (exit 1): warnings, inconclusive "
                           "results and gates whose metric or baseline value was not computed")
     run.add_argument("--checks", default=None, help="comma-separated checks to run (default: the config's, else all)")
     run.add_argument("--baseline", default=None,

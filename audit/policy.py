@@ -115,9 +115,10 @@ class Policy:
         What a finding whose confidence interval straddles the threshold (or whose value is
         undefined) does to the gate. Default ``"warn"``: reported, does not fail.
     fail_on : {"fail", "warn"}
-        ``"warn"`` makes every finding whose status is not ``pass`` block: warnings, inconclusive
-        results (whatever ``inconclusive`` says) and gates whose metric was not computed
-        (``audit run --fail-on warn``).
+        ``"warn"`` makes every finding whose status is not ``pass`` (or ``info``) block: warnings,
+        inconclusive results (whatever ``inconclusive`` says) and gates whose metric was not computed
+        (``audit run --fail-on warn``). ``info`` findings are starter-policy gates that did not apply:
+        their metric checks an approximation the audit chose not to verify (``Metric.not_computed``).
 
     Examples
     --------
@@ -246,7 +247,7 @@ class Policy:
                 used.add(key)
                 base = None if baseline is None else baseline.get(name)
                 findings.append(self._judge(check_of.get(name, name.split(".")[0]), metric, th, base,
-                                            None if baseline is None else source))
+                                            None if baseline is None else source, explicit=key in self.explicit))
         for key, th in self.thresholds.items():
             if key in used or "*" in key or "?" in key or key not in self.explicit:
                 continue  # starter-policy metrics that a skipped check did not produce stay silent
@@ -264,8 +265,8 @@ class Policy:
                 msg = (f"{key} was not produced by check {check!r} (no such column, group or eps in this audit)"
                        + _did_you_mean(key, produced))
             findings.append(Finding(**common, **self._broken(th), message=msg))
-        if self.fail_on == "warn":  # one rule for every status that is not a pass: it blocks
-            findings = [f if f.status == "pass" or not f.passed else replace(f, passed=False) for f in findings]
+        if self.fail_on == "warn":  # one rule for every status that is not a pass (or a gate that did not apply): it blocks
+            findings = [f if f.status in ("pass", "info") or not f.passed else replace(f, passed=False) for f in findings]
         return findings
 
     def _broken(self, th: Threshold) -> dict[str, Any]:
@@ -273,12 +274,24 @@ class Policy:
         status = "fail" if th.severity == "fail" else "warn"
         return {"status": status, "passed": status == "warn" and self.fail_on != "warn"}
 
-    def _judge(self, check: str, m: Metric, th: Threshold, base: float | None, source: str | None = None) -> Finding:
-        """One finding; ``source`` names the baseline when one was given (None: no baseline at all)."""
+    def _judge(self, check: str, m: Metric, th: Threshold, base: float | None, source: str | None = None, *,
+               explicit: bool = True) -> Finding:
+        """One finding; ``source`` names the baseline when one was given (None: no baseline at all);
+        ``explicit``: the threshold is the user's (not the starter policy's)."""
         v = m.value
         desc = th.describe()
         common = dict(check=check, metric=m.name, value=v, threshold=desc, severity=th.severity, low=m.low, high=m.high, baseline=base)
-        if v is None or (isinstance(v, float) and math.isnan(v)):
+        undefined = v is None or (isinstance(v, float) and math.isnan(v))
+        if undefined and m.not_computed:
+            # a metric that only checks an approximation, skipped by the audit for cost: the starter policy's
+            # gate must not let that budget choice decide the verdict; a gate the user named still hears of it
+            if not explicit:
+                return Finding(**common, passed=True, status="info",
+                               message=f"{m.name} was not computed ({m.not_computed}); the starter policy's gate "
+                                       f"({desc}) does not apply")
+            return Finding(**common, passed=self.inconclusive != "fail", status="inconclusive",
+                           message=f"{m.name} was not computed ({m.not_computed}); cannot judge {desc}")
+        if undefined:
             return Finding(**common, passed=self.inconclusive != "fail", status="inconclusive",
                            message=f"{m.name} is undefined (NaN); cannot judge {desc}")
         bad: list[str] = []

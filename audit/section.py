@@ -83,6 +83,15 @@ class Metric:
     ``fairness.race.false_positive_rate_ratio``). ``low``/``high`` are the bounds of a
     confidence interval when the check computed one. ``higher_is_better`` tells renderers and the
     baseline comparison which direction is a regression (``None``: neither).
+
+    ``not_computed`` is set (to the reason) only for a metric that exists to check an approximation
+    and that the audit chose not to compute, for cost (``explain.shap_exact_correlation`` when exact
+    reference values are over the budget); its value is NaN. A starter-policy gate on it then does not
+    apply (an ``info`` finding says why) instead of turning the verdict inconclusive; a gate the user
+    named is still told it was not computed (inconclusive).
+
+    >>> Metric("explain.shap_exact_correlation", float("nan"), not_computed="exact reference over budget").defined
+    False
     """
 
     name: str
@@ -91,6 +100,7 @@ class Metric:
     high: float | None = None
     higher_is_better: bool | None = None
     description: str = ""
+    not_computed: str = ""
 
     @property
     def defined(self) -> bool:

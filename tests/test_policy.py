@@ -91,3 +91,26 @@ def test_wildcards_apply_to_every_match():
         {},
     )
     assert sorted((f.metric, f.passed) for f in fs) == [("performance.train.accuracy", True), ("performance.train.roc_auc", False)]
+
+
+def test_metric_not_computed_for_cost_does_not_apply_under_the_starter_policy():
+    """A metric that only checks an approximation, skipped by the audit for cost (Metric.not_computed):
+    the starter policy's gate does not apply (info, passes, even with fail_on='warn'); a gate the user
+    named hears that it was not computed (inconclusive), with the reason."""
+    m = Metric("explain.shap_exact_correlation", math.nan, not_computed="exact reference would need 2e9 model rows")
+    starter = Policy.default()
+    assert "explain.shap_exact_correlation" in starter.thresholds
+    # the starter gates, none named by the user, with and without --fail-on warn
+    for pol in (starter, Policy(dict(starter.thresholds), fail_on="warn", explicit=frozenset())):
+        (f,) = judge(pol, m)
+        assert (f.status, f.passed) == ("info", True)
+        assert "was not computed (exact reference would need 2e9 model rows)" in f.message and "does not apply" in f.message
+    for mode, passed in (("warn", True), ("fail", False)):
+        (f,) = judge(Policy({m.name: {"min": 0.9}}, inconclusive=mode), m)
+        assert (f.status, f.passed) == ("inconclusive", passed)
+        assert "was not computed (exact reference would need 2e9 model rows); cannot judge >= 0.9" in f.message
+    (f,) = judge(Policy.from_dict({"defaults": True, m.name: {"min": 0.9}}), m)
+    assert f.status == "inconclusive"
+    # a NaN without a reason is still undefined, and inconclusive under the starter policy
+    (f,) = judge(starter, Metric("explain.shap_exact_correlation", math.nan))
+    assert f.status == "inconclusive" and "undefined" in f.message

@@ -25,6 +25,12 @@ from audit.section import Metric, Section, metric_parts
 log = logging.getLogger(__name__)
 
 
+#: mean SHAP-LIME Spearman rank agreement below which the report warns (a note, and a warn finding in the
+#: starter policy): at 0.5 the two rankings share only about a quarter of their variance
+SHAP_LIME_AGREEMENT_MIN = 0.5
+#: a LIME surrogate fit this poor (R^2 below it) is named in the disagreement note
+LIME_POOR_FIT = 0.5
+
 _OUTPUT_WORDS = {"proba": "probabilities", "logit": "logits", "margin": "raw margins (log-odds)"}
 
 
@@ -82,12 +88,14 @@ class ExplainCheck(Check):
         "explain.<column>.proxy_attribution_share": "share of the total mean |SHAP| on columns associated with this sensitive column",
         "explain.shap_lime_rank_agreement": "mean Spearman rank correlation of |SHAP| and |LIME| weights over the chosen rows",
         "explain.additivity_error": "largest |sum of SHAP values + base value - model output| over explained rows",
-        "explain.shap_exact_correlation": "correlation of the SHAP values with exact Shapley values (1 when computed exactly)",
+        "explain.shap_exact_correlation": "correlation of the SHAP values with exact Shapley values (1 when computed "
+                                          "exactly; not computed when the exact reference is over the budget)",
     }
     default_policy: ClassVar[dict[str, dict]] = {
         "explain.sensitive_attribution_share": {"max": 0.1, "severity": "warn"},
         "explain.additivity_error": {"max": 0.01, "severity": "warn"},
         "explain.shap_exact_correlation": {"min": 0.95, "severity": "warn"},
+        "explain.shap_lime_rank_agreement": {"min": SHAP_LIME_AGREEMENT_MIN, "severity": "warn"},
     }
 
     def __init__(
@@ -207,6 +215,8 @@ class ExplainCheck(Check):
         agreement = float(np.mean(finite)) if finite else float("nan")
         if len(finite) < len(agree) and res.in_data_columns:
             notes.append("SHAP-LIME rank agreement is undefined for rows where one method gives all columns equal weight.")
+        if np.isfinite(agreement) and agreement < SHAP_LIME_AGREEMENT_MIN:
+            notes.append(_disagreement_note(agreement, res, lime.score))
 
         metrics = self._metrics(glob, sub, sens.iloc[sample], res, agreement, rng)
         tables = self._tables(ctx, res, glob, lime, chosen, shap_chosen, agree, X)
@@ -235,7 +245,9 @@ class ExplainCheck(Check):
         else:
             notes.append("No sensitive columns were given: attribution shares on sensitive columns are not computed.")
         if res.in_data_columns:
-            summary += f" SHAP and LIME rankings agree with mean Spearman {agreement:.2f} on {len(chosen)} chosen rows."
+            summary += f" SHAP and LIME rankings agree with mean Spearman {agreement:.2f} on {len(chosen)} chosen rows"
+            summary += (f" (below {SHAP_LIME_AGREEMENT_MIN}: one of the two is unreliable there, see the notes)."
+                        if agreement < SHAP_LIME_AGREEMENT_MIN else ".")
         return Section(check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
                        figures=figs, notes=notes)
 
@@ -298,11 +310,18 @@ class ExplainCheck(Check):
             out.append(Metric(f"explain.{parts[c]}.proxy_attribution_share", glob.proxy_share.get(c, float("nan")),
                               higher_is_better=False, description=f"share of mean |SHAP| on proxies of {c}"))
         out.append(Metric("explain.shap_lime_rank_agreement", agreement, higher_is_better=True,
-                          description="mean Spearman correlation of |SHAP| and |LIME| rankings on chosen rows"))
+                          description="mean Spearman correlation of |SHAP| and |LIME| rankings on chosen rows",
+                          not_computed="" if res.in_data_columns else (
+                              "SHAP values are per model input, which the transform's outputs do not map back to "
+                              "columns, and LIME weighs columns, so their rankings cannot be compared")))
         out.append(Metric("explain.additivity_error", res.additivity_error, higher_is_better=False,
                           description="max |sum SHAP + base - model output|"))
+        # only a check of an approximation: skipped for cost, it must not decide the verdict (Metric.not_computed)
+        skipped = res.reference_skipped and not np.isfinite(res.reference_correlation)
         out.append(Metric("explain.shap_exact_correlation", res.reference_correlation, higher_is_better=True,
-                          description=f"correlation with exact Shapley values on {res.reference_rows} rows"))
+                          description=f"correlation with exact Shapley values on {res.reference_rows} rows",
+                          not_computed=f"{res.reference_skipped}; a larger [checks.explain] max_model_rows lets the "
+                                       "audit compute it" if skipped else ""))
         return out
 
     def _tables(self, ctx, res, glob, lime, chosen, shap_chosen, agree, X) -> dict[str, pd.DataFrame]:
@@ -346,7 +365,9 @@ class ExplainCheck(Check):
             "explainer": res.explainer, "output explained": res.output, "rows explained": len(res.model_output),
             "background rows": res.n_background, "model rows evaluated": res.model_rows,
             "additivity error": f"{res.additivity_error:.2e}",
-            "correlation with exact values": f"{res.reference_correlation:.4f} ({res.reference_rows} rows)",
+            "largest standard error": _largest_se(res),
+            "correlation with exact values": (f"not computed: {res.reference_skipped}" if res.reference_skipped
+                                              else f"{res.reference_correlation:.4f} ({res.reference_rows} rows)"),
             "seconds": round(res.seconds, 3),
         }})
         return tables
@@ -363,6 +384,38 @@ def _spearman(a: pd.Series, b: pd.Series) -> float:
     return float(spearmanr(a.to_numpy(), b.to_numpy()).statistic)
 
 
+def _largest_se(res) -> str:
+    """The "SHAP computation" table's cell: the largest standard error of any value, and what bounded it."""
+    se = res.max_standard_error
+    if res.explainer in ("exact", "tree"):
+        return "0 (exact values)"
+    if not np.isfinite(se):
+        return f"not estimated ({res.explainer} gives no error estimate)"
+    stop = {"target": "target reached", "budget": "model-row budget spent", "rounds": "round cap reached"}
+    rel = f"{se / res.output_spread:.2%} of the output spread {res.output_spread:.3g}; " if res.output_spread > 0 else ""
+    return f"{se:.3g} ({rel}stopped: {stop.get(res.stopped_by, res.stopped_by)})"
+
+
+def _disagreement_note(agreement: float, res, lime_r2: pd.Series) -> str:
+    """What a low SHAP-LIME rank agreement means for the reader, given how the SHAP values were computed."""
+    poor = int((lime_r2 < LIME_POOR_FIT).sum())
+    text = (
+        f"SHAP and LIME rank the columns differently on the chosen rows (mean Spearman {agreement:.2f}, below "
+        f"{SHAP_LIME_AGREEMENT_MIN}): at least one of the two explanations is unreliable for these rows. LIME fits a "
+        f"local linear surrogate, which misleads where the model is strongly nonlinear or its features interact "
+        f"({poor} of {len(lime_r2)} rows have LIME R^2 below {LIME_POOR_FIT}; see 'Explained rows'). "
+    )
+    if res.explainer in ("exact", "tree"):
+        how = "every coalition evaluated" if res.explainer == "exact" else "TreeSHAP"
+        return text + (f"The SHAP values here are exact ({how}), so the disagreement comes from LIME: trust the SHAP "
+                       "values, and read LIME weights only for rows with a high LIME R^2.")
+    if res.explainer == "permutation" and np.isfinite(res.max_standard_error):
+        return text + (f"The SHAP values here are sampled (largest standard error {res.max_standard_error:.3g}, see "
+                       "'SHAP computation'); where that is small next to the values, trust them over LIME.")
+    return text + (f"The SHAP values here are a {res.explainer} approximation with no error estimate: recompute them with "
+                   "explainer='exact' or 'permutation' before trusting either ranking.")
+
+
 def _subset(res, n: int):
     """The first ``n`` rows of a ShapResult (the random sample; chosen extra rows come after)."""
     from dataclasses import replace
@@ -371,6 +424,7 @@ def _subset(res, n: int):
         res,
         values={k: v.iloc[:n] for k, v in res.values.items()},
         values_by_column={k: v.iloc[:n] for k, v in res.values_by_column.items()},
+        standard_errors={k: v.iloc[:n] for k, v in res.standard_errors.items()},
         model_output=res.model_output.iloc[:n],
         data=res.data.iloc[:n],
     )
