@@ -145,7 +145,9 @@ def baseline_findings(baseline: Baseline, metrics: Mapping[str, Metric], check_o
     """
     out: list[Finding] = []
     common = dict(check="baseline", value=None, severity="warn", status="warn", passed=policy.fail_on != "warn")
-    if baseline.model is not None and model is not None and baseline.model != model:
+    from audit.render.json import clip  # audit.json keeps names up to a limit: compare what it could keep
+
+    if baseline.model is not None and model is not None and baseline.model != clip(str(model)):
         out.append(Finding(**common, metric="baseline.model", threshold=f"model {_shown(baseline.model)}",
                            message=f"baseline {baseline.source!r} was recorded for model {_shown(baseline.model)}, "
                                    f"this run audits {_shown(model)}: the deltas compare different models"))

@@ -10,6 +10,7 @@ resampling are jointly ``Multinomial(n, cell / n)``: drawing them directly is th
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -93,16 +94,45 @@ def metric_intervals(
         return out
     rng = np.random.default_rng(seed)
     pred = proba.argmax(axis=1)
-    cells = np.zeros((k, k))
-    np.add.at(cells, (y, pred), 1.0)
-    draws, _ = resample_counts(rng, cells, cells, None, n_boot)
-    diag = np.einsum("bii->bi", draws)
-    out.loc["accuracy"] = percentile_interval(diag.sum(axis=1) / n, confidence)
-    support = draws.sum(axis=2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        recall = np.where(support > 0, diag / np.where(support > 0, support, 1.0), np.nan)
-    present = cells.sum(axis=1) > 0
-    out.loc["balanced_accuracy"] = percentile_interval(np.nanmean(recall[:, present], axis=1), confidence)
+    # Only the observed (label, prediction) cells are drawn: a dense k x k table per resample took 745 GiB
+    # for 10,000 classes. numpy's multinomial spends no randomness on an empty cell, so drawing the
+    # non-empty cells in row-major order (plus one empty cell at the end when the table ends in one, which
+    # then takes the same remainder the last cell did) gives exactly the draws of the dense table.
+    cell_ids, cell_rows = np.unique(y * k + pred, return_counts=True)
+    label, predicted = cell_ids // k, cell_ids % k
+    if cell_ids[-1] != k * k - 1:
+        # the dense table ends in an empty cell (label k-1, prediction k-1), which takes whatever the last
+        # binomial leaves: keep it, so the stream and every count match the dense draw
+        cell_rows = np.r_[cell_rows, 0]
+        label, predicted = np.r_[label, k - 1], np.r_[predicted, k - 1]
+    counts = cell_rows.astype(np.float64)
+    on_diag = np.flatnonzero(label == predicted)
+    present = np.unique(label[counts > 0])  # classes with rows, in order (the recall of others is not defined)
+    in_present = np.isin(label, present)
+    starts = np.searchsorted(label[in_present], present)  # cells are in row-major order: labels ascend
+    diag_slot = np.searchsorted(present, label[on_diag])
+    diag_ok = in_present[on_diag]
+    acc_b, rec_b = np.empty(n_boot), np.empty(n_boot)
+    n_pos, n_neg = np.empty(n_boot), np.empty(n_boot)
+    chunk = max(1, int(2e7 // len(counts)))  # resamples in chunks bound the memory; the stream is the same
+    for first in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - first)
+        draws = resample_counts(rng, counts[None, :], counts[None, :], None, b)[0][:, 0, :]
+        acc_b[first : first + b] = draws[:, on_diag].sum(axis=1) / n
+        support = np.add.reduceat(draws[:, in_present], starts, axis=1)
+        diag = np.zeros_like(support)
+        diag[:, diag_slot[diag_ok]] = draws[:, on_diag[diag_ok]]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            recall = np.where(support > 0, diag / np.where(support > 0, support, 1.0), np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            # column-major like the former recall[:, present] copy, so the sum over classes adds in the same order
+            rec_b[first : first + b] = np.nanmean(np.asfortranarray(recall), axis=1)
+        if k == 2:
+            n_pos[first : first + b] = draws[:, label == 1].sum(axis=1)
+            n_neg[first : first + b] = draws[:, label == 0].sum(axis=1)
+    out.loc["accuracy"] = percentile_interval(acc_b, confidence)
+    out.loc["balanced_accuracy"] = percentile_interval(rec_b, confidence)
     if not has_scores:
         return out
     if k == 2 and 0 < y.sum() < n:
@@ -110,7 +140,6 @@ def metric_intervals(
         nb = int(bins.max()) + 1
         pos = np.bincount(bins[y == 1], minlength=nb).astype(np.float64)
         neg = np.bincount(bins[y == 0], minlength=nb).astype(np.float64)
-        n_pos, n_neg = draws[:, 1, :].sum(axis=1), draws[:, 0, :].sum(axis=1)
         aucs = bootstrap_auc(rng, pos, neg, n_pos, n_neg)
         shift = float(roc_auc_score(y, proba[:, 1])) - float(auc_from_bins(pos, neg))  # binning bias, 0 when exact
         out.loc["roc_auc"] = percentile_interval(aucs + shift, confidence)

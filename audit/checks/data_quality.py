@@ -13,6 +13,7 @@ from audit.context import AuditContext
 from audit.data import AuditData
 from audit.health import DataQualityResult, data_quality, image_data_quality
 from audit.render.figures import figure
+from audit.render.text import short_label
 from audit.section import Figure, Metric, Section, metric_parts
 
 _SPLIT_METRICS = (
@@ -21,6 +22,8 @@ _SPLIT_METRICS = (
 )
 _HIGHER = {"minority_class_share": True}
 _MAX_DRIFT_BARS = 20
+#: classes drawn in the label-balance figure at most (the most frequent): 10,000 bars took seconds and 2 MB
+_MAX_CLASS_BARS = 30
 
 
 @dataclass
@@ -45,14 +48,21 @@ def _figures(r: DataQualityResult) -> list[Figure]:
     figs: list[Figure] = []
     if len(r.labels):
         alt = "label balance: share of each class in " + ("data and train" if "train_share" in r.labels else "data")
-        with figure("Label balance", alt, size=(4.2, 2.6)) as (fig, out):
+        labels, capped = r.labels, ""
+        if len(labels) > _MAX_CLASS_BARS:  # the most frequent classes; the table lists every class
+            share = labels["share" if "share" in labels else "train_share"].to_numpy(dtype=float)
+            keep = np.sort(np.argsort(-share, kind="stable")[:_MAX_CLASS_BARS])
+            capped = (f"The {_MAX_CLASS_BARS} most frequent of {len(labels):,} classes are drawn (cap {_MAX_CLASS_BARS}); "
+                      "the table lists every class.")
+            labels = labels.iloc[keep]
+        with figure("Label balance", alt, size=(4.2, 2.6), caption=capped) as (fig, out):
             ax = fig.add_subplot()
-            x = np.arange(len(r.labels))
-            cols = [c for c in ("share", "train_share") if c in r.labels]
+            x = np.arange(len(labels))
+            cols = [c for c in ("share", "train_share") if c in labels]
             w = 0.8 / len(cols)
             for i, c in enumerate(cols):
-                ax.bar(x + (i - (len(cols) - 1) / 2) * w, r.labels[c], width=w, label="data" if c == "share" else "train")
-            ax.set_xticks(x, [str(i) for i in r.labels.index], rotation=45 if len(x) > 6 else 0)
+                ax.bar(x + (i - (len(cols) - 1) / 2) * w, labels[c], width=w, label="data" if c == "share" else "train")
+            ax.set_xticks(x, [short_label(i) for i in labels.index], rotation=45 if len(x) > 6 else 0)
             ax.set_ylabel("share of rows")
             ax.legend(frameon=False, fontsize=7)
         figs += out

@@ -31,6 +31,8 @@ from audit.fairness._plots import disparity_bars, group_bars, heat_map
 from audit.fairness._text import findings_table
 from audit.section import Metric, Section, metric_part, metric_parts
 
+#: multiclass models: one-vs-rest assessments for at most this many classes (the most frequent)
+MAX_CLASSES = 20
 GAP_METRICS = ("selection_rate", "accuracy", "true_positive_rate", "false_positive_rate", "false_negative_rate",
                "true_negative_rate", "precision", "roc_auc")
 
@@ -139,6 +141,9 @@ class FairnessCheck(Check):
             return [(str(classes[match[0]]), match[0])]
         if ctx.n_classes == 2:
             return [(str(classes[1]), 1)]
+        if ctx.n_classes > MAX_CLASSES:  # the most frequent classes (ties: class order), in class order
+            keep = np.sort(np.argsort(-np.bincount(ctx.y, minlength=ctx.n_classes), kind="stable")[:MAX_CLASSES])
+            return [(str(classes[i]), int(i)) for i in keep]
         return [(str(c), i) for i, c in enumerate(classes)]
 
     def _views(self, names: list[str]) -> dict[str, tuple[str, ...]]:
@@ -270,6 +275,10 @@ class FairnessCheck(Check):
         if multiclass:
             notes.append(f"{ctx.n_classes} classes: one-vs-rest per class; each gated metric is the worst class, "
                          "with that class's interval. Figures show the class with the largest equalized odds difference.")
+            if len(tasks) < ctx.n_classes:
+                notes.append(f"Only the {len(tasks)} most frequent of {ctx.n_classes:,} classes are assessed (cap "
+                             f"{MAX_CLASSES}): one assessment per class would not finish; pass positive_class= to "
+                             "assess one particular class.")
         else:
             fav = "favourable" if favorable else "unfavourable"
             notes.append(f"Positive class: {tasks[0][0]!r} (selection rate = share predicted {tasks[0][0]!r}), "

@@ -13,6 +13,59 @@ from audit.render.figures import figure
 from audit.section import Metric, Section
 
 
+#: above this many classes the metrics come from label/prediction counts and one ranking of the scores, not
+#: scikit-learn's dense helpers (balanced_accuracy_score builds a classes x classes matrix, roc_auc_score
+#: and log_loss a rows x classes indicator): the same numbers, without 800 MB per matrix at 10,000 classes
+DENSE_CLASSES = 100
+#: classes shown in the confusion matrix at most (the most frequent; the rest are summed into "other")
+MAX_CONFUSION_CLASSES = 20
+
+
+def _many_class_metrics(y: np.ndarray, proba: np.ndarray, pred: np.ndarray, has_scores: bool) -> dict[str, float]:
+    """:func:`classification_metrics` for many classes in memory linear in rows x classes (no k x k matrix)."""
+    from scipy.stats import rankdata
+
+    n, k = proba.shape
+    classes, support = np.unique(y, return_counts=True)
+    hits = np.bincount(y[pred == y], minlength=k)[classes]
+    out = {"accuracy": float(np.mean(pred == y)), "balanced_accuracy": float(np.mean(hits / support)),
+           "roc_auc": float("nan"), "log_loss": float("nan")}
+    if has_scores and len(classes) > 1:
+        if len(classes) == k:  # one-vs-rest macro AUC: Mann-Whitney U of each class's own column, ties midranked
+            rank_of_own = rankdata(proba, axis=0)[np.arange(n), y]
+            u = np.bincount(y, weights=rank_of_own, minlength=k) - support * (support + 1) / 2
+            out["roc_auc"] = float(np.mean(u / (support * (n - support))))
+        p = np.clip(proba, 1e-15, 1)
+        own = p[np.arange(n), y] / p.sum(axis=1)  # scikit-learn's log_loss renormalises each row
+        out["log_loss"] = float(-np.mean(np.log(own)))
+    return out
+
+
+def confusion_table(y: np.ndarray, pred: np.ndarray, labels: list[str], cap: int = MAX_CONFUSION_CLASSES) -> tuple[pd.DataFrame, str]:
+    """Confusion counts (rows: actual, columns: predicted); above ``cap`` classes the ``cap`` most frequent
+    (by actual rows) and one "other" row and column for the rest, with a sentence saying so.
+
+    Examples
+    --------
+    >>> cm, note = confusion_table(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 0]), ["a", "b", "c"], cap=2)
+    >>> cm.to_numpy().tolist(), note
+    ([[1, 1, 0], [0, 1, 0], [1, 0, 0]], 'The confusion matrix shows the 2 most frequent of 3 classes; the other 1 are summed in "other (1 classes)".')
+    """
+    k = len(labels)
+    if k <= cap:
+        m = skm.confusion_matrix(y, pred, labels=np.arange(k))
+        return pd.DataFrame(m, index=pd.Index(labels, name="actual"), columns=pd.Index(labels, name="predicted")), ""
+    keep = np.sort(np.argsort(-np.bincount(y, minlength=k), kind="stable")[:cap])
+    slot = np.full(k, cap)
+    slot[keep] = np.arange(cap)
+    m = np.zeros((cap + 1, cap + 1), dtype=np.int64)
+    np.add.at(m, (slot[y], slot[pred]), 1)
+    names = [labels[i] for i in keep] + [f"other ({k - cap:,} classes)"]
+    note = (f"The confusion matrix shows the {cap} most frequent of {k:,} classes; the other {k - cap:,} are summed in "
+            f"\"{names[-1]}\".")
+    return pd.DataFrame(m, index=pd.Index(names, name="actual"), columns=pd.Index(names, name="predicted")), note
+
+
 def classification_metrics(y: np.ndarray, proba: np.ndarray, *, has_scores: bool = True) -> dict[str, float]:
     """Accuracy, balanced accuracy, ROC AUC (one-vs-rest for multiclass) and log loss.
 
@@ -28,6 +81,8 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray, *, has_scores: bool
     """
     pred = proba.argmax(axis=1)
     k = proba.shape[1]
+    if k > DENSE_CLASSES:
+        return _many_class_metrics(np.asarray(y).astype(np.int64), proba, pred, has_scores)
     out = {
         "accuracy": float(skm.accuracy_score(y, pred)),
         "balanced_accuracy": float(skm.balanced_accuracy_score(y, pred)),
@@ -103,13 +158,9 @@ class PerformanceCheck(Check):
         table = pd.DataFrame({"test": test})
         pct = f"{self.confidence:.0%}"
         table[f"test {pct} CI"] = ["" if bounds[k][0] is None else f"{bounds[k][0]:.3f} – {bounds[k][1]:.3f}" for k in table.index]
-        labels = [str(c) for c in ctx.classes]
-        cm = pd.DataFrame(
-            skm.confusion_matrix(y, ctx.pred, labels=np.arange(ctx.n_classes)),
-            index=pd.Index(labels, name="actual"),
-            columns=pd.Index(labels, name="predicted"),
-        )
-        notes: list[str] = []
+        cm, capped = confusion_table(y, ctx.pred, [str(c) for c in ctx.classes])
+        labels = list(cm.index)
+        notes: list[str] = [capped] if capped else []
         if not ctx.model.has_scores:
             notes.append("The model returns hard labels only: ROC AUC and log loss are undefined.")
         lo, hi = bounds["accuracy"]
@@ -134,7 +185,8 @@ class PerformanceCheck(Check):
                 )
             summary += f" Train accuracy {train['accuracy']:.3f} (gap {train['accuracy'] - test['accuracy']:+.3f})."
         table.index.name = "metric"
-        with figure("Confusion matrix", f"confusion matrix of {len(labels)} classes", size=(3.6, 3.0)) as (fig, figs):
+        with figure("Confusion matrix", f"confusion matrix of {len(labels)} classes", size=(3.6, 3.0),
+                    caption=capped) as (fig, figs):
             ax = fig.add_subplot()
             ax.imshow(cm.to_numpy(), cmap="Blues")
             ax.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 3 else 0)

@@ -21,6 +21,7 @@ from audit.fairness._counts import FN, RATE_METRICS, TP, GroupCounts, aggregate,
 from audit.fairness._inputs import prepare
 from audit.fairness._roc import auc_from_bins, bootstrap_auc, group_auc, score_bins
 from audit.fairness._spread import DISPARITIES, best_worst, direction, disparity, spread
+from audit.render.text import short_label
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def _undefined_notes(view: str, index: pd.Index, metrics: dict[str, np.ndarray],
         n_small = int((bad & ~eligible).sum())
         if not len(listed):
             continue
-        shown = ", ".join(repr(group_label(index[i])) for i in listed[:5])
+        shown = ", ".join(repr(short_label(group_label(index[i]))) for i in listed[:5])
         shown += f" and {len(listed) - 5} more" if len(listed) > 5 else ""
         shown += f" (and {n_small} small group(s))" if n_small else ""
         notes.append(f"{view}: {m} is undefined (NaN) for {shown}: {_WHY.get(m, 'undefined')}.")
@@ -234,7 +235,7 @@ def assess_fairness(
         notes.extend(_undefined_notes(vname, index, {m: m_pt[m] for m in metric_names}, eligible))
         small = np.flatnonzero(count < min_group_size)
         if len(small):
-            listed = ", ".join(f"{group_label(index[i])!r} (n={int(count[i])})" for i in small[:8])
+            listed = ", ".join(f"{short_label(group_label(index[i]))!r} (n={int(count[i])})" for i in small[:8])
             more = f" and {len(small) - 8} more" if len(small) > 8 else ""
             how = "included in" if include_small_groups else "excluded from"
             notes.append(f"{vname}: {len(small)} group(s) under {min_group_size} rows, {how} disparities and gates: {listed}{more}.")

@@ -64,10 +64,41 @@ def resample_counts(
     return draws, np.clip(w, 0.0, None)
 
 
+#: above this many columns (groups), :func:`percentile_interval` batches columns instead of letting
+#: ``np.nanquantile`` call Python once per column (about 30 us each: 5,000 groups x 9 metrics x views)
+LOOP_COLUMNS = 100
+
+
 def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval along axis 0, ignoring NaN resamples (like fairlearn's ``nanquantile``)."""
+    """Percentile interval along axis 0, ignoring NaN resamples (like fairlearn's ``nanquantile``).
+
+    With many columns the same numbers come from one sort: columns with the same number of defined
+    resamples share one ``np.quantile`` call on their sorted, NaN-free leading rows (what
+    ``np.nanquantile`` computes column by column).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(200, 300))
+    >>> x[rng.random(x.shape) < 0.2] = np.nan
+    >>> ours = percentile_interval(x, 0.9)
+    >>> ref = np.nanquantile(x, [(1 - 0.9) / 2, 1 - (1 - 0.9) / 2], axis=0)
+    >>> bool(np.array_equal(ours[0], ref[0]) and np.array_equal(ours[1], ref[1]))
+    True
+    """
     alpha = 1.0 - confidence
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = np.nanquantile(samples, [alpha / 2, 1 - alpha / 2], axis=0)
-    return lo, hi
+    q = [alpha / 2, 1 - alpha / 2]
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim < 2 or int(np.prod(samples.shape[1:])) <= LOOP_COLUMNS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = np.nanquantile(samples, q, axis=0)
+        return lo, hi
+    flat = samples.reshape(len(samples), -1)
+    valid = (~np.isnan(flat)).sum(axis=0)
+    ordered = np.sort(flat, axis=0)  # NaN sorts last: the first `valid` rows of a column are its defined values
+    lo, hi = np.full(flat.shape[1], np.nan), np.full(flat.shape[1], np.nan)
+    for m in np.unique(valid[valid > 0]):
+        cols = np.flatnonzero(valid == m)
+        lo[cols], hi[cols] = np.quantile(ordered[:m, cols], q, axis=0)
+    return lo.reshape(samples.shape[1:]), hi.reshape(samples.shape[1:])

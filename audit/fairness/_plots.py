@@ -7,12 +7,34 @@ import pandas as pd
 
 from audit.fairness._assess import FairnessAssessment, group_label
 from audit.render.figures import figure
+from audit.render.text import short_label
 from audit.section import Figure
 
 #: group metrics drawn per sensitive column
 BAR_METRICS = ("selection_rate", "true_positive_rate", "false_positive_rate")
 #: disparities drawn as bars (differences share one axis)
 BAR_DISPARITIES = ("demographic_parity_difference", "equalized_odds_difference", "equal_opportunity_difference")
+#: groups drawn per sensitive column at most, the largest by rows (every group stays in the tables and
+#: audit.json): 5,000 bars took minutes to lay out and made a 15 MB report
+MAX_GROUPS_DRAWN = 30
+#: levels of each feature drawn in an intersection heat map at most (the largest by rows)
+MAX_HEAT_LEVELS = 15
+
+
+def largest_groups(table: pd.DataFrame, k: int = MAX_GROUPS_DRAWN) -> tuple[pd.DataFrame, str]:
+    """The ``k`` groups with the most rows, in table order, and a sentence saying so (empty when all fit).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"count": [5, 50, 20, 1]}, index=list("abcd"))
+    >>> shown, note = largest_groups(t, 2)
+    >>> list(shown.index), note
+    (['b', 'c'], ' The 2 largest of 4 groups are drawn (cap 2); the table lists every group.')
+    """
+    if len(table) <= k:
+        return table, ""
+    keep = np.sort(np.argsort(-table["count"].to_numpy(dtype=float), kind="stable")[:k])
+    return table.iloc[keep], f" The {k} largest of {len(table):,} groups are drawn (cap {k}); the table lists every group."
 
 
 def _err(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -22,15 +44,17 @@ def _err(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
 
 
 def group_bars(table: pd.DataFrame, feature: str, confidence: float) -> list[Figure]:
-    """One panel per metric in :data:`BAR_METRICS`: a bar per group with its interval; small groups grey."""
-    labels = [group_label(v) for v in table.index]
+    """One panel per metric in :data:`BAR_METRICS`: a bar per group with its interval; small groups grey.
+    At most :data:`MAX_GROUPS_DRAWN` groups (the largest) are drawn, labels shortened."""
+    table, capped = largest_groups(table)
+    labels = [short_label(group_label(v)) for v in table.index]
     h = max(1.6, 0.28 * len(labels) + 0.9)
     pct = f"{confidence:.0%}"
     with figure(
-        f"Group metrics by {feature}",
-        f"bars of selection rate, true positive rate and false positive rate for each {feature} group with {pct} intervals",
+        f"Group metrics by {short_label(feature)}",
+        f"bars of selection rate, true positive rate and false positive rate for each {short_label(feature)} group with {pct} intervals",
         size=(7.2, h),
-        caption=f"Bars: value per group; lines: {pct} bootstrap interval; grey: fewer rows than the minimum group size.",
+        caption=f"Bars: value per group; lines: {pct} bootstrap interval; grey: fewer rows than the minimum group size.{capped}",
     ) as (fig, out):
         axes = fig.subplots(1, len(BAR_METRICS), sharey=True)
         pos = np.arange(len(labels))
@@ -67,7 +91,7 @@ def disparity_bars(assessment: FairnessAssessment, features: list[str], threshol
                     xerr=_err(v, rows["low"].to_numpy(float), rows["high"].to_numpy(float)), error_kw={"elinewidth": 1, "capsize": 2})
         if threshold:
             ax.axvline(threshold, color="#c00", linestyle="--", linewidth=1)
-        ax.set_yticks(base + width * (len(BAR_DISPARITIES) - 1) / 2, feats)
+        ax.set_yticks(base + width * (len(BAR_DISPARITIES) - 1) / 2, [short_label(f) for f in feats])
         ax.invert_yaxis()
         ax.set_xlabel("difference between groups (max - min)")
         ax.legend(fontsize=7, loc="lower right", frameon=False)
@@ -81,11 +105,21 @@ def heat_map(table: pd.DataFrame, metrics: tuple[str, ...] = ("selection_rate", 
     a, b = table.index.names
     rows_l = list(dict.fromkeys(table.index.get_level_values(0)))
     cols_l = list(dict.fromkeys(table.index.get_level_values(1)))
+    capped = ""
+    if len(rows_l) > MAX_HEAT_LEVELS or len(cols_l) > MAX_HEAT_LEVELS:
+        # the levels with the most rows; the intersection table keeps every combination
+        n_rows, n_cols = len(rows_l), len(cols_l)
+        by_row = table["count"].groupby(level=0).sum().reindex(rows_l)
+        by_col = table["count"].groupby(level=1).sum().reindex(cols_l)
+        rows_l = [r for r in rows_l if r in set(by_row.sort_values(ascending=False, kind="stable").index[:MAX_HEAT_LEVELS])]
+        cols_l = [c for c in cols_l if c in set(by_col.sort_values(ascending=False, kind="stable").index[:MAX_HEAT_LEVELS])]
+        capped = (f" The {len(rows_l)} of {n_rows:,} {short_label(a)} and {len(cols_l)} of {n_cols:,} {short_label(b)} levels "
+                  f"with the most rows are drawn (cap {MAX_HEAT_LEVELS}); the table lists every combination.")
     with figure(
-        f"{a} x {b}",
-        f"heat map of {' and '.join(m.replace('_', ' ') for m in metrics)} for each combination of {a} and {b}",
+        f"{short_label(a)} x {short_label(b)}",
+        f"heat map of {' and '.join(m.replace('_', ' ') for m in metrics)} for each combination of {short_label(a)} and {short_label(b)}",
         size=(3.3 * len(metrics) + 0.6, max(1.8, 0.32 * len(rows_l) + 1.2)),
-        caption="Cell: value (rows in the group); * marks groups under the minimum size; blank: no rows.",
+        caption="Cell: value (rows in the group); * marks groups under the minimum size; blank: no rows." + capped,
     ) as (fig, out):
         axes = np.atleast_1d(fig.subplots(1, len(metrics)))
         for ax, m in zip(axes, metrics):
@@ -100,8 +134,8 @@ def heat_map(table: pd.DataFrame, metrics: tuple[str, ...] = ("selection_rate", 
                 txt = "n/a" if np.isnan(v) else f"{v:.2f}{star}"
                 ax.text(j, i, f"{txt}\n({int(counts.iat[i, j])})", ha="center", va="center", fontsize=7,
                         color="white" if not np.isnan(v) and v < 0.6 else "black")
-            ax.set_xticks(range(len(cols_l)), [str(c) for c in cols_l], rotation=30 if len(cols_l) > 3 else 0)
-            ax.set_yticks(range(len(rows_l)), [str(r) for r in rows_l])
+            ax.set_xticks(range(len(cols_l)), [short_label(c) for c in cols_l], rotation=30 if len(cols_l) > 3 else 0)
+            ax.set_yticks(range(len(rows_l)), [short_label(r) for r in rows_l])
             ax.set_title(m.replace("_", " "), fontsize=9)
             ax.spines[:].set_visible(False)
     return out

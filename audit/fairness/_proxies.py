@@ -24,8 +24,15 @@ from threadpoolctl import threadpool_limits
 
 from audit.errors import AuditInputError
 from audit.fairness._inputs import sensitive_frame
+from audit.render.text import short_label
 
 logger = logging.getLogger(__name__)
+
+#: a sensitive column with more groups is predicted as its largest MAX_PROXY_GROUPS - 1 groups plus one
+#: "other" class: a one-vs-rest model per group made 5,000 groups cost 5,000 boosted models per fold
+MAX_PROXY_GROUPS = 20
+#: group names listed in a note before "and N more"
+_LISTED = 8
 
 
 @dataclass
@@ -126,9 +133,21 @@ def proxy_auc(
         counts = np.bincount(codes, minlength=len(uniq))
         keep_groups = counts >= cv
         if (~keep_groups).any():
-            notes.append(f"{s}: group(s) {[str(u) for u in uniq[~keep_groups]]} have fewer than {cv} rows and are left out of its proxy model.")
+            left = [short_label(u) for u in uniq[~keep_groups]]
+            more = f" and {len(left) - _LISTED} more" if len(left) > _LISTED else ""
+            notes.append(f"{s}: {len(left)} group(s) have fewer than {cv} rows and are left out of its proxy model: "
+                         f"{left[:_LISTED]}{more}.")
         rsel = keep_groups[codes]
         y = pd.factorize(codes[rsel], sort=True)[0]
+        if keep_groups.sum() > MAX_PROXY_GROUPS:
+            # the largest groups keep their own class (ties broken by group order); the rest share one
+            sizes = np.bincount(y)
+            top = np.sort(np.argsort(-sizes, kind="stable")[: MAX_PROXY_GROUPS - 1])
+            lump = np.full(len(sizes), len(top))
+            lump[top] = np.arange(len(top))
+            notes.append(f"{s}: {len(sizes):,} groups; its proxy model predicts the {len(top)} largest and 'other' "
+                         f"(the remaining {len(sizes) - len(top):,} groups together), at most {MAX_PROXY_GROUPS} classes.")
+            y = lump[y]
         row: dict[str, Any] = {"sensitive": s, "proxy_auc": np.nan, "n_groups": int(keep_groups.sum()), "n_features": len(feats),
                                "strongest_feature": None, "strongest_feature_auc": np.nan, "is_model_feature": s in map(str, X.columns)}
         if not feats or row["n_groups"] < 2:

@@ -12,8 +12,16 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 
+#: up to this many groups each AUC is scikit-learn's ``roc_auc_score``; beyond it one vectorised pass
+#: (the same statistic, equal to within 1e-12) keeps the work linear: a call per group took ~3 ms, so
+#: 5,000 groups took 15 s
+LOOP_GROUPS = 100
+
+
 def group_auc(y_true: np.ndarray, y_score: np.ndarray, row_view: np.ndarray, n_view: int, w: np.ndarray | None) -> np.ndarray:
     """Exact ROC AUC per view group (``roc_auc_score``); NaN for a group with a single class."""
+    if n_view > LOOP_GROUPS:
+        return group_auc_vectorised(y_true, y_score, row_view, n_view, w)
     out = np.full(n_view, np.nan)
     order = np.argsort(row_view, kind="stable")
     bounds = np.searchsorted(row_view[order], np.arange(n_view + 1))
@@ -23,6 +31,42 @@ def group_auc(y_true: np.ndarray, y_score: np.ndarray, row_view: np.ndarray, n_v
         if yt.min(initial=1) == yt.max(initial=0):
             continue
         out[g] = roc_auc_score(yt, y_score[idx], sample_weight=None if w is None else w[idx])
+    return out
+
+
+def group_auc_vectorised(y_true: np.ndarray, y_score: np.ndarray, row_view: np.ndarray, n_view: int,
+                         w: np.ndarray | None) -> np.ndarray:
+    """:func:`group_auc` in one sort: per group, the (weighted) share of positive-negative pairs ranked
+    correctly, ties counting one half (the Mann-Whitney statistic ``roc_auc_score`` computes).
+
+    Examples
+    --------
+    >>> y, s, g = np.array([0, 1, 1, 0, 1, 0]), np.array([.1, .8, .3, .3, .9, .2]), np.array([0, 0, 0, 1, 1, 1])
+    >>> group_auc_vectorised(y, s, g, 3, None).tolist()
+    [1.0, 1.0, nan]
+    """
+    y = np.asarray(y_true).astype(np.int64).reshape(-1)
+    wt = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64)
+    out = np.full(n_view, np.nan)
+    if len(y) == 0:
+        return out
+    order = np.lexsort((y_score, row_view))  # by group, then score
+    g, sc, yy, ww = row_view[order], y_score[order], y[order], wt[order]
+    new_block = np.r_[True, (g[1:] != g[:-1]) | (sc[1:] != sc[:-1])]  # a block: one group, one score (ties)
+    block = np.cumsum(new_block) - 1
+    nb = int(block[-1]) + 1
+    pos = np.bincount(block, weights=ww * (yy == 1), minlength=nb)
+    neg = np.bincount(block, weights=ww * (yy != 1), minlength=nb)
+    bg = g[new_block]
+    first = np.r_[True, bg[1:] != bg[:-1]]  # first block of each group
+    cneg = np.cumsum(neg)
+    before_group = (cneg - neg)[first]  # negatives of earlier groups
+    below = cneg - neg - np.repeat(before_group, np.diff(np.r_[np.flatnonzero(first), nb]))
+    num = np.bincount(bg, weights=pos * (below + 0.5 * neg), minlength=n_view)
+    n_pos = np.bincount(bg, weights=pos, minlength=n_view)
+    n_neg = np.bincount(bg, weights=neg, minlength=n_view)
+    ok = (n_pos > 0) & (n_neg > 0)
+    out[ok] = num[ok] / (n_pos[ok] * n_neg[ok])
     return out
 
 

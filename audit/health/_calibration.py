@@ -15,8 +15,14 @@ import pandas as pd
 
 from audit.errors import AuditInputError
 from audit.health._common import as_labels, as_proba, as_sensitive_frame
+from audit.render.text import short_label
 
 _RELIABILITY_COLUMNS = ["lower", "upper", "count", "confidence", "accuracy", "gap"]
+#: up to this many groups per column each group is summarised on its own (pandas); beyond it one vectorised
+#: pass gives the same statistics (equal to within 1e-12) in linear time: 5,000 groups took 30 s
+LOOP_GROUPS = 100
+#: group names a note lists before "and N more"
+_LISTED = 8
 
 
 @dataclass
@@ -127,6 +133,62 @@ def _summary(y: np.ndarray, p: np.ndarray, n_bins: int) -> tuple[dict[str, float
     return stats, table
 
 
+def _group_summaries(yi: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int,
+                     n_bins: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_summary` for every group at once: per-group stats and (group, bin) count, confidence, accuracy."""
+    conf = p.max(axis=1)
+    correct = (p.argmax(axis=1) == yi).astype(np.float64)
+    cell = codes * n_bins + _bin_index(conf, n_bins)
+    size = n_groups * n_bins
+    count = np.bincount(cell, minlength=size).reshape(n_groups, n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(cell, weights=conf, minlength=size).reshape(n_groups, n_bins) / count
+        acc = np.bincount(cell, weights=correct, minlength=size).reshape(n_groups, n_bins) / count
+        n = count.sum(axis=1)
+        err = np.abs(acc - mean_conf)  # NaN in empty bins
+        ece = np.where(count > 0, count / n[:, None] * err, 0.0).sum(axis=1)
+        mce = np.where(count > 0, err, -np.inf).max(axis=1)
+        sq = np.einsum("ij,ij->i", p, p) - 2.0 * p[np.arange(len(yi)), yi] + 1.0
+        brier = np.bincount(codes, weights=sq, minlength=n_groups) / n
+        pos_ece = np.full(n_groups, np.nan)
+        if p.shape[1] == 2:
+            pcell = codes * n_bins + _bin_index(p[:, 1], n_bins)
+            pcount = np.bincount(pcell, minlength=size).reshape(n_groups, n_bins)
+            pconf = np.bincount(pcell, weights=p[:, 1], minlength=size).reshape(n_groups, n_bins) / pcount
+            pacc = np.bincount(pcell, weights=(yi == 1).astype(np.float64), minlength=size).reshape(n_groups, n_bins) / pcount
+            pos_ece = np.where(pcount > 0, pcount / n[:, None] * np.abs(pacc - pconf), 0.0).sum(axis=1)
+        stats = {
+            "n": n.astype(np.int64),
+            "accuracy": np.bincount(codes, weights=correct, minlength=n_groups) / n,
+            "confidence": np.bincount(codes, weights=conf, minlength=n_groups) / n,
+            "ece": ece,
+            "mce": mce,
+            "brier": brier / 2 if p.shape[1] == 2 else brier,
+            "positive_class_ece": pos_ece,
+        }
+    return stats, count, mean_conf, acc
+
+
+def _column_vectorised(col: str, values: np.ndarray, yi: np.ndarray, p: np.ndarray, n_bins: int,
+                       min_group_size: int) -> tuple[list[dict[str, Any]], pd.DataFrame, list[tuple[Any, float]], list[Any]]:
+    """Rows of ``by_group``, the group reliability frame, eligible (group, ECE) and all groups of one column."""
+    codes, uniques = pd.factorize(pd.Series(values), sort=True)
+    keep = codes >= 0  # a missing value is no group (the per-group loop finds no rows for it either)
+    G = len(uniques)
+    stats, count, mean_conf, acc = _group_summaries(yi[keep], p[keep], codes[keep].astype(np.int64), G, n_bins)
+    small = stats["n"] < min_group_size
+    rows = [{"column": col, "group": uniques[g], **{k: (int(v[g]) if k == "n" else float(v[g])) for k, v in stats.items()},
+             "small": bool(small[g])} for g in range(G)]
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    rel = pd.DataFrame({
+        "column": col, "group": np.repeat(np.asarray(uniques, dtype=object), n_bins), "bin": np.tile(np.arange(n_bins), G),
+        "lower": np.tile(edges[:-1], G), "upper": np.tile(edges[1:], G), "count": count.reshape(-1),
+        "confidence": mean_conf.reshape(-1), "accuracy": acc.reshape(-1), "gap": (acc - mean_conf).reshape(-1),
+    })
+    eligible = [(uniques[g], float(stats["ece"][g])) for g in np.flatnonzero(~small)]
+    return rows, rel, eligible, list(uniques)
+
+
 def calibration(
     y: Any,
     proba: Any,
@@ -183,18 +245,27 @@ def calibration(
     for col in groups.columns:
         values = groups[col].to_numpy()
         eligible: list[tuple[str, float]] = []
-        for g in sorted(pd.unique(values)):
-            m = values == g
-            s, t = _summary(yi[m], p[m], int(n_bins))
-            small = s["n"] < min_group_size
-            rows.append({"column": col, "group": g, **s, "small": small})
-            rel_parts.append(t.reset_index().assign(column=col, group=g))
-            if not small:
-                eligible.append((g, s["ece"]))
-        if len(eligible) < len(pd.unique(values)):
-            left = sorted(set(pd.unique(values)) - {g for g, _ in eligible})
+        if len(pd.unique(values)) > LOOP_GROUPS:
+            col_rows, rel, eligible, all_groups = _column_vectorised(col, values, yi, p, int(n_bins), min_group_size)
+            rows += col_rows
+            rel_parts.append(rel)
+        else:
+            all_groups = sorted(pd.unique(values))
+            for g in all_groups:
+                m = values == g
+                s, t = _summary(yi[m], p[m], int(n_bins))
+                small = s["n"] < min_group_size
+                rows.append({"column": col, "group": g, **s, "small": small})
+                rel_parts.append(t.reset_index().assign(column=col, group=g))
+                if not small:
+                    eligible.append((g, s["ece"]))
+        if len(eligible) < len(all_groups):
+            big = {g for g, _ in eligible}
+            left = [short_label(g) for g in all_groups if g not in big]
+            more = f" and {len(left) - _LISTED} more" if len(left) > _LISTED else ""
             notes.append(
-                f"{col}: group(s) {left} have fewer than {min_group_size} rows; their ECE is shown but left out of the gap."
+                f"{col}: {len(left)} group(s) have fewer than {min_group_size} rows; their ECE is shown but left out of "
+                f"the gap: {left[:_LISTED]}{more}."
             )
         if len(eligible) >= 2:
             worst = max(eligible, key=lambda t: t[1])

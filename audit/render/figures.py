@@ -12,7 +12,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from audit.render.text import plain  # noqa: E402
 from audit.section import Figure  # noqa: E402
+
+#: longest line of text drawn in a figure (tick labels, legends, titles): longer lines end in "…"
+FIGURE_TEXT_LIMIT = 80
 
 # Plain fonts, no embedded glyph paths: keeps SVGs small and the report text searchable.
 _RC = {
@@ -45,9 +49,24 @@ def figure(title: str, alt: str, *, size: tuple[float, float] = (6.0, 3.2), capt
             plt.close(fig)
 
 
+def tidy_text(fig: plt.Figure, limit: int = FIGURE_TEXT_LIMIT) -> None:
+    """Shorten every line of text in ``fig`` to ``limit`` characters and drop control characters, whatever
+    check drew it: a 1 MB group name in a tick label made a 45 MB report (and a glyph warning per
+    control character). Multi-line texts keep their lines."""
+    import matplotlib.text
+
+    for t in fig.findobj(matplotlib.text.Text):
+        text = t.get_text()
+        lines = text.split("\n")
+        tidy = "\n".join(plain(line, limit) for line in lines)
+        if tidy != text:
+            t.set_text(tidy)
+
+
 def to_figure(fig: plt.Figure, *, title: str, alt: str, caption: str = "") -> Figure:
     """Render a matplotlib figure to an inline SVG :class:`Figure` (no XML prolog, no metadata)."""
     buf = io.StringIO()
+    tidy_text(fig)
     with plt.rc_context(_RC):
         fig.tight_layout()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
@@ -62,6 +81,7 @@ def png_figure(fig: plt.Figure, *, title: str, alt: str, caption: str = "", dpi:
     import base64
 
     buf = io.BytesIO()
+    tidy_text(fig)
     with plt.rc_context(_RC):
         fig.tight_layout()
         fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})

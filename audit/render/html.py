@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from audit.render.text import plain
 
 if TYPE_CHECKING:
     from audit.report import Report
@@ -22,12 +25,27 @@ if TYPE_CHECKING:
 
 MAX_ROWS_OPEN = 15  # longer tables render collapsed
 MAX_ROWS = 500  # longer tables are truncated, with a note (the JSON output has them all)
+#: longest text in one table cell or header (a group label, a finding); audit.json has the full value
+CELL_LIMIT = 200
+#: longest text any other value of the page may show (a model name, a note quoting a group, a reason)
+TEXT_LIMIT = 2000
+
+
+def _finalize(value: Any) -> Any:
+    """Applied by Jinja to every ``{{ value }}`` before escaping: long text is shortened, so one 1 MB
+    group value cannot make a 45 MB page. Figure data URIs and pre-escaped markup pass untouched."""
+    if isinstance(value, str) and not isinstance(value, Markup) and len(value) > TEXT_LIMIT \
+            and not value.startswith("data:image/"):
+        return plain(value, TEXT_LIMIT)
+    return value
+
 
 _env = Environment(
     loader=PackageLoader("audit", "render/templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    finalize=_finalize,
 )
 
 SORT_SCRIPT = (
@@ -77,17 +95,19 @@ def table_view(name: str, df: pd.DataFrame) -> dict[str, Any]:
     shown = df.iloc[:MAX_ROWS]
     index_names = [("" if n is None else str(n)) for n in shown.index.names]
     has_index = not isinstance(shown.index, pd.RangeIndex)
-    header = (index_names if has_index else []) + [
+    header = [plain(h, CELL_LIMIT) for h in (index_names if has_index else []) + [
         " / ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in shown.columns
-    ]
+    ]]
     rows = []
     for idx, row in zip(shown.index, shown.itertuples(index=False, name=None)):
         cells = []
         if has_index:
             keys = idx if isinstance(idx, tuple) else (idx,)
-            cells += [{"text": fmt(k), "v": _sort_key(k), "head": True} for k in keys]
+            cells += [{"text": plain(fmt(k), CELL_LIMIT), "v": _sort_key(k), "head": True} for k in keys]
         for v in row:
-            cells.append({"text": fmt(v), "v": _sort_key(v), "num": _sort_key(v) != "", "nan": fmt(v) == "undefined"})
+            text = fmt(v)
+            cells.append({"text": plain(text, CELL_LIMIT), "v": _sort_key(v), "num": _sort_key(v) != "",
+                          "nan": text == "undefined"})
         rows.append(cells)
     return {
         "name": name,

@@ -13,8 +13,29 @@ if TYPE_CHECKING:
     from audit.report import Report
     from audit.section import Section
 
+#: strings (group and column names, messages) are kept in full up to this many characters; a longer one
+#: keeps its start and ends in "… (N characters)": one 1 MB group value, repeated in tables and notes,
+#: made a 40 MB audit.json
+JSON_TEXT_LIMIT = 2000
+
+
+def clip(text: str, limit: int = JSON_TEXT_LIMIT) -> str:
+    """``text`` unchanged up to ``limit`` characters, else its start and its length.
+
+    Examples
+    --------
+    >>> clip("abc"), clip("x" * 5000, limit=25)
+    ('abc', 'xxxxxx… (5000 characters)')
+    """
+    if len(text) <= limit:
+        return text
+    tail = f"… ({len(text)} characters)"
+    return text[: max(0, limit - len(tail))] + tail
+
 
 def _clean(v: Any) -> Any:
+    if isinstance(v, str):
+        return clip(v)
     if isinstance(v, (float, np.floating)):
         return None if not math.isfinite(float(v)) else float(v)
     if isinstance(v, (np.integer,)):
@@ -22,7 +43,7 @@ def _clean(v: Any) -> Any:
     if isinstance(v, (np.bool_,)):
         return bool(v)
     if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
+        return {clip(str(k)): _clean(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_clean(x) for x in v]
     if isinstance(v, pd.Timestamp):
@@ -34,10 +55,11 @@ def _clean(v: Any) -> Any:
 
 def frame_to_records(df: pd.DataFrame) -> dict[str, Any]:
     """A DataFrame as ``{"index": [...], "columns": [...], "data": [[...]]}`` with NaN -> null."""
-    idx = [list(map(str, i)) if isinstance(i, tuple) else str(i) for i in df.index]
-    cols = [" / ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in df.columns]
+    idx = [[clip(str(j)) for j in i] if isinstance(i, tuple) else clip(str(i)) for i in df.index]
+    cols = [clip(" / ".join(map(str, c)) if isinstance(c, tuple) else str(c)) for c in df.columns]
     data = [[_clean(x) for x in row] for row in df.astype(object).itertuples(index=False, name=None)]
-    return {"index_names": [None if n is None else str(n) for n in df.index.names], "index": idx, "columns": cols, "data": data}
+    return {"index_names": [None if n is None else clip(str(n)) for n in df.index.names], "index": idx, "columns": cols,
+            "data": data}
 
 
 def section_to_dict(s: Section) -> dict[str, Any]:
@@ -45,12 +67,12 @@ def section_to_dict(s: Section) -> dict[str, Any]:
         "check": s.check,
         "title": s.title,
         "status": s.status,
-        "reason": s.reason,
-        "summary": s.summary,
+        "reason": clip(s.reason),
+        "summary": clip(s.summary),
         "duration_s": round(s.duration_s, 4),
         "metrics": {m.name: _clean({"value": m.value, "low": m.low, "high": m.high}) for m in s.metrics},
-        "notes": list(s.notes),
-        "tables": {name: frame_to_records(df) for name, df in s.tables.items()},
+        "notes": [clip(n) for n in s.notes],
+        "tables": {clip(name): frame_to_records(df) for name, df in s.tables.items()},
     }
 
 

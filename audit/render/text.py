@@ -12,6 +12,9 @@ import re
 
 #: longest user value written into one Markdown cell or JUnit attribute (the rest becomes "…")
 TEXT_LIMIT = 300
+#: longest group, class or column label shown in a figure, an HTML table cell or a message that lists
+#: groups; the full value stays in audit.json (up to ``audit.render.json.JSON_TEXT_LIMIT``)
+LABEL_LIMIT = 60
 
 # line breaks of every kind (CR alone starts a new Markdown line in many renderers): one space
 _BREAKS = re.compile("[\r\n\t\v\f\x85\u2028\u2029]+")
@@ -59,3 +62,14 @@ def md_code(name: object) -> str:
     or pipe inside a code span would end it or split the table)."""
     s = plain(name)
     return f"`{s}`" if _SAFE_NAME.match(s) else md_text(s)
+
+
+def short_label(value: object, limit: int = LABEL_LIMIT) -> str:
+    """A label for display: one line, no control characters, at most ``limit`` characters.
+
+    Examples
+    --------
+    >>> short_label("x" * 1_000_000) == "x" * 59 + "…", short_label("a\\nb")
+    (True, 'a b')
+    """
+    return plain(value, limit)
