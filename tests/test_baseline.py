@@ -193,6 +193,18 @@ def test_cli_exit_codes_for_baselines(tmp_path, capsys):
     base.write_text(json.dumps(saved))
     assert acc - (acc + 0.02) < -0.02  # the float noise that used to fail this gate
     assert main([*run, "--out", str(tmp_path / "edge"), "--baseline", str(base)]) == 0
+    assert [f["metric"] for f in json.loads((tmp_path / "edge" / "audit.json").read_text())["findings"]] == [
+        "performance.accuracy"]  # same model, same metric set: no baseline warning
+
+    # a baseline recorded for another model: reported (a warning), and blocking under --fail-on warn
+    saved["meta"]["model"] = "another model"
+    base.write_text(json.dumps(saved))
+    assert main([*run, "--out", str(tmp_path / "other"), "--baseline", str(base)]) == 0
+    found = json.loads((tmp_path / "other" / "audit.json").read_text())["findings"]
+    (warn,) = [f for f in found if f["metric"] == "baseline.model"]
+    assert warn["status"] == "warn" and "recorded for model 'another model'" in warn["message"]
+    assert "baseline.model" in (tmp_path / "other" / "summary.md").read_text()
+    assert main([*run, "--out", str(tmp_path / "other2"), "--baseline", str(base), "--fail-on", "warn"]) == 1
 
     # the gated metric is missing from the baseline, or null: exit 1, not a silent pass
     for value in (None, "absent"):
