@@ -105,8 +105,12 @@ def test_json_round_trip_and_baseline(tabular_frame, tmp_path):
     base = audit_pkg.Report.load_metrics(path)
     r2 = audit(_fit(tabular_frame), tabular_frame, target="y", progress=False, baseline=path,
                policy={"performance.accuracy": {"max_decrease": 0.0}})
-    (f,) = r2.findings
+    found = {f.metric: f for f in r2.findings}
+    f = found["performance.accuracy"]
     assert f.baseline == pytest.approx(base["performance.accuracy"]) and f.passed
+    # this run has no sensitive columns, the baseline had: its per-group metrics are missing, and the report says so
+    assert set(found) == {"performance.accuracy", "baseline.metrics"}
+    assert "were not produced by this run" in found["baseline.metrics"].message and found["baseline.metrics"].status == "warn"
 
 
 def test_public_surface():
