@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/robustness.py
 	$(BIN)/python bench/blackbox.py
 	$(BIN)/python bench/explain.py
+	$(BIN)/python bench/tree_shap.py --sizes 10000
 	$(BIN)/python bench/health.py
 
 clean:
