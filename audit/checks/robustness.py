@@ -227,6 +227,7 @@ class RobustnessCheck(Check):
                     scale=cons.scale, seed=seed, batch_size=self.batch_size,
                 )
             )
+        notes += [n for c in curves for n in c.batch_notes]  # said when out-of-memory back-off shrank a batch
         unit = "pixel intensity" if image and cons.notes == [] else ("feature standard deviations" if cons.scale is not None else "input units")
         return self._section(ctx, curves, cons, idx, notes, unit, x if image else None)
 

@@ -61,6 +61,7 @@ def build_result(
         step_size=float(spec.step_size),
         batch_size=int(prep.batch_size),
         duration_s=float(seconds),
+        requested_batch_size=int(prep.requested_batch_size or prep.batch_size),
     )
 
 

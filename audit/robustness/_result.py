@@ -44,6 +44,9 @@ class AttackResult:
         Gradient steps taken (1 for FGSM) and their size.
     batch_size : int
         Rows per batch that finally fit in memory (after any halving on out-of-memory).
+    requested_batch_size : int
+        Rows per batch the attack started with (chosen from the device's memory, or given);
+        larger than ``batch_size`` when the batch was halved (see :attr:`batch_note`).
     duration_s : float
         Wall time of the attack.
     """
@@ -62,6 +65,15 @@ class AttackResult:
     step_size: float
     batch_size: int
     duration_s: float = 0.0
+    requested_batch_size: int = 0
+
+    @property
+    def batch_note(self) -> str | None:
+        """What out-of-memory back-off did to the batch, or None when the first batch size fit."""
+        if self.requested_batch_size > self.batch_size:
+            return (f"{self.attack} at eps={self.eps:g}: out of memory at {self.requested_batch_size:,} rows per batch; "
+                    f"halved to {self.batch_size:,} and finished")
+        return None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -130,6 +142,11 @@ class RobustnessCurve:
     @property
     def eps(self) -> list[float]:
         return [r.eps for r in self.results]
+
+    @property
+    def batch_notes(self) -> list[str]:
+        """One line per eps whose batch was halved on out-of-memory (empty when every batch fit)."""
+        return [n for n in (r.batch_note for r in self.results) if n]
 
     def result(self, eps: float) -> AttackResult:
         """The :class:`AttackResult` at ``eps`` (KeyError lists the eps values swept)."""

@@ -127,6 +127,7 @@ class Prepared:
     scale: torch.Tensor | None  # per-feature step/ball scale with the mask folded in (0 = frozen)
     loss: LossFn
     batch_size: int
+    requested_batch_size: int = 0  # what the call started with; batch_size shrinks on out-of-memory
 
     @property
     def device(self) -> torch.device:
@@ -200,5 +201,5 @@ def prepare(
     bs = int(batch_size) if batch_size is not None else auto_batch_size(xt, dev)
     return Prepared(
         adapter=adapter, x=xt, home=home, y=yt, n_classes=k, lo=lo, hi=hi, scale=eff,
-        loss=loss if loss is not None else _cross_entropy, batch_size=bs,
+        loss=loss if loss is not None else _cross_entropy, batch_size=bs, requested_batch_size=bs,
     )

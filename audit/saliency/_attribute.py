@@ -49,7 +49,9 @@ class SaliencyResult:
     layer : str or None
         The GradCAM layer's name in the model.
     notes : list of str
-        Methods left out and why.
+        Methods left out and why, and any batch halving on out-of-memory.
+    batch_size, requested_batch_size : int
+        Images per batch that finally fit, and what the call asked for (larger when halved).
     """
 
     maps: dict[str, np.ndarray]
@@ -57,6 +59,8 @@ class SaliencyResult:
     target: np.ndarray
     layer: str | None = None
     notes: list[str] = field(default_factory=list)
+    batch_size: int = 0
+    requested_batch_size: int = 0
 
     @property
     def methods(self) -> list[str]:
@@ -261,7 +265,9 @@ def attribute(
         return out
 
     with seeded(dev, seed):
-        parts, _ = run_batched(step, n, batch_size)
+        parts, final_batch = run_batched(step, n, batch_size)
+    if final_batch < batch_size:
+        notes.append(f"Out of memory at {batch_size:,} images per batch: halved to {final_batch:,} and finished.")
     raw: dict[str, np.ndarray] = {}
     maps: dict[str, np.ndarray] = {}
     for name, _fn in specs:
@@ -270,4 +276,5 @@ def attribute(
             raise AuditInputError(f"method {name!r} returned shape {tuple(r.shape)}; expected ({n}, c, {h}, {w})")
         raw[name] = r.numpy()
         maps[name] = _reduce(name, r).numpy()
-    return SaliencyResult(maps=maps, raw=raw, target=targets, layer=layer_name if layer_mod is not None else None, notes=notes)
+    return SaliencyResult(maps=maps, raw=raw, target=targets, layer=layer_name if layer_mod is not None else None,
+                          notes=notes, batch_size=final_batch, requested_batch_size=batch_size)

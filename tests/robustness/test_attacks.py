@@ -200,6 +200,9 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_result(mlp, blobs):
     r = pgd(ModelAdapter(oom, device="cpu"), x, y, 0.2, steps=4, batch_size=64, device="cpu")
     ref = pgd(mlp, x, y, 0.2, steps=4, batch_size=16, device="cpu")
     assert r.batch_size == 16  # 64 -> 32 -> 16
+    assert r.requested_batch_size == 64
+    assert r.batch_note == "pgd at eps=0.2: out of memory at 64 rows per batch; halved to 16 and finished"
+    assert ref.batch_note is None  # a batch that fit says nothing
     assert max(s for s in oom.sizes[1:]) <= 64 and oom.sizes[-1] <= 16
     torch.testing.assert_close(r.x_adv, ref.x_adv, rtol=0, atol=1e-12)
     assert np.array_equal(r.success, ref.success)

@@ -217,3 +217,21 @@ def test_torchscript_model_gets_the_same_maps_and_a_note_for_gradcam(small_image
         np.testing.assert_allclose(got.maps[m], ref.maps[m], atol=1e-6)
     with pytest.raises(AuditInputError, match="gradcam cannot run: the model's layers take no Python hooks"):
         attribute(scripted, small_images, 1, methods=("gradcam",))
+
+
+def test_out_of_memory_halving_is_said_in_the_result(linear_image_net, small_images):
+    class OOM(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            if len(x) > 2:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return self.net(x)
+
+    res = attribute(OOM(linear_image_net), small_images, methods=("saliency",), batch_size=8)
+    ref = attribute(linear_image_net, small_images, methods=("saliency",), batch_size=2)
+    assert (res.requested_batch_size, res.batch_size) == (8, 2)
+    assert "Out of memory at 8 images per batch: halved to 2 and finished." in res.notes
+    np.testing.assert_allclose(res.maps["saliency"], ref.maps["saliency"], rtol=1e-6, atol=1e-7)
