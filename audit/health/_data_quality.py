@@ -111,17 +111,28 @@ def canonical_floats(a: np.ndarray) -> np.ndarray:
 
 
 def hash_rows(frame: pd.DataFrame) -> np.ndarray:
-    """One uint64 per row; equal rows hash equal across frames and library versions (numbers as float64, the rest as text)."""
-    norm = pd.DataFrame(index=pd.RangeIndex(len(frame)))
-    for i, c in enumerate(frame.columns):
-        s = frame[c].reset_index(drop=True)
+    """One uint64 per row; equal rows hash equal across frames and library versions (numbers as float64, the rest as text).
+
+    Each column is hashed on its own and the column hashes are mixed in order (FNV-1a style). Text
+    columns hash only their distinct values (``factorize``), which is what keeps this faster than a
+    pandas merge of the two frames (``BENCHMARKS.md``).
+    """
+    n = len(frame)
+    h = np.full(n, np.uint64(0xCBF29CE484222325))
+    if frame.shape[1] == 0:
+        return np.zeros(n, dtype=np.uint64)
+    prime = np.uint64(0x100000001B3)
+    for c in frame.columns:
+        s = frame[c]
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            norm[i] = canonical_floats(s.to_numpy(dtype=np.float64, na_value=np.nan))
+            col = pd.util.hash_array(canonical_floats(s.to_numpy(dtype=np.float64, na_value=np.nan)))
         else:
-            norm[i] = s.astype(object).where(s.notna(), "<NA>").astype(str)
-    if norm.shape[1] == 0:
-        return np.zeros(len(frame), dtype=np.uint64)
-    return pd.util.hash_pandas_object(norm, index=False).to_numpy()
+            codes, uniques = pd.factorize(s, use_na_sentinel=True)
+            text = np.asarray([str(u) for u in uniques] + ["<NA>"], dtype=object)
+            col = pd.util.hash_array(text)[codes]  # code -1 (missing) picks the last entry, "<NA>"
+        with np.errstate(over="ignore"):
+            h = (h ^ col) * prime
+    return h
 
 
 def duplicated(keys: np.ndarray) -> np.ndarray:
