@@ -202,8 +202,12 @@ class FairnessCheck(Check):
             tables["Proxies"] = proxies.table
             tables["Proxy features"] = proxies.by_feature
             for col, row in proxies.table.iterrows():
-                metrics.append(Metric(f"fairness.{_keys(names)[str(col)]}.proxy_auc", float(row["proxy_auc"]), higher_is_better=False,
-                                      description=f"how well the other features predict {col} (ROC AUC, 0.5 = not at all)"))
+                lo, hi = row.get("proxy_auc_low"), row.get("proxy_auc_high")
+                metrics.append(Metric(f"fairness.{_keys(names)[str(col)]}.proxy_auc", float(row["proxy_auc"]),
+                                      None if lo is None or pd.isna(lo) else float(lo),
+                                      None if hi is None or pd.isna(hi) else float(hi), higher_is_better=False,
+                                      description=f"how well the other features predict {col} (ROC AUC, 0.5 = not at all; "
+                                                  f"{int(row['rows']):,} rows)"))
         summary = self._summary(ctx, results, findings, gated, multiclass)
         return FairnessSection(
             check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables, figures=figures,

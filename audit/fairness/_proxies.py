@@ -5,6 +5,12 @@ same information. For each sensitive column a shallow gradient-boosted model (de
 from the remaining features; its cross-validated ROC AUC (one-vs-rest, prevalence-weighted for
 more than two groups) is 0.5 when the features say nothing about the column and 1.0 when they
 reveal it. Each feature alone (a depth-3 tree) shows where the information sits.
+
+The work is bounded: each sensitive column's model sees at most ``max_rows`` rows, a seeded sample
+stratified on that column (every row of a group smaller than its fair share is kept, the rest
+sampled), so small groups are not lost to the subsample. The AUC's 95% interval is the
+Hanley-McNeil normal interval of the cross-validated predictions (one-vs-rest AUCs combined with
+the same prevalence weights for more than two groups), so a small sample says how unsure it is.
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ class ProxyResult:
     Attributes
     ----------
     table : DataFrame
-        Index ``sensitive`` (one row per sensitive column): ``proxy_auc``, ``n_groups``,
+        Index ``sensitive`` (one row per sensitive column): ``proxy_auc`` with its 95% interval
+        ``proxy_auc_low`` / ``proxy_auc_high`` (Hanley-McNeil), ``rows`` used, ``n_groups``,
         ``n_features``, ``strongest_feature``, ``strongest_feature_auc``, ``is_model_feature``
         (the column is itself among the features, so the model sees it directly).
     by_feature : DataFrame
@@ -70,6 +77,67 @@ def _encode(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.column_stack(cols), np.array(cat)
 
 
+def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of a ROC AUC (Hanley & McNeil, 1982), from the AUC and the class counts.
+
+    Examples
+    --------
+    >>> round(hanley_mcneil_se(0.8, 100, 100), 4)
+    0.0314
+    """
+    if n_pos < 1 or n_neg < 1 or not np.isfinite(auc):
+        return float("nan")
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (n_pos * n_neg)
+    return float(np.sqrt(max(var, 0.0)))
+
+
+def _auc_interval(y: np.ndarray, proba: np.ndarray) -> tuple[float, float, float]:
+    """AUC and its 95% normal interval (weighted one-vs-rest for more than two classes)."""
+    k = proba.shape[1]
+    counts = np.bincount(y, minlength=k)
+    if k == 2:
+        auc = float(roc_auc_score(y, proba[:, 1]))
+        se = hanley_mcneil_se(auc, int(counts[1]), int(counts[0]))
+    else:
+        w = counts / counts.sum()
+        aucs = np.array([roc_auc_score(y == j, proba[:, j]) if 0 < counts[j] < len(y) else np.nan for j in range(k)])
+        ses = np.array([hanley_mcneil_se(a, int(counts[j]), int(len(y) - counts[j])) for j, a in enumerate(aucs)])
+        ok = np.isfinite(aucs)
+        auc = float(np.sum(w[ok] * aucs[ok]) / w[ok].sum())
+        se = float(np.sqrt(np.sum((w[ok] / w[ok].sum()) ** 2 * ses[ok] ** 2)))  # classes treated as independent
+    return auc, max(0.0, auc - 1.96 * se), min(1.0, auc + 1.96 * se)
+
+
+def stratified_rows(groups: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """At most ``cap`` row positions, every group keeping ``min(size, fair share)`` rows (seeded, sorted).
+
+    Examples
+    --------
+    >>> g = np.array([0] * 90 + [1] * 10)
+    >>> np.bincount(g[stratified_rows(g, 20, 0)]).tolist()
+    [10, 10]
+    """
+    n = len(groups)
+    if n <= cap:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    sizes = np.bincount(groups)
+    quota = np.zeros_like(sizes)
+    left, open_ = cap, np.flatnonzero(sizes > 0)
+    while left > 0 and len(open_):  # water-filling: small groups whole, the rest share what is left equally
+        share = max(1, left // len(open_))
+        take = np.minimum(sizes[open_] - quota[open_], share)
+        take = np.minimum(take, left)
+        quota[open_] += take
+        left -= int(take.sum())
+        open_ = open_[quota[open_] < sizes[open_]]
+        if take.sum() == 0:
+            break
+    out = [rng.choice(np.flatnonzero(groups == g), size=q, replace=False) for g, q in enumerate(quota) if q]
+    return np.sort(np.concatenate(out))
+
+
 def _auc(y: np.ndarray, proba: np.ndarray) -> float:
     if proba.shape[1] == 2:
         return float(roc_auc_score(y, proba[:, 1]))
@@ -82,7 +150,7 @@ def proxy_auc(
     *,
     seed: int = 0,
     cv: int = 3,
-    max_rows: int = 20_000,
+    max_rows: int = 5_000,
     per_feature: bool = True,
 ) -> ProxyResult:
     """Cross-validated ROC AUC of predicting each sensitive column from the features in ``X``.
@@ -98,7 +166,8 @@ def proxy_auc(
     cv : int
         Number of stratified folds.
     max_rows : int
-        Rows used at most (a seeded random subsample beyond that), to stay fast.
+        Rows each column's proxy model uses at most: beyond that a seeded sample stratified on the
+        column (small groups kept whole), stated in ``notes``; the interval says what it costs.
     per_feature : bool
         Also score each feature alone (``by_feature``).
 
@@ -122,13 +191,13 @@ def proxy_auc(
     sens = sensitive_frame(sensitive, len(X), ref="X")
     X = X.reset_index(drop=True)
     notes: list[str] = []
-    idx = np.arange(len(X))
-    if len(X) > max_rows:
-        idx = np.sort(np.random.default_rng(seed).choice(len(X), max_rows, replace=False))
-        notes.append(f"Proxy models use a random subsample of {max_rows:,} of {len(X):,} rows.")
     rows, feat_rows = [], []
     for s in sens.columns:
         feats = [c for c in X.columns if str(c) != s]
+        idx = stratified_rows(pd.factorize(sens[s].astype(str))[0], max_rows, seed)
+        if len(idx) < len(X):
+            notes.append(f"{s}: its proxy model uses {len(idx):,} of {len(X):,} rows, a seeded sample stratified on "
+                         f"{s} (groups smaller than their share kept whole).")
         codes, uniq = pd.factorize(sens[s].iloc[idx].astype(str), sort=True)
         counts = np.bincount(codes, minlength=len(uniq))
         keep_groups = counts >= cv
@@ -148,7 +217,8 @@ def proxy_auc(
             notes.append(f"{s}: {len(sizes):,} groups; its proxy model predicts the {len(top)} largest and 'other' "
                          f"(the remaining {len(sizes) - len(top):,} groups together), at most {MAX_PROXY_GROUPS} classes.")
             y = lump[y]
-        row: dict[str, Any] = {"sensitive": s, "proxy_auc": np.nan, "n_groups": int(keep_groups.sum()), "n_features": len(feats),
+        row: dict[str, Any] = {"sensitive": s, "proxy_auc": np.nan, "proxy_auc_low": np.nan, "proxy_auc_high": np.nan,
+                               "rows": int(rsel.sum()), "n_groups": int(keep_groups.sum()), "n_features": len(feats),
                                "strongest_feature": None, "strongest_feature_auc": np.nan, "is_model_feature": s in map(str, X.columns)}
         if not feats or row["n_groups"] < 2:
             notes.append(f"{s}: no proxy score (" + ("no other features" if not feats else "fewer than two groups") + ").")
@@ -162,7 +232,8 @@ def proxy_auc(
         # one thread: OpenMP start-up costs more than it saves on data this size, and worse on a busy machine
         with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore")
-            row["proxy_auc"] = _auc(y, cross_val_predict(model, Xe, y, cv=folds, method="predict_proba"))
+            oof = cross_val_predict(model, Xe, y, cv=folds, method="predict_proba")
+            row["proxy_auc"], row["proxy_auc_low"], row["proxy_auc_high"] = _auc_interval(y, oof)
             if per_feature:
                 tree = DecisionTreeClassifier(max_depth=3, min_samples_leaf=10, random_state=seed)
                 for j, f in enumerate(feats):

@@ -59,3 +59,37 @@ def test_rare_groups_and_bad_inputs():
         proxy_auc(X.to_numpy(), s)
     with pytest.raises(AuditInputError, match="sensitive has 3 rows but X has 40"):
         proxy_auc(X, ["a", "b", "a"])
+
+
+def test_proxy_interval_covers_like_a_bootstrap_of_the_held_out_predictions():
+    """The Hanley-McNeil interval of the cross-validated AUC against a percentile bootstrap of the same predictions."""
+    from sklearn.metrics import roc_auc_score
+
+    from audit.fairness._proxies import _auc_interval
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 800)
+    score = y * 0.8 + rng.normal(size=800)
+    proba = np.column_stack([1 - score, score])
+    auc, lo, hi = _auc_interval(y, proba)
+    boots = [roc_auc_score(y[i], score[i]) for i in (rng.integers(0, 800, 800) for _ in range(400))]
+    blo, bhi = np.percentile(boots, [2.5, 97.5])
+    assert auc == pytest.approx(roc_auc_score(y, score))
+    assert lo == pytest.approx(blo, abs=0.012) and hi == pytest.approx(bhi, abs=0.012)  # ~ a quarter of the width
+
+
+def test_proxy_sample_is_stratified_and_small_groups_stay_whole():
+    from audit.fairness._proxies import stratified_rows
+
+    g = np.repeat([0, 1, 2], [9_000, 900, 40])
+    idx = stratified_rows(g, 3_000, seed=0)
+    counts = np.bincount(g[idx])
+    assert len(idx) == 3_000 and counts[2] == 40 and counts[1] == 900 and counts[0] == 2_060
+    assert np.array_equal(idx, stratified_rows(g, 3_000, seed=0))  # seeded
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"f": g + rng.normal(scale=0.3, size=len(g)), "n": rng.normal(size=len(g))})
+    res = proxy_auc(X, pd.Series(g.astype(str), name="grp"), max_rows=3_000, per_feature=False)
+    row = res.table.loc["grp"]
+    assert row["rows"] == 3_000 and row["n_groups"] == 3
+    assert row["proxy_auc_low"] < row["proxy_auc"] < row["proxy_auc_high"]
+    assert any("stratified on grp" in n for n in res.notes)
