@@ -19,6 +19,7 @@ from audit.explain import (
     proxy_associations,
     shap_values,
 )
+from audit.explain._permutation import TARGET_SE
 from audit.explain._plots import beeswarm, importance_bars, shap_vs_lime
 from audit.section import Metric, Section, metric_parts
 
@@ -62,9 +63,14 @@ class ExplainCheck(Check):
         Bootstrap resamples of the explained rows for the intervals of the attribution shares.
     max_model_rows : int, optional
         Model rows the SHAP computation may evaluate; ``n_rows`` and ``n_background`` shrink (to
-        at least 60 and 25) to fit. Default 3,000,000 for torch models, 400,000 for others.
+        at least 60 and 25) to fit. Default 3,000,000 for torch models, 400,000 for others. Exact
+        values (and the exact reference that checks sampled ones) are computed only within 1.5x this;
+        beyond it SHAP values are sampled, stopping at ``target_se`` or when it is spent.
     top : int
         Columns shown in the figures.
+    target_se : float
+        Sampled SHAP values stop once each row's largest standard error is at most this fraction of
+        the model output's spread (default 0.01); the "SHAP computation" table shows what was reached.
     """
 
     name = "explain"
@@ -113,7 +119,9 @@ class ExplainCheck(Check):
         top: int = 10,
         max_tree_rows: int = 4000,
         small_group_rows: int = 300,
+        target_se: float = TARGET_SE,
     ) -> None:
+        self.target_se = target_se
         self.max_tree_rows = max_tree_rows
         self.small_group_rows = small_group_rows
         self.n_rows = n_rows
@@ -185,6 +193,7 @@ class ExplainCheck(Check):
         res = shap_values(
             ctx.model, X.iloc[explain_pos], background=source, explainer=self.explainer, output=self.output,
             n_background=n_bg, seed=seed, class_names=class_names, exact_budget=1.5 * budget, space=ctx.space,
+            target_se=self.target_se,
         )
         notes = ([sized] if sized else []) + list(res.notes)
         if tree and res.explainer == "tree":
@@ -217,6 +226,14 @@ class ExplainCheck(Check):
             notes.append("SHAP-LIME rank agreement is undefined for rows where one method gives all columns equal weight.")
         if np.isfinite(agreement) and agreement < SHAP_LIME_AGREEMENT_MIN:
             notes.append(_disagreement_note(agreement, res, lime.score))
+        if res.reference_skipped and not np.isfinite(res.reference_correlation):
+            se = res.max_standard_error
+            notes.append(
+                f"explain.shap_exact_correlation was not computed: {res.reference_skipped}. It only checks "
+                "approximate values against exact ones, so a starter-policy gate on it does not apply"
+                + (f"; the standard errors bound the sampling error instead (largest {se:.3g})." if np.isfinite(se)
+                   else ".")
+            )
 
         metrics = self._metrics(glob, sub, sens.iloc[sample], res, agreement, rng)
         tables = self._tables(ctx, res, glob, lime, chosen, shap_chosen, agree, X)

@@ -47,6 +47,14 @@ def test_exact_reference_skipped_for_cost_is_not_computed_and_does_not_decide_th
     assert "of the output spread" in comp["largest standard error"] and "stopped:" in comp["largest standard error"]
     assert comp["correlation with exact values"].startswith("not computed: exact values for 5 reference row(s)")
     assert any("standard error" in n and "stopped because" in n for n in s.notes)
+    assert any(n.startswith("explain.shap_exact_correlation was not computed: exact values for 5 reference row(s)")
+               for n in s.notes)
+    # a looser target ([checks.explain] target_se) stops sooner, on fewer model rows
+    ctx = AuditContext(model=model, data=load_data(df, target="y", sensitive=["g"], features=WIDE), seed=0)
+    loose = ExplainCheck(**SMALL, max_model_rows=200_000, target_se=0.05).run(ctx)
+    lc = loose.tables["SHAP computation"]["value"]
+    assert int(lc["model rows evaluated"]) < int(comp["model rows evaluated"])
+    assert "stopped: target reached" in lc["largest standard error"]
     # a user who gates the metric by name is told it was not computed (inconclusive), with the reason,
     # also when the starter policy is merged in
     metrics = {m.name: m for m in s.metrics}
