@@ -74,6 +74,8 @@ class PermutationEstimate:
     stopped_by : {"target", "budget", "rounds"}
         ``"target"``: every row reached ``target_se``; ``"budget"``: the model-row budget ran out
         first; ``"rounds"``: the cap on rounds was reached first.
+    budget : float
+        The model-row budget it was given (exceeded only by the 2 rounds a standard error needs).
     """
 
     values: np.ndarray
@@ -85,6 +87,7 @@ class PermutationEstimate:
     spread: float
     target_se: float
     stopped_by: Stop
+    budget: float = math.inf
 
     @property
     def max_standard_error(self) -> float:
@@ -99,6 +102,9 @@ class PermutationEstimate:
             "budget": f"the model-row budget ran out before the target ({self.target_se:.1%} of the spread)",
             "rounds": f"the cap on rounds was reached before the target ({self.target_se:.1%} of the spread)",
         }[self.stopped_by]
+        if self.model_rows > self.budget:
+            why = (f"the 2 rounds a standard error needs took {self.model_rows:,} model rows, over the budget of "
+                   f"{self.budget:,.0f} (explain fewer rows or a smaller background, or raise the budget)")
         lo, hi = int(self.rounds.min()), int(self.rounds.max())
         rounds = f"{lo}" if lo == hi else f"{lo}-{hi}"
         return (
@@ -225,6 +231,7 @@ def permutation_shapley(
     return PermutationEstimate(
         values=mean.numpy(), standard_errors=se.numpy(), base=base.numpy(), fx=fx.numpy(), rounds=T,
         model_rows=space.n_rows - rows0, spread=spread, target_se=float(target_se), stopped_by=stopped,
+        budget=float(max_model_rows),
     )
 
 

@@ -118,6 +118,10 @@ def test_stops_at_the_target_or_the_budget(net, data):
     tight = permutation_shapley(*args, target_se=1e-5, max_model_rows=20_000)
     assert tight.stopped_by == "budget" and tight.model_rows <= 20_000
     assert tight.max_standard_error > 1e-5 * tight.spread and "budget ran out" in tight.describe()
+    # a budget below the 2 rounds a standard error needs: they run anyway, and the note says it was overrun
+    tiny = permutation_shapley(*args, max_model_rows=100)
+    assert (tiny.rounds == 2).all() and tiny.stopped_by == "budget" and tiny.model_rows > 100
+    assert "over the budget of 100" in tiny.describe() and np.isfinite(tiny.standard_errors).all()
     # rows get different numbers of rounds: each stops when its own error is small enough
     assert est.rounds.min() >= 4 and len(set(est.rounds.tolist())) > 1
 
