@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
-from audit._api import audit, metric_patterns, resolve_checks
+import audit.render  # noqa: F401 - registers the renderers behind report.save_html, to_json, ... (audit.formats)
+from audit._api import audit, metric_patterns, resolve_checks, starter_policy, starter_thresholds
 from audit.context import AuditContext
 from audit.data import AuditData, load_data
 from audit.errors import AuditInputError, ModelCallError
@@ -42,4 +43,6 @@ __all__ = [
     "load_data",
     "metric_patterns",
     "resolve_checks",
+    "starter_policy",
+    "starter_thresholds",
 ]

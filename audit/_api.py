@@ -69,6 +69,33 @@ def metric_patterns() -> list[str]:
     return [p for cls in REGISTRY.values() for p in cls.metric_patterns]
 
 
+def starter_thresholds() -> dict[str, Any]:
+    """Every registered check's ``default_policy`` merged: the thresholds of the starter policy.
+
+    A :class:`~audit.policy.Policy` knows no check; this is what the orchestrator and the CLI hand it.
+
+    Examples
+    --------
+    >>> starter_thresholds()["fairness.demographic_parity_difference"]
+    {'max': 0.1, 'severity': 'fail'}
+    """
+    merged: dict[str, Any] = {}
+    for check in REGISTRY.values():
+        merged.update(getattr(check, "default_policy", {}) or {})
+    return merged
+
+
+def starter_policy() -> Policy:
+    """The policy an audit uses when none is given: :func:`starter_thresholds`, none of them the user's own.
+
+    Examples
+    --------
+    >>> starter_policy().thresholds["calibration.ece"].describe()
+    '<= 0.1'
+    """
+    return Policy.default(starter_thresholds())
+
+
 def _sensitive_for_train(sensitive: Any, train: Any) -> Any:
     """Train data gets the same sensitive columns when they were given by name."""
     if sensitive is None:
@@ -124,7 +151,7 @@ def audit(
     checks : list of str or Check, optional
         None runs every registered check that applies; see ``audit.checks.REGISTRY``.
     policy : Policy | dict | path to TOML, optional
-        Thresholds; None uses the starter policy (``Policy.default()``).
+        Thresholds; None uses the starter policy (:func:`starter_policy`).
     device : {"auto", "cpu", "cuda", ...}
         Where torch work runs; "auto" picks CUDA when present.
     seed : int
@@ -169,7 +196,7 @@ def audit(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise AuditInputError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
-    pol = Policy.coerce(policy)
+    pol = Policy.coerce(policy, starter=starter_thresholds())
     pol.validate(metric_patterns())
     check_list = resolve_checks(checks)
     base = _load_baseline(baseline)  # validated before any work: a broken baseline fails fast

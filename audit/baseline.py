@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from audit.errors import AuditInputError
 from audit.findings import Finding
+from audit.text import clip
 
 if TYPE_CHECKING:
     from audit.policy import Policy
@@ -145,8 +146,7 @@ def baseline_findings(baseline: Baseline, metrics: Mapping[str, Metric], check_o
     """
     out: list[Finding] = []
     common = dict(check="baseline", value=None, severity="warn", status="warn", passed=policy.fail_on != "warn")
-    from audit.render.json import clip  # audit.json keeps names up to a limit: compare what it could keep
-
+    # audit.json keeps names up to a limit (clip): compare the name with what the file could keep
     if baseline.model is not None and model is not None and baseline.model != clip(str(model)):
         out.append(Finding(**common, metric="baseline.model", threshold=f"model {_shown(baseline.model)}",
                            message=f"baseline {baseline.source!r} was recorded for model {_shown(baseline.model)}, "

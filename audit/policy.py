@@ -2,7 +2,9 @@
 
 A policy maps metric names (exact, or fnmatch patterns such as ``fairness.*.false_positive_rate_ratio``)
 to a :class:`Threshold`. Names are validated against the metric patterns every check declares, so
-a typo fails early with the list of valid names.
+a typo fails early with the list of valid names. A policy is a value: it imports no check. Its caller
+(the orchestrator, the CLI) reads the patterns and the starter thresholds off the check registry and
+passes them in (:meth:`Policy.validate`, :meth:`Policy.default`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from typing import Any, Literal
 
 from audit.errors import AuditInputError
 from audit.findings import Finding
-from audit.section import Metric
+from audit.section import Metric, pattern_regex
 
 InconclusiveAs = Literal["fail", "warn", "pass"]
+#: a starter policy was asked for without its thresholds (a programming error, not bad input)
+NO_STARTER = ("the starter policy needs its thresholds: pass starter=audit.starter_thresholds() (every registered "
+              "check's default_policy), or use audit.starter_policy()")
 _THRESHOLD_KEYS = {"min", "max", "severity", "max_increase", "max_decrease"}
 
 #: Bounds are inclusive up to float noise: a bound is broken only when exceeded by more than
@@ -145,18 +150,26 @@ class Policy:
 
     # --------------------------------------------------------------- builders
     @classmethod
-    def default(cls) -> Policy:
-        """The starter policy: every registered check's ``default_policy`` merged."""
-        from audit.checks import REGISTRY
+    def default(cls, starter: Mapping[str, Any]) -> Policy:
+        """The starter policy made of ``starter`` thresholds (none of them the user's own).
 
-        merged: dict[str, Any] = {}
-        for check in REGISTRY.values():
-            merged.update(getattr(check, "default_policy", {}) or {})
-        return cls(merged, explicit=frozenset())
+        The orchestrator passes every registered check's ``default_policy`` merged
+        (:func:`audit.starter_thresholds`); a policy knows no check.
+
+        Examples
+        --------
+        >>> p = Policy.default({"calibration.ece": {"max": 0.1, "severity": "warn"}})
+        >>> p.thresholds["calibration.ece"].describe(), p.explicit
+        ('<= 0.1', frozenset())
+        """
+        return cls(dict(starter), explicit=frozenset())
 
     @classmethod
-    def from_dict(cls, spec: Mapping[str, Any]) -> Policy:
-        """Build from a mapping; the keys ``inconclusive``, ``fail_on``, ``defaults`` are options, the rest metrics."""
+    def from_dict(cls, spec: Mapping[str, Any], *, starter: Mapping[str, Any] | None = None) -> Policy:
+        """Build from a mapping; the keys ``inconclusive``, ``fail_on``, ``defaults`` are options, the rest metrics.
+
+        ``defaults = true`` adds the ``starter`` thresholds under the user's own (:meth:`default`).
+        """
         spec = dict(spec)
         options = {k: spec.pop(k) for k in ("inconclusive", "fail_on") if k in spec}
         include_defaults = spec.pop("defaults", False)
@@ -165,13 +178,15 @@ class Policy:
                                   f"got {include_defaults!r}")
         policy = cls(spec, include_defaults=include_defaults, **options)
         if include_defaults:
-            base = cls.default().thresholds
+            if starter is None:
+                raise ValueError(NO_STARTER)
+            base = cls.default(starter).thresholds
             base.update(policy.thresholds)
             policy.thresholds = base  # explicit stays the user's own keys
         return policy
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> Policy:
+    def from_toml(cls, path: str | Path, *, starter: Mapping[str, Any] | None = None) -> Policy:
         """Read a TOML file holding a ``[policy]`` table (or only thresholds at top level)."""
         p = Path(path)
         if not p.is_file():
@@ -181,26 +196,31 @@ class Policy:
                 data = tomllib.load(fh)
             except tomllib.TOMLDecodeError as exc:
                 raise AuditInputError(f"policy file {str(p)!r} is not valid TOML: {exc}") from exc
-        return cls.from_dict(data.get("policy", data))
+        return cls.from_dict(data.get("policy", data), starter=starter)
 
     @classmethod
-    def coerce(cls, policy: Policy | Mapping[str, Any] | str | Path | None) -> Policy:
-        """None -> the default policy; a dict -> :meth:`from_dict`; a path -> :meth:`from_toml`."""
+    def coerce(cls, policy: Policy | Mapping[str, Any] | str | Path | None, *,
+               starter: Mapping[str, Any] | None = None) -> Policy:
+        """None -> the starter policy (:meth:`default`); a dict -> :meth:`from_dict`; a path -> :meth:`from_toml`.
+
+        ``starter`` holds the starter thresholds, which the caller reads off the check registry
+        (:func:`audit.starter_thresholds`).
+        """
         if policy is None:
-            return cls.default()
+            if starter is None:
+                raise ValueError(NO_STARTER)
+            return cls.default(starter)
         if isinstance(policy, Policy):
             return policy
         if isinstance(policy, Mapping):
-            return cls.from_dict(policy)
+            return cls.from_dict(policy, starter=starter)
         if isinstance(policy, (str, Path)):
-            return cls.from_toml(policy)
+            return cls.from_toml(policy, starter=starter)
         raise AuditInputError(f"policy must be a Policy, a dict, a TOML path or None, got {type(policy).__name__}")
 
     # -------------------------------------------------------------- validation
     def validate(self, patterns: list[str]) -> None:
         """Raise if a threshold names no metric any check can produce; the error lists valid names."""
-        from audit.checks._base import pattern_regex
-
         regexes = [pattern_regex(p) for p in patterns]
         for key in self.thresholds:
             probe = key.replace("*", "x").replace("?", "x")

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from audit.baseline import Baseline, baseline_findings, load_baseline
+from audit.errors import AuditInputError
 from audit.findings import Finding
+from audit.formats import render
 from audit.policy import Policy
 from audit.section import Metric, Section
 
@@ -56,8 +59,6 @@ class Report:
     baseline: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
-        from audit.baseline import Baseline, baseline_findings
-
         # A baseline read from a previous audit.json knows its model and metric set: a mismatch with this
         # run is a warning finding, never a silent comparison of different things.
         if isinstance(self.baseline, Baseline) and not any(f.check == "baseline" for f in self.findings):
@@ -90,41 +91,33 @@ class Report:
         return {m.name: m for s in self.sections.values() for m in s.metrics}
 
     # ---------------------------------------------------------------- outputs
+    # Each output is written by the renderer registered for its format (audit.formats, filled by audit.render):
+    # a report is a value and imports no renderer.
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with stable keys: verdict, passed, meta, metrics, findings, sections."""
-        from audit.render.json import report_to_dict
-
-        return report_to_dict(self)
+        return render("json_dict", self)
 
     def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
         """The report as JSON text; also written to ``path`` when given."""
-        from audit.render.json import dumps
-
-        text = dumps(self.to_dict(), indent=indent)
+        text = render("json", self, indent=indent)
         if path is not None:
             write_atomic(path, text)
         return text
 
     def to_junit(self, path: str | Path | None = None) -> str:
         """JUnit XML: one test case per gated metric, failures carry value and threshold."""
-        from audit.render.junit import render_junit
-
-        text = render_junit(self)
+        text = render("junit", self)
         if path is not None:
             write_atomic(path, text)
         return text
 
     def to_markdown(self) -> str:
         """A Markdown summary for a pull-request comment or a CI step summary."""
-        from audit.render.markdown import render_markdown
-
-        return render_markdown(self)
+        return render("markdown", self)
 
     def to_html(self) -> str:
         """The full self-contained HTML report."""
-        from audit.render.html import render_html
-
-        return render_html(self)
+        return render("html", self)
 
     def save_html(self, path: str | Path) -> Path:
         """Write the HTML report atomically and return the absolute path written.
@@ -137,9 +130,7 @@ class Report:
         return write_atomic(path, self.to_html()).resolve()
 
     def _repr_html_(self) -> str:
-        from audit.render.html import render_summary_html
-
-        return render_summary_html(self)
+        return render("html_summary", self)
 
     def __repr__(self) -> str:
         failed = sum(1 for f in self.findings if not f.passed)
@@ -152,10 +143,6 @@ class Report:
     def load_metrics(path: str | Path) -> dict[str, float]:
         """Metric values from a saved ``audit.json`` (for baseline comparison), validated by
         :func:`audit.baseline.load_baseline` (NaN where the run had no value)."""
-        from audit.baseline import load_baseline
-
         if not isinstance(path, (str, Path)):
-            from audit.errors import AuditInputError
-
             raise AuditInputError(f"load_metrics takes the path of an audit.json, got {type(path).__name__}")
         return load_baseline(path)

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from audit.formats import render
+
 SectionStatus = Literal["ok", "skipped", "error"]
 
 #: longest dotted part a column or group value becomes in a metric name (longer ones end in a hash)
@@ -73,6 +75,29 @@ def metric_parts(values: Iterable[object]) -> dict[str, str]:
         out[key] = part
         taken.add(part)
     return out
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a metric pattern such as ``fairness.<column>.<metric>_ratio`` into a regex.
+
+    ``<eps>`` stands for a number, ``<group>`` for one or more dotted parts, any other ``<...>`` for one
+    dotted part. Checks declare their names this way (``Check.metric_patterns``), so a policy can be
+    validated before the audit runs.
+
+    Examples
+    --------
+    >>> rx = pattern_regex("robustness.pgd.linf.accuracy@<eps>")
+    >>> bool(rx.match("robustness.pgd.linf.accuracy@0.03")), bool(rx.match("robustness.pgd.linf.accuracy@x"))
+    (True, False)
+    """
+    parts = re.split(r"(<[a-z_]+>)", pattern)
+    rx = "".join(
+        (r"[0-9.eE+-]+" if p == "<eps>" else r"[^.]+(?:\.[^.]+)*?" if p == "<group>" else r"[^.]+")
+        if p.startswith("<")
+        else re.escape(p)
+        for p in parts
+    )
+    return re.compile(rf"^{rx}$")
 
 
 @dataclass(frozen=True)
@@ -164,10 +189,8 @@ class Section:
         raise KeyError(f"metric {name!r} not in section {self.check!r}; it has {[m.name for m in self.metrics]}")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data view (JSON-ready) of the section; figures are left out."""
-        from audit.render.json import section_to_dict
-
-        return section_to_dict(self)
+        """Plain-data view (JSON-ready) of the section, as audit.json holds it; figures are left out."""
+        return render("json_section", self)
 
 
 def skipped(check: str, title: str, reason: str) -> Section:

@@ -114,9 +114,27 @@ def test_json_round_trip_and_baseline(tabular_frame, tmp_path):
 
 
 def test_public_surface():
-    assert isinstance(audit_pkg.__version__, str)
-    assert isinstance(Policy.default(), Policy)
-    assert issubclass(audit_pkg.Section, object) and Section
+    import dataclasses
+    import re
+
+    from audit.checks import REGISTRY
+    from audit.section import Metric
+
+    assert re.fullmatch(r"\d+\.\d+(\.\d+)?\S*", audit_pkg.__version__)
+    assert all(hasattr(audit_pkg, name) for name in audit_pkg.__all__)
+    # the starter policy: every check's default_policy, none of it the user's own
+    starter = audit_pkg.starter_policy()
+    assert isinstance(starter, Policy) and starter.explicit == frozenset()
+    assert set(starter.thresholds) == {k for cls in REGISTRY.values() for k in getattr(cls, "default_policy", {})}
+    # the value types users read: the package's names are the section module's, with the documented fields
+    assert audit_pkg.Section is Section and audit_pkg.Metric is Metric
+    assert [f.name for f in dataclasses.fields(Section)] == [
+        "check", "title", "status", "reason", "summary", "metrics", "tables", "figures", "notes", "duration_s"]
+    s = Section("performance", "Performance", metrics=[Metric("performance.accuracy", 0.9)])
+    assert s.metric("performance.accuracy").value == 0.9
+    with pytest.raises(KeyError, match="it has \\['performance.accuracy'\\]"):
+        s.metric("performance.roc_auc")
+    assert s.to_dict()["metrics"] == {"performance.accuracy": {"value": 0.9, "low": None, "high": None}}
 
 
 def test_more_bad_input_names_the_argument():

@@ -156,7 +156,8 @@ def test_policy_defaults_option_takes_only_a_real_boolean(tmp_path, frame, capsy
     cfg = write(tmp_path, HEAD + '[policy]\ndefaults = "no"\n"performance.accuracy" = { min = 0.5 }\n')
     assert main(["run", str(cfg), "--out", str(tmp_path / "o"), "--quiet", "--checks", "performance"]) == 2
     assert "policy option 'defaults' must be true or false" in capsys.readouterr().err
-    from audit import Policy
+    from audit import Policy, starter_thresholds
 
     assert "calibration.ece" not in Policy.from_dict({"defaults": False, "performance.accuracy": {"min": 0.5}}).thresholds
-    assert "calibration.ece" in Policy.from_dict({"defaults": True, "performance.accuracy": {"min": 0.5}}).thresholds
+    starter = starter_thresholds()
+    assert "calibration.ece" in Policy.from_dict({"defaults": True, "performance.accuracy": {"min": 0.5}}, starter=starter).thresholds

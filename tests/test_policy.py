@@ -5,7 +5,7 @@ import math
 import pytest
 
 from audit import Policy
-from audit._api import metric_patterns
+from audit._api import metric_patterns, starter_policy, starter_thresholds
 from audit.errors import AuditInputError
 from audit.section import Metric
 
@@ -98,7 +98,7 @@ def test_metric_not_computed_for_cost_does_not_apply_under_the_starter_policy():
     the starter policy's gate does not apply (info, passes, even with fail_on='warn'); a gate the user
     named hears that it was not computed (inconclusive), with the reason."""
     m = Metric("explain.shap_exact_correlation", math.nan, not_computed="exact reference would need 2e9 model rows")
-    starter = Policy.default()
+    starter = starter_policy()
     assert "explain.shap_exact_correlation" in starter.thresholds
     # the starter gates, none named by the user, with and without --fail-on warn
     for pol in (starter, Policy(dict(starter.thresholds), fail_on="warn", explicit=frozenset())):
@@ -109,7 +109,7 @@ def test_metric_not_computed_for_cost_does_not_apply_under_the_starter_policy():
         (f,) = judge(Policy({m.name: {"min": 0.9}}, inconclusive=mode), m)
         assert (f.status, f.passed) == ("inconclusive", passed)
         assert "was not computed (exact reference would need 2e9 model rows); cannot judge >= 0.9" in f.message
-    (f,) = judge(Policy.from_dict({"defaults": True, m.name: {"min": 0.9}}), m)
+    (f,) = judge(Policy.from_dict({"defaults": True, m.name: {"min": 0.9}}, starter=starter_thresholds()), m)
     assert f.status == "inconclusive"
     # a NaN without a reason is still undefined, and inconclusive under the starter policy
     (f,) = judge(starter, Metric("explain.shap_exact_correlation", math.nan))

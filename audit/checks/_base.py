@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import ClassVar
 
 from audit.context import AuditContext
-from audit.section import Section
+from audit.section import Section, pattern_regex
+
+__all__ = ["REQUIREMENTS", "Check", "pattern_regex", "unmet_requirement"]
 
 
 #: What a check may need, each with its test and the skip reason the orchestrator writes when it is missing.
@@ -76,15 +77,3 @@ class Check(ABC):
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({settings})"
-
-
-def pattern_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a metric pattern such as ``fairness.<column>.<metric>_ratio`` into a regex."""
-    parts = re.split(r"(<[a-z_]+>)", pattern)
-    rx = "".join(
-        (r"[0-9.eE+-]+" if p == "<eps>" else r"[^.]+(?:\.[^.]+)*?" if p == "<group>" else r"[^.]+")
-        if p.startswith("<")
-        else re.escape(p)
-        for p in parts
-    )
-    return re.compile(rf"^{rx}$")

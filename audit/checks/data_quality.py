@@ -13,7 +13,7 @@ from audit.context import AuditContext
 from audit.data import AuditData
 from audit.health import DataQualityResult, data_quality, image_data_quality
 from audit.render.figures import figure
-from audit.render.text import short_label
+from audit.text import short_label
 from audit.section import Figure, Metric, Section, metric_parts
 
 _SPLIT_METRICS = (

@@ -21,7 +21,7 @@ from audit.fairness._counts import FN, RATE_METRICS, TP, GroupCounts, aggregate,
 from audit.fairness._inputs import prepare
 from audit.fairness._roc import auc_from_bins, bootstrap_auc, group_auc, score_bins
 from audit.fairness._spread import DISPARITIES, best_worst, direction, disparity, spread
-from audit.render.text import short_label
+from audit.text import short_label
 
 logger = logging.getLogger(__name__)
 

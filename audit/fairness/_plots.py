@@ -7,7 +7,7 @@ import pandas as pd
 
 from audit.fairness._assess import FairnessAssessment, group_label
 from audit.render.figures import figure
-from audit.render.text import short_label
+from audit.text import short_label
 from audit.section import Figure
 
 #: group metrics drawn per sensitive column

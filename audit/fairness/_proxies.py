@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from audit.errors import AuditInputError
 from audit.fairness._inputs import sensitive_frame
-from audit.render.text import short_label
+from audit.text import short_label
 
 logger = logging.getLogger(__name__)
 

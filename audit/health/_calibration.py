@@ -15,7 +15,7 @@ import pandas as pd
 
 from audit.errors import AuditInputError
 from audit.health._common import as_labels, as_proba, as_sensitive_frame
-from audit.render.text import short_label
+from audit.text import short_label
 
 _RELIABILITY_COLUMNS = ["lower", "upper", "count", "confidence", "accuracy", "gap"]
 #: up to this many groups per column each group is summarised on its own (pandas); beyond it one vectorised

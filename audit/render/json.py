@@ -1,4 +1,4 @@
-"""JSON renderer: stable metric names, NaN as null, DataFrames as records."""
+"""JSON renderer: stable metric names, NaN as null, DataFrames as records, strings clipped (:func:`audit.text.clip`)."""
 
 from __future__ import annotations
 
@@ -9,28 +9,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from audit.text import JSON_TEXT_LIMIT, clip
+
+__all__ = ["JSON_TEXT_LIMIT", "clip", "dumps", "frame_to_records", "render_json", "report_to_dict", "section_to_dict"]
+
 if TYPE_CHECKING:
     from audit.report import Report
     from audit.section import Section
-
-#: strings (group and column names, messages) are kept in full up to this many characters; a longer one
-#: keeps its start and ends in "… (N characters)": one 1 MB group value, repeated in tables and notes,
-#: made a 40 MB audit.json
-JSON_TEXT_LIMIT = 2000
-
-
-def clip(text: str, limit: int = JSON_TEXT_LIMIT) -> str:
-    """``text`` unchanged up to ``limit`` characters, else its start and its length.
-
-    Examples
-    --------
-    >>> clip("abc"), clip("x" * 5000, limit=25)
-    ('abc', 'xxxxxx… (5000 characters)')
-    """
-    if len(text) <= limit:
-        return text
-    tail = f"… ({len(text)} characters)"
-    return text[: max(0, limit - len(tail))] + tail
 
 
 def _clean(v: Any) -> Any:
@@ -96,3 +81,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
 
 def dumps(data: dict[str, Any], *, indent: int = 2) -> str:
     return json.dumps(data, indent=indent, allow_nan=False, default=str)
+
+
+def render_json(report: Report, *, indent: int = 2) -> str:
+    """The report as JSON text (what ``audit.json`` holds): :func:`report_to_dict`, NaN as null."""
+    return dumps(report_to_dict(report), indent=indent)

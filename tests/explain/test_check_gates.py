@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit import Policy, audit
+from audit import Policy, audit, starter_policy, starter_thresholds
 from audit.checks.explain import SHAP_LIME_AGREEMENT_MIN, ExplainCheck
 from audit.context import AuditContext
 from audit.data import load_data
@@ -61,7 +61,8 @@ def test_exact_reference_skipped_for_cost_is_not_computed_and_does_not_decide_th
     check_of = dict.fromkeys(metrics, "explain")
     for pol in ({"explain.shap_exact_correlation": {"min": 0.9}},
                 {"defaults": True, "explain.shap_exact_correlation": {"min": 0.9}}):
-        (g,) = [x for x in Policy.from_dict(pol).evaluate(metrics, check_of) if x.metric == "explain.shap_exact_correlation"]
+        (g,) = [x for x in Policy.from_dict(pol, starter=starter_thresholds()).evaluate(metrics, check_of)
+                if x.metric == "explain.shap_exact_correlation"]
         assert g.status == "inconclusive" and "was not computed" in g.message and "over the budget" in g.message
 
 
@@ -108,7 +109,7 @@ def test_shap_lime_disagreement_is_a_note_and_a_starter_policy_warning():
     assert "exact (every coalition evaluated)" in note and "trust the SHAP values" in note  # exact SHAP here
     assert "below 0.5" in s.summary
     metrics = {m.name: m for m in s.metrics}
-    (f,) = [f for f in Policy.default().evaluate(metrics, dict.fromkeys(metrics, "explain"))
+    (f,) = [f for f in starter_policy().evaluate(metrics, dict.fromkeys(metrics, "explain"))
             if f.metric == "explain.shap_lime_rank_agreement"]
     assert (f.status, f.passed, f.threshold) == ("warn", True, ">= 0.5")
     assert f"{agree:.4g} < min 0.5" in f.message
@@ -140,6 +141,6 @@ def test_agreeing_explanations_get_no_warning():
     assert agree >= SHAP_LIME_AGREEMENT_MIN
     assert not any("rank the columns differently" in n for n in s.notes)
     metrics = {m.name: m for m in s.metrics}
-    (f,) = [f for f in Policy.default().evaluate(metrics, dict.fromkeys(metrics, "explain"))
+    (f,) = [f for f in starter_policy().evaluate(metrics, dict.fromkeys(metrics, "explain"))
             if f.metric == "explain.shap_lime_rank_agreement"]
     assert f.status == "pass"

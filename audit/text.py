@@ -1,0 +1,68 @@
+"""User text made fit to show: one line, no control characters, bounded in length.
+
+Model, column and group names come from the user and can be anything (a 1 MB group value, an escape
+sequence, a bidirectional override). Every layer that shows such a value goes through these helpers:
+checks and domain packages when they quote a group in a message, figures for their labels, renderers
+for their cells. Escaping for one format (Markdown, XML, HTML) is the renderers' job
+(:mod:`audit.render.text`); this module only shortens and cleans.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: longest user value written into one Markdown cell or JUnit attribute (the rest becomes "…")
+TEXT_LIMIT = 300
+#: longest group, class or column label shown in a figure, an HTML table cell or a message that lists
+#: groups; the full value stays in audit.json (up to :data:`JSON_TEXT_LIMIT`)
+LABEL_LIMIT = 60
+#: strings (group and column names, messages) are kept in full up to this many characters in audit.json; a
+#: longer one keeps its start and ends in "… (N characters)": one 1 MB group value, repeated in tables and
+#: notes, made a 40 MB audit.json
+JSON_TEXT_LIMIT = 2000
+
+# line breaks of every kind (CR alone starts a new Markdown line in many renderers): one space
+_BREAKS = re.compile("[\r\n\t\v\f\x85\u2028\u2029]+")
+# C0/C1 control characters (invalid in XML 1.0, or terminal escapes such as ESC), bidirectional
+# overrides that reorder what a reviewer sees, the BOM, XML non-characters and lone surrogates
+_DROP = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                   "\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+def plain(text: object, limit: int | None = TEXT_LIMIT) -> str:
+    """One line of text with no control or bidi characters, at most ``limit`` characters.
+
+    Examples
+    --------
+    >>> plain("model\\r\\n<b>v2\\x1b[31m"), plain("x" * 10, limit=5)
+    ('model <b>v2[31m', 'xxxx…')
+    """
+    s = _DROP.sub("", _BREAKS.sub(" ", str(text)))
+    if limit is not None and len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return s
+
+
+def short_label(value: object, limit: int = LABEL_LIMIT) -> str:
+    """A label for display: one line, no control characters, at most ``limit`` characters.
+
+    Examples
+    --------
+    >>> short_label("x" * 1_000_000) == "x" * 59 + "…", short_label("a\\nb")
+    (True, 'a b')
+    """
+    return plain(value, limit)
+
+
+def clip(text: str, limit: int = JSON_TEXT_LIMIT) -> str:
+    """``text`` unchanged up to ``limit`` characters, else its start and its length (what audit.json keeps).
+
+    Examples
+    --------
+    >>> clip("abc"), clip("x" * 5000, limit=25)
+    ('abc', 'xxxxxx… (5000 characters)')
+    """
+    if len(text) <= limit:
+        return text
+    tail = f"… ({len(text)} characters)"
+    return text[: max(0, limit - len(tail))] + tail

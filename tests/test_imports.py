@@ -1,0 +1,120 @@
+"""The package's import graph, read with ``ast`` (nothing is imported): no cycle, value types at the bottom.
+
+Every import statement counts, wherever it sits: at module level, inside a function (a lazy import),
+under ``if TYPE_CHECKING:``. A lazy import only hides a cycle from the interpreter, not from a reader,
+so the graph takes them all. ``from audit.x import y`` is an edge to ``audit.x.y`` when ``y`` is a
+submodule, else to ``audit.x``. Importing ``audit.x.y`` runs ``audit/x/__init__.py`` first, but that
+implicit edge is left out: every package that re-exports its submodules would otherwise be a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "audit"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imports(path: Path, name: str, known: set[str]) -> set[str]:
+    """Every ``audit`` module that ``path`` (module ``name``) imports, lazily or not."""
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this module's package
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            targets = [f"{module}.{a.name}" if f"{module}.{a.name}" in known else module for a in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in known:  # `import audit.x.y as z` of a name inside a module
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """``module -> the audit modules it imports`` for every module of the package."""
+    modules = _modules()
+    known = set(modules)
+    return {name: _imports(path, name, known) for name, path in modules.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as ``[a, b, ..., a]``, or None (iterative depth-first search)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in sorted(graph):
+        if state.get(root):
+            continue
+        path: list[str] = [root]
+        stack = [iter(sorted(graph[root]))]
+        state[root] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            elif not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(sorted(graph.get(nxt, ()))))
+    return None
+
+
+def test_the_graph_sees_lazy_type_only_and_relative_imports(tmp_path):
+    pkg = tmp_path / "audit"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from audit.sub import b\n")
+    (pkg / "sub" / "__init__.py").write_text("from .b import g\n")
+    (pkg / "sub" / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import audit.a\n")
+    global PACKAGE
+    saved, PACKAGE = PACKAGE, pkg
+    try:
+        graph = import_graph()
+    finally:
+        PACKAGE = saved
+    assert graph == {"audit": set(), "audit.a": {"audit.sub.b"}, "audit.sub": {"audit.sub.b"}, "audit.sub.b": {"audit.a"}}
+    assert find_cycle(graph) == ["audit.a", "audit.sub.b", "audit.a"]
+
+
+def test_no_import_cycle():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+#: value types: what a Report is made of. They sit at the bottom and import no renderer, check or plot.
+VALUE_TYPES = ("audit.section", "audit.findings", "audit.report", "audit.policy", "audit.baseline")
+
+
+@pytest.mark.parametrize("module", VALUE_TYPES)
+def test_value_types_import_nothing_above_them(module):
+    graph = import_graph()
+    reach, todo = set(), [module]
+    while todo:  # everything the module pulls in, directly or through others
+        for dep in graph[todo.pop()]:
+            if dep not in reach:
+                reach.add(dep)
+                todo.append(dep)
+    above = sorted(m for m in reach if m.split(".")[1] in {"render", "checks", "plots", "_api", "cli", "context"})
+    assert not above, f"{module} reaches {above}"
