@@ -15,6 +15,7 @@ from audit.context import AuditContext
 from audit.data import AuditData, load_data
 from audit.errors import AuditInputError, ModelCallError
 from audit.findings import Finding
+from audit.backends import StoredPredictions
 from audit.model import ModelAdapter
 from audit.policy import Policy, Threshold
 from audit.report import Report
@@ -33,6 +34,7 @@ __all__ = [
     "Finding",
     "Metric",
     "ModelAdapter",
+    "StoredPredictions",
     "ModelCallError",
     "Policy",
     "Report",

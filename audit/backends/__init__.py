@@ -13,6 +13,7 @@ backend                models
 ``SklearnBackend``     scikit-learn estimators and Pipelines
 ``DuckBackend``        any object with ``predict_proba`` / ``decision_function`` / ``predict``
 ``CallableBackend``    any function ``X -> scores or labels``
+``StoredPredictions``  no model: score / label columns of a prediction log
 =====================  =================================================================
 
 Nothing outside this package tests a model's kind: checks ask the adapter what it can do
@@ -26,9 +27,10 @@ from audit.backends._device import as_numpy, module_device, resolve_device
 from audit.backends._estimators import DuckBackend, EstimatorBackend, SklearnBackend
 from audit.backends._onnx import OnnxBackend, load_onnx
 from audit.backends._scores import OUTPUT_KINDS, OutputKind, scores_to_proba
+from audit.backends._stored import StoredPredictions, StoredPredictionsBackend
 from audit.backends._torch import TorchBackend, input_dtype, last_leaf, set_training, try_forward_hook
 
-for _cls in (TorchBackend, OnnxBackend, XGBoostBackend, LightGBMBackend, CatBoostBackend, SklearnBackend,
+for _cls in (StoredPredictionsBackend, TorchBackend, OnnxBackend, XGBoostBackend, LightGBMBackend, CatBoostBackend, SklearnBackend,
              DuckBackend, CallableBackend):
     register_backend(_cls)
 
@@ -44,6 +46,8 @@ __all__ = [
     "OnnxBackend",
     "OutputKind",
     "SklearnBackend",
+    "StoredPredictions",
+    "StoredPredictionsBackend",
     "TorchBackend",
     "XGBoostBackend",
     "as_numpy",

@@ -29,6 +29,8 @@ class ModelBackend:
     differentiable: ClassVar[bool] = False
     #: True when the model takes a DataFrame as it is (a Pipeline with its own encoders)
     takes_frames: ClassVar[bool] = True
+    #: False for stored predictions: nothing can be called on new rows (explanations, attacks skip)
+    calls_model: ClassVar[bool] = True
 
     def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
         self.model = model

@@ -20,6 +20,8 @@ REQUIREMENTS: dict[str, tuple[Callable[[AuditContext], bool], Callable[[AuditCon
     "gradients": (lambda ctx: ctx.model.differentiable,
                   lambda ctx: f"needs a differentiable torch model (gradients are taken through the network); "
                               f"this is a {ctx.model.kind} model"),
+    "model": (lambda ctx: ctx.model.backend.calls_model,
+              lambda ctx: "the audit reads stored predictions: there is no model to call on new rows"),
     "tabular": (lambda ctx: ctx.data.modality == "tabular", lambda ctx: "needs tabular data; this is image data"),
     "images": (lambda ctx: ctx.data.modality == "image", lambda ctx: "needs image data; this is tabular data"),
     "sensitive": (lambda ctx: ctx.data.sensitive.shape[1] > 0,

@@ -74,7 +74,7 @@ class ExplainCheck(Check):
     """
 
     name = "explain"
-    requires = ("tabular", "scores")
+    requires = ("tabular", "scores", "model")
     requirement_reasons: ClassVar[dict[str, str]] = {
         "tabular": "image data: pixel attributions are in the saliency check; SHAP/LIME tables are for tabular data",
         "scores": "the model returns hard labels only; SHAP and LIME need scores",

@@ -110,7 +110,7 @@ class RobustnessCheck(Check):
     """
 
     name = "robustness"
-    requires = ("labels",)
+    requires = ("labels", "model")
     title = "Adversarial robustness"
     metric_patterns: ClassVar[tuple[str, ...]] = tuple(
         p

@@ -1,0 +1,63 @@
+"""Prediction-log audits: stored scores or labels, no model; the same metric names and values as the live model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from audit import StoredPredictions, audit
+from audit.datasets import load_compas
+from audit.errors import AuditInputError
+
+FEATURES = ["age", "juv_fel_count", "juv_misd_count", "juv_other_count", "priors_count"]
+CHECKS = ["performance", "fairness", "calibration", "explain", "robustness"]
+
+
+@pytest.fixture(scope="module")
+def live_and_log():
+    d = load_compas().frame
+    train, test = d.iloc[:4000], d.iloc[4000:].reset_index(drop=True)
+    lr = LogisticRegression(max_iter=1000).fit(train[FEATURES], train["two_year_recid"])
+    log = test[["race", "sex", "two_year_recid"]].assign(score=lr.predict_proba(test[FEATURES])[:, 1],
+                                                         pred=lr.predict(test[FEATURES]))
+    return lr, test, log
+
+
+def _metrics(report, check):
+    return {m.name: m.value for m in report.sections[check].metrics}
+
+
+def test_log_audit_equals_the_live_model_audit(live_and_log):
+    lr, test, log = live_and_log
+    live = audit(lr, test, target="two_year_recid", sensitive=["race", "sex"], features=FEATURES, checks=CHECKS,
+                 progress=False, seed=0)
+    stored = audit(StoredPredictions(score="score"), log, target="two_year_recid", sensitive=["race", "sex"],
+                   checks=CHECKS, progress=False, seed=0)
+    for check in ("performance", "fairness", "calibration"):
+        a, b = _metrics(live, check), _metrics(stored, check)
+        shared = [k for k in a if "proxy" not in k]  # proxies need features; the log has none
+        assert shared and all(k in b for k in shared)
+        np.testing.assert_allclose([b[k] for k in shared], [a[k] for k in shared], rtol=1e-12, atol=1e-12)
+    for check in ("explain", "robustness"):
+        assert stored.sections[check].status == "skipped"
+        assert "stored predictions" in stored.sections[check].reason
+    assert stored.meta["model_kind"] == "stored predictions"
+
+
+def test_label_only_log_and_bad_logs(live_and_log):
+    _, _, log = live_and_log
+    r = audit(StoredPredictions(pred="pred", classes=[0, 1]), log, target="two_year_recid", sensitive=["race"],
+              checks=["performance", "calibration"], progress=False)
+    acc = _metrics(r, "performance")["performance.accuracy"]
+    assert acc == pytest.approx(float((log["pred"] == log["two_year_recid"]).mean()))
+    assert r.sections["calibration"].status == "skipped"  # labels only: nothing to calibrate
+    with pytest.raises(AuditInputError, match="must be probabilities in \\[0, 1\\]"):
+        audit(StoredPredictions(score="score"), log.assign(score=log["score"] * 3), target="two_year_recid",
+              progress=False, checks=["performance"])
+    with pytest.raises(AuditInputError, match="needs score="):
+        StoredPredictions()
+    with pytest.raises(AuditInputError, match=r"data lacks column\(s\) \['p'\]"):
+        audit(StoredPredictions(score="p"), log, target="two_year_recid", progress=False)
+    assert not isinstance(pd.DataFrame(), StoredPredictions)
