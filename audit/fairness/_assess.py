@@ -2,7 +2,25 @@
 
 One multinomial draw of the intersection cells per resample is shared by every view (each sensitive
 column, the intersection, any extra view), so a resample is consistent across views and the
-"worst over columns" statistics have a proper joint interval.
+"worst over columns" statistics have a proper joint interval. Likewise one permutation of the
+group labels (drawn as cell counts, :mod:`audit.fairness._gap_test`) is shared by every view, so the
+worst-over-columns gap has a proper joint test.
+
+Where the numbers differ from fairlearn, and why
+------------------------------------------------
+- ``value`` of a disparity or gap is fairlearn's plug-in number (``MetricFrame.difference()``,
+  ``demographic_parity_difference`` ...), equal to within 1e-12. ``corrected`` is the same number
+  with its upward bias removed (bootstrap bias correction); fairlearn reports only the plug-in.
+- The interval of a gap (``low``/``high``) is **not** fairlearn's ``difference_ci``/``ratio_ci``
+  (percentile interval of the resampled max - min). That interval is centred on a biased statistic:
+  for equal groups it excludes 0 almost always. Ours bounds every pairwise contrast at once and so
+  covers the true gap, 0 included (:func:`audit.fairness._gap_test.range_interval`); it reaches 0
+  (a ratio: 1) whenever the permutation test does not reject "no gap". Per-group intervals are
+  percentile intervals, as in fairlearn.
+- A group metric that is undefined for a group is NaN here where fairlearn's ``MetricFrame`` gives 0
+  (scikit-learn's ``zero_division`` default, with a warning): a group with no actual negatives has
+  no false positive rate, and 0 would read as "never wrongly flagged" and drag a min/max ratio to 0.
+  Disparities skip NaN groups; fairlearn's would count them as 0.
 """
 
 from __future__ import annotations
@@ -18,6 +36,16 @@ import pandas as pd
 from audit.errors import AuditInputError
 from audit.fairness._bootstrap import percentile_interval, resample_counts
 from audit.fairness._counts import FN, RATE_METRICS, TP, GroupCounts, aggregate, group_counts, rates
+from audit.fairness._gap_test import (
+    AUC_TEST_GROUPS,
+    PERMUTATION_SCHEMES,
+    GapEvidence,
+    apply_test,
+    permutation_p_value,
+    permuted_auc,
+    permuted_rates,
+    range_interval,
+)
 from audit.fairness._inputs import prepare
 from audit.fairness._roc import auc_from_bins, bootstrap_auc, group_auc, score_bins
 from audit.fairness._spread import DISPARITIES, best_worst, direction, disparity, spread
@@ -49,16 +77,30 @@ class FairnessAssessment:
         ``count``, ``small`` (fewer rows than ``min_group_size``) and, for every metric, the value and
         its interval (``<metric>_low``, ``<metric>_high``; NaN without bootstrap).
     disparities : DataFrame
-        Index ``(feature, disparity)``: ``value``, ``low``, ``high``, ``metric`` (the group metric that
-        decides it), ``best_group``, ``best_value``, ``worst_group``, ``worst_value``, ``n_groups``.
+        Index ``(feature, disparity)``: ``value`` (plug-in, fairlearn's number), ``corrected`` (bias
+        corrected, inside the interval), ``low``, ``high`` (the gap's interval), ``p_value`` (permutation
+        test of "no gap"), ``metric`` (the group metric that decides it), ``best_group``, ``best_value``,
+        ``worst_group``, ``worst_value``, ``n_groups``.
     gaps : DataFrame
-        Index ``(feature, metric)``: ``difference`` (max - min over groups), ``ratio`` (min / max), their
-        intervals, and the groups with the highest and lowest value.
+        Index ``(feature, metric)``: ``difference`` (max - min over groups) and ``ratio`` (min / max),
+        each with ``_corrected``, ``_low``, ``_high`` and ``_p_value`` columns as above, and the groups
+        with the highest and lowest value.
     overall : DataFrame
         Index ``disparity``: the worst value over the single sensitive columns (largest difference,
-        smallest ratio), its interval (the worst over columns in each resample) and ``feature``.
+        smallest ratio), ``corrected``, its interval (bounding every column's contrasts at once),
+        ``p_value`` (one permutation test of the worst column, so no correction for several columns is
+        needed) and ``feature``.
     notes : list of str
         Small groups, undefined metrics, approximations.
+    n_perm : int
+        Permutations behind every ``p_value`` (0: no test).
+
+    Notes
+    -----
+    How to read a gap: ``corrected`` is the best single number; ``[low, high]`` holds the true gap
+    with probability ``confidence`` (checked by simulation: ``tests/test_gap_statistics.py``); ``p_value``
+    is the chance of a plug-in gap at least this large if every group had the same rate. When
+    ``p_value >= 1 - confidence`` the interval reaches "no gap" (``low`` 0, a ratio's ``high`` 1).
     """
 
     groups: dict[str, pd.DataFrame]
@@ -71,10 +113,17 @@ class FairnessAssessment:
     confidence: float = 0.95
     min_group_size: int = 30
     include_small_groups: bool = False
+    n_perm: int = 0
 
 
 def group_label(value: Any) -> str:
-    """A group's display label: ``"a"`` or ``"a, b"`` for an intersection."""
+    """A group's display label: ``"a"`` or ``"a, b"`` for an intersection.
+
+    Examples
+    --------
+    >>> group_label("a"), group_label(("a", "b"))
+    ('a', 'a, b')
+    """
     return ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
@@ -133,6 +182,7 @@ def assess_fairness(
     positive_is_favorable: bool = True,
     views: dict[str, tuple[str, ...]] | None = None,
     auc_bins: int = 512,
+    n_perm: int | None = None,
 ) -> FairnessAssessment:
     """Group metrics, disparities and seeded bootstrap intervals per sensitive column and intersection.
 
@@ -149,9 +199,11 @@ def assess_fairness(
         Bootstrap resamples (0: no intervals). Drawn as multinomial confusion counts, no loop over
         resamples; equivalent to fairlearn's row resampling.
     confidence : float
-        Interval coverage (percentile bootstrap).
+        Interval coverage: percentile bootstrap for group metrics; simultaneous bounds on every
+        pairwise contrast for gaps (see :mod:`audit.fairness._gap_test`); the permutation test's level
+        is ``1 - confidence``.
     seed : int or Generator
-        Same seed, same intervals.
+        Same seed, same intervals and p-values.
     min_group_size : int
         Groups with fewer rows are flagged ``small`` and left out of disparities and gaps.
     include_small_groups : bool
@@ -163,6 +215,8 @@ def assess_fairness(
         View name -> sensitive features; default: each column plus ``"intersection"`` of all.
     auc_bins : int
         Maximum number of score bins for the ROC AUC bootstrap.
+    n_perm : int, optional
+        Permutations of the group labels behind each gap's p-value (default ``n_boot``; 0: no test).
 
     Returns
     -------
@@ -170,31 +224,40 @@ def assess_fairness(
 
     Examples
     --------
+    Two groups with the same selection rate by construction: the plug-in gap is above 0 by chance,
+    the corrected one is smaller, the interval reaches 0 and the test does not reject.
+
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> y, p = rng.integers(0, 2, 400), rng.integers(0, 2, 400)
     >>> g = np.where(rng.random(400) < 0.5, "a", "b")
     >>> res = assess_fairness(y, p, g, n_boot=200, seed=1)
     >>> row = res.disparities.loc[("sensitive_feature_0", "demographic_parity_difference")]
-    >>> bool(row["low"] <= row["value"] <= row["high"])
-    True
+    >>> bool(row["low"] <= row["corrected"] <= row["value"] <= row["high"]), float(row["low"]), bool(row["p_value"] > 0.05)
+    (True, 0.0, True)
     """
     if not (0 < confidence < 1):
         raise AuditInputError(f"confidence must be in (0, 1), got {confidence!r}")
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
         raise AuditInputError(f"n_boot must be a non-negative integer, got {n_boot!r}")
+    if n_perm is None:
+        n_perm = n_boot
+    if isinstance(n_perm, bool) or not isinstance(n_perm, (int, np.integer)) or n_perm < 0:
+        raise AuditInputError(f"n_perm must be a non-negative integer, got {n_perm!r}")
     if min_group_size < 0:
         raise AuditInputError(f"min_group_size must be >= 0, got {min_group_size!r}")
     prep = prepare(y_true, y_pred, sensitive, y_score, sample_weight)
     gc = group_counts(prep.y_true, prep.y_pred, prep.sensitive, prep.sample_weight)
     view_map = _views(views, gc.names)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    B = int(n_boot)
+    B, P = int(n_boot), int(n_perm)
     notes: list[str] = []
     if B:
         rows_b, w_b = resample_counts(rng, gc.rows, gc.weighted, gc.weight_sd, B)
         if gc.weight_sd is not None and (gc.weight_sd > 0).any():
             notes.append("Intervals with unequal sample weights use a normal approximation to resampled weight totals.")
+    # the permutations get a generator of their own, so adding them left every bootstrap draw as it was
+    perm_rng = np.random.default_rng(rng.integers(2**63 - 1)) if P else None
     has_auc = prep.y_score is not None
     if has_auc:
         auc_rows, auc_w, binned = _auc_parts(gc, prep.y_true, prep.y_score, prep.sample_weight, auc_bins)
@@ -202,26 +265,32 @@ def assess_fairness(
             notes.append(f"ROC AUC intervals resample scores in {auc_bins} quantile bins, re-centred on the exact AUC.")
     metric_names = list(RATE_METRICS) + (["roc_auc"] if has_auc else [])
 
+    layout = {v: _view_layout(gc, feats, min_group_size, include_small_groups) for v, feats in view_map.items()}
+    perm_views = _permuted_views(perm_rng, gc, layout, P) if P else {}
+    if perm_views and gc.weight_sd is not None and (gc.weight_sd > 0).any():
+        notes.append("Permutation tests with unequal sample weights draw permuted weight totals from a normal approximation.")
+
     groups: dict[str, pd.DataFrame] = {}
     disp_rows: list[dict[str, Any]] = []
     gap_rows: list[dict[str, Any]] = []
-    single_samples: dict[str, dict[str, tuple[float, np.ndarray | None]]] = {}
+    single_samples: dict[str, dict[str, _Stat]] = {}
     for vname, feats in view_map.items():
-        member, index = gc.view(feats)
+        member, index, count, eligible = layout[vname]
         V = len(index)
         r_pt = aggregate(gc.rows, member, V)
-        count = r_pt.sum(-1)
         m_pt = rates(aggregate(gc.weighted, member, V))
-        eligible = np.ones(V, bool) if include_small_groups else count >= min_group_size
+        floors = _log_floors(r_pt)
         m_b: dict[str, np.ndarray] = {}
         if B:
             r_bv = aggregate(rows_b, member, V)
             m_b = rates(aggregate(w_b, member, V)) if gc.weight_sd is not None else rates(r_bv)
             m_b["count"] = r_bv.sum(-1)
+        m_p = perm_views.get(vname, {})
         if has_auc:
             m_pt["roc_auc"] = group_auc(prep.y_true, prep.y_score, member[gc.row_group], V, prep.sample_weight)
             if B:
                 m_b["roc_auc"] = _auc_draws(rng, auc_rows, auc_w, member, V, r_bv, m_pt["roc_auc"], weighted=gc.weight_sd is not None)
+        auc_test = _auc_test(perm_rng, auc_rows, member, eligible, P, notes, vname) if has_auc and m_p else None
 
         table = pd.DataFrame({"count": count.astype(np.int64), "small": count < min_group_size}, index=index)
         samples = {"count": m_b.get("count"), **{m: m_b.get(m) for m in metric_names}}
@@ -247,24 +316,34 @@ def assess_fairness(
             val, which = disparity(d, m_pt, eligible)
             comp = comps[int(which)]
             best, worst = best_worst(m_pt[comp], eligible, direction(comp, positive_is_favorable))
-            dist = disparity(d, m_b, eligible)[0] if B else None
-            lo, hi = percentile_interval(dist, confidence) if B else (np.nan, np.nan)
+            stat = _Stat(kind, comps, float(val), disparity(d, m_b, eligible)[0] if B else None,
+                         disparity(d, m_p, eligible)[0] if m_p else None, _blocks(comps, m_pt, m_b, eligible, floors, kind))
+            ev = stat.evidence(confidence)
             disp_rows.append({
-                "feature": vname, "disparity": d, "value": float(val), "low": float(lo), "high": float(hi), "metric": comp,
+                "feature": vname, "disparity": d, "value": ev.plug_in, "corrected": ev.corrected, "low": ev.low,
+                "high": ev.high, "p_value": ev.p_value, "metric": comp,
                 "best_group": labels[best] if best >= 0 else None, "best_value": m_pt[comp][best] if best >= 0 else np.nan,
                 "worst_group": labels[worst] if worst >= 0 else None, "worst_value": m_pt[comp][worst] if worst >= 0 else np.nan,
                 "n_groups": int(eligible.sum()),
             })
             if len(feats) == 1:
-                single_samples[vname][d] = (float(val), dist)
+                single_samples[vname][d] = stat
         for m in metric_names:
             diff, ratio = spread(m_pt[m], eligible)
             hi_g, lo_g = best_worst(m_pt[m], eligible, True)
-            row: dict[str, Any] = {"feature": vname, "metric": m, "difference": float(diff)}
+            row: dict[str, Any] = {"feature": vname, "metric": m}
             dd, rr = spread(m_b[m], eligible) if B else (None, None)
-            row["difference_low"], row["difference_high"] = percentile_interval(dd, confidence) if B else (np.nan, np.nan)
-            row["ratio"] = float(ratio)
-            row["ratio_low"], row["ratio_high"] = percentile_interval(rr, confidence) if B else (np.nan, np.nan)
+            if m == "roc_auc":
+                (pd_, pr_), obs = ((None, None), None) if auc_test is None else auc_test
+            else:
+                pd_, pr_ = spread(m_p[m], eligible) if m_p else (None, None)
+                obs = None
+            for k, val, dist, perm in (("difference", diff, dd, pd_), ("ratio", ratio, rr, pr_)):
+                stat = _Stat(k, (m,), float(val), dist, perm, _blocks((m,), m_pt, m_b, eligible, floors, k),
+                             observed=None if obs is None else obs[0 if k == "difference" else 1])
+                ev = stat.evidence(confidence)
+                row.update({k: ev.plug_in, f"{k}_corrected": ev.corrected, f"{k}_low": ev.low, f"{k}_high": ev.high,
+                            f"{k}_p_value": ev.p_value})
             row["max_group"] = labels[hi_g] if hi_g >= 0 else None
             row["max_value"] = m_pt[m][hi_g] if hi_g >= 0 else np.nan
             row["min_group"] = labels[lo_g] if lo_g >= 0 else None
@@ -277,11 +356,137 @@ def assess_fairness(
         for c in df.columns:
             if df[c].dtype == object and c not in ("metric", "best_group", "worst_group", "max_group", "min_group"):
                 df[c] = df[c].astype(float)
-    overall = _overall(single_samples, confidence, B)
+    overall = _overall(single_samples, confidence)
     return FairnessAssessment(
         groups=groups, disparities=disparities, gaps=gaps, overall=overall, notes=notes, views=view_map,
         n_boot=B, confidence=confidence, min_group_size=min_group_size, include_small_groups=include_small_groups,
+        n_perm=P if perm_views else 0,
     )
+
+
+@dataclass
+class _Stat:
+    """One gap statistic: plug-in value, bootstrap and permutation distributions, contrast blocks."""
+
+    kind: str  # "difference" or "ratio"
+    comps: tuple[str, ...]
+    value: float
+    dist: np.ndarray | None
+    perm: np.ndarray | None
+    blocks: list[tuple[np.ndarray, np.ndarray | None]]
+    #: the statistic the permutations are compared with when it is not ``value`` (ROC AUC on coarse bins)
+    observed: float | None = None
+
+    def evidence(self, confidence: float) -> GapEvidence:
+        p = permutation_p_value(self.value if self.observed is None else self.observed, self.perm,
+                                larger_is_extreme=self.kind == "difference")
+        low, high = _interval(self.kind, self.value, self.blocks, confidence)
+        return apply_test(self.value, self.dist, low, high, p, confidence, self.kind)
+
+
+def _interval(kind: str, value: float, blocks: list[tuple[np.ndarray, np.ndarray | None]], confidence: float) -> tuple[float, float]:
+    """The gap's interval from the contrast band; a ratio's from the band on log values (min/max = exp(-range))."""
+    if np.isnan(value) or not blocks or any(d is None for _, d in blocks):
+        return float("nan"), float("nan")
+    if kind == "difference":
+        return range_interval(blocks, confidence)
+    lo_l, hi_l = range_interval(blocks, confidence, log=True)
+    low, high = float(np.exp(-hi_l)), float(np.exp(-lo_l))
+    return (0.0 if value == 0 else min(low, value)), high
+
+
+def _blocks(comps: tuple[str, ...], m_pt: dict[str, np.ndarray], m_b: dict[str, np.ndarray], eligible: np.ndarray,
+            floors: dict[str, np.ndarray], kind: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """(point, draws) of the eligible groups per component metric; a ratio's values floored above 0 for logs."""
+    out = []
+    for c in comps:
+        pt = m_pt[c][eligible]
+        dr = m_b[c][:, eligible] if c in m_b else None
+        if kind == "ratio":
+            f = floors.get(c, np.full(len(eligible), 1e-3))[eligible]
+            pt = np.where(np.isnan(pt), np.nan, np.maximum(pt, f))
+            dr = None if dr is None else np.where(np.isnan(dr), np.nan, np.maximum(dr, f))
+        out.append((pt, dr))
+    return out
+
+
+def _log_floors(r_pt: np.ndarray) -> dict[str, np.ndarray]:
+    """Half a row of each rate's denominator: a group with 0 of 40 positives selected has log rate log(0.5 / 40),
+    not -inf, in the ratio's band (the plug-in ratio stays 0 and the interval's lower end is 0)."""
+    out = {}
+    for m, (stratum, _) in PERMUTATION_SCHEMES.items():
+        den = r_pt[:, list(stratum)].sum(axis=1)
+        out[m] = 0.5 / np.maximum(den, 1.0)
+    return out
+
+
+def _view_layout(gc: GroupCounts, feats: tuple[str, ...], min_group_size: int,
+                 include_small_groups: bool) -> tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray]:
+    member, index = gc.view(feats)
+    count = aggregate(gc.rows, member, len(index)).sum(-1)
+    eligible = np.ones(len(index), bool) if include_small_groups else count >= min_group_size
+    return member, index, count, eligible
+
+
+def _permuted_views(rng: np.random.Generator, gc: GroupCounts,
+                    layout: dict[str, tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray]], P: int) -> dict[str, dict[str, np.ndarray]]:
+    """Every rate of every view under ``P`` joint permutations of the group labels, ``(P, V)`` per metric.
+
+    One permutation of the intersection labels permutes every view's labels at once (consistently, so
+    the worst-over-columns statistic has a joint null distribution). Only eligible groups enter a
+    statistic, and what they receive does not depend on how the other rows are split, so the draw is
+    made on the coarsest partition that keeps every eligible group of every view apart (the other rows
+    pooled): a column with 5,000 small groups costs no more than one with two.
+    """
+    tested = {v: lay for v, lay in layout.items() if lay[3].sum() >= 2}
+    if not tested:
+        return {}
+    key = np.stack([np.where(lay[3][lay[0]], lay[0], -1) for lay in tested.values()], axis=1)
+    uniq, part = np.unique(key, axis=0, return_inverse=True)
+    part = part.reshape(-1)
+    n_part = len(uniq)
+    rows = aggregate(gc.rows, part, n_part)
+    weighted = aggregate(gc.weighted, part, n_part)
+    sd = None
+    if gc.weight_sd is not None:  # pool the within-cell weight spread of the merged groups
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(gc.rows > 0, gc.weighted / np.where(gc.rows > 0, gc.rows, 1.0), 0.0)
+            sq = aggregate(gc.rows * (gc.weight_sd**2 + mean**2), part, n_part)
+            pm = np.where(rows > 0, weighted / np.where(rows > 0, rows, 1.0), 0.0)
+            sd = np.sqrt(np.clip(np.where(rows > 0, sq / np.where(rows > 0, rows, 1.0), 0.0) - pm**2, 0.0, None))
+    drawn = permuted_rates(rng, rows, weighted, sd, P)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for j, (v, (_, index, _, eligible)) in enumerate(tested.items()):
+        V = len(index)
+        to_view = np.where(uniq[:, j] >= 0, uniq[:, j], V)  # pooled rows go to a dummy group V
+        view_rates = {}
+        for m, nd in drawn.items():
+            agg = aggregate(nd, to_view, V + 1)[:, :V]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                view_rates[m] = np.where(agg[..., 1] > 0, agg[..., 0] / np.where(agg[..., 1] > 0, agg[..., 1], 1.0), np.nan)
+        out[v] = view_rates
+    return out
+
+
+def _auc_test(rng: np.random.Generator, auc_rows: np.ndarray, member: np.ndarray, eligible: np.ndarray, P: int,
+              notes: list[str], vname: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[float, float]] | None:
+    """Permutation distributions of the ROC AUC difference and ratio of one view (eligible groups, the rest pooled)."""
+    E = int(eligible.sum())
+    pooled = ~eligible
+    n_test = E + int(pooled[member].any())
+    if n_test > AUC_TEST_GROUPS:
+        notes.append(f"{vname}: no permutation test for the ROC AUC gap ({E} eligible groups; the test handles "
+                     f"{AUC_TEST_GROUPS - 1}); its p-value is NaN.")
+        return None
+    pos_in = np.cumsum(eligible) - 1
+    to_test = np.where(eligible[member], pos_in[member], E)
+    G, _, U = auc_rows.shape
+    counts = aggregate(auc_rows.reshape(G, 1, 2 * U)[:, 0], to_test, E + 1).reshape(E + 1, 2, U)[:n_test]
+    observed, permuted = permuted_auc(rng, counts, P)
+    keep = np.ones(E, bool)
+    diff, ratio = spread(permuted[:, :E], keep)
+    od, orat = spread(observed[None, :E], keep)
+    return (diff, ratio), (float(od[0]), float(orat[0]))
 
 
 def _auc_draws(
@@ -309,21 +514,31 @@ def _auc_draws(
     return out
 
 
-def _overall(single: dict[str, dict[str, tuple[float, np.ndarray | None]]], confidence: float, B: int) -> pd.DataFrame:
+def _overall(single: dict[str, dict[str, _Stat]], confidence: float) -> pd.DataFrame:
+    """Worst disparity over the single columns: the joint band over every column's contrasts, the joint test."""
     rows = []
     for d, (kind, _) in DISPARITIES.items():
         feats = list(single)
-        vals = np.array([single[f][d][0] for f in feats])
+        stats = [single[f][d] for f in feats]
+        vals = np.array([s.value for s in stats])
         if not len(feats) or np.isnan(vals).all():
-            rows.append({"disparity": d, "value": np.nan, "low": np.nan, "high": np.nan, "feature": None})
+            rows.append({"disparity": d, "value": np.nan, "corrected": np.nan, "low": np.nan, "high": np.nan,
+                         "p_value": np.nan, "feature": None})
             continue
         pick = int(np.nanargmax(vals) if kind == "difference" else np.nanargmin(vals))
-        lo = hi = np.nan
-        if B:
-            stack = np.stack([single[f][d][1] for f in feats])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                worst = np.nanmax(stack, axis=0) if kind == "difference" else np.nanmin(stack, axis=0)
-            lo, hi = percentile_interval(worst, confidence)
-        rows.append({"disparity": d, "value": float(vals[pick]), "low": float(lo), "high": float(hi), "feature": feats[pick]})
+        joint = _Stat(kind, stats[pick].comps, float(vals[pick]), _worst([s.dist for s in stats], kind),
+                      _worst([s.perm for s in stats], kind), [b for s in stats if not np.isnan(s.value) for b in s.blocks])
+        ev = joint.evidence(confidence)
+        rows.append({"disparity": d, "value": ev.plug_in, "corrected": ev.corrected, "low": ev.low, "high": ev.high,
+                     "p_value": ev.p_value, "feature": feats[pick]})
     return pd.DataFrame(rows).set_index("disparity")
+
+
+def _worst(arrays: list[np.ndarray | None], kind: str) -> np.ndarray | None:
+    """Per resample (or permutation), the worst column: largest difference, smallest ratio."""
+    if not arrays or any(a is None for a in arrays):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        stack = np.stack(arrays)
+        return np.nanmax(stack, axis=0) if kind == "difference" else np.nanmin(stack, axis=0)

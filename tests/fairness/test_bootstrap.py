@@ -41,17 +41,30 @@ def test_group_intervals_match_fairlearn(fairlearn_boot, ours):
         assert ((lo < t[m]) & (t[m] < hi)).all()
 
 
-def test_difference_and_ratio_intervals_match_fairlearn(fairlearn_boot, ours):
-    for kind, ref in (("difference", fairlearn_boot.difference_ci()), ("ratio", fairlearn_boot.ratio_ci())):
+def test_resampled_differences_and_ratios_match_fairlearn_but_the_reported_gap_interval_is_the_band(small, fairlearn_boot, ours):
+    """Our resampled max - min and min / max are fairlearn's (same percentile interval within noise); the
+    interval we report for a gap is deliberately not that percentile interval (biased, see _assess's
+    docstring) but the simultaneous contrast band, which holds the plug-in value."""
+    from audit.fairness._counts import aggregate, group_counts, rates
+    from audit.fairness._inputs import prepare
+    from audit.fairness._spread import spread
+
+    prep = prepare(small["y"], small["pred"], small["sens"]["race"].rename("race"), None, None)
+    gc = group_counts(prep.y_true, prep.y_pred, prep.sensitive, None)
+    draws, _ = resample_counts(np.random.default_rng(0), gc.rows, gc.weighted, None, 4000)
+    m_b = rates(aggregate(draws, np.arange(gc.n_groups), gc.n_groups))
+    everyone = np.ones(gc.n_groups, bool)
+    for i, (kind, ref) in enumerate((("difference", fairlearn_boot.difference_ci()), ("ratio", fairlearn_boot.ratio_ci()))):
         for m in ("selection_rate", "true_positive_rate", "false_positive_rate"):
-            row = ours.gaps.loc[("race", m)]
-            lo, hi = row[f"{kind}_low"], row[f"{kind}_high"]
+            lo, hi = np.quantile(spread(m_b[m], everyone)[i], Q)
             half = (hi - lo) / 2
             assert abs(ref[0][m] - lo) < 0.6 * half and abs(ref[1][m] - hi) < 0.6 * half, (kind, m)
+            row = ours.gaps.loc[("race", m)]
+            assert row[f"{kind}_low"] <= row[kind] <= row[f"{kind}_high"], (kind, m)
     # demographic parity difference is the selection-rate difference: same interval
     dp = ours.disparities.loc[("race", "demographic_parity_difference")]
     sr = ours.gaps.loc[("race", "selection_rate")]
-    assert (dp["low"], dp["high"]) == (sr["difference_low"], sr["difference_high"])
+    assert (dp["low"], dp["high"], dp["p_value"]) == (sr["difference_low"], sr["difference_high"], sr["difference_p_value"])
 
 
 def test_auc_interval_matches_a_row_bootstrap_loop(make):
@@ -96,13 +109,17 @@ def test_same_seed_same_numbers_other_seed_other_numbers(small):
     assert a.disparities["value"].equals(c.disparities["value"])
 
 
-def test_overall_interval_is_the_worst_column_per_resample(small):
+def test_overall_interval_bounds_every_column_at_once(small):
+    """The worst-over-columns gap is bounded by one band over both columns' contrasts: its critical value is
+    at least each column's own, so its upper end is at least every column's and its lower end at most the
+    largest column's (the price of looking at several columns); its test is one joint permutation test."""
     res = assess_fairness(small["y"], small["pred"], small["sens"], n_boot=500, seed=0)
     for name in ("demographic_parity_difference", "equalized_odds_difference"):
         o = res.overall.loc[name]
         cols = res.disparities.loc[[("race", name), ("sex", name)]]
-        # the max over columns is at least each column, resample by resample
-        assert o["low"] >= cols["low"].max() - 1e-12 and o["high"] >= cols["high"].max() - 1e-12
+        assert o["high"] >= cols["high"].max() - 1e-12 and o["low"] <= cols["low"].max() + 1e-12
+        assert o["low"] <= o["corrected"] <= o["high"] and o["low"] <= o["value"] <= o["high"]
+        assert o["p_value"] >= cols["p_value"].min() - 1e-12  # the max over columns is less extreme than the most extreme column
 
 
 def test_weighted_intervals_agree_with_fairlearn(make):
