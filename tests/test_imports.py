@@ -1,4 +1,5 @@
-"""The package's import graph, read with ``ast`` (nothing is imported): no cycle, value types at the bottom.
+"""The package's import graph, read with ``ast`` (nothing is imported): no cycle, value types at the bottom,
+matplotlib only in plots/.
 
 Every import statement counts, wherever it sits: at module level, inside a function (a lazy import),
 under ``if TYPE_CHECKING:``. A lazy import only hides a cycle from the interpreter, not from a reader,
@@ -101,6 +102,18 @@ def test_the_graph_sees_lazy_type_only_and_relative_imports(tmp_path):
 def test_no_import_cycle():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_only_plots_imports_matplotlib():
+    offenders = []
+    for name, path in _modules().items():
+        if name == "audit.plots" or name.startswith("audit.plots."):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            mods = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                    else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            offenders += [f"{name}: {m}" for m in mods if m == "matplotlib" or m.startswith("matplotlib.")]
+    assert not offenders, "matplotlib imported outside audit.plots:\n" + "\n".join(offenders)
 
 
 #: value types: what a Report is made of. They sit at the bottom and import no renderer, check or plot.

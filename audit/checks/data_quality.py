@@ -12,18 +12,14 @@ from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.data import AuditData
 from audit.health import DataQualityResult, data_quality, image_data_quality
-from audit.render.figures import figure
-from audit.text import short_label
-from audit.section import Figure, Metric, Section, metric_parts
+from audit.plots.data_quality import feature_drift, label_balance
+from audit.section import Metric, Section, metric_parts
 
 _SPLIT_METRICS = (
     "max_missing_share", "constant_columns", "duplicate_share", "near_duplicate_share", "label_conflict_share",
     "minority_class_share", "imbalance_ratio",
 )
 _HIGHER = {"minority_class_share": True}
-_MAX_DRIFT_BARS = 20
-#: classes drawn in the label-balance figure at most (the most frequent): 10,000 bars took seconds and 2 MB
-_MAX_CLASS_BARS = 30
 
 
 @dataclass
@@ -42,48 +38,6 @@ def _frame(d: AuditData) -> pd.DataFrame:
         if c not in frame.columns:
             frame[c] = d.sensitive[c].to_numpy()
     return frame
-
-
-def _figures(r: DataQualityResult) -> list[Figure]:
-    figs: list[Figure] = []
-    if len(r.labels):
-        alt = "label balance: share of each class in " + ("data and train" if "train_share" in r.labels else "data")
-        labels, capped = r.labels, ""
-        if len(labels) > _MAX_CLASS_BARS:  # the most frequent classes; the table lists every class
-            share = labels["share" if "share" in labels else "train_share"].to_numpy(dtype=float)
-            keep = np.sort(np.argsort(-share, kind="stable")[:_MAX_CLASS_BARS])
-            capped = (f"The {_MAX_CLASS_BARS} most frequent of {len(labels):,} classes are drawn (cap {_MAX_CLASS_BARS}); "
-                      "the table lists every class.")
-            labels = labels.iloc[keep]
-        with figure("Label balance", alt, size=(4.2, 2.6), caption=capped) as (fig, out):
-            ax = fig.add_subplot()
-            x = np.arange(len(labels))
-            cols = [c for c in ("share", "train_share") if c in labels]
-            w = 0.8 / len(cols)
-            for i, c in enumerate(cols):
-                ax.bar(x + (i - (len(cols) - 1) / 2) * w, labels[c], width=w, label="data" if c == "share" else "train")
-            ax.set_xticks(x, [short_label(i) for i in labels.index], rotation=45 if len(x) > 6 else 0)
-            ax.set_ylabel("share of rows")
-            ax.legend(frameon=False, fontsize=7)
-        figs += out
-    if len(r.drift):
-        d = r.drift.head(_MAX_DRIFT_BARS).iloc[::-1]
-        alt = (
-            f"horizontal bars of the drift effect size of {len(d)} features between train and data; "
-            f"{int(r.drift['drifted'].sum())} flagged as drifted"
-        )
-        with figure("Feature drift (train vs data)", alt, size=(5.0, 0.6 + 0.22 * len(d)),
-                    caption="Effect size: KS statistic (numeric) or Cramér's V (categorical); dashed line: the drift threshold. "
-                    "Red: flagged as drifted.") as (fig, out):
-            ax = fig.add_subplot()
-            colors = ["C3" if f else "C0" for f in d["drifted"].astype(bool)]
-            ax.barh(range(len(d)), d["effect"].to_numpy(dtype=float), color=colors)
-            ax.set_yticks(range(len(d)), [str(i) for i in d.index], fontsize=7)
-            ax.axvline(r.drift_min_effect, ls="--", color="C3", lw=0.8)
-            ax.set_xlim(0, max(1.15 * r.drift_min_effect, 1.05 * float(np.nanmax(d["effect"].to_numpy(dtype=float)))))
-            ax.set_xlabel("effect size")
-        figs += out
-    return figs
 
 
 class DataQualityCheck(Check):
@@ -225,5 +179,5 @@ class DataQualityCheck(Check):
         summary = "; ".join(parts) + "."
         return DataQualitySection(
             check=self.name, title=self.title, summary=summary[0].upper() + summary[1:], metrics=metrics, tables=tables,
-            figures=_figures(r), notes=list(r.notes), result=r,
+            figures=[*label_balance(r), *feature_drift(r)], notes=list(r.notes), result=r,
         )

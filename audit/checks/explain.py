@@ -20,7 +20,7 @@ from audit.explain import (
     shap_values,
 )
 from audit.explain._permutation import TARGET_SE
-from audit.explain._plots import beeswarm, importance_bars, shap_vs_lime
+from audit.plots.explain import beeswarm, importance_bars, shap_vs_lime
 from audit.section import Metric, Section, metric_parts
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,8 @@ from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.errors import AuditInputError
 from audit.fairness import DISPARITIES, INTERSECTION, FairnessAssessment, ProxyResult, assess_fairness, proxy_auc
-from audit.fairness._plots import disparity_bars, group_bars, heat_map
 from audit.fairness._text import findings_table
+from audit.plots.fairness import disparity_bars, group_bars, heat_map
 from audit.section import Metric, Section, metric_part, metric_parts
 
 #: multiclass models: one-vs-rest assessments for at most this many classes (the most frequent)

@@ -10,8 +10,8 @@ import numpy as np
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.health import GradientHealthResult, gradient_health
-from audit.render.figures import figure
-from audit.section import Figure, Metric, Section
+from audit.plots.gradients import gradient_norms
+from audit.section import Metric, Section
 
 
 @dataclass
@@ -19,31 +19,6 @@ class GradientSection(Section):
     """The gradient-health section; ``result`` holds the full :class:`~audit.health.GradientHealthResult`."""
 
     result: GradientHealthResult | None = None
-
-
-def _figure(r: GradientHealthResult, exploding_norm: float) -> list[Figure]:
-    norms = r.layers["grad_norm"].to_numpy(dtype=float)
-    names = [str(n) for n in r.layers.index]
-    positive = norms[np.isfinite(norms) & (norms > 0)]
-    floor = positive.min() / 10 if len(positive) else 1e-12
-    shown = np.where(np.isfinite(norms) & (norms > 0), norms, floor)
-    colors = ["C3" if not np.isfinite(v) or v <= 0 or v > exploding_norm else "C0" for v in norms]
-    alt = (
-        f"bar chart of gradient norms of {len(names)} layers on a log scale, first layer {norms[0]:.3g}, "
-        f"last layer {norms[-1]:.3g}"
-    )
-    width = min(9.0, 3.0 + 0.25 * len(names))
-    with figure("Gradient norm per layer", alt, size=(width, 3.0),
-                caption="L2 norm of the loss gradient over each layer's parameters, in forward order (log scale). "
-                "Red: zero, non-finite or above the exploding threshold.") as (fig, out):
-        ax = fig.add_subplot()
-        ax.bar(range(len(names)), shown, color=colors)
-        ax.set_yscale("log")
-        ax.set_xticks(range(len(names)), names, rotation=90 if len(names) > 8 else 0, fontsize=7)
-        ax.axhline(exploding_norm, ls="--", color="C3", lw=0.8)
-        ax.set_xlabel("layer (forward order)")
-        ax.set_ylabel("gradient norm")
-    return out
 
 
 class GradientHealthCheck(Check):
@@ -142,5 +117,5 @@ class GradientHealthCheck(Check):
         notes = list(r.notes) + ["Computed in eval mode (dropout off, batch norm on running statistics)."]
         return GradientSection(
             check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
-            figures=_figure(r, self.exploding_norm), notes=notes, result=r,
+            figures=gradient_norms(r, self.exploding_norm), notes=notes, result=r,
         )

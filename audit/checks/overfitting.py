@@ -10,7 +10,7 @@ import numpy as np
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.health import OverfittingResult, overfitting
-from audit.render.figures import figure
+from audit.plots.overfitting import history_curves
 from audit.section import Figure, Metric, Section
 
 
@@ -19,36 +19,6 @@ class OverfittingSection(Section):
     """The overfitting section; ``result`` holds the full :class:`~audit.health.OverfittingResult`."""
 
     result: OverfittingResult | None = None
-
-
-def _history_figure(r: OverfittingResult) -> list[Figure]:
-    h = r.history
-    assert h is not None
-    acc_cols = [c for c in h.columns if "acc" in c.lower()][:4]
-    panels = 2 if acc_cols else 1
-    alt = f"training history over {len(h)} epochs: " + ", ".join(c for c in ("train_loss", "val_loss") if c in h.columns)
-    if r.best_epoch is not None:
-        alt += f"; lowest validation loss at epoch {r.best_epoch}"
-    with figure("Training history", alt, size=(3.2 * panels + 0.4, 2.8),
-                caption="Validation loss rising while training loss falls is the classic sign of overfitting.") as (fig, out):
-        axes = np.atleast_1d(fig.subplots(1, panels))
-        ax = axes[0]
-        epochs = np.asarray(h.index, dtype=float)
-        for c, color in (("train_loss", "C0"), ("val_loss", "C1")):
-            if c in h.columns:
-                ax.plot(epochs, h[c].to_numpy(dtype=float), color=color, lw=1.2, label=c)
-        if r.best_epoch is not None:
-            ax.axvline(float(r.best_epoch), ls="--", color="grey", lw=0.8)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        ax.legend(frameon=False, fontsize=7)
-        if acc_cols:
-            for i, c in enumerate(acc_cols):
-                axes[1].plot(epochs, h[c].to_numpy(dtype=float), lw=1.2, label=c, color=f"C{i}")
-            axes[1].set_xlabel("epoch")
-            axes[1].set_ylabel("accuracy")
-            axes[1].legend(frameon=False, fontsize=7)
-    return out
 
 
 class OverfittingCheck(Check):
@@ -112,7 +82,7 @@ class OverfittingCheck(Check):
             if np.isfinite(r.epochs_since_best):
                 metrics.append(Metric("overfitting.epochs_since_best_val", r.epochs_since_best, higher_is_better=False))
             tables["Training history"] = r.history
-            figs = _history_figure(r)
+            figs = history_curves(r)
             if r.diverging:
                 parts.append(f"validation loss rose while training loss fell over the last {r.k} epochs")
             if r.best_epoch is not None:

@@ -9,7 +9,7 @@ from sklearn import metrics as skm
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.metrics import interval_bounds, metric_intervals
-from audit.render.figures import figure
+from audit.plots.performance import confusion_matrix
 from audit.section import Metric, Section
 
 
@@ -159,7 +159,6 @@ class PerformanceCheck(Check):
         pct = f"{self.confidence:.0%}"
         table[f"test {pct} CI"] = ["" if bounds[k][0] is None else f"{bounds[k][0]:.3f} – {bounds[k][1]:.3f}" for k in table.index]
         cm, capped = confusion_table(y, ctx.pred, [str(c) for c in ctx.classes])
-        labels = list(cm.index)
         notes: list[str] = [capped] if capped else []
         if not ctx.model.has_scores:
             notes.append("The model returns hard labels only: ROC AUC and log loss are undefined.")
@@ -185,23 +184,12 @@ class PerformanceCheck(Check):
                 )
             summary += f" Train accuracy {train['accuracy']:.3f} (gap {train['accuracy'] - test['accuracy']:+.3f})."
         table.index.name = "metric"
-        with figure("Confusion matrix", f"confusion matrix of {len(labels)} classes", size=(3.6, 3.0),
-                    caption=capped) as (fig, figs):
-            ax = fig.add_subplot()
-            ax.imshow(cm.to_numpy(), cmap="Blues")
-            ax.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 3 else 0)
-            ax.set_yticks(range(len(labels)), labels)
-            ax.set_xlabel("predicted")
-            ax.set_ylabel("actual")
-            vmax = cm.to_numpy().max()
-            for (i, j), v in np.ndenumerate(cm.to_numpy()):
-                ax.text(j, i, f"{v:,}", ha="center", va="center", color="white" if v > vmax / 2 else "black")
         return Section(
             check=self.name,
             title=self.title,
             summary=summary,
             metrics=metrics,
             tables={"Metrics": table, "Confusion matrix": cm},
-            figures=figs,
+            figures=confusion_matrix(cm, capped),
             notes=notes,
         )

@@ -15,18 +15,22 @@ from audit._batching import to_numpy
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.errors import AuditInputError
-from audit.render.figures import figure, png_figure
+from audit.plots.robustness import accuracy_vs_eps
+from audit.plots.robustness import adversarial_examples as draw_examples
 from audit.robustness import (
+    NORM_LABELS,
     Constraints,
     GroupRobustness,
     RobustnessCurve,
+    adversarial_examples,
+    attack_label,
     group_robustness,
     image_constraints,
     random_search_curve,
     robustness_curve,
     tabular_constraints,
 )
-from audit.section import Figure, Metric, Section, metric_parts
+from audit.section import Metric, Section, metric_parts
 
 IMAGE_EPS = (0.01, 0.03, 0.1)
 TABULAR_EPS = (0.05, 0.1, 0.25, 0.5)
@@ -34,7 +38,6 @@ _ATTACKS = ("fgsm", "pgd")
 _NORMS = ("linf", "l2")
 #: models without input gradients (trees, Pipelines, callables) get the score-based black-box attack
 _BLACKBOX = "random_search"
-_NORM_NAME = {"linf": "L-inf", "l2": "L2"}
 
 
 def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -298,9 +301,10 @@ class RobustnessCheck(Check):
             tables["Group gaps"] = groups.gaps
         if not cons.features.empty:
             tables["Perturbed inputs"] = _inputs_table(cons)
-        figures = _curve_figure(curves, unit, self.steps)
+        figures = accuracy_vs_eps(curves, unit, self.steps)
         if images is not None and self.n_examples > 0:
-            figures += _triplets(curves, images, self.n_examples, [str(c) for c in ctx.classes])
+            examples = adversarial_examples(curves[-1], images, self.n_examples)
+            figures += draw_examples(examples, [str(c) for c in ctx.classes])
         return RobustnessSection(
             check=self.name, title=self.title, summary=self._summary(curves, groups, unit, len(idx)), metrics=metrics,
             tables=tables, figures=figures, notes=notes, curves=curves, constraints=cons, groups=groups, rows=idx,
@@ -339,8 +343,8 @@ class RobustnessCheck(Check):
     def _summary(self, curves: list[RobustnessCurve], groups: GroupRobustness | None, unit: str, n_rows: int) -> str:
         c = curves[-1]
         mid = c.results[len(c.results) // 2]
-        name = _display(c.attack, self.steps)
-        s = (f"{name} ({_NORM_NAME[c.norm]}) at eps={_fmt(mid.eps)} ({unit}) lowers accuracy from "
+        name = attack_label(c.attack, self.steps)
+        s = (f"{name} ({NORM_LABELS[c.norm]}) at eps={_fmt(mid.eps)} ({unit}) lowers accuracy from "
              f"{mid.clean_accuracy:.3f} to {mid.robust_accuracy:.3f} on {n_rows:,} rows; at eps={_fmt(c.results[-1].eps)} "
              f"it is {c.results[-1].robust_accuracy:.3f}.")
         if groups is not None:
@@ -366,59 +370,3 @@ def _inputs_table(cons: Constraints) -> pd.DataFrame:
             "std": float(g["std"].iloc[0]) if len(g) == 1 and "categorical" not in g["reason"].iloc[0] else math.nan,
         })
     return pd.DataFrame(rows)
-
-
-def _display(attack: str, steps: int) -> str:
-    return {"pgd": f"PGD-{steps}", "fgsm": "FGSM", _BLACKBOX: "Black-box random search"}.get(attack, attack)
-
-
-def _curve_figure(curves: list[RobustnessCurve], unit: str, steps: int) -> list[Figure]:
-    with figure("Accuracy vs eps", f"line chart of accuracy against attack size eps for {', '.join(_display(c.attack, steps) for c in curves)}",
-                size=(4.6, 2.8)) as (fig, out):
-        ax = fig.add_subplot()
-        for c, marker in zip(curves, "os^"):
-            t = c.table
-            xs = [0.0] + t["eps"].tolist()
-            ys = [float(t["clean_accuracy"].iloc[0])] + t["robust_accuracy"].tolist()
-            ax.plot(xs, ys, marker=marker, label=f"{_display(c.attack, steps)} ({_NORM_NAME[c.norm]})")
-        ax.set_xlabel(f"eps ({unit})")
-        ax.set_ylabel("accuracy")
-        ax.set_ylim(0, 1.02)
-        ax.legend(frameon=False)
-    return out
-
-
-def _triplets(curves: list[RobustnessCurve], x: torch.Tensor, k: int, classes: list[str]) -> list[Figure]:
-    c = curves[-1]
-    pick = None
-    for r in c.results:  # smallest eps that fools some clean-correct rows
-        rows = np.flatnonzero(r.success & r.clean_correct)
-        if len(rows):
-            pick, chosen = r, rows[:k]
-            break
-    if pick is None:
-        return []
-    import matplotlib.pyplot as plt
-
-    def show(img: torch.Tensor) -> np.ndarray:
-        a = img.detach().cpu().float().numpy()
-        return a[0] if a.shape[0] == 1 else np.transpose(a, (1, 2, 0)).clip(0, 1)
-
-    fig, axes = plt.subplots(len(chosen), 3, figsize=(3.3, 1.15 * len(chosen)), squeeze=False)
-    for i, row in enumerate(chosen):
-        clean, adv = x[row], pick.x_adv[row].to(x.device)
-        diff = (adv - clean).abs().amax(dim=0, keepdim=True)
-        gray = clean.shape[0] == 1
-        for j, (img, title) in enumerate([
-            (clean, f"clean: {classes[pick.pred_clean[row]]}"), (adv, f"adversarial: {classes[pick.pred_adv[row]]}"), (diff, "|difference|"),
-        ]):
-            ax = axes[i][j]
-            ax.imshow(show(img), cmap="gray" if (gray or j == 2) else None, vmin=0,
-                      vmax=float(diff.max()) if j == 2 and float(diff.max()) > 0 else 1)
-            ax.set_title(title, fontsize=7)
-            ax.axis("off")
-    out = png_figure(fig, title=f"{c.attack.upper()} examples at eps={_fmt(pick.eps)}",
-                     alt=f"{len(chosen)} images: clean, adversarial and their absolute difference, with predicted classes",
-                     caption="Predicted class above each image; the difference is scaled to its own maximum.")
-    plt.close(fig)
-    return [out]

@@ -10,10 +10,10 @@ import numpy as np
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.errors import AuditInputError
-from audit.saliency import METHODS, attribute, faithfulness, randomization_test
+from audit.plots.saliency import curves_figure, overlay_grid
+from audit.saliency import METHODS, attribute, faithfulness, method_label, randomization_test
 from audit.saliency._faithfulness import BaselineKind, FaithfulnessResult
 from audit.saliency._sanity import SanityResult
-from audit.saliency._plots import curves_figure, method_label, overlay_grid
 from audit.section import Metric, Section
 
 _N_BOOT = 1000

@@ -13,7 +13,7 @@ Examples
 
 from __future__ import annotations
 
-from audit.fairness._assess import INTERSECTION, FairnessAssessment, assess_fairness
+from audit.fairness._assess import INTERSECTION, FairnessAssessment, assess_fairness, group_label
 from audit.fairness._bootstrap import percentile_interval, resample_counts
 from audit.fairness._disparities import Disparities, disparities
 from audit.fairness._group_metrics import GROUP_METRIC_COLUMNS, GroupMetrics, evaluate_groups, group_metrics
@@ -31,6 +31,7 @@ __all__ = [
     "assess_fairness",
     "disparities",
     "evaluate_groups",
+    "group_label",
     "group_metrics",
     "percentile_interval",
     "proxy_auc",

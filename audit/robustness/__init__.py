@@ -21,15 +21,20 @@ from __future__ import annotations
 from audit.robustness._attacks import fgsm, perturbation_size, pgd
 from audit.robustness._blackbox import random_search, random_search_curve
 from audit.robustness._constraints import Constraints, image_constraints, tabular_constraints
+from audit.robustness._examples import NORM_LABELS, AdversarialExamples, adversarial_examples, attack_label
 from audit.robustness._groups import GroupRobustness, group_robustness
 from audit.robustness._result import AttackResult, RobustnessCurve
 from audit.robustness._sweep import robustness_curve
 
 __all__ = [
+    "NORM_LABELS",
+    "AdversarialExamples",
     "AttackResult",
     "GroupRobustness",
     "RobustnessCurve",
     "Constraints",
+    "adversarial_examples",
+    "attack_label",
     "fgsm",
     "group_robustness",
     "image_constraints",

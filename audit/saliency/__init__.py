@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from audit.saliency._attribute import METHODS, AttributionFn, SaliencyResult, attribute
+from audit.saliency._attribute import METHODS, AttributionFn, SaliencyResult, attribute, method_label
 from audit.saliency._common import find_last_conv
 from audit.saliency._faithfulness import FaithfulnessResult, faithfulness, gaussian_blur, pixel_order
 from audit.saliency._sanity import SanityResult, randomizable_layers, randomization_test, rank_correlation
@@ -30,6 +30,7 @@ __all__ = [
     "feature_attributions",
     "find_last_conv",
     "gaussian_blur",
+    "method_label",
     "pixel_order",
     "randomizable_layers",
     "randomization_test",

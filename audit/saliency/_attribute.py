@@ -21,11 +21,31 @@ log = logging.getLogger(__name__)
 
 #: the built-in methods, in report order
 METHODS: tuple[str, ...] = ("saliency", "integrated_gradients", "smoothgrad", "gradcam")
+_LABELS = {
+    "saliency": "Saliency",
+    "integrated_gradients": "Integrated gradients",
+    "smoothgrad": "SmoothGrad",
+    "gradcam": "GradCAM",
+    "random": "random order",
+}
 
 #: a custom method: ``fn(forward, x, target) -> attribution`` shaped like ``x`` (or ``(n, h, w)``);
 #: ``forward`` maps a batch to ``(n, n_classes)`` logits, ``target`` is a long tensor of class indices
 AttributionFn = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor], torch.Tensor]
 MethodSpec = str | tuple[str, AttributionFn]
+
+
+
+def method_label(name: str) -> str:
+    """Human label of a method name (tables and figures); a custom method keeps its own name.
+
+    Examples
+    --------
+    >>> method_label("integrated_gradients"), method_label("random"), method_label("my_method")
+    ('Integrated gradients', 'random order', 'my_method')
+    """
+    return _LABELS.get(name, name)
+
 
 UNKNOWN_METHOD = "methods: unknown method {name!r}; built-in methods are {valid}, or pass a (name, function) pair"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from audit.fairness._assess import FairnessAssessment, group_label
-from audit.render.figures import figure
-from audit.text import short_label
+from audit.fairness import FairnessAssessment, group_label
+from audit.plots._figure import figure
 from audit.section import Figure
+from audit.text import short_label
 
 #: group metrics drawn per sensitive column
 BAR_METRICS = ("selection_rate", "true_positive_rate", "false_positive_rate")

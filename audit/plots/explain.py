@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from audit.render.figures import figure
+from audit.plots._figure import figure
 from audit.section import Figure
 
 _SENS, _PROXY, _OTHER = "#c0392b", "#e59866", "#2e86c1"

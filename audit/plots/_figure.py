@@ -1,4 +1,8 @@
-"""Matplotlib helpers: turn a figure into an inline :class:`audit.section.Figure` (SVG text)."""
+"""Matplotlib helpers: turn a figure into an inline :class:`audit.section.Figure` (SVG text, or PNG for image grids).
+
+Every figure of the report is drawn through :func:`figure` (or :func:`png_figure`), so all share one style,
+bounded label text (:func:`tidy_text`) and deterministic bytes (same inputs, same SVG).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from audit.render.text import plain  # noqa: E402
+from audit.text import plain  # noqa: E402
 from audit.section import Figure  # noqa: E402
 
 #: longest line of text drawn in a figure (tick labels, legends, titles): longer lines end in "…"

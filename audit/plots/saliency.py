@@ -6,24 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from audit.render.figures import figure, plt, png_figure
-from audit.saliency._attribute import SaliencyResult
-from audit.saliency._faithfulness import FaithfulnessResult
+from audit.plots._figure import figure, plt, png_figure
+from audit.saliency import FaithfulnessResult, SaliencyResult, method_label
 from audit.section import Figure
-
-_LABELS = {
-    "saliency": "Saliency",
-    "integrated_gradients": "Integrated gradients",
-    "smoothgrad": "SmoothGrad",
-    "gradcam": "GradCAM",
-    "random": "random order",
-}
-
-
-def method_label(name: str) -> str:
-    """Human label of a method name."""
-    return _LABELS.get(name, name)
-
 
 def _gray_rgb(img: np.ndarray) -> np.ndarray:
     """``(c, h, w)`` -> ``(h, w, 3)`` in [0, 1]: RGB for 3 channels, the channel mean in gray otherwise."""
