@@ -196,6 +196,17 @@ def audit(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise AuditInputError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
+    from audit.engines.dask import audit_dask, is_dask_frame
+
+    if is_dask_frame(data):  # predictions per partition; count-based checks on every row, the rest on a sample
+        return audit_dask(
+            audit, model, data, target=target, sensitive=sensitive, train=train, checks=resolve_checks(checks),
+            policy=policy,
+            device=device, seed=seed, transform=transform, features=features, modality=modality,
+            model_output=model_output, immutable=immutable, history=history, baseline=baseline, name=name,
+            progress=progress, min_group_size=min_group_size, positive_class=positive_class,
+            positive_is_favorable=positive_is_favorable,
+        )
     pol = Policy.coerce(policy, starter=starter_thresholds())
     pol.validate(metric_patterns())
     check_list = resolve_checks(checks)

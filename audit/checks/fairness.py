@@ -263,6 +263,10 @@ class FairnessCheck(Check):
         if not self.proxies:
             return None
         X = ctx.data.X
+        if not ctx.model.backend.calls_model:  # a prediction log's columns are scores, not features
+            notes.append("Proxy detection needs the model's features; a prediction log has only its scores, so it "
+                         "was skipped.")
+            return None
         if not isinstance(X, pd.DataFrame) or X.shape[1] == 0:
             notes.append("Proxy detection needs tabular features; skipped.")
             return None

@@ -1,0 +1,1 @@
+"""Engines that run an audit beyond one in-memory frame (Dask)."""
