@@ -14,9 +14,8 @@ from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
 
 from audit import audit
-from audit.fairness._bootstrap import percentile_interval, resample_counts
 from audit.fairness._counts import aggregate
-from audit.fairness._roc import group_auc, group_auc_vectorised
+from audit.stats import group_auc, group_auc_vectorised, percentile_interval, resample_counts
 
 
 def test_aggregate_is_the_one_hot_sum_without_the_dense_matrix():
@@ -85,7 +84,7 @@ def _dense_metric_intervals(y, proba, n_boot, seed):
 
 
 def test_performance_intervals_draw_only_observed_cells_with_identical_numbers():
-    from audit.metrics import metric_intervals
+    from audit.stats import metric_intervals
 
     rng = np.random.default_rng(3)
     for k, n in ((2, 300), (3, 50), (10, 900), (10, 40)):
@@ -99,7 +98,7 @@ def test_performance_intervals_draw_only_observed_cells_with_identical_numbers()
 
 
 def test_many_class_metrics_equal_scikit_learn(monkeypatch):
-    import audit.checks.performance as perf
+    import audit.stats._classification as perf
 
     rng = np.random.default_rng(4)
     k, n = 12, 800

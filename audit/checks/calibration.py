@@ -10,9 +10,10 @@ import pandas as pd
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.health import CalibrationResult, calibration, ece_intervals
-from audit.metrics import interval_bounds
 from audit.plots.calibration import reliability
 from audit.section import Metric, Section, metric_parts
+from audit.stats import interval_bounds
+
 
 @dataclass
 class CalibrationSection(Section):

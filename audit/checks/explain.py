@@ -22,6 +22,7 @@ from audit.explain import (
 from audit.explain._permutation import TARGET_SE
 from audit.plots.explain import beeswarm, importance_bars, shap_vs_lime
 from audit.section import Metric, Section, metric_parts
+from audit.stats import TOTAL_SHARE, bootstrap_shares
 
 log = logging.getLogger(__name__)
 
@@ -309,10 +310,10 @@ class ExplainCheck(Check):
 
     def _all_metrics(self, glob, sub, sens, res, agreement, rng) -> list[Metric]:
         phi = _explained(sub, glob.explained)
-        shares = _bootstrap_shares(phi, list(sens.columns), self.n_bootstrap, rng)
+        shares = bootstrap_shares(phi, list(sens.columns), self.n_bootstrap, rng)
         direct = [c for c in sens.columns if c in phi.columns]
         out = []
-        lo, hi = (np.nanpercentile(shares["__direct__"], [2.5, 97.5]) if direct and self.n_bootstrap else (None, None))
+        lo, hi = (np.nanpercentile(shares[TOTAL_SHARE], [2.5, 97.5]) if direct and self.n_bootstrap else (None, None))
         if len(sens.columns):  # with no sensitive columns the share is not a finding
             out.append(Metric("explain.sensitive_attribution_share", glob.sensitive_share, _f(lo), _f(hi), False,
                               "share of mean |SHAP| on sensitive input columns"))
@@ -455,19 +456,3 @@ def _explained(res, explained: str) -> pd.DataFrame:
     stack = np.stack([res.for_class(c, by_column=True).to_numpy() for c in res.classes], axis=2)
     ref = res.for_class(res.classes[0], by_column=True)
     return pd.DataFrame(stack[np.arange(len(pred)), :, pred], index=ref.index, columns=ref.columns)
-
-
-def _bootstrap_shares(phi: pd.DataFrame, sens: list, n_boot: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Bootstrap (over explained rows) distribution of each sensitive column's share and of their sum."""
-    a = phi.abs().to_numpy()
-    cols = list(phi.columns)
-    idx = [cols.index(c) for c in sens if c in cols]
-    out: dict[str, list[float]] = {c: [] for c in sens if c in cols}
-    out["__direct__"] = []
-    for _ in range(n_boot):
-        m = a[rng.integers(0, len(a), len(a))].mean(axis=0)
-        tot = m.sum()
-        for c, j in zip([c for c in sens if c in cols], idx):
-            out[c].append(m[j] / tot if tot > 0 else np.nan)
-        out["__direct__"].append(m[idx].sum() / tot if tot > 0 else np.nan)
-    return {k: np.asarray(v) for k, v in out.items()}

@@ -8,37 +8,13 @@ from sklearn import metrics as skm
 
 from audit.checks._base import Check
 from audit.context import AuditContext
-from audit.metrics import interval_bounds, metric_intervals
 from audit.plots.performance import confusion_matrix
 from audit.section import Metric, Section
+from audit.stats import classification_metrics, interval_bounds, metric_intervals
 
 
-#: above this many classes the metrics come from label/prediction counts and one ranking of the scores, not
-#: scikit-learn's dense helpers (balanced_accuracy_score builds a classes x classes matrix, roc_auc_score
-#: and log_loss a rows x classes indicator): the same numbers, without 800 MB per matrix at 10,000 classes
-DENSE_CLASSES = 100
 #: classes shown in the confusion matrix at most (the most frequent; the rest are summed into "other")
 MAX_CONFUSION_CLASSES = 20
-
-
-def _many_class_metrics(y: np.ndarray, proba: np.ndarray, pred: np.ndarray, has_scores: bool) -> dict[str, float]:
-    """:func:`classification_metrics` for many classes in memory linear in rows x classes (no k x k matrix)."""
-    from scipy.stats import rankdata
-
-    n, k = proba.shape
-    classes, support = np.unique(y, return_counts=True)
-    hits = np.bincount(y[pred == y], minlength=k)[classes]
-    out = {"accuracy": float(np.mean(pred == y)), "balanced_accuracy": float(np.mean(hits / support)),
-           "roc_auc": float("nan"), "log_loss": float("nan")}
-    if has_scores and len(classes) > 1:
-        if len(classes) == k:  # one-vs-rest macro AUC: Mann-Whitney U of each class's own column, ties midranked
-            rank_of_own = rankdata(proba, axis=0)[np.arange(n), y]
-            u = np.bincount(y, weights=rank_of_own, minlength=k) - support * (support + 1) / 2
-            out["roc_auc"] = float(np.mean(u / (support * (n - support))))
-        p = np.clip(proba, 1e-15, 1)
-        own = p[np.arange(n), y] / p.sum(axis=1)  # scikit-learn's log_loss renormalises each row
-        out["log_loss"] = float(-np.mean(np.log(own)))
-    return out
 
 
 def confusion_table(y: np.ndarray, pred: np.ndarray, labels: list[str], cap: int = MAX_CONFUSION_CLASSES) -> tuple[pd.DataFrame, str]:
@@ -64,38 +40,6 @@ def confusion_table(y: np.ndarray, pred: np.ndarray, labels: list[str], cap: int
     note = (f"The confusion matrix shows the {cap} most frequent of {k:,} classes; the other {k - cap:,} are summed in "
             f"\"{names[-1]}\".")
     return pd.DataFrame(m, index=pd.Index(names, name="actual"), columns=pd.Index(names, name="predicted")), note
-
-
-def classification_metrics(y: np.ndarray, proba: np.ndarray, *, has_scores: bool = True) -> dict[str, float]:
-    """Accuracy, balanced accuracy, ROC AUC (one-vs-rest for multiclass) and log loss.
-
-    ``y`` holds class indices (columns of ``proba``). ROC AUC and log loss are NaN when the model
-    returns hard labels only (no scores) or when ``y`` has a single class.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> m = classification_metrics(np.array([0, 1, 1]), np.array([[.9, .1], [.2, .8], [.6, .4]]))
-    >>> round(m["accuracy"], 3)
-    0.667
-    """
-    pred = proba.argmax(axis=1)
-    k = proba.shape[1]
-    if k > DENSE_CLASSES:
-        return _many_class_metrics(np.asarray(y).astype(np.int64), proba, pred, has_scores)
-    out = {
-        "accuracy": float(skm.accuracy_score(y, pred)),
-        "balanced_accuracy": float(skm.balanced_accuracy_score(y, pred)),
-        "roc_auc": float("nan"),
-        "log_loss": float("nan"),
-    }
-    if has_scores and len(np.unique(y)) > 1:
-        if k == 2:
-            out["roc_auc"] = float(skm.roc_auc_score(y, proba[:, 1]))
-        elif len(np.unique(y)) == k:
-            out["roc_auc"] = float(skm.roc_auc_score(y, proba, multi_class="ovr"))
-        out["log_loss"] = float(skm.log_loss(y, np.clip(proba, 1e-15, 1), labels=np.arange(k)))
-    return out
 
 
 _HIGHER = {"accuracy": True, "balanced_accuracy": True, "roc_auc": True, "log_loss": False}

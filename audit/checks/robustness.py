@@ -31,6 +31,7 @@ from audit.robustness import (
     tabular_constraints,
 )
 from audit.section import Metric, Section, metric_parts
+from audit.stats import wilson_interval
 
 IMAGE_EPS = (0.01, 0.03, 0.1)
 TABULAR_EPS = (0.05, 0.1, 0.25, 0.5)
@@ -38,23 +39,6 @@ _ATTACKS = ("fgsm", "pgd")
 _NORMS = ("linf", "l2")
 #: models without input gradients (trees, Pipelines, callables) get the score-based black-box attack
 _BLACKBOX = "random_search"
-
-
-def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``k / n`` (NaN for ``n = 0``).
-
-    Examples
-    --------
-    >>> [round(v, 4) for v in wilson_interval(8, 10)]
-    [0.4902, 0.9433]
-    """
-    if n == 0:
-        return math.nan, math.nan
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
 
 
 def _fmt(eps: float) -> str:

@@ -15,9 +15,7 @@ from audit.saliency import METHODS, attribute, faithfulness, method_label, rando
 from audit.saliency._faithfulness import BaselineKind, FaithfulnessResult
 from audit.saliency._sanity import SanityResult
 from audit.section import Metric, Section
-
-_N_BOOT = 1000
-
+from audit.stats import bootstrap_mean
 
 def select_images(
     y: np.ndarray | None,
@@ -66,18 +64,6 @@ def select_images(
         chosen += rng.choice(np.setdiff1d(mis, chosen), n_mis, replace=False).tolist()
     idx = np.asarray(chosen, dtype=np.int64)
     return idx, wrong[idx]
-
-
-def _mean_ci(values: np.ndarray, rng: np.random.Generator) -> tuple[float, float | None, float | None]:
-    """Mean with a 95% percentile-bootstrap interval over images (NaNs left out)."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return float("nan"), None, None
-    if len(v) < 3:
-        return float(v.mean()), None, None
-    boot = v[rng.integers(0, len(v), size=(_N_BOOT, len(v)))].mean(axis=1)
-    return float(v.mean()), float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))
 
 
 class SaliencyCheck(Check):
@@ -243,7 +229,7 @@ class SaliencyCheck(Check):
         out: list[Metric] = []
         for m in faith.auc.index:
             for kind, wide, hib in (("deletion_auc", wide_del, False), ("insertion_auc", wide_ins, True)):
-                v, lo, hi = _mean_ci(wide[m].to_numpy(), rng)
+                v, lo, hi = bootstrap_mean(wide[m].to_numpy(), rng)
                 out.append(Metric(f"saliency.{m}.{kind}", v, lo, hi, higher_is_better=hib))
             if m == "random":
                 continue
@@ -251,12 +237,12 @@ class SaliencyCheck(Check):
                 ("deletion_gain", wide_del["random"] - wide_del[m]),
                 ("insertion_gain", wide_ins[m] - wide_ins["random"]),
             ):
-                v, lo, hi = _mean_ci(diff.to_numpy(), rng)
+                v, lo, hi = bootstrap_mean(diff.to_numpy(), rng)
                 out.append(Metric(f"saliency.{m}.{kind}", v, lo, hi, higher_is_better=True, description="vs a random pixel order"))
         pi = sanity.per_image
         last = pi[pi["stage"] == pi["stage"].iloc[-1]]
         for m in sanity.correlations.index:
-            v, lo, hi = _mean_ci(last.loc[last["method"] == m, "rank_corr_abs"].to_numpy(), rng)
+            v, lo, hi = bootstrap_mean(last.loc[last["method"] == m, "rank_corr_abs"].to_numpy(), rng)
             out.append(
                 Metric(
                     f"saliency.{m}.randomization_rank_corr", v, lo, hi, higher_is_better=False,

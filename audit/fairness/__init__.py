@@ -14,11 +14,11 @@ Examples
 from __future__ import annotations
 
 from audit.fairness._assess import INTERSECTION, FairnessAssessment, assess_fairness, group_label
-from audit.fairness._bootstrap import percentile_interval, resample_counts
 from audit.fairness._disparities import Disparities, disparities
 from audit.fairness._group_metrics import GROUP_METRIC_COLUMNS, GroupMetrics, evaluate_groups, group_metrics
 from audit.fairness._proxies import ProxyResult, proxy_auc
 from audit.fairness._spread import DISPARITIES
+from audit.stats import percentile_interval, resample_counts  # public here before audit.stats existed
 
 __all__ = [
     "DISPARITIES",

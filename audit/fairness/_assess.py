@@ -34,7 +34,6 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import AuditInputError
-from audit.fairness._bootstrap import percentile_interval, resample_counts
 from audit.fairness._counts import FN, RATE_METRICS, TP, GroupCounts, aggregate, group_counts, rates
 from audit.fairness._gap_test import (
     AUC_TEST_GROUPS,
@@ -47,8 +46,8 @@ from audit.fairness._gap_test import (
     range_interval,
 )
 from audit.fairness._inputs import prepare
-from audit.fairness._roc import auc_from_bins, bootstrap_auc, group_auc, score_bins
 from audit.fairness._spread import DISPARITIES, best_worst, direction, disparity, spread
+from audit.stats import auc_from_bins, bootstrap_auc, group_auc, percentile_interval, resample_counts, score_bins
 from audit.text import short_label
 
 logger = logging.getLogger(__name__)

@@ -428,7 +428,7 @@ def permuted_auc(rng: np.random.Generator, counts: np.ndarray, n_perm: int,
     >>> obs.round(2).tolist(), perm.shape
     ([0.95, 0.95], (200, 2))
     """
-    from audit.fairness._roc import auc_from_bins  # the binned AUC (shared statistics)
+    from audit.stats import auc_from_bins  # the binned AUC (shared statistics)
 
     counts = np.asarray(counts, dtype=np.float64)
     mass = counts.sum(axis=(0, 1))

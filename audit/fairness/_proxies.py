@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from audit.errors import AuditInputError
 from audit.fairness._inputs import sensitive_frame
+from audit.stats import hanley_mcneil_se
 from audit.text import short_label
 
 logger = logging.getLogger(__name__)
@@ -75,21 +76,6 @@ def _encode(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             cols.append(codes)
             cat.append(codes.max(initial=0) < 250)  # HistGradientBoosting handles up to 255 categories
     return np.column_stack(cols), np.array(cat)
-
-
-def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
-    """Standard error of a ROC AUC (Hanley & McNeil, 1982), from the AUC and the class counts.
-
-    Examples
-    --------
-    >>> round(hanley_mcneil_se(0.8, 100, 100), 4)
-    0.0314
-    """
-    if n_pos < 1 or n_neg < 1 or not np.isfinite(auc):
-        return float("nan")
-    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
-    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (n_pos * n_neg)
-    return float(np.sqrt(max(var, 0.0)))
 
 
 def _auc_interval(y: np.ndarray, proba: np.ndarray) -> tuple[float, float, float]:

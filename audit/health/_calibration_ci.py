@@ -2,7 +2,7 @@
 
 The top-label ECE only needs, per (group, confidence bin, correct) cell, how many rows a resample holds
 and the sum of their confidences. Cell counts under row resampling are jointly multinomial (drawn
-directly, as in :mod:`audit.fairness._bootstrap`); the confidence sum of ``k`` rows drawn from a cell
+directly, as in :mod:`audit.stats`); the confidence sum of ``k`` rows drawn from a cell
 is ``k * mean + sqrt(k) * sd * Z``, the normal approximation to a sum of ``k`` draws from that cell,
 exact in mean and variance. Intervals are percentile intervals.
 """
@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import AuditInputError
-from audit.fairness._bootstrap import percentile_interval, resample_counts
 from audit.health._calibration import _bin_index
 from audit.health._common import as_labels, as_proba, as_sensitive_frame
+from audit.stats import percentile_interval, resample_counts
 
 
 def _ece_samples(conf: np.ndarray, correct: np.ndarray, codes: np.ndarray, n_groups: int, n_bins: int,

@@ -11,6 +11,7 @@ import pandas as pd
 
 from audit.errors import AuditInputError
 from audit.robustness._result import AttackResult
+from audit.stats import proportion_range_interval
 
 
 def result_key(r: AttackResult) -> str:
@@ -46,13 +47,6 @@ class GroupRobustness:
             return math.nan, None, None
         row = g.loc[g["gap"].idxmax()]
         return float(row["gap"]), float(row["low"]), float(row["high"])
-
-
-def _gap_interval(k: np.ndarray, n: np.ndarray, rng: np.random.Generator, n_boot: int) -> tuple[float, float]:
-    """Percentile interval of ``max(p) - min(p)`` resampling each group's correct count (stratified bootstrap)."""
-    draws = rng.binomial(n.astype(np.int64)[None, :], (k / n)[None, :], size=(n_boot, len(n))) / n[None, :]
-    gaps = draws.max(axis=1) - draws.min(axis=1)
-    return float(np.quantile(gaps, 0.025)), float(np.quantile(gaps, 0.975))
 
 
 def group_robustness(
@@ -125,7 +119,7 @@ def group_robustness(
                 names = levels[big]
                 entry.update(gap=float(acc.max() - acc.min()), best_group=str(names[acc.argmax()]),
                              worst_group=str(names[acc.argmin()]))
-                lo, hi = _gap_interval(k[big], counts[big].astype(float), rng, n_boot) if n_boot else (math.nan, math.nan)
+                lo, hi = proportion_range_interval(k[big], counts[big].astype(float), rng, n_boot) if n_boot else (math.nan, math.nan)
                 entry.update(low=lo, high=hi)
             else:
                 entry.update(gap=math.nan, best_group="", worst_group="", low=math.nan, high=math.nan)

@@ -2,38 +2,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
 
-from audit.checks.performance import PerformanceCheck, classification_metrics
+from audit.checks.performance import PerformanceCheck
 from audit.context import AuditContext
 from audit.data import load_data
 from audit.model import ModelAdapter
-
-
-def test_metrics_match_sklearn():
-    rng = np.random.default_rng(1)
-    y = rng.integers(0, 2, 200)
-    p1 = np.clip(y * 0.6 + rng.uniform(0, 0.4, 200), 0, 1)
-    proba = np.column_stack([1 - p1, p1])
-    m = classification_metrics(y, proba)
-    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, proba.argmax(1)))
-    assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, proba.argmax(1)))
-    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p1))
-    assert m["log_loss"] == pytest.approx(skm.log_loss(y, proba))
-
-
-def test_multiclass_auc_is_one_vs_rest():
-    rng = np.random.default_rng(2)
-    y = rng.integers(0, 3, 300)
-    proba = rng.dirichlet(np.ones(3), 300)
-    m = classification_metrics(y, proba)
-    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, proba, multi_class="ovr"))
-
-
-def test_labels_only_model_has_undefined_auc():
-    m = classification_metrics(np.array([0, 1, 1, 0]), np.eye(2)[[0, 1, 0, 0]], has_scores=False)
-    assert m["accuracy"] == 0.75 and np.isnan(m["roc_auc"]) and np.isnan(m["log_loss"])
 
 
 def test_confusion_matrix_by_hand_and_train_gap(tabular_frame):

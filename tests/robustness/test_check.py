@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from audit.checks._base import pattern_regex
-from audit.checks.robustness import RobustnessCheck, wilson_interval
+from audit.checks.robustness import RobustnessCheck
 from audit.context import AuditContext
 from audit.data import load_data
 from audit.model import ModelAdapter
 from audit.policy import Policy
+from audit.stats import wilson_interval
 from audit.transforms import TabularEncoder
 
 

@@ -1,4 +1,4 @@
-"""ROC AUC per group: exact point estimates (scikit-learn) and a vectorised bootstrap on binned scores.
+"""ROC AUC: per group (exact, scikit-learn's statistic), its bootstrap on binned scores, its normal standard error.
 
 The bootstrap needs, per group, how many positives and negatives fall on each distinct score. When
 there are more than ``max_bins`` distinct scores, scores are put into ``max_bins`` quantile bins for
@@ -119,3 +119,18 @@ def bootstrap_auc(
         p *= pos_w[keep]
         q *= neg_w[keep]
     return auc_from_bins(p, q)
+
+
+def hanley_mcneil_se(auc: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of a ROC AUC (Hanley & McNeil, 1982), from the AUC and the class counts.
+
+    Examples
+    --------
+    >>> round(hanley_mcneil_se(0.8, 100, 100), 4)
+    0.0314
+    """
+    if n_pos < 1 or n_neg < 1 or not np.isfinite(auc):
+        return float("nan")
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (n_pos * n_neg)
+    return float(np.sqrt(max(var, 0.0)))

@@ -1,5 +1,7 @@
-"""Vectorised bootstrap of per-group confusion counts.
+"""Resampling: the vectorised bootstrap of cell counts, percentile intervals, and plain row bootstraps.
 
+Cell counts
+-----------
 fairlearn's ``MetricFrame(n_boot=...)`` resamples all ``n`` rows with replacement and recomputes
 every metric, once per resample. Every count-based group metric only depends on how many rows of
 each (group, label, prediction) cell a resample holds, and under row resampling those cell counts
@@ -10,8 +12,16 @@ With sample weights a resampled cell holds ``k`` rows of that cell; its weighted
 ``k * mean_w + sqrt(k) * sd_w * Z`` (the normal approximation to a sum of ``k`` weights drawn from
 the cell), which is exact when the weights inside a cell are equal.
 
+Fairness (group x label x prediction cells), performance (label x prediction cells) and calibration
+(group x confidence bin x correct cells) all draw their resamples this way.
+
 Intervals are percentile intervals, like fairlearn's. For a max - min over groups the resampled
 range is biased upward, so when groups hardly differ the interval can lie above the estimate.
+
+Rows
+----
+:func:`bootstrap_mean` and :func:`bootstrap_shares` resample rows (images, explained rows) directly:
+there are few of them, and their statistics are not functions of cell counts.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 
 
 def resample_counts(
@@ -102,3 +113,58 @@ def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[np.ndar
         cols = np.flatnonzero(valid == m)
         lo[cols], hi[cols] = np.quantile(ordered[:m, cols], q, axis=0)
     return lo.reshape(samples.shape[1:]), hi.reshape(samples.shape[1:])
+
+
+def bootstrap_mean(values: np.ndarray, rng: np.random.Generator, *, n_boot: int = 1000) -> tuple[float, float | None, float | None]:
+    """Mean of ``values`` (NaNs left out) with a 95% percentile-bootstrap interval over them.
+
+    No interval (``None``) with fewer than 3 defined values; NaN and no interval with none.
+
+    Examples
+    --------
+    >>> v, lo, hi = bootstrap_mean(np.array([0.2, 0.4, 0.5, np.nan, 0.9]), np.random.default_rng(0))
+    >>> round(v, 3), lo <= v <= hi
+    (0.5, True)
+    >>> bootstrap_mean(np.array([1.0, 2.0]), np.random.default_rng(0))
+    (1.5, None, None)
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return float("nan"), None, None
+    if len(v) < 3:
+        return float(v.mean()), None, None
+    boot = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
+    return float(v.mean()), float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))
+
+
+#: key of :func:`bootstrap_shares`'s result that holds the share of all the chosen columns together
+TOTAL_SHARE = "__direct__"
+
+
+def bootstrap_shares(values: pd.DataFrame, columns: list, n_boot: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Bootstrap distribution (over rows) of each chosen column's share of the total mean ``|value|``.
+
+    ``values`` holds one row per explained row and one column per feature (SHAP values). Returns one
+    array of ``n_boot`` shares per chosen column present in ``values``, and under :data:`TOTAL_SHARE`
+    the share of those columns together (NaN where a resample's total is 0).
+
+    Examples
+    --------
+    >>> phi = pd.DataFrame({"a": [1.0, -1.0, 2.0], "b": [1.0, 3.0, 0.0]})
+    >>> shares = bootstrap_shares(phi, ["a", "z"], 50, np.random.default_rng(0))
+    >>> sorted(shares), shares["a"].shape, bool(np.all(shares["a"] == shares[TOTAL_SHARE]))
+    (['__direct__', 'a'], (50,), True)
+    """
+    a = values.abs().to_numpy()
+    cols = list(values.columns)
+    idx = [cols.index(c) for c in columns if c in cols]
+    out: dict[str, list[float]] = {c: [] for c in columns if c in cols}
+    out[TOTAL_SHARE] = []
+    for _ in range(n_boot):
+        m = a[rng.integers(0, len(a), len(a))].mean(axis=0)
+        tot = m.sum()
+        for c, j in zip([c for c in columns if c in cols], idx):
+            out[c].append(m[j] / tot if tot > 0 else np.nan)
+        out[TOTAL_SHARE].append(m[idx].sum() / tot if tot > 0 else np.nan)
+    return {k: np.asarray(v) for k, v in out.items()}

@@ -1,9 +1,10 @@
-"""Confidence intervals for the headline classification metrics, without a loop over resamples.
+"""The headline classification metrics (:func:`classification_metrics`) and their confidence intervals
+without a loop over resamples (:func:`metric_intervals`).
 
 Accuracy and balanced accuracy depend only on the (label, prediction) cell counts, which under row
 resampling are jointly ``Multinomial(n, cell / n)``: drawing them directly is the row bootstrap, in
 ``O(n_boot x k^2)``. Binary ROC AUC resamples positives and negatives over score bins the same way
-(:mod:`audit.fairness._roc`). Log loss is a mean of per-row losses: its interval is the normal one
+(:mod:`audit.stats._auc`). Log loss is a mean of per-row losses: its interval is the normal one
 (mean +- z * sd / sqrt(n)), which the bootstrap of a mean converges to.
 """
 
@@ -14,31 +15,71 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
-from sklearn.metrics import roc_auc_score
+from scipy.stats import norm, rankdata
+from sklearn import metrics as skm
 
 from audit.errors import AuditInputError
-from audit.fairness._bootstrap import percentile_interval, resample_counts
-from audit.fairness._roc import auc_from_bins, bootstrap_auc, score_bins
+from audit.stats._auc import auc_from_bins, bootstrap_auc, score_bins
+from audit.stats._resample import percentile_interval, resample_counts
 
-#: metrics :func:`metric_intervals` returns, in order
-INTERVAL_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss")
+#: above this many classes the metrics come from label/prediction counts and one ranking of the scores, not
+#: scikit-learn's dense helpers (balanced_accuracy_score builds a classes x classes matrix, roc_auc_score
+#: and log_loss a rows x classes indicator): the same numbers, without 800 MB per matrix at 10,000 classes
+DENSE_CLASSES = 100
 
 
-def interval_bounds(ci: pd.DataFrame | None, key: str, value: float) -> tuple[float | None, float | None]:
-    """``(low, high)`` of row ``key`` of an interval frame (``low``/``high`` columns), or ``(None, None)`` when
-    there is no interval for it or the metric itself is undefined (what :class:`audit.section.Metric` takes).
+def _many_class_metrics(y: np.ndarray, proba: np.ndarray, pred: np.ndarray, has_scores: bool) -> dict[str, float]:
+    """:func:`classification_metrics` for many classes in memory linear in rows x classes (no k x k matrix)."""
+    n, k = proba.shape
+    classes, support = np.unique(y, return_counts=True)
+    hits = np.bincount(y[pred == y], minlength=k)[classes]
+    out = {"accuracy": float(np.mean(pred == y)), "balanced_accuracy": float(np.mean(hits / support)),
+           "roc_auc": float("nan"), "log_loss": float("nan")}
+    if has_scores and len(classes) > 1:
+        if len(classes) == k:  # one-vs-rest macro AUC: Mann-Whitney U of each class's own column, ties midranked
+            rank_of_own = rankdata(proba, axis=0)[np.arange(n), y]
+            u = np.bincount(y, weights=rank_of_own, minlength=k) - support * (support + 1) / 2
+            out["roc_auc"] = float(np.mean(u / (support * (n - support))))
+        p = np.clip(proba, 1e-15, 1)
+        own = p[np.arange(n), y] / p.sum(axis=1)  # scikit-learn's log_loss renormalises each row
+        out["log_loss"] = float(-np.mean(np.log(own)))
+    return out
+
+
+def classification_metrics(y: np.ndarray, proba: np.ndarray, *, has_scores: bool = True) -> dict[str, float]:
+    """Accuracy, balanced accuracy, ROC AUC (one-vs-rest for multiclass) and log loss.
+
+    ``y`` holds class indices (columns of ``proba``). ROC AUC and log loss are NaN when the model
+    returns hard labels only (no scores) or when ``y`` has a single class.
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> ci = pd.DataFrame({"low": [0.6, float("nan")], "high": [0.7, float("nan")]}, index=["accuracy", "roc_auc"])
-    >>> interval_bounds(ci, "accuracy", 0.65), interval_bounds(ci, "roc_auc", 0.8), interval_bounds(None, "x", 1.0)
-    ((0.6, 0.7), (None, None), (None, None))
+    >>> import numpy as np
+    >>> m = classification_metrics(np.array([0, 1, 1]), np.array([[.9, .1], [.2, .8], [.6, .4]]))
+    >>> round(m["accuracy"], 3)
+    0.667
     """
-    if ci is None or key not in ci.index or math.isnan(value) or ci.loc[key, ["low", "high"]].isna().any():
-        return None, None
-    return float(ci.loc[key, "low"]), float(ci.loc[key, "high"])
+    pred = proba.argmax(axis=1)
+    k = proba.shape[1]
+    if k > DENSE_CLASSES:
+        return _many_class_metrics(np.asarray(y).astype(np.int64), proba, pred, has_scores)
+    out = {
+        "accuracy": float(skm.accuracy_score(y, pred)),
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y, pred)),
+        "roc_auc": float("nan"),
+        "log_loss": float("nan"),
+    }
+    if has_scores and len(np.unique(y)) > 1:
+        if k == 2:
+            out["roc_auc"] = float(skm.roc_auc_score(y, proba[:, 1]))
+        elif len(np.unique(y)) == k:
+            out["roc_auc"] = float(skm.roc_auc_score(y, proba, multi_class="ovr"))
+        out["log_loss"] = float(skm.log_loss(y, np.clip(proba, 1e-15, 1), labels=np.arange(k)))
+    return out
+
+
+#: metrics :func:`metric_intervals` returns, in order
+INTERVAL_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss")
 
 
 def metric_intervals(
@@ -141,7 +182,7 @@ def metric_intervals(
         pos = np.bincount(bins[y == 1], minlength=nb).astype(np.float64)
         neg = np.bincount(bins[y == 0], minlength=nb).astype(np.float64)
         aucs = bootstrap_auc(rng, pos, neg, n_pos, n_neg)
-        shift = float(roc_auc_score(y, proba[:, 1])) - float(auc_from_bins(pos, neg))  # binning bias, 0 when exact
+        shift = float(skm.roc_auc_score(y, proba[:, 1])) - float(auc_from_bins(pos, neg))  # binning bias, 0 when exact
         out.loc["roc_auc"] = percentile_interval(aucs + shift, confidence)
     losses = -np.log(np.clip(proba[np.arange(n), y], 1e-15, 1.0))
     if n > 1:

@@ -1,4 +1,5 @@
-"""Performance intervals against a plain row-resampling bootstrap with scikit-learn's metrics."""
+"""The headline classification metrics against scikit-learn, and their intervals against a plain row-resampling
+bootstrap with scikit-learn's metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +7,32 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from audit.metrics import metric_intervals
+from audit.stats import classification_metrics, metric_intervals
+
+
+def test_metrics_match_sklearn():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 200)
+    p1 = np.clip(y * 0.6 + rng.uniform(0, 0.4, 200), 0, 1)
+    proba = np.column_stack([1 - p1, p1])
+    m = classification_metrics(y, proba)
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, proba.argmax(1)))
+    assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, proba.argmax(1)))
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p1))
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y, proba))
+
+
+def test_multiclass_auc_is_one_vs_rest():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 300)
+    proba = rng.dirichlet(np.ones(3), 300)
+    m = classification_metrics(y, proba)
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, proba, multi_class="ovr"))
+
+
+def test_labels_only_model_has_undefined_auc():
+    m = classification_metrics(np.array([0, 1, 1, 0]), np.eye(2)[[0, 1, 0, 0]], has_scores=False)
+    assert m["accuracy"] == 0.75 and np.isnan(m["roc_auc"]) and np.isnan(m["log_loss"])
 
 
 def _data(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,57 @@
+"""Shared statistics: resampling, intervals, binned AUC and the headline classification metrics.
+
+Every check that reports an interval gets it from here, so one resampling scheme and one definition
+of each interval serve fairness, performance, calibration, robustness, saliency and explanations:
+
+- **resampling** (:func:`resample_counts`, :func:`percentile_interval`): the row bootstrap drawn as
+  multinomial cell counts (no loop over resamples), and percentile intervals that ignore NaN
+  resamples; :func:`bootstrap_mean` and :func:`bootstrap_shares` resample rows where there are few;
+- **intervals of proportions** (:func:`wilson_interval`, :func:`proportion_range_interval`);
+- **ROC AUC** (:func:`group_auc`, :func:`score_bins`, :func:`auc_from_bins`, :func:`bootstrap_auc`,
+  :func:`hanley_mcneil_se`): exact per group, and resampled on binned scores;
+- **classification metrics** (:func:`classification_metrics`, :func:`metric_intervals`).
+
+Examples
+--------
+>>> import numpy as np
+>>> from audit.stats import classification_metrics, metric_intervals, wilson_interval
+>>> y, proba = np.array([0, 1, 1, 0]), np.array([[.8, .2], [.3, .7], [.6, .4], [.9, .1]])
+>>> classification_metrics(y, proba)["accuracy"]
+0.75
+>>> [round(v, 3) for v in wilson_interval(3, 4)]
+[0.301, 0.954]
+"""
+
+from __future__ import annotations
+
+from audit.stats._auc import auc_from_bins, bootstrap_auc, group_auc, group_auc_vectorised, hanley_mcneil_se, score_bins
+from audit.stats._classification import DENSE_CLASSES, INTERVAL_METRICS, classification_metrics, metric_intervals
+from audit.stats._intervals import interval_bounds, proportion_range_interval, wilson_interval
+from audit.stats._resample import (
+    TOTAL_SHARE,
+    bootstrap_mean,
+    bootstrap_shares,
+    percentile_interval,
+    resample_counts,
+)
+
+__all__ = [
+    "DENSE_CLASSES",
+    "INTERVAL_METRICS",
+    "TOTAL_SHARE",
+    "auc_from_bins",
+    "bootstrap_auc",
+    "bootstrap_mean",
+    "bootstrap_shares",
+    "classification_metrics",
+    "group_auc",
+    "group_auc_vectorised",
+    "hanley_mcneil_se",
+    "interval_bounds",
+    "metric_intervals",
+    "percentile_interval",
+    "proportion_range_interval",
+    "resample_counts",
+    "score_bins",
+    "wilson_interval",
+]

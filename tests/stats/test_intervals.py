@@ -1,0 +1,47 @@
+"""Intervals of proportions and row bootstraps against independent references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import binomtest
+
+from audit.stats import TOTAL_SHARE, bootstrap_mean, bootstrap_shares, proportion_range_interval, wilson_interval
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 10), (10, 10), (470, 500), (1, 2000)])
+def test_wilson_interval_is_scipys(k, n):
+    ref = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert wilson_interval(k, n) == pytest.approx((ref.low, ref.high), abs=1e-6)
+
+
+def test_wilson_interval_of_nothing_is_undefined():
+    assert all(np.isnan(wilson_interval(0, 0)))
+
+
+def test_range_interval_covers_the_true_gap_most_of_the_time():
+    rng = np.random.default_rng(0)
+    p, n = np.array([0.8, 0.7, 0.75]), np.array([200.0, 150.0, 300.0])
+    hits = 0
+    for _ in range(200):
+        k = rng.binomial(n.astype(int), p)
+        lo, hi = proportion_range_interval(k, n, rng, 300)
+        hits += lo <= 0.1 <= hi
+    assert hits >= 160  # a percentile interval of a range is biased, but not far off 95% here
+
+
+def test_bootstrap_mean_is_seeded_and_brackets_the_mean():
+    v = np.random.default_rng(1).normal(size=40)
+    a = bootstrap_mean(v, np.random.default_rng(5))
+    assert a == bootstrap_mean(v, np.random.default_rng(5))
+    assert a[0] == pytest.approx(v.mean()) and a[1] < a[0] < a[2]
+
+
+def test_bootstrap_shares_sum_and_skip_absent_columns():
+    rng = np.random.default_rng(2)
+    phi = pd.DataFrame(rng.normal(size=(30, 3)), columns=["a", "b", "c"])
+    shares = bootstrap_shares(phi, ["a", "b", "missing"], 100, np.random.default_rng(0))
+    assert set(shares) == {"a", "b", TOTAL_SHARE}
+    np.testing.assert_allclose(shares["a"] + shares["b"], shares[TOTAL_SHARE])
+    assert ((0 < shares["a"]) & (shares["a"] < 1)).all()
