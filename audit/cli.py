@@ -105,7 +105,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     policy = Policy.coerce(kwargs.pop("policy"), starter=starter_thresholds())
     if args.fail_on is not None:
         policy.fail_on = args.fail_on
-    report = audit(**kwargs, policy=policy, progress=not args.quiet)
+    if cfg.engine:  # a Dask cluster for the run: a LocalCluster, or the scheduler the config names
+        from audit.config import dask_client
+
+        with dask_client(cfg):
+            report = audit(**kwargs, policy=policy, progress=not args.quiet)
+    else:
+        report = audit(**kwargs, policy=policy, progress=not args.quiet)
     report.meta["config"] = str(cfg.path)
     report.meta["config_hash"] = hashlib.sha256(cfg.path.read_bytes()).hexdigest()[:12]
     out = Path(args.out)

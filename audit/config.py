@@ -19,11 +19,12 @@ import pandas as pd
 from audit.errors import AuditInputError
 
 _SCHEMA: dict[str, set[str]] = {
-    "model": {"factory", "path", "transform", "output", "trust_pickle", "trusted_types"},
+    "model": {"factory", "path", "transform", "output", "trust_pickle", "trusted_types", "score", "pred", "classes"},
     "data": {"path", "factory", "target", "sensitive", "features", "modality"},
     "train": {"path", "factory"},
     "audit": {"checks", "seed", "device", "immutable", "baseline", "name", "min_group_size", "positive_class",
               "positive_is_favorable"},
+    "engine": {"scheduler", "workers"},  # Dask: data larger than memory
     "checks": set(),  # [checks.<name>] tables: settings passed to that check
     "policy": set(),  # metric names, validated by Policy
 }
@@ -95,6 +96,11 @@ _KEY_TYPES: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "audit.immutable": ("a list of column names", _is_strs, '["age"]'),
     "audit.baseline": ("a string (the path of a previous audit.json)", _is_str, '"last-release/audit.json"'),
     "audit.name": ("a string", _is_str, '"credit model v2"'),
+    "model.score": ("a column name or a list of column names", lambda v: isinstance(v, str) or _is_strs(v), '"p_default"'),
+    "model.pred": ("a column name", _is_str, '"predicted"'),
+    "model.classes": ("a list of class values", lambda v: isinstance(v, list) and len(v) >= 2, "[0, 1]"),
+    "engine.scheduler": ('"local" (a LocalCluster on this machine) or a scheduler address', _is_str, '"local"'),
+    "engine.workers": ("a positive integer", lambda v: _is_seed(v) and v > 0, "2"),
     "audit.min_group_size": ("a positive integer", lambda v: _is_seed(v) and v > 0, "30"),
     "audit.positive_class": ("a class value (string or integer)", lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "1"),
     "audit.positive_is_favorable": ("true or false (a TOML boolean, without quotes)", _is_bool, "true"),
@@ -208,6 +214,7 @@ class AuditConfig:
     train: dict[str, Any] | None
     audit: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    engine: dict[str, Any] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -252,8 +259,10 @@ def read_config(path: str | Path) -> AuditConfig:
     if "data" not in raw:
         raise ConfigError("config needs a [data] table with path = \"data.csv\" and target = \"label\"")
     m = raw["model"]
-    if ("factory" in m) == ("path" in m):
-        raise ConfigError("config [model] needs exactly one of 'model.factory' or 'model.path'")
+    sources = [k for k in ("factory", "path", "score", "pred") if k in m]
+    if len(sources) != 1 and sorted(sources) != ["pred", "score"]:
+        raise ConfigError("config [model] needs exactly one of 'model.factory', 'model.path', or stored predictions "
+                          "('model.score' and/or 'model.pred': columns of the data holding the predictions)")
     d = raw["data"]
     if ("factory" in d) == ("path" in d):
         raise ConfigError("config [data] needs exactly one of 'data.path' or 'data.factory'")
@@ -273,7 +282,7 @@ def read_config(path: str | Path) -> AuditConfig:
         raise ConfigError("config [checks] must hold one table per check, e.g. [checks.fairness] n_boot = 200")
     return AuditConfig(
         path=p.resolve(), model=m, data=d, train=raw.get("train"), audit=raw.get("audit", {}),
-        checks=checks, policy=raw.get("policy", {}),
+        checks=checks, policy=raw.get("policy", {}), engine=raw.get("engine", {}),
     )
 
 
@@ -318,6 +327,10 @@ def load_model(cfg: AuditConfig) -> Any:
     (``.ubj``) or CatBoost (``.cbm``) model file, a skops file, or (only with ``trust_pickle = true``) a pickle.
     None of these formats but the pickle runs code when loaded."""
     m = cfg.model
+    if "score" in m or "pred" in m:
+        from audit.backends import StoredPredictions
+
+        return StoredPredictions(m.get("score"), pred=m.get("pred"), classes=m.get("classes"))
     if "factory" in m:
         return _call(import_object(m["factory"], "model.factory", cfg.root), "model.factory")
     path = _resolve(cfg.root, m["path"], "model.path")
@@ -409,6 +422,45 @@ def load_frame(spec: dict[str, Any], table: str, root: Path) -> pd.DataFrame:
         raise ConfigError(f"config key '{table}.path': cannot read {path.name}: {type(exc).__name__}: {exc}") from exc
 
 
+def load_dask_frame(spec: dict[str, Any], table: str, root: Path) -> Any:
+    """A Dask DataFrame from ``path``: a Parquet file, folder or glob (``logs/*.parquet``), read lazily."""
+    if "factory" in spec:
+        return load_frame(spec, table, root)
+    try:
+        import dask.dataframe as dd
+    except ImportError:
+        raise ConfigError("config table [engine] needs Dask: pip install 'audit[dask]'") from None
+    value = str(spec["path"])
+    pattern = value if Path(value).is_absolute() else str(root / value)
+    matches = sorted(Path(pattern).parent.glob(Path(pattern).name)) if any(ch in value for ch in "*?[") else (
+        [Path(pattern)] if Path(pattern).exists() else [])
+    if not matches:
+        raise ConfigError(f"config key '{table}.path': nothing matches {pattern!r}")
+    try:
+        return dd.read_parquet([str(p) for p in matches])
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(f"config key '{table}.path': cannot read {value!r} with Dask: {type(exc).__name__}: {exc}") from exc
+
+
+def dask_client(cfg: AuditConfig) -> Any:
+    """A ``distributed.Client`` for ``[engine] scheduler``: a LocalCluster for "local", else the address given."""
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigError("config table [engine] needs dask.distributed: pip install 'audit[dask]'") from None
+    scheduler = cfg.engine.get("scheduler", "local")
+    if scheduler == "local":
+        import logging
+
+        cluster = distributed.LocalCluster(n_workers=int(cfg.engine.get("workers", 2)), threads_per_worker=1,
+                                           processes=True, dashboard_address=None, silence_logs=logging.WARNING)
+        return distributed.Client(cluster)
+    try:
+        return distributed.Client(scheduler, timeout="10s")
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(f"config key 'engine.scheduler': cannot reach {scheduler!r}: {exc}") from exc
+
+
 def build_audit_kwargs(cfg: AuditConfig, *, checks: list[str] | None = None) -> dict[str, Any]:
     """Everything ``audit()`` needs, loaded from the config (model, data, checks, policy, ...)."""
     from audit.checks import REGISTRY
@@ -435,7 +487,7 @@ def build_audit_kwargs(cfg: AuditConfig, *, checks: list[str] | None = None) -> 
     transform = None
     if "transform" in cfg.model:
         transform = _call(import_object(cfg.model["transform"], "model.transform", cfg.root), "model.transform")
-    data = load_frame(cfg.data, "data", cfg.root)
+    data = load_dask_frame(cfg.data, "data", cfg.root) if cfg.engine else load_frame(cfg.data, "data", cfg.root)
     train = load_frame(cfg.train, "train", cfg.root) if cfg.train else None
     baseline = cfg.audit.get("baseline")
     return {
