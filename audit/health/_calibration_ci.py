@@ -1,29 +1,59 @@
-"""Bootstrap intervals for the ECE and the ECE gap between groups, without a loop over resamples.
+"""Intervals for the ECE, and the evidence about the ECE gap between groups, without a loop over resamples.
 
 The top-label ECE only needs, per (group, confidence bin, correct) cell, how many rows a resample holds
 and the sum of their confidences. Cell counts under row resampling are jointly multinomial (drawn
 directly, as in :mod:`audit.stats`); the confidence sum of ``k`` rows drawn from a cell
 is ``k * mean + sqrt(k) * sd * Z``, the normal approximation to a sum of ``k`` draws from that cell,
-exact in mean and variance. Intervals are percentile intervals.
+exact in mean and variance. The overall ECE gets a percentile interval.
+
+The ECE gap (max - min ECE over groups) gets what every gap gets (:mod:`audit.fairness._gap_test`):
+
+- a bias-corrected estimate. The ECE of a perfectly calibrated group is above 0 by noise alone, more
+  so the smaller the group, so the plug-in gap between a 30-row and a 10,000-row group measures group
+  size. Each resample's gap is recomputed on the groups' fixed bins and ``2 * gap - mean(resampled
+  gaps)`` removes the bias the bootstrap sees;
+- an interval from simultaneous bounds on every pairwise ECE difference, each centred on its own
+  bias-corrected value;
+- a permutation test of "no gap" (group labels permuted over the rows, the groups' binning redone on
+  each permuted group): rows are pooled into fine equal-mass confidence cells x correct, a
+  permutation is drawn as cell counts per group (:func:`audit.fairness._gap_test.split_cells`), and
+  each permuted group's equal-mass bins are rebuilt from its cell counts. The observed statistic is
+  computed the same way, so the test is exact for that statistic (it differs from the reported gap
+  only by the cell resolution).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from audit.errors import AuditInputError
-from audit.health._calibration import _bin_index
+from audit.fairness._gap_test import apply_test, permutation_p_value, range_interval, split_cells
+from audit.health._calibration import MIN_BIN_COUNT, GroupBinning, _bin_index, _group_bins, equal_mass_bins
 from audit.health._common import as_labels, as_proba, as_sensitive_frame
 from audit.stats import percentile_interval, resample_counts
 
+#: fine equal-mass confidence cells of the ECE permutation test (fewer with many groups: the test costs
+#: (groups - 1) x (2 cells - 1) hypergeometric draws, each vectorised over the permutations)
+TEST_CELLS = 100
+#: hypergeometric calls an ECE permutation test may make; beyond it the cells get coarser (10 at least)
+TEST_CALLS = 20_000
+#: most groups (eligible ones plus one for the rest) an ECE permutation test handles
+TEST_GROUPS = 200
+
 
 def _ece_samples(conf: np.ndarray, correct: np.ndarray, codes: np.ndarray, n_groups: int, n_bins: int,
-                 n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_boot, n_groups) ECE of each group in each resample (NaN where a resample leaves a group empty)."""
-    cells = (codes * n_bins + _bin_index(conf, n_bins)) * 2 + correct.astype(np.int64)
+                 n_boot: int, rng: np.random.Generator, bins: np.ndarray | None = None) -> np.ndarray:
+    """(n_boot, n_groups) ECE of each group in each resample (NaN where a resample leaves a group empty).
+
+    ``bins`` is each row's bin (0 .. n_bins - 1) within its group; default: equal-width bins on [0, 1].
+    """
+    if bins is None:
+        bins = _bin_index(conf, n_bins)
+    cells = (codes * n_bins + bins) * 2 + correct.astype(np.int64)
     size = n_groups * n_bins * 2
     count = np.bincount(cells, minlength=size).astype(np.float64)
     s1 = np.bincount(cells, weights=conf, minlength=size)
@@ -42,6 +72,76 @@ def _ece_samples(conf: np.ndarray, correct: np.ndarray, codes: np.ndarray, n_gro
         return np.where(total > 0, err / np.where(total > 0, total, 1.0), np.nan)
 
 
+def _cell_ece(counts: np.ndarray, cell_micro: np.ndarray, cell_hit: np.ndarray, cell_conf: np.ndarray,
+              n_micro: int, k: np.ndarray) -> np.ndarray:
+    """ECE per (permutation, group) from counts ``(P, G, C)`` over (fine cell, correct) cells.
+
+    A group's ``k_g`` equal-mass bins are rebuilt from its counts: each fine cell goes to the bin that
+    holds the middle of its rows in the group's cumulative count (what :func:`equal_mass_bins` does
+    row by row, at the resolution of the cells); a cell's rows all carry the cell's mean confidence.
+    """
+    onehot = np.zeros((len(cell_micro), n_micro))
+    onehot[np.arange(len(cell_micro)), cell_micro] = 1.0
+    c = counts.astype(np.float64)
+    n_m = c @ onehot
+    hit_m = c @ (onehot * cell_hit[:, None])
+    conf_m = c @ (onehot * cell_conf[:, None])
+    size = n_m.sum(axis=-1, keepdims=True)
+    mid = np.cumsum(n_m, axis=-1) - n_m / 2
+    kk = np.broadcast_to(k[None, :, None], n_m.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b = np.minimum(np.floor(kk * mid / np.where(size > 0, size, 1.0)), kk - 1).astype(np.int64)
+    err = np.zeros(n_m.shape[:-1])
+    for j in range(int(k.max())):
+        m = b == j
+        err += np.abs((hit_m * m).sum(-1) - (conf_m * m).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(size[..., 0] > 0, err / np.where(size[..., 0] > 0, size[..., 0], 1.0), np.nan)
+
+
+def ece_gap_permutations(conf: np.ndarray, correct: np.ndarray, codes: np.ndarray, eligible: np.ndarray, k: np.ndarray,
+                         n_perm: int, rng: np.random.Generator) -> tuple[float, np.ndarray] | None:
+    """Observed ECE gap and its distribution under ``n_perm`` permutations of the group labels.
+
+    ``codes`` numbers the groups (0 .. G - 1), ``eligible`` marks those compared, ``k`` their bins.
+    Groups left out are pooled into one (what the compared groups receive does not depend on how the
+    other rows are split). Returns None when the test would need more than :data:`TEST_GROUPS` groups.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> conf = rng.uniform(0.5, 1, 400); correct = rng.random(400) < conf      # calibrated
+    >>> codes = np.repeat([0, 1], 200)
+    >>> obs, perm = ece_gap_permutations(conf, correct, codes, np.array([True, True]), np.array([5, 5]), 500, rng)
+    >>> perm.shape, bool(0.05 < (1 + (perm >= obs).sum()) / 501 < 1)
+    ((500,), True)
+    """
+    E = int(eligible.sum())
+    pos = np.cumsum(eligible) - 1
+    grp = np.where(eligible[codes], pos[codes], E)
+    n_test = E + int((grp == E).any())
+    if E < 2 or n_test > TEST_GROUPS:
+        return None
+    N = len(conf)
+    M = int(np.clip(N // 5, 10, TEST_CELLS))
+    M = int(max(10, min(M, (TEST_CALLS // max(n_test - 1, 1) + 1) // 2)))
+    micro, _ = equal_mass_bins(conf, np.zeros(N, np.int64), 1, M, 1)
+    cell = micro * 2 + correct.astype(np.int64)
+    counts = np.bincount(grp * 2 * M + cell, minlength=n_test * 2 * M).reshape(n_test, 2 * M)
+    total = counts.sum(axis=0)
+    used = np.flatnonzero(total > 0)
+    counts = counts[:, used]
+    cell_conf = np.bincount(cell, weights=conf, minlength=2 * M)[used] / total[used]
+    cell_micro, cell_hit = used // 2, (used % 2).astype(np.float64)
+    kk = np.r_[k, 1][:n_test]
+    observed = _cell_ece(counts[None], cell_micro, cell_hit, cell_conf, M, kk)[0, :E]
+    permuted = _cell_ece(split_cells(rng, counts, n_perm), cell_micro, cell_hit, cell_conf, M, kk)[:, :E]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gaps = np.nanmax(permuted, axis=1) - np.nanmin(permuted, axis=1)
+    return float(observed.max() - observed.min()), gaps
+
+
 def ece_intervals(
     y: Any,
     proba: Any,
@@ -52,29 +152,41 @@ def ece_intervals(
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    group_binning: GroupBinning = "equal_mass",
+    min_bin_count: int = MIN_BIN_COUNT,
+    n_perm: int | None = None,
 ) -> pd.DataFrame:
-    """Percentile-bootstrap intervals of the top-label ECE and, per sensitive column, of the ECE gap.
+    """Percentile-bootstrap interval of the top-label ECE and, per sensitive column, the ECE gap's evidence.
 
-    The gap is max - min ECE over the groups with at least ``min_group_size`` rows, as in
-    :func:`audit.health.calibration`, recomputed in every resample.
+    The gap is max - min ECE over the groups with at least ``min_group_size`` rows, each group's ECE on
+    its own bins (``group_binning``, ``min_bin_count``), as in :func:`audit.health.calibration`.
 
     Returns
     -------
     DataFrame
-        Index ``ece`` and ``<column>.ece_gap`` for each sensitive column; columns ``low``, ``high``.
+        Index ``ece`` and ``<column>.ece_gap`` for each sensitive column; columns ``value`` (plug-in),
+        ``low``, ``high``, and for gaps ``corrected`` (bias-corrected, inside ``[low, high]``) and
+        ``p_value`` (permutation test of "no gap"; ``n_perm`` permutations, default ``n_boot``). The
+        gap's interval reaches 0 whenever the test does not reject at ``1 - confidence``.
 
     Examples
     --------
+    A model calibrated by construction, two groups of 80 rows: the plug-in gap is noise, the
+    corrected gap is smaller, the interval reaches 0 and the test does not reject.
+
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> p1 = rng.uniform(0.05, 0.95, 2000)
-    >>> y = (rng.random(2000) < p1).astype(int)          # calibrated by construction
-    >>> ci = ece_intervals(y, np.column_stack([1 - p1, p1]))
-    >>> bool(ci.loc["ece", "low"] < 0.05)
-    True
+    >>> p1 = rng.uniform(0.05, 0.95, 160)
+    >>> y = (rng.random(160) < p1).astype(int)          # calibrated by construction
+    >>> ci = ece_intervals(y, np.column_stack([1 - p1, p1]), sensitive={"g": np.repeat(["a", "b"], 80)})
+    >>> gap = ci.loc["g.ece_gap"]
+    >>> bool(gap["low"] <= gap["corrected"] <= gap["high"]), float(gap["low"]), bool(gap["p_value"] > 0.05)
+    (True, 0.0, True)
     """
     if not 0 < confidence < 1:
         raise AuditInputError(f"confidence must be between 0 and 1, got {confidence}")
+    if n_perm is None:
+        n_perm = n_boot
     p = as_proba(proba)
     n, k = p.shape
     yi = as_labels(y, n, k)
@@ -82,19 +194,49 @@ def ece_intervals(
     conf = p.max(axis=1)
     correct = p.argmax(axis=1) == yi
     rng = np.random.default_rng(seed)
-    rows: dict[str, tuple[float, float]] = {}
-    overall = _ece_samples(conf, correct, np.zeros(n, dtype=np.int64), 1, int(n_bins), int(n_boot), rng)[:, 0]
-    rows["ece"] = tuple(float(v) for v in percentile_interval(overall, confidence))
+    nan = float("nan")
+    rows: dict[str, dict[str, float]] = {}
+    zeros = np.zeros(n, dtype=np.int64)
+    overall = _ece_samples(conf, correct, zeros, 1, int(n_bins), int(n_boot), rng)[:, 0]
+    lo, hi = percentile_interval(overall, confidence)
+    value = float(_ece_point(conf, correct, zeros, 1, int(n_bins), _bin_index(conf, int(n_bins)))[0])
+    rows["ece"] = {"value": value, "corrected": nan, "low": float(lo), "high": float(hi), "p_value": nan}
+    # the permutations get a generator of their own, so adding them left every bootstrap draw as it was
+    perm_rng = np.random.default_rng(rng.integers(2**63 - 1))
     for col in groups.columns:
         codes, uniques = pd.factorize(groups[col], sort=True)
         n_groups = len(uniques) + int((codes < 0).any())
-        codes = np.where(codes < 0, len(uniques), codes)  # missing values form a group of their own
+        codes = np.where(codes < 0, len(uniques), codes).astype(np.int64)  # missing values form a group of their own
         sizes = np.bincount(codes, minlength=n_groups)
-        keep = np.flatnonzero(sizes >= min_group_size)
+        eligible = sizes >= min_group_size
+        keep = np.flatnonzero(eligible)
         if len(keep) < 2:
-            rows[f"{col}.ece_gap"] = (float("nan"), float("nan"))
+            rows[f"{col}.ece_gap"] = {"value": nan, "corrected": nan, "low": nan, "high": nan, "p_value": nan}
             continue
-        per = _ece_samples(conf, correct, codes.astype(np.int64), n_groups, int(n_bins), int(n_boot), rng)[:, keep]
-        gap = np.nanmax(per, axis=1) - np.nanmin(per, axis=1)
-        rows[f"{col}.ece_gap"] = tuple(float(v) for v in percentile_interval(gap, confidence))
-    return pd.DataFrame.from_dict(rows, orient="index", columns=["low", "high"])
+        bins, kb = _group_bins(conf, codes, n_groups, int(n_bins), group_binning, int(min_bin_count))
+        point = _ece_point(conf, correct, codes, n_groups, int(n_bins), bins)[keep]
+        per = _ece_samples(conf, correct, codes, n_groups, int(n_bins), int(n_boot), rng, bins)[:, keep]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            dist = np.nanmax(per, axis=1) - np.nanmin(per, axis=1)
+        value = float(point.max() - point.min())
+        low, high = range_interval([(point, per)], confidence, debias=True) if n_boot else (nan, nan)
+        test = ece_gap_permutations(conf, correct, codes, eligible, kb[keep], int(n_perm), perm_rng) if n_perm else None
+        p_value = permutation_p_value(*test) if test is not None else nan
+        ev = apply_test(value, dist if n_boot else None, low, high, p_value, confidence, "difference")
+        rows[f"{col}.ece_gap"] = {"value": value, "corrected": ev.corrected, "low": ev.low, "high": ev.high,
+                                  "p_value": ev.p_value}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "corrected", "low", "high", "p_value"])
+
+
+def _ece_point(conf: np.ndarray, correct: np.ndarray, codes: np.ndarray, n_groups: int, n_bins: int,
+               bins: np.ndarray) -> np.ndarray:
+    """Plug-in ECE per group on the given bins (what :func:`audit.health.calibration` reports per group)."""
+    cell = codes * n_bins + bins
+    size = n_groups * n_bins
+    count = np.bincount(cell, minlength=size).reshape(n_groups, n_bins)
+    hits = np.bincount(cell, weights=correct.astype(np.float64), minlength=size).reshape(n_groups, n_bins)
+    csum = np.bincount(cell, weights=conf, minlength=size).reshape(n_groups, n_bins)
+    n = count.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.abs(hits - csum).sum(axis=1) / np.where(n > 0, n, 1), np.nan)

@@ -65,6 +65,17 @@ def test_multiclass_ece_against_loop():
     assert r.ece == pytest.approx(ece)
 
 
+def _equal_mass_ece(conf, correct, k):
+    """Reference: the rows ranked by confidence, rank r (0-based) in bin floor(k (r + 1/2) / n), weighted |acc - conf|."""
+    n = len(conf)
+    order = np.argsort(conf, kind="stable")
+    chunks = [[] for _ in range(k)]
+    for r, i in enumerate(order):
+        chunks[int(k * (r + 0.5) // n)].append(i)
+    assert min(map(len, chunks)) >= n // k  # equal mass: every bin holds n // k or n // k + 1 rows
+    return sum(len(c) / n * abs(correct[c].mean() - conf[c].mean()) for c in chunks)
+
+
 def test_per_group_ece_and_gap():
     rng = np.random.default_rng(5)
     n = 2000
@@ -76,15 +87,38 @@ def test_per_group_ece_and_gap():
     proba = np.column_stack([1 - p1, p1])
     tiny = np.where(np.arange(n) < 10, "x", "y")
     r = calibration(y, proba, sensitive=pd.DataFrame({"g": g, "tiny": tiny}))
-    ea = calibration(y[g == "a"], proba[g == "a"]).ece
-    eb = calibration(y[g == "b"], proba[g == "b"]).ece
-    assert r.by_group.loc[("g", "a"), "ece"] == pytest.approx(ea)
-    assert r.by_group.loc[("g", "b"), "ece"] == pytest.approx(eb)
+    conf, correct = proba.max(1), proba.argmax(1) == y
+    for grp in ("a", "b"):
+        m = g == grp
+        k = min(15, m.sum() // 40)  # one equal-mass bin per 40 rows, at most 15 (about 1,000 rows: 15 bins)
+        assert r.by_group.loc[("g", grp), "bins"] == k
+        # ties at clipped probabilities (0 and 1 in group b) share a bin: compare on the untied group only
+        if grp == "a":
+            assert r.by_group.loc[("g", grp), "ece"] == pytest.approx(_equal_mass_ece(conf[m], correct[m], k), abs=1e-12)
+    ea, eb = r.by_group.loc[("g", "a"), "ece"], r.by_group.loc[("g", "b"), "ece"]
     assert r.gaps.loc["g", "ece_gap"] == pytest.approx(eb - ea)
     assert eb - ea > 0.1 and r.gaps.loc["g", "worst_group"] == "b"
+    # the equal-width binning is still there and gives the overall ECE of each group's rows
+    w = calibration(y, proba, sensitive=pd.DataFrame({"g": g}), group_binning="equal_width")
+    assert w.by_group.loc[("g", "a"), "ece"] == pytest.approx(calibration(y[g == "a"], proba[g == "a"]).ece)
+    assert w.by_group.loc[("g", "b"), "bins"] == 15
     # the 10-row group is shown, flagged small, and the gap over one eligible group is undefined
     assert bool(r.by_group.loc[("tiny", "x"), "small"]) and np.isnan(r.gaps.loc["tiny", "ece_gap"])
+    assert r.by_group.loc[("tiny", "x"), "bins"] == 1
     assert any("tiny" in n for n in r.notes)
+    assert "equal-mass bins, one per 40 rows (1 to 15)" in r.binning
+
+
+def test_equal_mass_bins_keep_ties_together_and_count_per_group():
+    from audit.health._calibration import equal_mass_bins
+
+    v = np.array([0.1, 0.2, 0.2, 0.2, 0.9, 0.5, 0.6, 0.7, 0.8, 0.3])
+    codes = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    b, k = equal_mass_bins(v, codes, 2, 15, 2)
+    assert k.tolist() == [2, 2]
+    # group 0: ranks 0..4, the three tied 0.2 (ranks 1-3, middle 2) share the middle bin position -> bin 1
+    assert b[:5].tolist() == [0, 1, 1, 1, 1]
+    assert b[5:].tolist() == [0, 1, 1, 1, 0]  # group 1 sorted: .3 .5 | .6 .7 .8
 
 
 def test_reliability_table_counts():
@@ -142,27 +176,57 @@ def _row_bootstrap_ece(y, p, groups, n_boot, seed, n_bins=15, min_group_size=30)
     ece, gap = [], []
     for _ in range(n_boot):
         i = rng.integers(0, len(y), len(y))
-        r = calibration(y[i], p[i], n_bins=n_bins, sensitive=pd.DataFrame({"g": groups[i]}), min_group_size=min_group_size)
+        r = calibration(y[i], p[i], n_bins=n_bins, sensitive=pd.DataFrame({"g": groups[i]}), min_group_size=min_group_size,
+                        group_binning="equal_width")
         ece.append(r.ece)
         gap.append(float(r.gaps.loc["g", "ece_gap"]))
     return np.quantile(ece, [0.025, 0.975]), np.nanquantile(gap, [0.025, 0.975])
 
 
-def test_ece_intervals_match_a_row_bootstrap_loop():
-    from audit.health import ece_intervals
-
+def _data_for_intervals():
     rng = np.random.default_rng(7)
     n = 1500
     groups = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
     p1 = rng.uniform(0.05, 0.95, n)
-    truth = np.clip(p1 + np.where(groups == "b", 0.15, 0.0), 0, 1)  # group b is under-confident
+    truth = 0.5 + np.where(groups == "b", 0.4, 1.0) * (p1 - 0.5)  # group b is over-confident
     y = (rng.random(n) < truth).astype(int)
-    p = np.column_stack([1 - p1, p1])
+    return y, np.column_stack([1 - p1, p1]), groups
+
+
+def test_ece_bootstrap_matches_a_row_bootstrap_loop():
+    """The cell bootstrap of the ECE and of the gap's resampled distribution equal a row-resampling loop
+    (equal-width bins, where re-binning a resample changes nothing)."""
+    from audit.health import ece_intervals
+    from audit.health._calibration import _bin_index
+    from audit.health._calibration_ci import _ece_samples
+
+    y, p, groups = _data_for_intervals()
     ours = ece_intervals(y, p, sensitive=pd.DataFrame({"g": groups}), n_boot=2000, seed=0)
     (elo, ehi), (glo, ghi) = _row_bootstrap_ece(y, p, groups, 400, seed=1)
-    for (lo, hi), key in (((elo, ehi), "ece"), ((glo, ghi), "g.ece_gap")):
-        half = (hi - lo) / 2
-        assert abs(ours.loc[key, "low"] - lo) < 0.3 * half and abs(ours.loc[key, "high"] - hi) < 0.3 * half, (key, ours.loc[key].tolist(), lo, hi)
+    half = (ehi - elo) / 2
+    assert abs(ours.loc["ece", "low"] - elo) < 0.3 * half and abs(ours.loc["ece", "high"] - ehi) < 0.3 * half
     point = calibration(y, p, sensitive=pd.DataFrame({"g": groups}))
     assert ours.loc["ece", "low"] < point.ece < ours.loc["ece", "high"]
-    assert ours.loc["g.ece_gap", "low"] < point.gaps.loc["g", "ece_gap"] < ours.loc["g.ece_gap", "high"]
+    codes = pd.factorize(groups, sort=True)[0]
+    conf, correct = p.max(1), p.argmax(1) == y
+    per = _ece_samples(conf, correct, codes, 3, 15, 2000, np.random.default_rng(0), _bin_index(conf, 15))
+    lo, hi = np.quantile(per.max(1) - per.min(1), [0.025, 0.975])
+    half = (ghi - glo) / 2
+    # a 2.5 % quantile of 400 resamples has a standard error of about 0.1 half-widths
+    assert abs(lo - glo) < 0.3 * half and abs(hi - ghi) < 0.3 * half, (lo, hi, glo, ghi)
+
+
+def test_ece_gap_evidence_on_equal_mass_bins():
+    """Reported gap = the plug-in of calibration(); corrected inside the interval; a real gap is detected."""
+    from audit.health import ece_intervals
+
+    y, p, groups = _data_for_intervals()
+    ours = ece_intervals(y, p, sensitive=pd.DataFrame({"g": groups}), n_boot=1000, seed=0)
+    point = calibration(y, p, sensitive=pd.DataFrame({"g": groups}))
+    g = ours.loc["g.ece_gap"]
+    assert g["value"] == pytest.approx(point.gaps.loc["g", "ece_gap"], abs=1e-12)
+    assert g["low"] <= g["corrected"] <= g["high"] and g["low"] <= g["value"] <= g["high"]
+    # group b's confidence overstates its accuracy by 0.6 |p - 0.5|: 0.135 on average (the true gap), the others are calibrated
+    assert g["low"] > 0.02 and g["high"] > 0.135 and g["p_value"] < 0.01
+    again = ece_intervals(y, p, sensitive=pd.DataFrame({"g": groups}), n_boot=1000, seed=0)
+    pd.testing.assert_frame_equal(ours, again)
