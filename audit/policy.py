@@ -47,6 +47,46 @@ def exceeds(x: float, limit: float, *others: float) -> bool:
     return x - limit > BOUND_TOLERANCE * (1.0 + scale)
 
 
+# ----------------------------------------------------------------------------- gaps between groups
+#: metrics that are gaps between groups: fairness disparities and per-metric differences / ratios, and the
+#: ECE gap. Their value is bias-corrected and their interval covers a gap of 0 (audit.fairness._gap_test), so
+#: the interval rule below is what makes a gap gate fail only on evidence; gap_rule says so in the finding.
+GAP_METRIC_PATTERNS = ("fairness.*_difference", "fairness.*_ratio", "calibration.*.ece_gap")
+
+
+def is_gap(name: str) -> bool:
+    """Whether metric ``name`` is a gap between groups (see :data:`GAP_METRIC_PATTERNS`).
+
+    >>> is_gap("fairness.race.demographic_parity_difference"), is_gap("calibration.sex.ece_gap"), is_gap("calibration.ece")
+    (True, True, False)
+    """
+    return any(fnmatch.fnmatchcase(name, p) for p in GAP_METRIC_PATTERNS)
+
+
+def gap_rule(th: Threshold, has_interval: bool) -> str:
+    """The rule a gate on a gap applies, in the words its finding ends with.
+
+    The rule is the interval rule every metric with an interval follows (:meth:`Policy._judge`); for a gap
+    it is what keeps a gate from failing on noise: the plug-in max - min of equal groups is above 0 by
+    chance, so only an interval that lies wholly above a maximum (below a minimum) fails.
+
+    >>> gap_rule(Threshold(max=0.1), True)
+    'gap rule: fail only when the interval lies above 0.1 (evidence of a larger gap), pass when it lies at or below 0.1, otherwise inconclusive'
+    """
+    if not has_interval:
+        return "gap rule: no interval (n_boot = 0), so judged on the estimate alone"
+    parts = []
+    if th.max is not None:
+        parts.append(f"fail only when the interval lies above {th.max:g} (evidence of a larger gap), pass when it lies at or "
+                     f"below {th.max:g}")
+    if th.min is not None:
+        parts.append(f"fail only when the interval lies below {th.min:g} (evidence of a smaller ratio), pass when it lies at "
+                     f"or above {th.min:g}")
+    if not parts:
+        return ""
+    return "gap rule: " + "; ".join(parts) + ", otherwise inconclusive"
+
+
 @dataclass(frozen=True)
 class Threshold:
     """Bounds for one metric.
@@ -340,13 +380,17 @@ class Policy:
             why = "has no value for it" if base is None else f"holds {base} for it"
             bad.append(f"change not checked: baseline {source!r} {why}; the gate cannot pass without it")
         ci = f" [95% CI {m.low:.4g}, {m.high:.4g}]" if m.low is not None and m.high is not None else ""
+        # a gap's finding states the rule and quotes the description (plug-in value, permutation p-value)
+        rule = ""
+        if is_gap(m.name) and (th.min is not None or th.max is not None):
+            rule = ". " + gap_rule(th, bool(ci)) + (f" ({m.description})" if m.description else "")
         if bad:
-            return Finding(**common, **self._broken(th), message=f"{m.name} = {v:.4g}{ci}: " + "; ".join(bad))
+            return Finding(**common, **self._broken(th), message=f"{m.name} = {v:.4g}{ci}: " + "; ".join(bad) + rule)
         if straddle:
             passed = self.inconclusive == "pass" or (self.inconclusive == "warn" and self.fail_on != "warn")
             return Finding(**common, passed=passed, status="inconclusive",
-                           message=f"{m.name} = {v:.4g}{ci}: interval straddles the threshold ({desc}); inconclusive")
+                           message=f"{m.name} = {v:.4g}{ci}: interval straddles the threshold ({desc}); inconclusive{rule}")
         unchecked = ""
         if change and base is None:  # no baseline at all (a first release): nothing to compare against
             unchecked = " (no baseline value, so the change bound was not checked)"
-        return Finding(**common, passed=True, status="pass", message=f"{m.name} = {v:.4g}{ci} meets {desc}{unchecked}")
+        return Finding(**common, passed=True, status="pass", message=f"{m.name} = {v:.4g}{ci} meets {desc}{unchecked}{rule}")

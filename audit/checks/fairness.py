@@ -13,6 +13,11 @@ What is computed
 - Top-level ``fairness.<disparity>`` = the worst over the single sensitive columns (not the
   intersection, whose small cells make it noisy; gate it with ``fairness.intersection.<disparity>``),
   with the interval of that worst-over-columns statistic from the same resamples.
+- Every gated disparity and gap is the bias-corrected estimate (``corrected`` in the tables; the
+  plug-in value, fairlearn's number, is the table's ``value`` and is quoted in the description), with
+  an interval that bounds every pairwise contrast at once and a permutation p-value for "no gap"
+  (:mod:`audit.fairness._gap_test`). The policy fails a gap only when the interval's lower end is
+  above the threshold (:func:`audit.policy.gap_rule`).
 """
 
 from __future__ import annotations
@@ -72,6 +77,20 @@ _DISPARITY_DOCS = {
     "equal_opportunity_difference": "max - min true positive rate over groups",
     "equal_opportunity_ratio": "min / max true positive rate over groups",
 }
+
+
+def _gap_words(doc: str, plug_in: float, p_value: float, n_perm: int) -> str:
+    """A gap's description: what it is, that it is bias-corrected, its plug-in value and its test.
+
+    >>> _gap_words("max - min selection rate over groups", 0.0831, 0.012, 1000)
+    'max - min selection rate over groups; bias-corrected (plug-in, as fairlearn: 0.0831); permutation test of no gap: p = 0.012 (1,000 permutations)'
+    """
+    if np.isnan(plug_in):
+        return doc
+    text = f"{doc}; bias-corrected (plug-in, as fairlearn: {plug_in:.4g})"
+    if not np.isnan(p_value):
+        text += f"; permutation test of no gap: p = {p_value:.2g} ({n_perm:,} permutations)"
+    return text
 
 
 class FairnessCheck(Check):
@@ -230,32 +249,38 @@ class FairnessCheck(Check):
     def _metrics(self, results: dict[str, FairnessAssessment], gated: list[str]) -> list[Metric]:
         out: list[Metric] = []
 
-        def worst(rows: list[tuple[float, float, float]], kind: str) -> tuple[float, float, float]:
+        # (corrected, low, high, plug-in, p-value) of one gap for one class; a multiclass gate takes the worst class
+        Row = tuple[float, float, float, float, float]
+        n_perm = next(iter(results.values())).n_perm
+
+        def worst(rows: list[Row], kind: str) -> Row:
             ok = [r for r in rows if not np.isnan(r[0])]
             if not ok:
-                return (np.nan, np.nan, np.nan)
+                return (np.nan,) * 5
             return max(ok, key=lambda r: r[0]) if kind == "difference" else min(ok, key=lambda r: r[0])
 
+        def gap(name: str, rows: list[Row], kind: str, doc: str) -> Metric:
+            v, lo, hi, plug, p = worst(rows, kind)
+            return Metric(name, v, lo, hi, higher_is_better=kind == "ratio", description=_gap_words(doc, plug, p, n_perm))
+
+        cols = ["corrected", "low", "high", "value", "p_value"]
         for d, (kind, _) in DISPARITIES.items():
-            v, lo, hi = worst([tuple(r.overall.loc[d, ["value", "low", "high"]]) for r in results.values()], kind)
-            out.append(Metric(f"fairness.{d}", v, lo, hi, higher_is_better=kind == "ratio",
-                              description=_DISPARITY_DOCS[d] + "; worst over sensitive columns"))
+            out.append(gap(f"fairness.{d}", [tuple(r.overall.loc[d, cols]) for r in results.values()], kind,
+                           _DISPARITY_DOCS[d] + "; worst over sensitive columns"))
         keys = _keys([v for v in gated if v != INTERSECTION])
         for view in gated:
             key = keys[view]
             for d, (kind, _) in DISPARITIES.items():
-                v, lo, hi = worst([tuple(r.disparities.loc[(view, d), ["value", "low", "high"]]) for r in results.values()], kind)
-                out.append(Metric(f"fairness.{key}.{d}", v, lo, hi, higher_is_better=kind == "ratio",
-                                  description=f"{_DISPARITY_DOCS[d]} ({view})"))
+                out.append(gap(f"fairness.{key}.{d}", [tuple(r.disparities.loc[(view, d), cols]) for r in results.values()],
+                               kind, f"{_DISPARITY_DOCS[d]} ({view})"))
             for m in GAP_METRICS:
                 for kind in ("difference", "ratio"):
-                    rows = [tuple(r.gaps.loc[(view, m), [kind, f"{kind}_low", f"{kind}_high"]])
+                    rows = [tuple(r.gaps.loc[(view, m), [f"{kind}_corrected", f"{kind}_low", f"{kind}_high", kind, f"{kind}_p_value"]])
                             for r in results.values() if (view, m) in r.gaps.index]
                     if not rows:
                         continue
-                    v, lo, hi = worst(rows, kind)
-                    out.append(Metric(f"fairness.{key}.{m}_{kind}", v, lo, hi, higher_is_better=kind == "ratio",
-                                      description=f"{'max - min' if kind == 'difference' else 'min / max'} {m.replace('_', ' ')} over {view} groups"))
+                    out.append(gap(f"fairness.{key}.{m}_{kind}", rows, kind,
+                                   f"{'max - min' if kind == 'difference' else 'min / max'} {m.replace('_', ' ')} over {view} groups"))
         return [Metric(m.name, float(m.value), None if np.isnan(m.low) else float(m.low),
                        None if np.isnan(m.high) else float(m.high), m.higher_is_better, m.description) for m in out]
 
@@ -297,6 +322,14 @@ class FairnessCheck(Check):
         notes.append(f"Intervals: {r.confidence:.0%} percentile bootstrap, {r.n_boot:,} resamples (multinomial resampling of "
                      "per-group confusion counts, equivalent to resampling rows). Top-level metrics are the worst over the "
                      "sensitive columns; the intersection is gated separately as fairness.intersection.*.")
+        if r.n_boot or r.n_perm:
+            notes.append(f"Gaps between groups (disparities, differences, ratios): the gated value is bias-corrected (2 x plug-in "
+                         "- mean of the resampled gaps; the plug-in, fairlearn's number, is the tables' 'value'); the interval "
+                         f"bounds every pairwise contrast at once ({r.confidence:.0%} jointly, unlike a percentile interval of "
+                         "max - min, which excludes 0 for equal groups); p_value is a permutation test of 'no gap' "
+                         f"({r.n_perm:,} permutations of the group labels, within actual positives / negatives for error rates "
+                         f"and within predicted positives for precision). When p >= {1 - r.confidence:.2g} the interval reaches "
+                         "no gap (difference 0, ratio 1).")
         seen: set[str] = set()
         for res in results.values():
             for n in res.notes:
@@ -314,7 +347,8 @@ class FairnessCheck(Check):
             o = r.overall.loc[d] if not multiclass else None
             if o is not None and not np.isnan(o["value"]):
                 ci = "" if np.isnan(o["low"]) else f" [{o['low']:.2f}, {o['high']:.2f}]"
-                parts.append(f"{d.replace('_', ' ')} {o['value']:.2f}{ci} ({o['feature']})")
+                pv = "" if np.isnan(o["p_value"]) else f", p = {o['p_value']:.2g}"
+                parts.append(f"{d.replace('_', ' ')} {o['corrected']:.2f}{ci} ({o['feature']}{pv})")
         s = f"Fairness across {cols} on {len(ctx.y):,} rows"
         s += (": largest " + " and ".join(parts) + ".") if parts else "."
         single = findings[findings["feature"] != INTERSECTION] if len(findings) else findings

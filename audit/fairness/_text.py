@@ -42,9 +42,11 @@ def findings_table(assessment: FairnessAssessment, features: list[str]) -> pd.Da
                 continue
             text = sentence(m, g["max_group"], g["max_value"], g["min_group"], g["min_value"])
             if not math.isnan(g["difference_low"]):
-                text += f" (difference {g['difference']:.2f}, {pct} CI {g['difference_low']:.2f} to {g['difference_high']:.2f})"
+                text += f" (difference {g['difference']:.2f}, {pct} CI {g['difference_low']:.2f} to {g['difference_high']:.2f}"
+                text += f"; p = {g['difference_p_value']:.2g} for no gap)" if not math.isnan(g["difference_p_value"]) else ")"
             rows.append({"feature": f, "metric": m, "finding": text, "difference": g["difference"],
-                         "difference_low": g["difference_low"], "difference_high": g["difference_high"]})
+                         "difference_low": g["difference_low"], "difference_high": g["difference_high"],
+                         "p_value": g["difference_p_value"]})
     if not rows:
-        return pd.DataFrame(columns=["feature", "metric", "finding", "difference", "difference_low", "difference_high"])
+        return pd.DataFrame(columns=["feature", "metric", "finding", "difference", "difference_low", "difference_high", "p_value"])
     return pd.DataFrame(rows).sort_values("difference", ascending=False, kind="stable").reset_index(drop=True)

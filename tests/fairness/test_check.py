@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 
 from audit.checks._base import pattern_regex
 from audit.checks.fairness import FairnessCheck, FairnessSection
+from audit.fairness import DISPARITIES
 from audit.context import AuditContext
 from audit.data import load_data
 from audit.model import ModelAdapter
@@ -55,7 +56,25 @@ def run():
     return df, ctx, sec, model.calls - calls
 
 
+def _plug_in(sec, name: str, cls=None) -> tuple[float, float]:
+    """(plug-in, corrected) of a gated fairness metric, read from the section's tables (assessment for top level)."""
+    parts = name.split(".")
+    pick = (lambda t: t) if cls is None else (lambda t: t.loc[cls])
+    if len(parts) == 2:
+        o = next(iter(sec.assessments.values())).overall.loc[parts[1]] if cls is None else sec.assessments[cls].overall.loc[parts[1]]
+        return o["value"], o["corrected"]
+    col, what = parts[1], parts[2]
+    if what in DISPARITIES:
+        row = pick(sec.tables["Disparities"]).loc[(col, what)]
+        return row["value"], row["corrected"]
+    metric, kind = what.rsplit("_", 1)
+    row = pick(sec.tables["Metric gaps"]).loc[(col, metric)]
+    return row[kind], row[f"{kind}_corrected"]
+
+
 def test_metrics_equal_fairlearn_without_small_groups(run):
+    """The plug-in of every gated disparity is fairlearn's number (tables' value); the gated value is its
+    bias-corrected version (tables' corrected), inside its interval."""
     df, ctx, sec, _ = run
     y, p = ctx.y, ctx.pred
     big = (df["g"] != "tiny").to_numpy()
@@ -64,19 +83,23 @@ def test_metrics_equal_fairlearn_without_small_groups(run):
         for name in ("demographic_parity_difference", "equalized_odds_difference", "equalized_odds_ratio",
                      "equal_opportunity_difference"):
             ref = getattr(flm, name)(y[keep], p[keep], sensitive_features=df[col][keep])
-            assert sec.metric(f"fairness.{col}.{name}").value == pytest.approx(ref, abs=1e-12)
+            plug, corrected = _plug_in(sec, f"fairness.{col}.{name}")
+            assert plug == pytest.approx(ref, abs=1e-12)
+            m = sec.metric(f"fairness.{col}.{name}")
+            assert m.value == corrected and m.low <= m.value <= m.high
+            assert f"plug-in, as fairlearn: {ref:.4g}" in m.description and "permutation test of no gap: p = " in m.description
             per_col.setdefault(name, []).append(ref)
         fpr = flm.MetricFrame(metrics=flm.false_positive_rate, y_true=y[keep], y_pred=p[keep], sensitive_features=df[col][keep])
-        assert sec.metric(f"fairness.{col}.false_positive_rate_ratio").value == pytest.approx(fpr.ratio())
-        assert sec.metric(f"fairness.{col}.false_positive_rate_difference").value == pytest.approx(fpr.difference())
-    assert sec.metric("fairness.demographic_parity_difference").value == pytest.approx(max(per_col["demographic_parity_difference"]))
-    assert sec.metric("fairness.equalized_odds_ratio").value == pytest.approx(min(per_col["equalized_odds_ratio"]))
+        assert _plug_in(sec, f"fairness.{col}.false_positive_rate_ratio")[0] == pytest.approx(fpr.ratio())
+        assert _plug_in(sec, f"fairness.{col}.false_positive_rate_difference")[0] == pytest.approx(fpr.difference())
+    assert _plug_in(sec, "fairness.demographic_parity_difference")[0] == pytest.approx(max(per_col["demographic_parity_difference"]))
+    assert _plug_in(sec, "fairness.equalized_odds_ratio")[0] == pytest.approx(min(per_col["equalized_odds_ratio"]))
     # the intersection, without its small cells
     inter = df["g"] + "|" + df["h"]
     sizes = inter.map(inter.value_counts())
     keep = (sizes >= 30).to_numpy()
     ref = flm.demographic_parity_difference(y[keep], p[keep], sensitive_features=inter[keep])
-    assert sec.metric("fairness.intersection.demographic_parity_difference").value == pytest.approx(ref)
+    assert _plug_in(sec, "fairness.intersection.demographic_parity_difference")[0] == pytest.approx(ref)
 
 
 def test_names_intervals_tables_figures(run):
@@ -86,8 +109,7 @@ def test_names_intervals_tables_figures(run):
     for m in sec.metrics:
         assert any(r.match(m.name) for r in regexes), m.name
         if m.low is not None:
-            # (a percentile interval of a max - min over groups may sit above a near-zero value: no containment test)
-            assert m.low <= m.high, m.name
+            assert m.low <= m.value <= m.high, m.name
     assert sec.metric("fairness.demographic_parity_difference").low is not None
     assert {"Findings", "Disparities", "Groups by g", "Groups by h", "Intersection", "Metric gaps", "Proxies"} <= set(sec.tables)
     assert {"selection_rate_low", "selection_rate_high", "small"} <= set(sec.tables["Groups by g"].columns)
@@ -112,7 +134,7 @@ def test_include_small_groups_uses_every_group(run):
     df, ctx, _, _ = run
     sec = FairnessCheck(n_boot=50, include_small_groups=True, proxies=False).run(ctx)
     ref = flm.demographic_parity_difference(ctx.y, ctx.pred, sensitive_features=df["g"])
-    assert sec.metric("fairness.g.demographic_parity_difference").value == pytest.approx(ref)
+    assert _plug_in(sec, "fairness.g.demographic_parity_difference")[0] == pytest.approx(ref)
 
 
 def test_same_seed_same_metrics(run):
@@ -136,9 +158,12 @@ def test_multiclass_is_one_vs_rest_worst_class():
     ctx, _ = _ctx(df, sensitive=("h",))
     sec = FairnessCheck(n_boot=50, proxies=False).run(ctx)
     refs = [flm.demographic_parity_difference(ctx.y == k, ctx.pred == k, sensitive_features=df["h"]) for k in range(3)]
-    assert sec.metric("fairness.h.demographic_parity_difference").value == pytest.approx(max(refs))
+    per_class = [_plug_in(sec, "fairness.h.demographic_parity_difference", cls=str(k)) for k in range(3)]
+    assert [pc[0] for pc in per_class] == pytest.approx(refs)
+    # the gate is the worst class by its corrected value
+    assert sec.metric("fairness.h.demographic_parity_difference").value == pytest.approx(max(pc[1] for pc in per_class))
     assert sec.tables["Disparities"].index.names == ["class", "feature", "disparity"]
     # a named positive class binarises: that class against the rest
     ctx2, _ = _ctx(df, sensitive=("h",), positive_class=0)
     sec2 = FairnessCheck(n_boot=50, proxies=False).run(ctx2)
-    assert sec2.metric("fairness.h.demographic_parity_difference").value == pytest.approx(refs[0])
+    assert _plug_in(sec2, "fairness.h.demographic_parity_difference")[0] == pytest.approx(refs[0])
