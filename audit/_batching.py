@@ -21,20 +21,6 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
-def to_numpy(t: torch.Tensor) -> np.ndarray:
-    """A tensor on any device (CUDA, MPS, with or without grad) as a numpy array: ``t.detach().cpu().numpy()``.
-
-    ``Tensor.numpy()`` only works for CPU tensors that need no gradient; every result leaving a
-    device goes through here.
-
-    Examples
-    --------
-    >>> to_numpy(torch.ones(2, requires_grad=True))
-    array([1., 1.], dtype=float32)
-    """
-    return t.detach().cpu().numpy()
-
-
 @contextmanager
 def deterministic_kernels() -> Iterator[None]:
     """cuDNN restricted to deterministic algorithms, without autotuning, for the block (flags restored after).

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from audit._inputs import missing_as_label
 from audit.errors import EMPTY_DATA, LENGTH_MISMATCH, NON_FINITE, ONE_CLASS, UNKNOWN_COLUMN, AuditInputError
 
 Modality = Literal["tabular", "image"]
@@ -133,7 +134,7 @@ def _resolve_sensitive(
     out = pd.DataFrame(cols)
     for c in out.columns:
         if out[c].isna().any():
-            out[c] = out[c].astype(object).where(out[c].notna(), "<missing>")
+            out[c] = missing_as_label(out[c])
     return out
 
 

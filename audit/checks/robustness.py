@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit._batching import to_numpy
+from audit._inputs import to_numpy
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.errors import AuditInputError

@@ -12,32 +12,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._inputs import LENGTH, missing_as_label, to_numpy
 from audit.errors import AuditInputError
 
-#: a group column that has missing values gets this label for them (as in ``audit.data``)
-MISSING = "<missing>"
 
 NOT_BINARY = (
     "{arg} must hold binary labels 0/1 (positive label 1); got values {values}. "
     "Binarise first, e.g. {arg}=(labels == positive_class).astype(int)"
 )
-LENGTH = "{arg} has {got} rows but {ref} has {expected}; pass arrays aligned row by row"
 BAD_WEIGHTS = "sample_weight must be finite and non-negative with a positive sum"
 BAD_SCORES = "y_score must be a 1-D array of finite scores for the positive class (e.g. proba[:, 1])"
 NO_SENSITIVE = "sensitive has no columns; pass at least one sensitive feature (Series, array or DataFrame)"
 
 
-def _to_numpy(v: Any) -> np.ndarray:
-    if isinstance(v, (pd.Series, pd.DataFrame)):
-        return v.to_numpy()
-    if hasattr(v, "detach"):  # torch tensor
-        return v.detach().cpu().numpy()
-    return np.asarray(v)
-
-
 def binary_labels(v: Any, arg: str, n: int | None = None) -> np.ndarray:
     """``v`` as an int8 array of 0/1; raises :class:`AuditInputError` naming ``arg`` otherwise."""
-    a = _to_numpy(v)
+    a = to_numpy(v)
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]
     if a.ndim != 1:
@@ -70,9 +60,9 @@ def sensitive_frame(sensitive: Any, n: int, ref: str = "y_true") -> pd.DataFrame
         name = "sensitive_feature_0" if sensitive.name is None else str(sensitive.name)
         df = pd.DataFrame({name: sensitive.to_numpy()})
     elif isinstance(sensitive, dict):
-        df = pd.DataFrame({str(k): _to_numpy(v) for k, v in sensitive.items()})
+        df = pd.DataFrame({str(k): to_numpy(v) for k, v in sensitive.items()})
     else:
-        a = _to_numpy(sensitive)
+        a = to_numpy(sensitive)
         if a.ndim == 1:
             df = pd.DataFrame({"sensitive_feature_0": a})
         elif a.ndim == 2:
@@ -85,7 +75,7 @@ def sensitive_frame(sensitive: Any, n: int, ref: str = "y_true") -> pd.DataFrame
         raise AuditInputError(LENGTH.format(arg="sensitive", got=len(df), ref=ref, expected=n))
     for c in df.columns:
         if df[c].isna().any():
-            df[c] = df[c].astype(object).where(df[c].notna(), MISSING)
+            df[c] = missing_as_label(df[c])
     return df
 
 
@@ -93,7 +83,7 @@ def weights(sample_weight: Any, n: int) -> np.ndarray | None:
     """Validated float64 weights or None."""
     if sample_weight is None:
         return None
-    w = _to_numpy(sample_weight).astype(np.float64).reshape(-1)
+    w = to_numpy(sample_weight).astype(np.float64).reshape(-1)
     if len(w) != n:
         raise AuditInputError(LENGTH.format(arg="sample_weight", got=len(w), ref="y_true", expected=n))
     if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
@@ -105,7 +95,7 @@ def scores(y_score: Any, n: int) -> np.ndarray | None:
     """Validated float64 positive-class scores or None."""
     if y_score is None:
         return None
-    s = _to_numpy(y_score)
+    s = to_numpy(y_score)
     if s.ndim == 2 and s.shape[1] == 2:
         s = s[:, 1]
     if s.ndim != 1:

@@ -1,4 +1,5 @@
-"""Input helpers shared by the health functions: labels, probabilities, sensitive groups."""
+"""Input validation shared by the health functions: labels, probabilities, sensitive groups
+(the helpers every layer shares are in :mod:`audit._inputs`)."""
 
 from __future__ import annotations
 
@@ -7,26 +8,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._inputs import LENGTH, missing_as_label, to_numpy
 from audit.errors import AuditInputError
-
-#: label given to missing values of a sensitive column (as in ``audit.data``)
-MISSING = "<missing>"
 
 BAD_PROBA = (
     "{arg} must be an (n, n_classes) array of finite probabilities in [0, 1] (or a 1-D array of positive-class "
     "probabilities); got {what}"
 )
 BAD_LABELS = "{arg} must hold class indices 0..{k_minus_1} (columns of proba); got values {values}"
-LENGTH = "{arg} has {got} rows but {ref} has {expected}; pass arrays aligned row by row"
-
-
-def to_numpy(v: Any) -> np.ndarray:
-    """Series, DataFrame, tensor or sequence -> numpy array."""
-    if isinstance(v, (pd.Series, pd.DataFrame)):
-        return v.to_numpy()
-    if hasattr(v, "detach"):  # torch tensor
-        return v.detach().cpu().numpy()
-    return np.asarray(v)
 
 
 def as_proba(proba: Any, arg: str = "proba") -> np.ndarray:
@@ -75,5 +64,5 @@ def as_sensitive_frame(sensitive: Any, n: int, arg: str = "sensitive") -> pd.Dat
     out = pd.DataFrame(index=pd.RangeIndex(n))
     for c in df.columns:
         col = df[c]
-        out[str(c)] = col.astype(object).where(col.notna(), MISSING).astype(str).to_numpy()
+        out[str(c)] = missing_as_label(col).astype(str).to_numpy()
     return out

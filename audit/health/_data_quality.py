@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._inputs import missing_as_label
 from audit.errors import UNKNOWN_COLUMN, AuditInputError
-from audit.health._common import MISSING
 from audit.health._drift import DRIFT_COLUMNS, feature_drift
 
 OVERVIEW_COLUMNS = [
@@ -181,10 +181,10 @@ def group_table(sens: pd.DataFrame, sens_train: pd.DataFrame | None, min_group_s
     """Count, share and small flag per (sensitive column, group), with train columns when available."""
     rows = []
     for col in sens.columns:
-        s = sens[col].astype(object).where(sens[col].notna(), MISSING).astype(str)
+        s = missing_as_label(sens[col]).astype(str)
         t = None
         if sens_train is not None and col in sens_train.columns:
-            t = sens_train[col].astype(object).where(sens_train[col].notna(), MISSING).astype(str)
+            t = missing_as_label(sens_train[col]).astype(str)
         vc = s.value_counts()
         tc = t.value_counts() if t is not None else None
         groups = sorted(set(vc.index) | (set(tc.index) if tc is not None else set()))

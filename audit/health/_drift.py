@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from audit._inputs import missing_as_label
 from audit.errors import AuditInputError
 
 DRIFT_COLUMNS = ["kind", "test", "statistic", "p_value", "effect", "psi", "reference_mean", "current_mean", "drifted"]
@@ -74,8 +75,8 @@ def _numeric(ref: np.ndarray, cur: np.ndarray) -> dict[str, float | str]:
 
 
 def _categorical(ref: pd.Series, cur: pd.Series) -> dict[str, float | str]:
-    r = ref.astype(object).where(ref.notna(), "<missing>").astype(str).value_counts()
-    c = cur.astype(object).where(cur.notna(), "<missing>").astype(str).value_counts()
+    r = missing_as_label(ref).astype(str).value_counts()
+    c = missing_as_label(cur).astype(str).value_counts()
     cats = sorted(set(r.index) | set(c.index))
     table = np.vstack([r.reindex(cats, fill_value=0).to_numpy(), c.reindex(cats, fill_value=0).to_numpy()]).astype(float)
     out: dict[str, float | str] = {"kind": "categorical", "test": "chi2", "reference_mean": np.nan, "current_mean": np.nan}

@@ -33,8 +33,8 @@ import pandas as pd
 import torch
 
 from audit._batching import run_batched
+from audit._inputs import to_numpy
 from audit.errors import AuditInputError
-from audit.health._common import to_numpy
 from audit.backends import last_leaf
 from audit.model import ModelAdapter, as_adapter, set_training, try_forward_hook
 

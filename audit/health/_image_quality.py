@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import AuditInputError
-from audit.health._common import LENGTH, as_sensitive_frame, to_numpy
+from audit._inputs import LENGTH, to_numpy
+from audit.health._common import as_sensitive_frame
 from audit.health._data_quality import (
     OVERVIEW_COLUMNS,
     DataQualityResult,

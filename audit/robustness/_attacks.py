@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from audit._batching import to_numpy
+from audit._inputs import to_numpy
 from audit.errors import AuditInputError
 from audit.robustness._kernel import NoiseBank, Spec, run_attack
 from audit.robustness._result import AttackResult

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit._batching import to_numpy
+from audit._inputs import to_numpy
 from audit.errors import AuditInputError
 
 #: why a feature is frozen, in the order reasons are looked up
