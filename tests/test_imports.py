@@ -116,6 +116,37 @@ def test_only_plots_imports_matplotlib():
     assert not offenders, "matplotlib imported outside audit.plots:\n" + "\n".join(offenders)
 
 
+#: the layers, bottom first (docs/architecture.md). A module imports from its own layer or the ones below,
+#: never from a layer above; a new top-level module or package is placed here when it is added.
+LAYERS: list[tuple[str, set[str]]] = [
+    ("value types", {"audit.errors", "audit.text", "audit.formats", "audit.section", "audit.findings", "audit.policy",
+                     "audit.baseline", "audit.report"}),
+    ("shared helpers", {"audit.stats", "audit._inputs", "audit._batching"}),
+    ("models and data", {"audit.backends", "audit.transforms", "audit.model", "audit.space", "audit.data",
+                         "audit.datasets", "audit.models", "audit.context"}),
+    ("domain", {"audit.fairness", "audit.explain", "audit.robustness", "audit.saliency", "audit.health"}),
+    ("plots", {"audit.plots"}),
+    ("checks", {"audit.checks"}),
+    ("renderers", {"audit.render"}),
+    ("entry points", {"audit", "audit._api", "audit.config", "audit.cli", "audit.__main__", "audit.engines"}),
+]
+
+
+def layer_of(module: str) -> int | None:
+    """Index in :data:`LAYERS` of the layer holding ``module`` (by its top-level name under ``audit``)."""
+    top = "audit" if module == "audit" else ".".join(module.split(".")[:2])
+    return next((i for i, (_, members) in enumerate(LAYERS) if top in members), None)
+
+
+def test_every_module_has_a_layer_and_imports_point_down():
+    graph = import_graph()
+    unplaced = sorted(m for m in graph if layer_of(m) is None)
+    assert not unplaced, f"place these in a layer of LAYERS (and docs/architecture.md): {unplaced}"
+    upward = [f"{m} ({LAYERS[layer_of(m)][0]}) imports {d} ({LAYERS[layer_of(d)][0]})"
+              for m, deps in sorted(graph.items()) for d in sorted(deps) if layer_of(d) > layer_of(m)]
+    assert not upward, "imports that point up:\n" + "\n".join(upward)
+
+
 #: value types: what a Report is made of. They sit at the bottom and import no renderer, check or plot.
 VALUE_TYPES = ("audit.section", "audit.findings", "audit.report", "audit.policy", "audit.baseline")
 

@@ -8,13 +8,11 @@ import pytest
 from fairlearn import metrics as flm
 from sklearn.linear_model import LogisticRegression
 
-from audit.checks._base import pattern_regex
 from audit.checks.fairness import FairnessCheck, FairnessSection
 from audit.fairness import DISPARITIES
 from audit.context import AuditContext
 from audit.data import load_data
 from audit.model import ModelAdapter
-from audit.policy import Policy
 
 
 def _frame(n: int = 500, seed: int = 0, k: int = 2) -> pd.DataFrame:
@@ -105,9 +103,7 @@ def test_metrics_equal_fairlearn_without_small_groups(run):
 def test_names_intervals_tables_figures(run):
     _, _, sec, extra_calls = run
     assert extra_calls == 0  # the check never re-runs the model
-    regexes = [pattern_regex(p) for p in FairnessCheck.metric_patterns]
-    for m in sec.metrics:
-        assert any(r.match(m.name) for r in regexes), m.name
+    for m in sec.metrics:  # names against metric_patterns: tests/checks/test_conformance.py
         if m.low is not None:
             assert m.low <= m.value <= m.high, m.name
     assert sec.metric("fairness.demographic_parity_difference").low is not None
@@ -122,10 +118,9 @@ def test_names_intervals_tables_figures(run):
     assert sec.metric("fairness.g.proxy_auc").value > 0.6  # x1 is shifted for group a
 
 
-def test_docs_and_default_policy_name_real_metrics():
+def test_patterns_have_one_column_part_at_most():
+    # docs and starter thresholds against the patterns: tests/checks/test_conformance.py
     patterns = list(FairnessCheck.metric_patterns)
-    assert set(FairnessCheck.metric_docs) <= set(patterns)
-    Policy(FairnessCheck.default_policy).validate(patterns)
     for p in patterns:
         assert p.count("<") <= 1 and ("<column>" in p or p.count(".") == 1)
 

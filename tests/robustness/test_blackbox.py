@@ -94,7 +94,10 @@ def test_check_attacks_a_dataframe_pipeline_and_keeps_categorical_and_sensitive_
     assert curve.attack == "random_search"
     acc = sec.metric("robustness.random_search.linf.accuracy@0.5").value
     assert acc == pytest.approx(curve.result(0.5).robust_accuracy) and acc < curve.result(0.5).clean_accuracy
-    assert sec.metric("robustness.random_search.linf.group_gap@0.1") is not None
+    # the group gap is the spread of robust accuracy between the two groups of the attacked rows
+    robust = pd.Series(~curve.result(0.1).success).groupby(df["group"].to_numpy()[sec.rows]).mean()
+    gap = sec.metric("robustness.random_search.linf.group_gap@0.1")
+    assert gap.value == pytest.approx(robust.max() - robust.min()) and gap.low <= gap.high
     perturbed = sec.tables["Perturbed inputs"].set_index("column")["perturbed"].to_dict()
     assert perturbed == {"income": True, "years": True, "kind": False, "group": False}
     # decoded adversarial rows: categorical and sensitive columns untouched, integers still integers, and the
