@@ -130,6 +130,8 @@ def audit(
     min_group_size: int = 30,
     positive_class: Any = None,
     positive_is_favorable: bool = True,
+    time_column: str | None = None,
+    period: str = "M",
 ) -> Report:
     """Audit a trained model on a data set and return a :class:`~audit.report.Report`.
 
@@ -180,6 +182,9 @@ def audit(
         Show a progress bar over checks.
     min_group_size, positive_class, positive_is_favorable
         Audit-wide options (:class:`audit.context.AuditOptions`); a check's own setting wins.
+    time_column, period : str, optional
+        A timestamp column (e.g. a prediction log's scoring time) and a pandas period ("W", "M", "Q"):
+        the performance section adds accuracy, ROC AUC and selection-rate gaps per period.
 
     Examples
     --------
@@ -205,7 +210,7 @@ def audit(
             device=device, seed=seed, transform=transform, features=features, modality=modality,
             model_output=model_output, immutable=immutable, history=history, baseline=baseline, name=name,
             progress=progress, min_group_size=min_group_size, positive_class=positive_class,
-            positive_is_favorable=positive_is_favorable,
+            positive_is_favorable=positive_is_favorable, time_column=time_column, period=period,
         )
     pol = Policy.coerce(policy, starter=starter_thresholds())
     pol.validate(metric_patterns())
@@ -214,7 +219,8 @@ def audit(
     torch.manual_seed(seed)
 
     options = AuditOptions(immutable=_names(immutable, "immutable"), history=history, min_group_size=min_group_size,
-                           positive_class=positive_class, positive_is_favorable=positive_is_favorable)
+                           positive_class=positive_class, positive_is_favorable=positive_is_favorable,
+                           time_column=time_column, period=period)
     if transform is None and isinstance(model, torch.nn.Module) and callable(getattr(model, "transform", None)):
         transform = model.transform  # a module that carries its own DataFrame encoder
     adapter = ModelAdapter(model, transform=transform, output=model_output, device=device)

@@ -23,7 +23,7 @@ _SCHEMA: dict[str, set[str]] = {
     "data": {"path", "factory", "target", "sensitive", "features", "modality"},
     "train": {"path", "factory"},
     "audit": {"checks", "seed", "device", "immutable", "baseline", "name", "min_group_size", "positive_class",
-              "positive_is_favorable"},
+              "positive_is_favorable", "time_column", "period"},
     "engine": {"scheduler", "workers"},  # Dask: data larger than memory
     "checks": set(),  # [checks.<name>] tables: settings passed to that check
     "policy": set(),  # metric names, validated by Policy
@@ -104,6 +104,8 @@ _KEY_TYPES: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "audit.min_group_size": ("a positive integer", lambda v: _is_seed(v) and v > 0, "30"),
     "audit.positive_class": ("a class value (string or integer)", lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "1"),
     "audit.positive_is_favorable": ("true or false (a TOML boolean, without quotes)", _is_bool, "true"),
+    "audit.time_column": ("a column name (a timestamp)", _is_str, '"scored_at"'),
+    "audit.period": ('a pandas period: "D", "W", "M" or "Q"', _is_str, '"M"'),
 }
 
 
@@ -510,4 +512,6 @@ def build_audit_kwargs(cfg: AuditConfig, *, checks: list[str] | None = None) -> 
         "min_group_size": cfg.audit.get("min_group_size", 30),
         "positive_class": cfg.audit.get("positive_class"),
         "positive_is_favorable": cfg.audit.get("positive_is_favorable", True),
+        "time_column": cfg.audit.get("time_column"),
+        "period": cfg.audit.get("period", "M"),
     }

@@ -39,6 +39,11 @@ class AuditOptions:
         The class fairness treats as the positive outcome (any model: that class against the rest).
     positive_is_favorable : bool
         Whether the positive class is good for the person (names the best and worst group).
+    time_column : str, optional
+        A timestamp column of the data (a prediction log's scoring time): the performance check adds
+        a per-period breakdown.
+    period : str
+        The breakdown's period, a pandas frequency: ``"D"``, ``"W"``, ``"M"`` (default), ``"Q"``.
 
     Examples
     --------
@@ -53,8 +58,17 @@ class AuditOptions:
     min_group_size: int = 30
     positive_class: Any = None
     positive_is_favorable: bool = True
+    time_column: str | None = None
+    period: str = "M"
 
     def __post_init__(self) -> None:
+        if self.time_column is not None and not isinstance(self.time_column, str):
+            raise AuditInputError(f"time_column must be a column name, got {self.time_column!r}")
+        try:
+            pd.Period("2026-01-01", freq=self.period)
+        except (ValueError, TypeError):
+            raise AuditInputError(f"period must be a pandas period frequency such as 'D', 'W', 'M' or 'Q', "
+                                  f"got {self.period!r}") from None
         if isinstance(self.immutable, str) or not isinstance(self.immutable, Sequence):
             raise AuditInputError(f"immutable must be a list of column names, got {self.immutable!r}")
         object.__setattr__(self, "immutable", tuple(str(c) for c in self.immutable))

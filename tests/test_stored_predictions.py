@@ -61,3 +61,23 @@ def test_label_only_log_and_bad_logs(live_and_log):
     with pytest.raises(AuditInputError, match=r"data lacks column\(s\) \['p'\]"):
         audit(StoredPredictions(score="p"), log, target="two_year_recid", progress=False)
     assert not isinstance(pd.DataFrame(), StoredPredictions)
+
+
+def test_per_period_breakdown_of_a_log(live_and_log):
+    _, _, log = live_and_log
+    log = log.assign(scored_at=pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(len(log)) % 90, unit="D"))
+    r = audit(StoredPredictions(score="score"), log, target="two_year_recid", sensitive=["race"],
+              checks=["performance"], progress=False, time_column="scored_at", period="M")
+    table = r.sections["performance"].tables["By period (M)"]
+    month = log["scored_at"].dt.strftime("%Y-%m")
+    pred = (log["score"] > 0.5).astype(int)
+    ref_acc = (pred == log["two_year_recid"]).groupby(month).mean()
+    assert table.index.tolist() == ref_acc.index.tolist() == ["2026-01", "2026-02", "2026-03"]
+    np.testing.assert_allclose(table["accuracy"].to_numpy(), ref_acc.to_numpy(), rtol=1e-12)
+    jan = month == "2026-01"
+    rates = pred[jan].groupby(log["race"][jan]).agg(["mean", "size"])
+    rates = rates[rates["size"] >= 30]["mean"]
+    assert table.loc["2026-01", "race selection-rate gap"] == pytest.approx(rates.max() - rates.min())
+    with pytest.raises(AuditInputError, match="period must be a pandas period frequency"):
+        audit(StoredPredictions(score="score"), log, target="two_year_recid", progress=False, time_column="scored_at",
+              period="fortnight")

@@ -45,6 +45,54 @@ def confusion_table(y: np.ndarray, pred: np.ndarray, labels: list[str], cap: int
 _HIGHER = {"accuracy": True, "balanced_accuracy": True, "roc_auc": True, "log_loss": False}
 
 
+def by_period(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, when: pd.Series, sensitive: pd.DataFrame,
+              *, period: str = "M", min_group_size: int = 30) -> pd.DataFrame:
+    """Rows, accuracy, ROC AUC (binary), positive rate and each sensitive column's selection-rate gap per period.
+
+    The gap is max - min of the positive-prediction rate over groups with at least ``min_group_size``
+    rows in that period (NaN when fewer than two such groups).
+
+    Examples
+    --------
+    >>> when = pd.Series(pd.to_datetime(["2026-01-05", "2026-01-20", "2026-02-03", "2026-02-10"]))
+    >>> t = by_period(np.array([1, 0, 1, 1]), np.array([1, 1, 1, 0]), np.array([[.2, .8], [.4, .6], [.1, .9], [.7, .3]]),
+    ...               when, pd.DataFrame(index=range(4)))
+    >>> t["accuracy"].tolist()
+    [0.5, 0.5]
+    """
+    per = pd.to_datetime(when, errors="coerce").dt.to_period(period).reset_index(drop=True)
+    frame = pd.DataFrame({"period": per, "correct": y == pred, "positive": pred == (proba.shape[1] - 1)})
+    out = frame.groupby("period", sort=True).agg(rows=("correct", "size"), accuracy=("correct", "mean"),
+                                                 positive_rate=("positive", "mean"))
+    if proba.shape[1] == 2:
+        from sklearn.metrics import roc_auc_score
+
+        auc = {}
+        for p, idx in frame.groupby("period", sort=True).indices.items():
+            yy = y[idx]
+            auc[p] = float(roc_auc_score(yy, proba[idx, 1])) if 0 < yy.sum() < len(yy) else float("nan")
+        out["roc_auc"] = pd.Series(auc)
+    for col in sensitive.columns:
+        g = pd.DataFrame({"period": per, "group": sensitive[col].astype(str).to_numpy(), "positive": frame["positive"]})
+        rates = g.groupby(["period", "group"]).agg(n=("positive", "size"), rate=("positive", "mean"))
+        rates = rates[rates["n"] >= min_group_size]["rate"].unstack()
+        spread = rates.max(axis=1) - rates.min(axis=1)
+        out[f"{col} selection-rate gap"] = spread.where(rates.notna().sum(axis=1) >= 2)
+    out.index = out.index.astype(str)
+    return out
+
+
+def by_period_table(ctx: AuditContext) -> tuple[pd.DataFrame | None, str]:
+    """The per-period breakdown of an audit with ``time_column`` set, and the note that says how it was cut."""
+    col, frame = ctx.options.time_column, ctx.data.frame
+    if frame is None or col not in frame.columns:
+        return None, f"time_column {col!r} is not a column of the data; no per-period breakdown."
+    table = by_period(ctx.y, ctx.pred, ctx.proba, frame[col], ctx.data.sensitive, period=ctx.options.period,
+                      min_group_size=ctx.options.min_group_size)
+    return table, (f"Per-period breakdown by {col} ({len(table)} periods of '{ctx.options.period}'); selection-rate "
+                   f"gaps use groups with at least {ctx.options.min_group_size} rows in the period.")
+
+
 class PerformanceCheck(Check):
     """Predictive performance on ``data`` with 95% intervals and, when ``train`` is given, on train with the gap.
 
@@ -128,12 +176,18 @@ class PerformanceCheck(Check):
                 )
             summary += f" Train accuracy {train['accuracy']:.3f} (gap {train['accuracy'] - test['accuracy']:+.3f})."
         table.index.name = "metric"
+        tables = {"Metrics": table, "Confusion matrix": cm}
+        if ctx.options.time_column is not None:
+            by_period, note = by_period_table(ctx)
+            notes.append(note)
+            if by_period is not None:
+                tables[f"By period ({ctx.options.period})"] = by_period
         return Section(
             check=self.name,
             title=self.title,
             summary=summary,
             metrics=metrics,
-            tables={"Metrics": table, "Confusion matrix": cm},
+            tables=tables,
             figures=confusion_matrix(cm, capped),
             notes=notes,
         )

@@ -125,7 +125,8 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, sample_row
     seed = int(kwargs.get("seed", 0))
     sample, how = stratified_sample(ddf, sensitive[0] if sensitive else None, sample_rows, seed)
     k = adapter.predict_proba(sample[features].iloc[: min(len(sample), 50)]).shape[1]
-    keep = list(dict.fromkeys([target, *sensitive]))
+    time_column = kwargs.get("time_column")
+    keep = list(dict.fromkeys([target, *sensitive] + ([time_column] if time_column in columns else [])))
     log = predict_log(ddf, adapter.predict_proba, features=features, keep=keep, n_classes=k)
 
     wanted = kwargs["checks"]  # Check instances, resolved by the orchestrator
