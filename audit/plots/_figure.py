@@ -16,8 +16,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from audit.text import plain  # noqa: E402
 from audit.section import Figure  # noqa: E402
+from audit.text import plain  # noqa: E402
 
 #: longest line of text drawn in a figure (tick labels, legends, titles): longer lines end in "…"
 FIGURE_TEXT_LIMIT = 80
