@@ -64,7 +64,7 @@ class CalibrationCheck(Check):
         "calibration.positive_class_ece": "binary models only: ECE of the positive-class probability against the positive rate",
         "calibration.<column>.ece_gap": "largest minus smallest per-group ECE over groups of the sensitive column with at "
         "least min_group_size rows (miscalibration for one group is a fairness problem); per-group ECE on equal-mass bins "
-        "(one per 40 rows, 1 to 15); bias-corrected, with an interval that covers a gap of 0 and a permutation p-value "
+        "(one per 100 rows, 1 to 15); bias-corrected, with an interval that covers a gap of 0 and a permutation p-value "
         "for 'no gap'. Starter policy: warn above 0.1 (only when the interval's lower end is above it)",
     }
     default_policy: ClassVar[dict[str, dict]] = {
@@ -73,7 +73,7 @@ class CalibrationCheck(Check):
     }
 
     def __init__(self, *, n_bins: int = 15, min_group_size: int | None = None, n_boot: int = 1000,
-                 group_binning: str = "equal_mass", min_bin_count: int = 40) -> None:
+                 group_binning: str = "equal_mass", min_bin_count: int = 100) -> None:
         self.n_bins = n_bins
         self.min_group_size = min_group_size
         self.n_boot = n_boot

@@ -278,7 +278,7 @@ def assess_fairness(
         V = len(index)
         r_pt = aggregate(gc.rows, member, V)
         m_pt = rates(aggregate(gc.weighted, member, V))
-        floors = _log_floors(r_pt)
+        floors = log_floors(r_pt)
         m_b: dict[str, np.ndarray] = {}
         if B:
             r_bv = aggregate(rows_b, member, V)
@@ -315,8 +315,7 @@ def assess_fairness(
             val, which = disparity(d, m_pt, eligible)
             comp = comps[int(which)]
             best, worst = best_worst(m_pt[comp], eligible, direction(comp, positive_is_favorable))
-            stat = _Stat(kind, comps, float(val), disparity(d, m_b, eligible)[0] if B else None,
-                         disparity(d, m_p, eligible)[0] if m_p else None, _blocks(comps, m_pt, m_b, eligible, floors, kind))
+            stat = disparity_stat(d, m_pt, m_b, m_p, eligible, floors)
             ev = stat.evidence(confidence)
             disp_rows.append({
                 "feature": vname, "disparity": d, "value": ev.plug_in, "corrected": ev.corrected, "low": ev.low,
@@ -361,6 +360,20 @@ def assess_fairness(
         n_boot=B, confidence=confidence, min_group_size=min_group_size, include_small_groups=include_small_groups,
         n_perm=P if perm_views else 0,
     )
+
+
+def disparity_stat(name: str, m_pt: dict[str, np.ndarray], m_b: dict[str, np.ndarray], m_p: dict[str, np.ndarray],
+                   eligible: np.ndarray, floors: dict[str, np.ndarray]) -> _Stat:
+    """Disparity ``name`` of one view from its group metrics: point ``(V,)``, bootstrap ``(B, V)`` and permuted
+    ``(P, V)`` values per metric (empty dicts: none). ``.evidence(confidence)`` gives its :class:`GapEvidence`.
+
+    This is all :func:`assess_fairness` does per view and disparity; ``bench/gap_simulation.py`` calls it on
+    simulated cell counts, so the simulation measures this code and not a copy of it.
+    """
+    kind, comps = DISPARITIES[name]
+    val = disparity(name, m_pt, eligible)[0]
+    return _Stat(kind, comps, float(val), disparity(name, m_b, eligible)[0] if m_b else None,
+                 disparity(name, m_p, eligible)[0] if m_p else None, _blocks(comps, m_pt, m_b, eligible, floors, kind))
 
 
 @dataclass
@@ -409,7 +422,7 @@ def _blocks(comps: tuple[str, ...], m_pt: dict[str, np.ndarray], m_b: dict[str, 
     return out
 
 
-def _log_floors(r_pt: np.ndarray) -> dict[str, np.ndarray]:
+def log_floors(r_pt: np.ndarray) -> dict[str, np.ndarray]:
     """Half a row of each rate's denominator: a group with 0 of 40 positives selected has log rate log(0.5 / 40),
     not -inf, in the ratio's band (the plug-in ratio stays 0 and the interval's lower end is 0)."""
     out = {}

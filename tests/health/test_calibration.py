@@ -90,7 +90,7 @@ def test_per_group_ece_and_gap():
     conf, correct = proba.max(1), proba.argmax(1) == y
     for grp in ("a", "b"):
         m = g == grp
-        k = min(15, m.sum() // 40)  # one equal-mass bin per 40 rows, at most 15 (about 1,000 rows: 15 bins)
+        k = min(15, m.sum() // 100)  # one equal-mass bin per 100 rows, at most 15 (about 1,000 rows: 10 bins)
         assert r.by_group.loc[("g", grp), "bins"] == k
         # ties at clipped probabilities (0 and 1 in group b) share a bin: compare on the untied group only
         if grp == "a":
@@ -106,7 +106,7 @@ def test_per_group_ece_and_gap():
     assert bool(r.by_group.loc[("tiny", "x"), "small"]) and np.isnan(r.gaps.loc["tiny", "ece_gap"])
     assert r.by_group.loc[("tiny", "x"), "bins"] == 1
     assert any("tiny" in n for n in r.notes)
-    assert "equal-mass bins, one per 40 rows (1 to 15)" in r.binning
+    assert "equal-mass bins, one per 100 rows (1 to 15)" in r.binning
 
 
 def test_equal_mass_bins_keep_ties_together_and_count_per_group():
@@ -227,6 +227,6 @@ def test_ece_gap_evidence_on_equal_mass_bins():
     assert g["value"] == pytest.approx(point.gaps.loc["g", "ece_gap"], abs=1e-12)
     assert g["low"] <= g["corrected"] <= g["high"] and g["low"] <= g["value"] <= g["high"]
     # group b's confidence overstates its accuracy by 0.6 |p - 0.5|: 0.135 on average (the true gap), the others are calibrated
-    assert g["low"] > 0.02 and g["high"] > 0.135 and g["p_value"] < 0.01
+    assert g["low"] <= 0.135 <= g["high"] and g["p_value"] < 0.01
     again = ece_intervals(y, p, sensitive=pd.DataFrame({"g": groups}), n_boot=1000, seed=0)
     pd.testing.assert_frame_equal(ours, again)
