@@ -47,6 +47,19 @@ def disparities(
     rate, the lowest false positive rate, and the highest selection rate when a positive prediction
     is favourable (``positive_is_favorable``), the lowest otherwise.
 
+    Where they differ from fairlearn, and why:
+
+    - small groups are left out by default (fairlearn compares every group): a 10-row group's rate is
+      noise, and max - min picks up noise first;
+    - a group whose rate is undefined (no actual positives for the true positive rate, no actual
+      negatives for the false positive rate) is left out of that rate's comparison; fairlearn counts
+      it as 0, which makes e.g. ``equalized_odds_ratio`` 0 whenever one group has no negatives. With
+      fewer than two defined groups the value is NaN here, a number there;
+    - the table's ``value`` is fairlearn's plug-in number, which is biased upward (for equal groups it
+      is above 0 by chance); the gated number is the bias-corrected one, with an interval and a
+      permutation test (:func:`audit.fairness.assess_fairness`, ``corrected``/``low``/``high``/``p_value``).
+      This function computes no resamples: use :func:`assess_fairness` for those.
+
     Examples
     --------
     >>> t = disparities([1, 0, 1, 0], [1, 1, 0, 0], ["a", "a", "b", "b"], min_group_size=0).table

@@ -80,7 +80,16 @@ def group_metrics(
     y_score: Any = None,
     sample_weight: Any = None,
 ) -> pd.DataFrame:
-    """Metrics per group of the sensitive feature(s), equal to fairlearn's ``MetricFrame.by_group``.
+    """Metrics per group of the sensitive feature(s), equal to fairlearn's ``MetricFrame.by_group`` where defined.
+
+    Where they differ, and why: a rate whose denominator is empty for a group is NaN here and 0 in
+    fairlearn. fairlearn's ``false_positive_rate``, ``true_positive_rate`` and friends, and scikit-learn's
+    ``precision_score`` (``zero_division`` default), return 0 for a group with no actual negatives (no
+    actual positives, no predicted positives). That 0 is not a measurement: a group with no negatives
+    was never at risk of a false positive, and reporting 0 reads as "never wrongly flagged" and drags
+    fairlearn's ``ratio()`` to 0. NaN says "undefined", :func:`evaluate_groups` says why, and disparities
+    leave the group out of that metric (see the example). Every defined value equals fairlearn's to
+    within 1e-12 (``tests/fairness/test_group_metrics.py``).
 
     Parameters
     ----------
@@ -106,5 +115,12 @@ def group_metrics(
     >>> t = group_metrics([1, 0, 1, 0], [1, 1, 0, 0], ["a", "a", "b", "b"])
     >>> t["false_positive_rate"].tolist()
     [1.0, 0.0]
+
+    Group ``a`` has no actual negatives: its false positive rate is undefined (fairlearn: 0.0, and a
+    ``ratio()`` of 0.0 for the column; here NaN, and no false-positive-rate gap with one defined group):
+
+    >>> t = group_metrics([1, 1, 1, 0, 1, 0], [1, 0, 1, 0, 1, 1], ["a", "a", "a", "b", "b", "b"])
+    >>> t["false_positive_rate"].tolist()
+    [nan, 0.5]
     """
     return evaluate_groups(y_true, y_pred, sensitive, y_score=y_score, sample_weight=sample_weight).table

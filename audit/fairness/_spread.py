@@ -8,7 +8,14 @@ Definitions follow fairlearn (``method="between_groups"``, ``agg="worst_case"``)
 - ``equal_opportunity_difference`` / ``_ratio``: the same on the true positive rate only.
 
 Every function here works on arrays whose last axis is the group axis, so the same code gives the
-point estimate (shape ``(G,)``) and the bootstrap distribution (shape ``(B, G)``).
+point estimate (shape ``(G,)``), the bootstrap distribution (shape ``(B, G)``) and the permutation
+distribution of the "no gap" test (shape ``(P, G)``).
+
+Where the numbers differ from fairlearn: a group whose metric is undefined (NaN: no actual positives for
+the true positive rate, ...) is skipped here; fairlearn's metric functions return 0 for it, so its
+``difference()`` may be larger and its ``ratio()`` 0. With fewer than two defined groups the gap is NaN.
+These are plug-in values, biased upward as estimates of the true gap (max - min of noisy values);
+:mod:`audit.fairness._gap_test` corrects the bias and gives the interval and test that gates read.
 """
 
 from __future__ import annotations
