@@ -229,7 +229,7 @@ def apply_test(plug_in: float, draws: np.ndarray | None, low: float, high: float
                confidence: float, kind: str) -> GapEvidence:
     """Combine estimate, interval and test into :class:`GapEvidence`.
 
-    ``kind`` is ``"difference"`` (a gap >= 0, larger is worse) or ``"ratio"`` (in [0, 1], smaller is
+    ``kind`` is ``"difference"`` (a gap in [0, 1], larger is worse) or ``"ratio"`` (in [0, 1], smaller is
     worse). When the test does not reject "no gap" at level ``1 - confidence`` the interval reaches
     "no gap" (0 for a difference, 1 for a ratio), so an interval never claims a gap the test cannot
     see. The bias-corrected estimate is clipped into the interval and into the statistic's range.
@@ -242,6 +242,10 @@ def apply_test(plug_in: float, draws: np.ndarray | None, low: float, high: float
     """
     corrected = bias_corrected(plug_in, draws)
     none_rejected = not (p_value < 1.0 - confidence)  # NaN (no permutations) keeps the band as it is
+    # every gap here is a difference of rates, AUCs or ECEs (at most 1) or a ratio (at most 1): a band from a
+    # normal approximation can reach past that for tiny groups
+    high = min(high, 1.0) if not np.isnan(high) else high
+    low = min(low, 1.0) if not np.isnan(low) else low
     if kind == "difference":
         if not np.isnan(p_value) and none_rejected and not np.isnan(low):
             low = 0.0

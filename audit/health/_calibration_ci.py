@@ -4,7 +4,9 @@ The top-label ECE only needs, per (group, confidence bin, correct) cell, how man
 and the sum of their confidences. Cell counts under row resampling are jointly multinomial (drawn
 directly, as in :mod:`audit.stats`); the confidence sum of ``k`` rows drawn from a cell
 is ``k * mean + sqrt(k) * sd * Z``, the normal approximation to a sum of ``k`` draws from that cell,
-exact in mean and variance. The overall ECE gets a percentile interval.
+exact in mean and variance. The overall ECE gets the interval the per-group ECEs get below
+(:func:`ece_bounds`), not a percentile interval: the ECE is biased upward and not smooth at 0, so the
+percentile interval of a well-calibrated model lay above the ECE itself.
 
 The ECE gap (max - min ECE over groups) gets what every gap gets (:mod:`audit.fairness._gap_test`):
 
@@ -36,7 +38,7 @@ from audit.errors import AuditInputError
 from audit.fairness._gap_test import apply_test, permutation_p_value, split_cells
 from audit.health._calibration import MIN_BIN_COUNT, GroupBinning, _bin_index, _group_bins, equal_mass_bins
 from audit.health._common import as_labels, as_proba, as_sensitive_frame
-from audit.stats import percentile_interval, resample_counts
+from audit.stats import resample_counts
 
 #: fine equal-mass confidence cells of the ECE permutation test (fewer with many groups: the test costs
 #: (groups - 1) x (2 cells - 1) hypergeometric draws, each vectorised over the permutations)
@@ -177,7 +179,7 @@ def ece_intervals(
     min_bin_count: int = MIN_BIN_COUNT,
     n_perm: int | None = None,
 ) -> pd.DataFrame:
-    """Percentile-bootstrap interval of the top-label ECE and, per sensitive column, the ECE gap's evidence.
+    """An interval for the top-label ECE and, per sensitive column, the ECE gap's evidence.
 
     The gap is max - min ECE over the groups with at least ``min_group_size`` rows, each group's ECE on
     its own bins (``group_binning``, ``min_bin_count``), as in :func:`audit.health.calibration`.
@@ -218,10 +220,12 @@ def ece_intervals(
     nan = float("nan")
     rows: dict[str, dict[str, float]] = {}
     zeros = np.zeros(n, dtype=np.int64)
-    overall = _ece_samples(conf, correct, zeros, 1, int(n_bins), int(n_boot), rng)[:, 0]
-    lo, hi = percentile_interval(overall, confidence)
-    value = float(_ece_point(conf, correct, zeros, 1, int(n_bins), _bin_index(conf, int(n_bins)))[0])
-    rows["ece"] = {"value": value, "corrected": nan, "low": float(lo), "high": float(hi), "p_value": nan}
+    point = _ece_point(conf, correct, zeros, 1, int(n_bins), _bin_index(conf, int(n_bins)))
+    # not a percentile interval: the resampled ECE of a model with an ECE near 0 (a tree's leaves on the data they
+    # were fitted to) lies above it, so that interval excluded its own value; ece_bounds always holds it
+    _, noise, lin = _ece_samples(conf, correct, zeros, 1, int(n_bins), int(n_boot), rng, noise=True)
+    lo, hi = ece_bounds(point, noise, lin, confidence)
+    rows["ece"] = {"value": float(point[0]), "corrected": nan, "low": float(lo[0]), "high": float(hi[0]), "p_value": nan}
     # the permutations get a generator of their own, so adding them left every bootstrap draw as it was
     perm_rng = np.random.default_rng(rng.integers(2**63 - 1))
     for col in groups.columns:
@@ -297,6 +301,19 @@ def _noise_interval(point: np.ndarray, noise: np.ndarray, lin: np.ndarray, confi
     >>> round(lo, 2), round(hi, 2)
     (0.05, 0.17)
     """
+    lower, upper = ece_bounds(point, noise, lin, confidence)
+    return max(float(lower.max() - upper.min()), 0.0), float(upper.max() - lower.min())
+
+
+def ece_bounds(point: np.ndarray, noise: np.ndarray, lin: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(L_g, U_g)``: bounds on every group's true ECE at once (see :func:`_noise_interval`), each end at half of
+    ``1 - confidence``. They always hold the plug-in ECE; for one group this is the overall ECE's interval.
+
+    >>> rng = np.random.default_rng(0)
+    >>> lo, hi = ece_bounds(np.array([0.0]), np.abs(rng.normal(0, 0.01, (2000, 1))), rng.normal(0, 0.01, (2000, 1)), 0.95)
+    >>> float(lo[0]), round(float(hi[0]), 3)   # an ECE of 0 (a calibrated tree's leaves): the interval starts at 0
+    (0.0, 0.02)
+    """
     half = 1.0 - (1.0 - confidence) / 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -306,7 +323,7 @@ def _noise_interval(point: np.ndarray, noise: np.ndarray, lin: np.ndarray, confi
         up = np.nanmax(lin / np.where(sd > 0, sd, np.nan), axis=1)
     lower = np.maximum(point - _quantile(spread, half) * np.nan_to_num(tau), 0.0)
     upper = point + _quantile(up, half) * np.nan_to_num(sd)
-    return max(float(lower.max() - upper.min()), 0.0), float(upper.max() - lower.min())
+    return lower, upper
 
 
 def _quantile(x: np.ndarray, level: float) -> float:

@@ -201,19 +201,39 @@ def test_ece_bootstrap_matches_a_row_bootstrap_loop():
     from audit.health._calibration_ci import _ece_samples
 
     y, p, groups = _data_for_intervals()
-    ours = ece_intervals(y, p, sensitive=pd.DataFrame({"g": groups}), n_boot=2000, seed=0)
     (elo, ehi), (glo, ghi) = _row_bootstrap_ece(y, p, groups, 400, seed=1)
-    half = (ehi - elo) / 2
-    assert abs(ours.loc["ece", "low"] - elo) < 0.3 * half and abs(ours.loc["ece", "high"] - ehi) < 0.3 * half
-    point = calibration(y, p, sensitive=pd.DataFrame({"g": groups}))
-    assert ours.loc["ece", "low"] < point.ece < ours.loc["ece", "high"]
-    codes = pd.factorize(groups, sort=True)[0]
     conf, correct = p.max(1), p.argmax(1) == y
+    overall = _ece_samples(conf, correct, np.zeros(len(y), np.int64), 1, 15, 2000, np.random.default_rng(0))[:, 0]
+    lo, hi = np.quantile(overall, [0.025, 0.975])
+    half = (ehi - elo) / 2
+    # a 2.5 % quantile of 400 resamples has a standard error of about 0.1 half-widths
+    assert abs(lo - elo) < 0.3 * half and abs(hi - ehi) < 0.3 * half, (lo, hi, elo, ehi)
+    codes = pd.factorize(groups, sort=True)[0]
     per = _ece_samples(conf, correct, codes, 3, 15, 2000, np.random.default_rng(0), _bin_index(conf, 15))
     lo, hi = np.quantile(per.max(1) - per.min(1), [0.025, 0.975])
     half = (ghi - glo) / 2
-    # a 2.5 % quantile of 400 resamples has a standard error of about 0.1 half-widths
     assert abs(lo - glo) < 0.3 * half and abs(hi - ghi) < 0.3 * half, (lo, hi, glo, ghi)
+    # the reported ECE interval is not that percentile interval (which can lie above the ECE): it holds the ECE
+    ours = ece_intervals(y, p, sensitive=pd.DataFrame({"g": groups}), n_boot=2000, seed=0)
+    point = calibration(y, p, sensitive=pd.DataFrame({"g": groups}))
+    assert ours.loc["ece", "value"] == pytest.approx(point.ece, abs=1e-12)
+    assert ours.loc["ece", "low"] <= point.ece <= ours.loc["ece", "high"]
+
+
+def test_ece_interval_of_a_perfectly_fitted_model_holds_its_zero():
+    """Leaves of a tree on their own data: every bin's accuracy equals its confidence, ECE 0; the resampled ECE is
+    all above 0, so a percentile interval excluded 0. Ours starts at 0."""
+    from audit.health import ece_intervals
+
+    rng = np.random.default_rng(3)
+    leaf = rng.integers(0, 6, 3000)
+    y = np.zeros(3000, int)
+    for k in range(6):  # exactly 10k % positives in leaf k, the leaf predicts that share
+        m = np.flatnonzero(leaf == k)
+        y[m[: int(round(len(m) * (0.1 + 0.15 * k)))]] = 1
+    p1 = np.array([y[leaf == k].mean() for k in range(6)])[leaf]
+    ci = ece_intervals(y, np.column_stack([1 - p1, p1]), n_boot=500)
+    assert ci.loc["ece", "value"] == pytest.approx(0, abs=1e-12) and ci.loc["ece", "low"] == 0.0 < ci.loc["ece", "high"] < 0.05
 
 
 def test_ece_gap_evidence_on_equal_mass_bins():
