@@ -119,7 +119,9 @@ class FairnessCheck(Check):
     title = "Fairness"
     metric_patterns: ClassVar[tuple[str, ...]] = _patterns()
     metric_docs: ClassVar[dict[str, str]] = {
-        **{f"fairness.{d}": f"{doc}; worst over the sensitive columns" for d, doc in _DISPARITY_DOCS.items()},
+        **{f"fairness.{d}": f"{doc}; worst over the sensitive columns. Like every gap: bias-corrected, with an interval that "
+           "covers a gap of 0 and a permutation p-value for 'no gap' (plug-in value, as fairlearn, in the tables)"
+           for d, doc in _DISPARITY_DOCS.items()},
         **{f"fairness.<column>.{d}": f"{doc}, for one sensitive column (or 'intersection')" for d, doc in _DISPARITY_DOCS.items()},
         **{f"fairness.<column>.{m}_difference": f"max - min {m.replace('_', ' ')} over the column's groups" for m in GAP_METRICS},
         **{f"fairness.<column>.{m}_ratio": f"min / max {m.replace('_', ' ')} over the column's groups" for m in GAP_METRICS},
