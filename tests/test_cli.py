@@ -114,7 +114,7 @@ def test_config_errors_name_the_key(tmp_path):
     cases = {
         '[modle]\nfactory = "a:b"\n': "unknown table [modle]",
         '[data]\npath = "d.csv"\ntarget = "y"\n': "needs a [model] table",
-        '[model]\nfactory = "a:b"\npath = "m.pt"\n[data]\npath = "d.csv"\ntarget = "y"\n': "exactly one of 'model.factory' or 'model.path'",
+        '[model]\nfactory = "a:b"\npath = "m.pt"\n[data]\npath = "d.csv"\ntarget = "y"\n': "exactly one of 'model.factory', 'model.path', or stored predictions",
         '[model]\nfactory = "a:b"\n[data]\npath = "d.csv"\n': "'data.target' is missing",
         '[model]\nfactory = "a:b"\n[data]\npath = "d.csv"\ntarget = "y"\nsensitive = 3\n': "'data.sensitive' must be a list",
         '[model]\nfactory = "a:b"\n[data]\npath = "d.csv"\ntarget = "y"\n[audit]\nsed = 1\n': "'audit.sed' is not known",

@@ -180,29 +180,35 @@ def proxy_auc(
     rows, feat_rows = [], []
     for s in sens.columns:
         feats = [c for c in X.columns if str(c) != s]
-        idx = stratified_rows(pd.factorize(sens[s].astype(str))[0], max_rows, seed)
+        all_codes, all_uniq = pd.factorize(sens[s].astype(str), sort=True)
+        strata = all_codes
+        if len(all_uniq) > MAX_PROXY_GROUPS:
+            # lumped before sampling: the largest groups keep their own class (ties broken by group order), the rest
+            # share 'other', and the sample is stratified on those classes, so 'other' is not sampled away
+            sizes = np.bincount(all_codes)
+            top = np.sort(np.argsort(-sizes, kind="stable")[: MAX_PROXY_GROUPS - 1])
+            lump = np.full(len(sizes), len(top))
+            lump[top] = np.arange(len(top))
+            strata = lump[all_codes]
+            notes.append(f"{s}: {len(sizes):,} groups; its proxy model predicts the {len(top)} largest and 'other' "
+                         f"(the remaining {len(sizes) - len(top):,} groups together), at most {MAX_PROXY_GROUPS} classes.")
+        idx = stratified_rows(strata, max_rows, seed)
         if len(idx) < len(X):
             notes.append(f"{s}: its proxy model uses {len(idx):,} of {len(X):,} rows, a seeded sample stratified on "
                          f"{s} (groups smaller than their share kept whole).")
-        codes, uniq = pd.factorize(sens[s].iloc[idx].astype(str), sort=True)
+        codes = pd.factorize(strata[idx], sort=True)[0]
+        names = (np.array([short_label(u) for u in all_uniq], dtype=object) if strata is all_codes
+                 else np.array([f"class {i}" for i in range(MAX_PROXY_GROUPS)], dtype=object))
+        uniq = names[np.unique(strata[idx])]
         counts = np.bincount(codes, minlength=len(uniq))
         keep_groups = counts >= cv
         if (~keep_groups).any():
-            left = [short_label(u) for u in uniq[~keep_groups]]
+            left = [str(u) for u in uniq[~keep_groups]]
             more = f" and {len(left) - _LISTED} more" if len(left) > _LISTED else ""
             notes.append(f"{s}: {len(left)} group(s) have fewer than {cv} rows and are left out of its proxy model: "
                          f"{left[:_LISTED]}{more}.")
         rsel = keep_groups[codes]
         y = pd.factorize(codes[rsel], sort=True)[0]
-        if keep_groups.sum() > MAX_PROXY_GROUPS:
-            # the largest groups keep their own class (ties broken by group order); the rest share one
-            sizes = np.bincount(y)
-            top = np.sort(np.argsort(-sizes, kind="stable")[: MAX_PROXY_GROUPS - 1])
-            lump = np.full(len(sizes), len(top))
-            lump[top] = np.arange(len(top))
-            notes.append(f"{s}: {len(sizes):,} groups; its proxy model predicts the {len(top)} largest and 'other' "
-                         f"(the remaining {len(sizes) - len(top):,} groups together), at most {MAX_PROXY_GROUPS} classes.")
-            y = lump[y]
         row: dict[str, Any] = {"sensitive": s, "proxy_auc": np.nan, "proxy_auc_low": np.nan, "proxy_auc_high": np.nan,
                                "rows": int(rsel.sum()), "n_groups": int(keep_groups.sum()), "n_features": len(feats),
                                "strongest_feature": None, "strongest_feature_auc": np.nan, "is_model_feature": s in map(str, X.columns)}
