@@ -204,6 +204,45 @@ _SHORT = {"demographic_parity_difference": "DP diff", "demographic_parity_ratio"
           "equal_opportunity_difference": "EOpp diff", "ece_gap": "ECE gap"}
 
 
+def timing(n: int = 100_000, n_boot: int = 1000, repeat: int = 3) -> list[tuple[str, float, float]]:
+    """Seconds (best of ``repeat``) for the audit's gap work without and with the permutation test.
+
+    Fairness: race (4 groups) x sex, with the intersection, ``n_boot`` resamples; calibration: the ECE
+    intervals of both columns.
+    """
+    from audit.fairness import assess_fairness
+    from audit.health import ece_intervals
+
+    rng = np.random.default_rng(0)
+    race = rng.choice(["a", "b", "c", "d"], n, p=[0.5, 0.3, 0.15, 0.05])
+    sex = rng.choice(["F", "M"], n)
+    q = rng.uniform(Q_LO, Q_HI, n)
+    y = (rng.random(n) < q).astype(int)
+    pred = (q > 0.5).astype(int)
+    sens = {"race": race, "sex": sex}
+    import pandas as pd
+
+    frame = pd.DataFrame(sens)
+    proba = np.column_stack([1 - q, q])
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    return [
+        ("assess_fairness (race, sex, intersection)",
+         best(lambda: assess_fairness(y, pred, frame, n_boot=n_boot, n_perm=0)),
+         best(lambda: assess_fairness(y, pred, frame, n_boot=n_boot))),
+        ("ece_intervals (race, sex)",
+         best(lambda: ece_intervals(y, proba, sensitive=sens, n_boot=n_boot, n_perm=0)),
+         best(lambda: ece_intervals(y, proba, sensitive=sens, n_boot=n_boot))),
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=400)
@@ -212,7 +251,14 @@ def main() -> None:
     ap.add_argument("--unequal", action="store_true", help="also group A of 10,000 rows against group B of 30")
     ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS))
     ap.add_argument("--min-bin-count", type=int, default=100, help="rows per equal-mass ECE bin at least (the audit's default)")
+    ap.add_argument("--timing", action="store_true", help="only time the gap work with and without the permutation test")
     args = ap.parse_args()
+    if args.timing:
+        print("| rows | work | without test (s) | with test (s) |\n|---|---|---|---|")
+        for n in (10_000, 100_000):
+            for what, without, with_test in timing(n, args.boot):
+                print(f"| {n:,} | {what} | {without:.2f} | {with_test:.2f} |")
+        return
     designs = [(n, n) for n in args.sizes] + ([(10_000, 30)] if args.unequal else [])
     print(f"{args.reps} replicates, {args.boot} resamples and permutations each; {platform.processor() or platform.machine()}, "
           f"{platform.python_version()}")
