@@ -34,6 +34,7 @@ test-gpu: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/fairness.py
+	$(BIN)/python bench/gap_simulation.py --unequal
 	$(BIN)/python bench/robustness.py
 	$(BIN)/python bench/blackbox.py
 	$(BIN)/python bench/explain.py
