@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -163,7 +164,7 @@ class Section:
     tables : dict of str to DataFrame
         Every table a user gets back; renderers show them in insertion order.
     figures : list of Figure
-        Inline figures.
+        Inline figures; checks pass a :class:`DeferredFigures`, drawn only when something reads them.
     notes : list of str
         Warnings and caveats (small groups, undefined metrics, approximations).
     duration_s : float
@@ -191,6 +192,85 @@ class Section:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data view (JSON-ready) of the section, as audit.json holds it; figures are left out."""
         return render("json_section", self)
+
+
+class DeferredFigures(list):
+    """A section's figures, drawn the first time something reads them (the HTML renderer, a notebook, a test).
+
+    Checks hand over the function that draws their figures from numbers they already computed, so
+    ``audit()`` itself draws nothing: an audit that only writes audit.json, junit.xml or a summary, or
+    gates in CI, never pays for matplotlib. A drawing error is logged and leaves the list empty, so one
+    broken figure cannot stop a report from being written.
+
+    Examples
+    --------
+    >>> calls = []
+    >>> figs = DeferredFigures(lambda: calls.append(1) or ["fig"])
+    >>> calls
+    []
+    >>> list(figs), len(figs), calls
+    (['fig'], 1, [1])
+    """
+
+    def __init__(self, draw: Callable[[], Iterable[Figure]]) -> None:
+        super().__init__()
+        self._draw: Callable[[], Iterable[Figure]] | None = draw
+
+    @property
+    def drawn(self) -> bool:
+        return self._draw is None
+
+    def _ready(self) -> None:
+        if self._draw is None:
+            return
+        draw, self._draw = self._draw, None
+        try:
+            super().extend(draw())
+        except Exception:  # noqa: BLE001 - a figure must not sink the report
+            logging.getLogger(__name__).exception("drawing a figure failed")
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self._ready()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._ready()
+        return super().__len__()
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        self._ready()
+        return super().__getitem__(i)
+
+    def __contains__(self, x: object) -> bool:
+        self._ready()
+        return super().__contains__(x)
+
+    def __eq__(self, other: object) -> bool:
+        self._ready()
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __add__(self, other):  # type: ignore[no-untyped-def]
+        return list(self) + list(other)
+
+    def __iadd__(self, other):  # type: ignore[no-untyped-def]
+        self._ready()
+        return super().__iadd__(other)
+
+    def append(self, x: Figure) -> None:
+        self._ready()
+        super().append(x)
+
+    def extend(self, xs: Iterable[Figure]) -> None:
+        self._ready()
+        super().extend(xs)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (list, (list(self),))
+
+    def __repr__(self) -> str:
+        return "DeferredFigures(not drawn yet)" if self._draw is not None else super().__repr__()
 
 
 def skipped(check: str, title: str, reason: str) -> Section:

@@ -178,3 +178,21 @@ def test_compiled_models_run_every_check_like_their_module(tmp_path, kind):
     for name in ("performance.accuracy", "robustness.pgd.linf.accuracy@0.1", "gradients.max_grad_norm", "calibration.ece"):
         assert got.metrics[name].value == pytest.approx(ref.metrics[name].value, rel=1e-5), name
     assert any("registration order" in n for n in got.sections["gradients"].notes)
+
+
+def test_audit_draws_no_figure_until_html_is_written():
+    """Figures are drawn when something reads them (the HTML report), never inside audit() itself."""
+    from audit.models.compas import train_compas_mlp
+    from audit.section import DeferredFigures
+
+    t = train_compas_mlp()
+    report = audit(t.model, t.test, target="two_year_recid", sensitive=["race"], transform=t.transform,
+                   features=t.transform.columns_, progress=False,
+                   checks=["performance", "fairness", "calibration", "data_quality"])
+    figs = {k: s.figures for k, s in report.sections.items()}
+    assert all(isinstance(f, DeferredFigures) and not f.drawn for f in figs.values())
+    report.to_dict()  # audit.json needs no figure
+    assert not any(f.drawn for f in figs.values())
+    html = report.to_html()
+    assert all(f.drawn and len(f) > 0 for f in figs.values())
+    assert html.count("data:image/svg+xml") >= sum(len(f) for f in figs.values())

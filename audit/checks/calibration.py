@@ -11,7 +11,7 @@ from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.health import CalibrationResult, calibration, ece_intervals
 from audit.plots.calibration import reliability
-from audit.section import Metric, Section, metric_parts
+from audit.section import DeferredFigures, Metric, Section, metric_parts
 from audit.stats import interval_bounds
 
 
@@ -136,7 +136,7 @@ class CalibrationCheck(Check):
                          f"(group labels permuted, {self.n_boot:,} permutations) has p >= 0.05.")
         return CalibrationSection(
             check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
-            figures=reliability(r, mgs), notes=notes, result=r,
+            figures=DeferredFigures(lambda: reliability(r, mgs)), notes=notes, result=r,
         )
 
 

@@ -13,7 +13,7 @@ from audit.context import AuditContext
 from audit.data import AuditData
 from audit.health import DataQualityResult, data_quality, image_data_quality
 from audit.plots.data_quality import feature_drift, label_balance
-from audit.section import Metric, Section, metric_parts
+from audit.section import DeferredFigures, Metric, Section, metric_parts
 
 _SPLIT_METRICS = (
     "max_missing_share", "constant_columns", "duplicate_share", "near_duplicate_share", "label_conflict_share",
@@ -179,5 +179,5 @@ class DataQualityCheck(Check):
         summary = "; ".join(parts) + "."
         return DataQualitySection(
             check=self.name, title=self.title, summary=summary[0].upper() + summary[1:], metrics=metrics, tables=tables,
-            figures=[*label_balance(r), *feature_drift(r)], notes=list(r.notes), result=r,
+            figures=DeferredFigures(lambda: [*label_balance(r), *feature_drift(r)]), notes=list(r.notes), result=r,
         )

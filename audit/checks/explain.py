@@ -21,7 +21,7 @@ from audit.explain import (
 )
 from audit.explain._permutation import TARGET_SE
 from audit.plots.explain import beeswarm, importance_bars, shap_vs_lime
-from audit.section import Metric, Section, metric_parts
+from audit.section import DeferredFigures, Metric, Section, metric_parts
 from audit.stats import TOTAL_SHARE, bootstrap_shares
 
 log = logging.getLogger(__name__)
@@ -240,14 +240,19 @@ class ExplainCheck(Check):
         tables = self._tables(ctx, res, glob, lime, chosen, shap_chosen, agree, X)
         sensitive_cols = [c for c in sens.columns if c in glob.importance.index]
         proxy_cols = glob.proxies["feature"].tolist()
-        figs = importance_bars(glob.importance, sensitive=sensitive_cols, proxies=proxy_cols, top=self.top,
-                               explained=glob.explained)
         phi_cols = _explained(sub, glob.explained)
-        figs += beeswarm(phi_cols, sub.data, glob.importance.index[: self.top], seed=seed, explained=glob.explained)
         titles = [f"row {i} · {why.replace(' (most confident)', '')} · p={lime.model_prediction.iloc[j]:.2f}"
                   for j, (i, why) in enumerate(chosen)]
-        if res.in_data_columns:  # side by side only when both explain the same columns
-            figs += shap_vs_lime(shap_chosen, lime.weights, titles)
+
+        def draw() -> list:
+            out = importance_bars(glob.importance, sensitive=sensitive_cols, proxies=proxy_cols, top=self.top,
+                                  explained=glob.explained)
+            out += beeswarm(phi_cols, sub.data, glob.importance.index[: self.top], seed=seed, explained=glob.explained)
+            if res.in_data_columns:  # side by side only when both explain the same columns
+                out += shap_vs_lime(shap_chosen, lime.weights, titles)
+            return out
+
+        figs = DeferredFigures(draw)
 
         top3 = ", ".join(glob.importance.index[:3])
         summary = (

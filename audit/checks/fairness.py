@@ -34,7 +34,7 @@ from audit.errors import AuditInputError
 from audit.fairness import DISPARITIES, INTERSECTION, FairnessAssessment, ProxyResult, assess_fairness, proxy_auc
 from audit.fairness._text import findings_table
 from audit.plots.fairness import disparity_bars, group_bars, heat_map
-from audit.section import Metric, Section, metric_part, metric_parts
+from audit.section import DeferredFigures, Metric, Section, metric_part, metric_parts
 
 #: multiclass models: one-vs-rest assessments for at most this many classes (the most frequent)
 MAX_CLASSES = 20
@@ -212,12 +212,16 @@ class FairnessCheck(Check):
             title = "Intersection" if v == INTERSECTION else f"Groups by {v}"
             tables[title] = self._stack({c: r.groups[v] for c, r in results.items()}, multiclass)
         tables["Metric gaps"] = self._stack({c: r.gaps.loc[gated] for c, r in results.items()}, multiclass)
-        figures = [*disparity_bars(res, gated)]
-        for n in names:
-            figures += group_bars(res.groups[n], n, self.confidence)
-        pair = next((v for v in views if len(views[v]) == 2), None)
-        if pair is not None:
-            figures += heat_map(res.groups[pair])
+        def draw() -> list:
+            figs = [*disparity_bars(res, gated)]
+            for n in names:
+                figs += group_bars(res.groups[n], n, self.confidence)
+            pair = next((v for v in views if len(views[v]) == 2), None)
+            if pair is not None:
+                figs += heat_map(res.groups[pair])
+            return figs
+
+        figures = DeferredFigures(draw)
         proxies = self._proxies(ctx, names, rng, notes)
         if proxies is not None:
             tables["Proxies"] = proxies.table

@@ -11,7 +11,7 @@ from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.health import GradientHealthResult, gradient_health
 from audit.plots.gradients import gradient_norms
-from audit.section import Metric, Section
+from audit.section import DeferredFigures, Metric, Section
 
 
 @dataclass
@@ -117,5 +117,5 @@ class GradientHealthCheck(Check):
         notes = list(r.notes) + ["Computed in eval mode (dropout off, batch norm on running statistics)."]
         return GradientSection(
             check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
-            figures=gradient_norms(r, self.exploding_norm), notes=notes, result=r,
+            figures=DeferredFigures(lambda: gradient_norms(r, self.exploding_norm)), notes=notes, result=r,
         )

@@ -11,7 +11,7 @@ from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.health import OverfittingResult, overfitting
 from audit.plots.overfitting import history_curves
-from audit.section import Figure, Metric, Section
+from audit.section import DeferredFigures, Figure, Metric, Section
 
 
 @dataclass
@@ -82,7 +82,7 @@ class OverfittingCheck(Check):
             if np.isfinite(r.epochs_since_best):
                 metrics.append(Metric("overfitting.epochs_since_best_val", r.epochs_since_best, higher_is_better=False))
             tables["Training history"] = r.history
-            figs = history_curves(r)
+            figs = DeferredFigures(lambda: history_curves(r))
             if r.diverging:
                 parts.append(f"validation loss rose while training loss fell over the last {r.k} epochs")
             if r.best_epoch is not None:

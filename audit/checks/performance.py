@@ -9,7 +9,7 @@ from sklearn import metrics as skm
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.plots.performance import confusion_matrix
-from audit.section import Metric, Section
+from audit.section import DeferredFigures, Metric, Section
 from audit.stats import classification_metrics, interval_bounds, metric_intervals
 
 
@@ -188,6 +188,6 @@ class PerformanceCheck(Check):
             summary=summary,
             metrics=metrics,
             tables=tables,
-            figures=confusion_matrix(cm, capped),
+            figures=DeferredFigures(lambda: confusion_matrix(cm, capped)),
             notes=notes,
         )

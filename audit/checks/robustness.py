@@ -30,7 +30,7 @@ from audit.robustness import (
     robustness_curve,
     tabular_constraints,
 )
-from audit.section import Metric, Section, metric_parts
+from audit.section import DeferredFigures, Metric, Section, metric_parts
 from audit.stats import wilson_interval
 
 IMAGE_EPS = (0.01, 0.03, 0.1)
@@ -285,10 +285,15 @@ class RobustnessCheck(Check):
             tables["Group gaps"] = groups.gaps
         if not cons.features.empty:
             tables["Perturbed inputs"] = _inputs_table(cons)
-        figures = accuracy_vs_eps(curves, unit, self.steps)
-        if images is not None and self.n_examples > 0:
-            examples = adversarial_examples(curves[-1], images, self.n_examples)
-            figures += draw_examples(examples, [str(c) for c in ctx.classes])
+        class_names = [str(c) for c in ctx.classes]
+
+        def draw() -> list:
+            figs = accuracy_vs_eps(curves, unit, self.steps)
+            if images is not None and self.n_examples > 0:
+                figs += draw_examples(adversarial_examples(curves[-1], images, self.n_examples), class_names)
+            return figs
+
+        figures = DeferredFigures(draw)
         return RobustnessSection(
             check=self.name, title=self.title, summary=self._summary(curves, groups, unit, len(idx)), metrics=metrics,
             tables=tables, figures=figures, notes=notes, curves=curves, constraints=cons, groups=groups, rows=idx,

@@ -14,7 +14,7 @@ from audit.plots.saliency import curves_figure, overlay_grid
 from audit.saliency import METHODS, attribute, faithfulness, method_label, randomization_test
 from audit.saliency._faithfulness import BaselineKind, FaithfulnessResult
 from audit.saliency._sanity import SanityResult
-from audit.section import Metric, Section
+from audit.section import DeferredFigures, Metric, Section
 from audit.stats import bootstrap_mean
 
 def select_images(
@@ -181,10 +181,9 @@ class SaliencyCheck(Check):
         grid_maps = type(maps)(
             maps={m: v[:k] for m, v in maps.maps.items()}, raw={}, target=maps.target[:k], layer=maps.layer
         )
-        figures = [
-            overlay_grid(x[:k].detach().cpu().numpy(), grid_maps, titles, highlight=mis.tolist()),
-            curves_figure(faith),
-        ]
+        images = x[:k].detach().cpu().numpy()
+        figures = DeferredFigures(lambda: [overlay_grid(images, grid_maps, titles, highlight=mis.tolist()),
+                                           curves_figure(faith)])
 
         notes = list(maps.notes) + list(sanity.notes)
         if maps.layer is not None:
