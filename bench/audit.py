@@ -12,7 +12,7 @@ Each row prints the audit's seconds (total and per check, training excluded), pe
 seconds of one bare ``predict_proba`` over the same rows (the unavoidable cost), as a ratio.
 Targets (issue 18, this 2-core machine): COMPAS under 4 s; 1,000,000 rows under 60 s and 3 GB.
 
-    python bench/audit.py [--workloads compas adult digits synthetic-100k synthetic-1m] [--save-html]
+    python bench/audit.py [--workloads compas adult digits synthetic-100k synthetic-1m] [--save-html] [--device cuda]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def _workload(name: str):
     raise SystemExit(f"unknown workload {name!r}; choose from {WORKLOADS}")
 
 
-def _child(name: str, save_html: bool) -> None:
+def _child(name: str, save_html: bool, device: str) -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -89,12 +89,12 @@ def _child(name: str, save_html: bool) -> None:
     model, data, kw = _workload(name)
     X = data[0] if isinstance(data, tuple) else data[kw.get("features") or [c for c in data.columns
                                                                                if c != kw.get("target")]]
-    adapter = ModelAdapter(model, transform=kw.get("transform"))
+    adapter = ModelAdapter(model, transform=kw.get("transform"), device=device)
     t = time.perf_counter()
     adapter.predict_proba(X)
     predict_s = time.perf_counter() - t
     t = time.perf_counter()
-    report = audit(model, data, progress=False, seed=0, **kw)
+    report = audit(model, data, progress=False, seed=0, device=device, **kw)
     if save_html:
         report.save_html(f"/tmp/bench-audit-{name}.html")
     total = time.perf_counter() - t
@@ -107,15 +107,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS)
     ap.add_argument("--save-html", action="store_true", help="also write the HTML report (timed)")
+    ap.add_argument("--device", default="auto", help="where torch models run: auto, cpu, cuda")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        _child(args.child, args.save_html)
+        _child(args.child, args.save_html, args.device)
         return
     print(f"# {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
     print(f"{'workload':16s} {'audit s':>8s} {'predict s':>9s} {'ratio':>7s} {'peak MB':>8s}  per check (s)")
     for name in args.workloads:
-        cmd = [sys.executable, __file__, "--child", name] + (["--save-html"] if args.save_html else [])
+        cmd = [sys.executable, __file__, "--child", name, "--device", args.device] + (
+            ["--save-html"] if args.save_html else [])
         out = subprocess.run(cmd, capture_output=True, text=True)
         line = next((ln for ln in out.stdout.splitlines() if ln.startswith("{")), None)
         if line is None:
