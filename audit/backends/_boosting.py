@@ -38,10 +38,9 @@ def _refuse_objective(objective: str, model: Any) -> None:
         )
 
 
-class XGBoostBackend(EstimatorBackend):
-    """``xgboost.XGBClassifier`` (scikit-learn API) or a raw ``xgboost.Booster`` with a classification objective."""
-
-    kind = "xgboost"
+class _BoosterBackend(EstimatorBackend):
+    """A boosting library's scikit-learn wrapper (an estimator), or its raw ``Booster``, whose objective says
+    whether it classifies (a Booster has no ``predict_proba`` and no ``_estimator_type``)."""
 
     def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
         self.raw = type(model).__name__ == "Booster"
@@ -49,9 +48,31 @@ class XGBoostBackend(EstimatorBackend):
             super().__init__(model, output=output, device=device)
             return
         ModelBackend.__init__(self, model, output=output, device=device)
-        self.objective = json.loads(model.save_config())["learner"]["objective"]["name"]
+        self.objective = self._objective(model)
         _refuse_objective(self.objective, model)
-        self._has_scores = self.objective != "multi:softmax"
+
+    @staticmethod
+    def _objective(booster: Any) -> str:
+        raise NotImplementedError
+
+    @property
+    def tree_ensemble(self) -> bool:
+        return True
+
+
+class XGBoostBackend(_BoosterBackend):
+    """``xgboost.XGBClassifier`` (scikit-learn API) or a raw ``xgboost.Booster`` with a classification objective."""
+
+    kind = "xgboost"
+
+    def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
+        super().__init__(model, output=output, device=device)
+        if self.raw:
+            self._has_scores = self.objective != "multi:softmax"
+
+    @staticmethod
+    def _objective(booster: Any) -> str:
+        return json.loads(booster.save_config())["learner"]["objective"]["name"]
 
     @classmethod
     def accepts(cls, model: Any) -> bool:
@@ -75,10 +96,6 @@ class XGBoostBackend(EstimatorBackend):
             return int(self.booster.num_features())
         except Exception:  # noqa: BLE001
             return None
-
-    @property
-    def tree_ensemble(self) -> bool:
-        return True
 
     def tree_shap(self, X: Any) -> Any:
         from audit.backends._treeshap import xgboost_tree_shap
@@ -105,19 +122,14 @@ class XGBoostBackend(EstimatorBackend):
         return proba
 
 
-class LightGBMBackend(EstimatorBackend):
+class LightGBMBackend(_BoosterBackend):
     """``lightgbm.LGBMClassifier`` or a raw ``lightgbm.Booster`` with a classification objective."""
 
     kind = "lightgbm"
 
-    def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
-        self.raw = type(model).__name__ == "Booster"
-        if not self.raw:
-            super().__init__(model, output=output, device=device)
-            return
-        ModelBackend.__init__(self, model, output=output, device=device)
-        self.objective = str(model.dump_model(num_iteration=1).get("objective", "")).split(" ")[0]
-        _refuse_objective(self.objective, model)
+    @staticmethod
+    def _objective(booster: Any) -> str:
+        return str(booster.dump_model(num_iteration=1).get("objective", "")).split(" ")[0]
 
     @classmethod
     def accepts(cls, model: Any) -> bool:
@@ -134,10 +146,6 @@ class LightGBMBackend(EstimatorBackend):
             return int(self.model.num_feature())
         n = getattr(self.model, "n_features_", None)
         return int(n) if n is not None else None
-
-    @property
-    def tree_ensemble(self) -> bool:
-        return True
 
     def tree_shap(self, X: Any) -> Any:
         from audit.backends._treeshap import lightgbm_tree_shap
