@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import AuditInputError, ModelCallError
+from audit.stats import stratified_quotas
 
 #: checks computed on every row from the per-partition predictions
 FULL_DATA_CHECKS = ("performance", "fairness", "calibration")
@@ -60,15 +61,15 @@ def predict_log(ddf: Any, predict_proba: Callable[..., np.ndarray], *, features:
 
 def stratified_sample(ddf: Any, column: str | None, rows: int, seed: int) -> tuple[pd.DataFrame, str]:
     """About ``rows`` rows of ``ddf`` as pandas, stratified on ``column`` (small groups kept whole); and a note."""
-    n = int(ddf.shape[0].compute()) if hasattr(ddf.shape[0], "compute") else int(len(ddf))
+    # one pass for the group sizes, which also give the row count
+    sizes = ddf[column].astype(str).value_counts().compute() if column is not None else None
+    n = int(sizes.sum()) if sizes is not None else int(ddf.shape[0].compute())
     if n <= rows:
         return ddf.compute().reset_index(drop=True), f"all {n:,} rows"
-    if column is None:
-        frac = rows / n
-        out = ddf.sample(frac=frac, random_state=seed).compute().reset_index(drop=True)
+    if sizes is None:
+        out = ddf.sample(frac=rows / n, random_state=seed).compute().reset_index(drop=True)
         return out, f"a seeded random sample of {len(out):,} of {n:,} rows"
-    sizes = ddf[column].astype(str).value_counts().compute()
-    quota = _quotas(sizes.to_numpy(), rows)
+    quota = stratified_quotas(sizes.to_numpy(), rows)
     frac = dict(zip(sizes.index, quota / sizes.to_numpy()))
 
     def take(df: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:
@@ -80,21 +81,6 @@ def stratified_sample(ddf: Any, column: str | None, rows: int, seed: int) -> tup
     out = ddf.map_partitions(take, meta=ddf._meta).compute().reset_index(drop=True)
     return out, (f"a seeded sample of {len(out):,} of {n:,} rows stratified on {column} (each group about its fair "
                  "share, small groups whole)")
-
-
-def _quotas(sizes: np.ndarray, cap: int) -> np.ndarray:
-    """Water-filling: every group gets min(size, an equal share of what the smaller groups leave)."""
-    quota = np.zeros(len(sizes))
-    left, open_ = float(cap), np.arange(len(sizes))
-    while left > 0 and len(open_):
-        share = left / len(open_)
-        take = np.minimum(sizes[open_] - quota[open_], share)
-        quota[open_] += take
-        left -= take.sum()
-        open_ = open_[quota[open_] < sizes[open_]]
-        if take.sum() == 0:
-            break
-    return quota
 
 
 def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, sample_rows: int = 20_000,

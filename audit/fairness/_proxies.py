@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from audit.errors import AuditInputError
 from audit.fairness._inputs import sensitive_frame
-from audit.stats import hanley_mcneil_se
+from audit.stats import hanley_mcneil_se, stratified_rows
 from audit.text import short_label
 
 logger = logging.getLogger(__name__)
@@ -93,35 +93,6 @@ def _auc_interval(y: np.ndarray, proba: np.ndarray) -> tuple[float, float, float
         auc = float(np.sum(w[ok] * aucs[ok]) / w[ok].sum())
         se = float(np.sqrt(np.sum((w[ok] / w[ok].sum()) ** 2 * ses[ok] ** 2)))  # classes treated as independent
     return auc, max(0.0, auc - 1.96 * se), min(1.0, auc + 1.96 * se)
-
-
-def stratified_rows(groups: np.ndarray, cap: int, seed: int) -> np.ndarray:
-    """At most ``cap`` row positions, every group keeping ``min(size, fair share)`` rows (seeded, sorted).
-
-    Examples
-    --------
-    >>> g = np.array([0] * 90 + [1] * 10)
-    >>> np.bincount(g[stratified_rows(g, 20, 0)]).tolist()
-    [10, 10]
-    """
-    n = len(groups)
-    if n <= cap:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    sizes = np.bincount(groups)
-    quota = np.zeros_like(sizes)
-    left, open_ = cap, np.flatnonzero(sizes > 0)
-    while left > 0 and len(open_):  # water-filling: small groups whole, the rest share what is left equally
-        share = max(1, left // len(open_))
-        take = np.minimum(sizes[open_] - quota[open_], share)
-        take = np.minimum(take, left)
-        quota[open_] += take
-        left -= int(take.sum())
-        open_ = open_[quota[open_] < sizes[open_]]
-        if take.sum() == 0:
-            break
-    out = [rng.choice(np.flatnonzero(groups == g), size=q, replace=False) for g, q in enumerate(quota) if q]
-    return np.sort(np.concatenate(out))
 
 
 def _auc(y: np.ndarray, proba: np.ndarray) -> float:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from audit.stats._auc import auc_from_bins, bootstrap_auc, group_auc, group_auc_vectorised, hanley_mcneil_se, score_bins
 from audit.stats._classification import DENSE_CLASSES, INTERVAL_METRICS, classification_metrics, metric_intervals
 from audit.stats._intervals import interval_bounds, proportion_range_interval, wilson_interval
+from audit.stats._strata import stratified_quotas, stratified_rows
 from audit.stats._resample import (
     TOTAL_SHARE,
     bootstrap_mean,
@@ -36,6 +37,8 @@ from audit.stats._resample import (
 )
 
 __all__ = [
+    "stratified_quotas",
+    "stratified_rows",
     "DENSE_CLASSES",
     "INTERVAL_METRICS",
     "TOTAL_SHARE",

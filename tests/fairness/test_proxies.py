@@ -79,7 +79,7 @@ def test_proxy_interval_covers_like_a_bootstrap_of_the_held_out_predictions():
 
 
 def test_proxy_sample_is_stratified_and_small_groups_stay_whole():
-    from audit.fairness._proxies import stratified_rows
+    from audit.stats import stratified_rows
 
     g = np.repeat([0, 1, 2], [9_000, 900, 40])
     idx = stratified_rows(g, 3_000, seed=0)
