@@ -212,8 +212,8 @@ class AuditContext:
         """
         X = self.data.X
         extra = [self.train.X] if self.train is not None else []
-        declared = [c for c in self.data.categorical if c in X.columns] if hasattr(X, "columns") else []
-        return build_space(self.model, X, extra, output="proba", categorical=declared or None)
+        # the codec's own rule for categorical columns (non-numeric or boolean) is the one data.categorical uses
+        return build_space(self.model, X, extra, output="proba")
 
     def fingerprint(self) -> str:
         """Short hash of the data and seed, shown in the report to identify a run."""
