@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from audit.backends._base import ModelBackend, library_of
-from audit.backends._estimators import EstimatorBackend, refuse_regressor
+from audit.backends._estimators import EstimatorBackend
 from audit.backends._scores import OutputKind, scores_to_proba
 from audit.errors import AuditInputError
 
@@ -166,12 +166,6 @@ class CatBoostBackend(EstimatorBackend):
     """``catboost.CatBoostClassifier`` (its feature names come from ``feature_names_``)."""
 
     kind = "catboost"
-
-    def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
-        refuse_regressor(model)
-        if type(model).__name__ == "CatBoostRegressor" or getattr(model, "_estimator_type", None) == "regressor":
-            raise AuditInputError(f"model is a regressor ({type(model).__name__}); audit checks classifiers")
-        super().__init__(model, output=output, device=device)
 
     @classmethod
     def accepts(cls, model: Any) -> bool:
