@@ -49,7 +49,7 @@ def exceeds(x: float, limit: float, *others: float) -> bool:
 
 # ----------------------------------------------------------------------------- gaps between groups
 #: metrics that are gaps between groups: fairness disparities and per-metric differences / ratios, and the
-#: ECE gap. Their value is bias-corrected and their interval covers a gap of 0 (audit.fairness._gap_test), so
+#: ECE gap. Their value is bias-corrected and their interval covers a gap of 0 (audit.stats._gaps), so
 #: the interval rule below is what makes a gap gate fail only on evidence; gap_rule says so in the finding.
 GAP_METRIC_PATTERNS = ("fairness.*_difference", "fairness.*_ratio", "calibration.*.ece_gap")
 

@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audit.fairness._assess import disparity_stat, log_floors  # noqa: E402
 from audit.fairness._counts import rates  # noqa: E402
-from audit.fairness._gap_test import permuted_rates  # noqa: E402
+from audit.stats._gaps import permuted_rates  # noqa: E402
 from audit.health._calibration_ci import ece_gap_evidence  # noqa: E402
 from audit.policy import Policy  # noqa: E402
 from audit.section import Metric  # noqa: E402

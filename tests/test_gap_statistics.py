@@ -21,7 +21,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from audit import audit
 from audit.fairness import assess_fairness
-from audit.fairness._gap_test import (
+from audit.stats._gaps import (
     apply_test,
     bias_corrected,
     permutation_p_value,
@@ -135,7 +135,7 @@ def test_band_equals_a_loop_over_pairs():
     assert lo == pytest.approx(max(a - q * s for a, s in rows), abs=1e-12)
     assert hi == pytest.approx(max(a + q * s for a, s in rows), abs=1e-12)
     # the per-group fallback for many groups is wider and still holds the plug-in range
-    import audit.fairness._gap_test as gt
+    import audit.stats._gaps as gt
 
     old, gt.MAX_PAIR_GROUPS = gt.MAX_PAIR_GROUPS, 2
     try:

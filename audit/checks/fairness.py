@@ -16,7 +16,7 @@ What is computed
 - Every gated disparity and gap is the bias-corrected estimate (``corrected`` in the tables; the
   plug-in value, fairlearn's number, is the table's ``value`` and is quoted in the description), with
   an interval that bounds every pairwise contrast at once and a permutation p-value for "no gap"
-  (:mod:`audit.fairness._gap_test`). The policy fails a gap only when the interval's lower end is
+  (:mod:`audit.stats._gaps`). The policy fails a gap only when the interval's lower end is
   above the threshold (:func:`audit.policy.gap_rule`).
 """
 

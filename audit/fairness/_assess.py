@@ -3,7 +3,7 @@
 One multinomial draw of the intersection cells per resample is shared by every view (each sensitive
 column, the intersection, any extra view), so a resample is consistent across views and the
 "worst over columns" statistics have a proper joint interval. Likewise one permutation of the
-group labels (drawn as cell counts, :mod:`audit.fairness._gap_test`) is shared by every view, so the
+group labels (drawn as cell counts, :mod:`audit.stats._gaps`) is shared by every view, so the
 worst-over-columns gap has a proper joint test.
 
 Where the numbers differ from fairlearn, and why
@@ -14,7 +14,7 @@ Where the numbers differ from fairlearn, and why
 - The interval of a gap (``low``/``high``) is **not** fairlearn's ``difference_ci``/``ratio_ci``
   (percentile interval of the resampled max - min). That interval is centred on a biased statistic:
   for equal groups it excludes 0 almost always. Ours bounds every pairwise contrast at once and so
-  covers the true gap, 0 included (:func:`audit.fairness._gap_test.range_interval`); it reaches 0
+  covers the true gap, 0 included (:func:`audit.stats._gaps.range_interval`); it reaches 0
   (a ratio: 1) whenever the permutation test does not reject "no gap". Per-group intervals are
   percentile intervals, as in fairlearn.
 - A group metric that is undefined for a group is NaN here where fairlearn's ``MetricFrame`` gives 0
@@ -35,7 +35,7 @@ import pandas as pd
 
 from audit.errors import AuditInputError
 from audit.fairness._counts import FN, RATE_METRICS, TP, GroupCounts, aggregate, group_counts, rates
-from audit.fairness._gap_test import (
+from audit.stats._gaps import (
     AUC_TEST_GROUPS,
     PERMUTATION_SCHEMES,
     GapEvidence,
@@ -199,7 +199,7 @@ def assess_fairness(
         resamples; equivalent to fairlearn's row resampling.
     confidence : float
         Interval coverage: percentile bootstrap for group metrics; simultaneous bounds on every
-        pairwise contrast for gaps (see :mod:`audit.fairness._gap_test`); the permutation test's level
+        pairwise contrast for gaps (see :mod:`audit.stats._gaps`); the permutation test's level
         is ``1 - confidence``.
     seed : int or Generator
         Same seed, same intervals and p-values.

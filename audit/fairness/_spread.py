@@ -15,7 +15,7 @@ Where the numbers differ from fairlearn: a group whose metric is undefined (NaN:
 the true positive rate, ...) is skipped here; fairlearn's metric functions return 0 for it, so its
 ``difference()`` may be larger and its ``ratio()`` 0. With fewer than two defined groups the gap is NaN.
 These are plug-in values, biased upward as estimates of the true gap (max - min of noisy values);
-:mod:`audit.fairness._gap_test` corrects the bias and gives the interval and test that gates read.
+:mod:`audit.stats._gaps` corrects the bias and gives the interval and test that gates read.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ exact in mean and variance. The overall ECE gets the interval the per-group ECEs
 (:func:`ece_bounds`), not a percentile interval: the ECE is biased upward and not smooth at 0, so the
 percentile interval of a well-calibrated model lay above the ECE itself.
 
-The ECE gap (max - min ECE over groups) gets what every gap gets (:mod:`audit.fairness._gap_test`):
+The ECE gap (max - min ECE over groups) gets what every gap gets (:mod:`audit.stats._gaps`):
 
 - a bias-corrected estimate. The ECE of a perfectly calibrated group is above 0 by noise alone, more
   so the smaller the group, so the plug-in gap between a 30-row and a 10,000-row group measures group
@@ -20,7 +20,7 @@ The ECE gap (max - min ECE over groups) gets what every gap gets (:mod:`audit.fa
   and ``|.|`` at 0 hides from the bootstrap how much;
 - a permutation test of "no gap" (group labels permuted over the rows, the groups' binning redone on
   each permuted group): rows are pooled into fine equal-mass confidence cells x correct, a
-  permutation is drawn as cell counts per group (:func:`audit.fairness._gap_test.split_cells`), and
+  permutation is drawn as cell counts per group (:func:`audit.stats._gaps.split_cells`), and
   each permuted group's equal-mass bins are rebuilt from its cell counts. The observed statistic is
   computed the same way, so the test is exact for that statistic (it differs from the reported gap
   only by the cell resolution).
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import AuditInputError
-from audit.fairness._gap_test import apply_test, permutation_p_value, split_cells
+from audit.stats._gaps import apply_test, permutation_p_value, split_cells
 from audit.health._calibration import MIN_BIN_COUNT, GroupBinning, _bin_index, _group_bins, equal_mass_bins
 from audit.health._common import as_labels, as_proba, as_sensitive_frame
 from audit.stats import resample_counts

@@ -9,7 +9,11 @@ of each interval serve fairness, performance, calibration, robustness, saliency 
 - **intervals of proportions** (:func:`wilson_interval`, :func:`proportion_range_interval`);
 - **ROC AUC** (:func:`group_auc`, :func:`score_bins`, :func:`auc_from_bins`, :func:`bootstrap_auc`,
   :func:`hanley_mcneil_se`): exact per group, and resampled on binned scores;
-- **classification metrics** (:func:`classification_metrics`, :func:`metric_intervals`).
+- **classification metrics** (:func:`classification_metrics`, :func:`metric_intervals`);
+- **gaps between groups** (:func:`range_interval`, :func:`bias_corrected`, :func:`permutation_p_value`,
+  :func:`apply_test`, :func:`split_counts`, :func:`split_cells`): the bias-corrected estimate, the
+  interval that covers a gap of 0, and the permutation test every gated gap (fairness, calibration,
+  robustness) reports.
 
 Examples
 --------
@@ -28,6 +32,15 @@ from audit.stats._auc import auc_from_bins, bootstrap_auc, group_auc, group_auc_
 from audit.stats._classification import DENSE_CLASSES, INTERVAL_METRICS, classification_metrics, metric_intervals
 from audit.stats._intervals import interval_bounds, proportion_range_interval, wilson_interval
 from audit.stats._strata import stratified_quotas, stratified_rows
+from audit.stats._gaps import (
+    GapEvidence,
+    apply_test,
+    bias_corrected,
+    permutation_p_value,
+    range_interval,
+    split_cells,
+    split_counts,
+)
 from audit.stats._resample import (
     TOTAL_SHARE,
     bootstrap_mean,
@@ -37,6 +50,13 @@ from audit.stats._resample import (
 )
 
 __all__ = [
+    "GapEvidence",
+    "apply_test",
+    "bias_corrected",
+    "permutation_p_value",
+    "range_interval",
+    "split_cells",
+    "split_counts",
     "stratified_quotas",
     "stratified_rows",
     "DENSE_CLASSES",

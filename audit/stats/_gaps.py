@@ -41,6 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audit.stats._auc import auc_from_bins
+
 #: up to this many groups the band covers every pairwise contrast (``G (G - 1) / 2`` of them); beyond
 #: it each group gets its own band and the gap is bounded by ``max U - min L`` (wider, still valid),
 #: so 5,000 groups cost ``O(G)`` instead of 12.5 million contrasts per resample
@@ -432,7 +434,6 @@ def permuted_auc(rng: np.random.Generator, counts: np.ndarray, n_perm: int,
     >>> obs.round(2).tolist(), perm.shape
     ([0.95, 0.95], (200, 2))
     """
-    from audit.stats import auc_from_bins  # the binned AUC (shared statistics)
 
     counts = np.asarray(counts, dtype=np.float64)
     mass = counts.sum(axis=(0, 1))
