@@ -48,7 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audit.fairness._assess import disparity_stat, log_floors  # noqa: E402
+from audit.fairness._assess import disparity_stat, log_floors, rate_sizes  # noqa: E402
 from audit.fairness._counts import rates  # noqa: E402
 from audit.stats._gaps import permuted_rates  # noqa: E402
 from audit.health._calibration_ci import ece_gap_evidence  # noqa: E402
@@ -142,12 +142,12 @@ def replicate(rng: np.random.Generator, s: Scenario, n_a: int, n_b: int, n_boot:
     nd = permuted_rates(perm_rng, rows, rows, None, n_boot)
     with np.errstate(invalid="ignore", divide="ignore"):
         m_p = {m: np.where(v[..., 1] > 0, v[..., 0] / np.where(v[..., 1] > 0, v[..., 1], 1.0), np.nan) for m, v in nd.items()}
-    eligible, floors = np.ones(2, bool), log_floors(rows)
+    eligible, floors, sizes = np.ones(2, bool), log_floors(rows), rate_sizes(rows)
     out = {}
     for d in GATES:
         if d == "ece_gap":
             continue
-        ev = disparity_stat(d, m_pt, m_b, m_p, eligible, floors).evidence(confidence)
+        ev = disparity_stat(d, m_pt, m_b, m_p, eligible, floors, sizes).evidence(confidence)
         out[d] = (ev.plug_in, ev.corrected, ev.low, ev.high, ev.p_value)
     conf = np.maximum(q, 1 - q)
     correct = (q > 0.5) == (y == 1)

@@ -102,6 +102,32 @@ def test_a_gap_twice_the_threshold_is_found(sim):
     assert r["fail"] >= 0.95 and r["reject"] == 1.0 and r["cover"] >= 0.9, r
 
 
+def test_a_small_group_against_a_large_one_is_covered_under_a_large_gap(sim):
+    """30 rows against 3,000 with a demographic parity gap of 0.2: the 30-row group's rates sit near 0 or 1,
+    where a symmetric bootstrap band covered 83-92%; the Wilson (MOVER) bounds keep every gate at 93% or more."""
+    res = sim.simulate("dp_gap_0.2", 3000, 30, reps=REPS, n_boot=200)
+    for gate, r in res.items():
+        assert r["cover"] >= 0.93, (gate, r)
+
+
+@pytest.mark.parametrize(("a", "n1", "b", "n2", "low", "high"), [
+    (56, 70, 48, 80, 0.0524, 0.3339), (9, 10, 3, 10, 0.1705, 0.8090), (10, 10, 0, 20, 0.6791, 1.0),
+    (10, 10, 0, 10, 0.6075, 1.0)])
+def test_two_proportions_give_newcombes_interval(a, n1, b, n2, low, high):
+    """Two groups of proportions and no bootstrap spread: the gap's bounds are Newcombe's hybrid score interval
+    for a difference of proportions (Newcombe 1998, Stat Med 17:873, Table II, method 10), and the same as
+    combining two Wilson intervals from audit.stats.wilson_interval by hand."""
+    from audit.stats import wilson_interval
+
+    p, n = np.array([a / n1, b / n2]), np.array([n1, n2], float)
+    lo, hi = range_interval([(p, np.tile(p, (100, 1)), n)], 0.95)
+    assert (round(lo, 4), round(hi, 4)) == (low, high)
+    (l1, u1), (l2, u2) = wilson_interval(a, n1), wilson_interval(b, n2)
+    d = p[0] - p[1]
+    assert lo == pytest.approx(d - np.hypot(p[0] - l1, u2 - p[1]), abs=1e-6)
+    assert hi == pytest.approx(d + np.hypot(u1 - p[0], p[1] - l2), abs=1e-6)
+
+
 def test_exact_truths():
     """The simulation's true values, by hand: group B predicted positive above 0.41 selects (0.95 - 0.41) / 0.9."""
     sim = _bench()

@@ -269,6 +269,11 @@ def assess_fairness(
     if perm_views and gc.weight_sd is not None and (gc.weight_sd > 0).any():
         notes.append("Permutation tests with unequal sample weights draw permuted weight totals from a normal approximation.")
 
+    sq_w = None  # sums of squared weights per cell, for the effective rows behind a weighted rate
+    if gc.weight_sd is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_w = np.where(gc.rows > 0, gc.weighted / np.where(gc.rows > 0, gc.rows, 1.0), 0.0)
+        sq_w = gc.rows * (gc.weight_sd**2 + mean_w**2)
     groups: dict[str, pd.DataFrame] = {}
     disp_rows: list[dict[str, Any]] = []
     gap_rows: list[dict[str, Any]] = []
@@ -279,6 +284,7 @@ def assess_fairness(
         r_pt = aggregate(gc.rows, member, V)
         m_pt = rates(aggregate(gc.weighted, member, V))
         floors = log_floors(r_pt)
+        sizes = rate_sizes(r_pt) if sq_w is None else rate_sizes(r_pt, aggregate(sq_w, member, V), aggregate(gc.weighted, member, V))
         m_b: dict[str, np.ndarray] = {}
         if B:
             r_bv = aggregate(rows_b, member, V)
@@ -315,7 +321,7 @@ def assess_fairness(
             val, which = disparity(d, m_pt, eligible)
             comp = comps[int(which)]
             best, worst = best_worst(m_pt[comp], eligible, direction(comp, positive_is_favorable))
-            stat = disparity_stat(d, m_pt, m_b, m_p, eligible, floors)
+            stat = disparity_stat(d, m_pt, m_b, m_p, eligible, floors, sizes)
             ev = stat.evidence(confidence)
             disp_rows.append({
                 "feature": vname, "disparity": d, "value": ev.plug_in, "corrected": ev.corrected, "low": ev.low,
@@ -337,7 +343,7 @@ def assess_fairness(
                 pd_, pr_ = spread(m_p[m], eligible) if m_p else (None, None)
                 obs = None
             for k, val, dist, perm in (("difference", diff, dd, pd_), ("ratio", ratio, rr, pr_)):
-                stat = _Stat(k, (m,), float(val), dist, perm, _blocks((m,), m_pt, m_b, eligible, floors, k),
+                stat = _Stat(k, (m,), float(val), dist, perm, _blocks((m,), m_pt, m_b, eligible, floors, k, sizes),
                              observed=None if obs is None else obs[0 if k == "difference" else 1])
                 ev = stat.evidence(confidence)
                 row.update({k: ev.plug_in, f"{k}_corrected": ev.corrected, f"{k}_low": ev.low, f"{k}_high": ev.high,
@@ -363,9 +369,10 @@ def assess_fairness(
 
 
 def disparity_stat(name: str, m_pt: dict[str, np.ndarray], m_b: dict[str, np.ndarray], m_p: dict[str, np.ndarray],
-                   eligible: np.ndarray, floors: dict[str, np.ndarray]) -> _Stat:
+                   eligible: np.ndarray, floors: dict[str, np.ndarray], sizes: dict[str, np.ndarray] | None = None) -> _Stat:
     """Disparity ``name`` of one view from its group metrics: point ``(V,)``, bootstrap ``(B, V)`` and permuted
     ``(P, V)`` values per metric (empty dicts: none). ``.evidence(confidence)`` gives its :class:`GapEvidence`.
+    ``sizes`` (:func:`rate_sizes`) gives the rows behind each rate, so the interval uses Wilson bounds per group.
 
     This is all :func:`assess_fairness` does per view and disparity; ``bench/gap_simulation.py`` calls it on
     simulated cell counts, so the simulation measures this code and not a copy of it.
@@ -373,7 +380,7 @@ def disparity_stat(name: str, m_pt: dict[str, np.ndarray], m_b: dict[str, np.nda
     kind, comps = DISPARITIES[name]
     val = disparity(name, m_pt, eligible)[0]
     return _Stat(kind, comps, float(val), disparity(name, m_b, eligible)[0] if m_b else None,
-                 disparity(name, m_p, eligible)[0] if m_p else None, _blocks(comps, m_pt, m_b, eligible, floors, kind))
+                 disparity(name, m_p, eligible)[0] if m_p else None, _blocks(comps, m_pt, m_b, eligible, floors, kind, sizes))
 
 
 @dataclass
@@ -385,7 +392,7 @@ class _Stat:
     value: float
     dist: np.ndarray | None
     perm: np.ndarray | None
-    blocks: list[tuple[np.ndarray, np.ndarray | None]]
+    blocks: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]
     #: the statistic the permutations are compared with when it is not ``value`` (ROC AUC on coarse bins)
     observed: float | None = None
 
@@ -396,9 +403,9 @@ class _Stat:
         return apply_test(self.value, self.dist, low, high, p, confidence, self.kind)
 
 
-def _interval(kind: str, value: float, blocks: list[tuple[np.ndarray, np.ndarray | None]], confidence: float) -> tuple[float, float]:
+def _interval(kind: str, value: float, blocks: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]], confidence: float) -> tuple[float, float]:
     """The gap's interval from the contrast band; a ratio's from the band on log values (min/max = exp(-range))."""
-    if np.isnan(value) or not blocks or any(d is None for _, d in blocks):
+    if np.isnan(value) or not blocks or any(b[1] is None for b in blocks):
         return float("nan"), float("nan")
     if kind == "difference":
         return range_interval(blocks, confidence)
@@ -408,17 +415,41 @@ def _interval(kind: str, value: float, blocks: list[tuple[np.ndarray, np.ndarray
 
 
 def _blocks(comps: tuple[str, ...], m_pt: dict[str, np.ndarray], m_b: dict[str, np.ndarray], eligible: np.ndarray,
-            floors: dict[str, np.ndarray], kind: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """(point, draws) of the eligible groups per component metric; a ratio's values floored above 0 for logs."""
+            floors: dict[str, np.ndarray], kind: str,
+            sizes: dict[str, np.ndarray] | None = None) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
+    """(point, draws, rows) of the eligible groups per component metric; a ratio's values floored above 0 for logs.
+    ``rows`` is None for a metric that is not a proportion (ROC AUC) or without ``sizes``."""
     out = []
     for c in comps:
+        n = sizes[c][eligible] if sizes is not None and c in sizes else None
         pt = m_pt[c][eligible]
         dr = m_b[c][:, eligible] if c in m_b else None
         if kind == "ratio":
             f = floors.get(c, np.full(len(eligible), 1e-3))[eligible]
             pt = np.where(np.isnan(pt), np.nan, np.maximum(pt, f))
             dr = None if dr is None else np.where(np.isnan(dr), np.nan, np.maximum(dr, f))
-        out.append((pt, dr))
+        out.append((pt, dr, n))
+    return out
+
+
+def rate_sizes(rows: np.ndarray, sq_weights: np.ndarray | None = None, weighted: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Rows behind each rate per group (its stratum's cells, e.g. actual positives for the true positive rate).
+
+    With weights (``weighted`` totals and ``sq_weights`` sums of squared weights per cell) it is Kish's
+    effective number ``(sum w)^2 / sum w^2``, which equals the row count for equal weights.
+
+    >>> rate_sizes(np.array([[10.0, 5, 5, 10]]))["true_positive_rate"].tolist()
+    [15.0]
+    """
+    out = {}
+    for m, (stratum, _) in PERMUTATION_SCHEMES.items():
+        cols = list(stratum)
+        if sq_weights is None or weighted is None:
+            out[m] = rows[..., cols].sum(axis=-1)
+        else:
+            w, w2 = weighted[..., cols].sum(axis=-1), sq_weights[..., cols].sum(axis=-1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[m] = np.where(w2 > 0, w * w / np.where(w2 > 0, w2, 1.0), 0.0)
     return out
 
 
