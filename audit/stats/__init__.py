@@ -10,6 +10,9 @@ of each interval serve fairness, performance, calibration, robustness, saliency 
 - **ROC AUC** (:func:`group_auc`, :func:`score_bins`, :func:`auc_from_bins`, :func:`bootstrap_auc`,
   :func:`hanley_mcneil_se`): exact per group, and resampled on binned scores;
 - **classification metrics** (:func:`classification_metrics`, :func:`metric_intervals`);
+- **prediction cells** (:func:`build_cells`, :func:`merge_cells`, :func:`cell_metrics`, :func:`cell_intervals`):
+  the counts and sums per (group, label, prediction, score) cell that performance, fairness and calibration
+  compute from, which partitions of a Dask DataFrame add up;
 - **gaps between groups** (:func:`range_interval`, :func:`bias_corrected`, :func:`permutation_p_value`,
   :func:`apply_test`, :func:`split_counts`, :func:`split_cells`): the bias-corrected estimate, the
   interval that covers a gap of 0, and the permutation test every gated gap (fairness, calibration,
@@ -29,6 +32,8 @@ Examples
 from __future__ import annotations
 
 from audit.stats._auc import auc_from_bins, bootstrap_auc, group_auc, group_auc_vectorised, hanley_mcneil_se, score_bins
+from audit.stats._cells import EXACT_LIMIT, GRID_SUB, PredictionCells, auc_tie_bound, build_cells, grid_index, merge_cells
+from audit.stats._cell_metrics import auc_error_bound, cell_by_period, cell_intervals, cell_metrics
 from audit.stats._classification import DENSE_CLASSES, INTERVAL_METRICS, classification_metrics, metric_intervals
 from audit.stats._intervals import interval_bounds, proportion_range_interval, wilson_interval
 from audit.stats._strata import stratified_quotas, stratified_rows
@@ -50,6 +55,17 @@ from audit.stats._resample import (
 )
 
 __all__ = [
+    "EXACT_LIMIT",
+    "GRID_SUB",
+    "PredictionCells",
+    "auc_error_bound",
+    "auc_tie_bound",
+    "build_cells",
+    "cell_by_period",
+    "cell_intervals",
+    "cell_metrics",
+    "grid_index",
+    "merge_cells",
     "GapEvidence",
     "apply_test",
     "bias_corrected",

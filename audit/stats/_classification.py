@@ -19,7 +19,6 @@ from scipy.stats import norm, rankdata
 from sklearn import metrics as skm
 
 from audit.errors import AuditInputError
-from audit.stats._auc import auc_from_bins, bootstrap_auc, score_bins
 from audit.stats._resample import percentile_interval, resample_counts
 
 #: above this many classes the metrics come from label/prediction counts and one ranking of the scores, not
@@ -78,68 +77,19 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray, *, has_scores: bool
     return out
 
 
-#: metrics :func:`metric_intervals` returns, in order
-INTERVAL_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss")
+def confusion_draws(rng: np.random.Generator, cell_ids: np.ndarray, cell_rows: np.ndarray, k: int,
+                    n_boot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bootstrap accuracy, balanced accuracy and (binary) numbers of positives and negatives, ``(n_boot,)`` each.
 
-
-def metric_intervals(
-    y: np.ndarray,
-    proba: np.ndarray,
-    *,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-    has_scores: bool = True,
-    max_bins: int = 512,
-) -> pd.DataFrame:
-    """Percentile-bootstrap intervals of accuracy, balanced accuracy and binary ROC AUC; a normal one for log loss.
-
-    Parameters
-    ----------
-    y : array of int, shape (n,)
-        Class indices (columns of ``proba``).
-    proba : array, shape (n, k)
-        Predicted probabilities; the prediction is their argmax.
-    n_boot, confidence, seed
-        Resamples, interval level and seed (same seed, same interval).
-    has_scores : bool
-        False for label-only models: ROC AUC and log loss get no interval.
-    max_bins : int
-        Score bins for the AUC resampling (exact with at most this many distinct scores).
-
-    Returns
-    -------
-    DataFrame
-        Index :data:`INTERVAL_METRICS`, columns ``low`` and ``high`` (NaN where undefined, e.g.
-        multiclass ROC AUC, which has no interval here).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> y = rng.integers(0, 2, 400)
-    >>> p1 = np.clip(0.5 + 0.3 * (2 * y - 1) + rng.normal(0, 0.25, 400), 0.01, 0.99)
-    >>> ci = metric_intervals(y, np.column_stack([1 - p1, p1]))
-    >>> bool(ci.loc["accuracy", "low"] < np.mean((p1 > 0.5) == y) < ci.loc["accuracy", "high"])
-    True
+    ``cell_ids`` (``label * k + prediction``, ascending) and ``cell_rows`` are the non-empty cells of the
+    confusion matrix: rows (:func:`metric_intervals`) and prediction cells (:func:`audit.stats.cell_intervals`)
+    give the same cells, hence the same draws.
     """
-    y = np.asarray(y).astype(np.int64).reshape(-1)
-    proba = np.asarray(proba, dtype=np.float64)
-    if proba.ndim != 2 or len(proba) != len(y):
-        raise AuditInputError(f"proba must be (rows, classes) with one row per label: y has {len(y)}, proba {proba.shape}")
-    if not 0 < confidence < 1:
-        raise AuditInputError(f"confidence must be between 0 and 1, got {confidence}")
-    n, k = proba.shape
-    out = pd.DataFrame(np.nan, index=list(INTERVAL_METRICS), columns=["low", "high"])
-    if n == 0 or n_boot < 1:
-        return out
-    rng = np.random.default_rng(seed)
-    pred = proba.argmax(axis=1)
+    n = float(np.sum(cell_rows))
     # Only the observed (label, prediction) cells are drawn: a dense k x k table per resample took 745 GiB
     # for 10,000 classes. numpy's multinomial spends no randomness on an empty cell, so drawing the
     # non-empty cells in row-major order (plus one empty cell at the end when the table ends in one, which
     # then takes the same remainder the last cell did) gives exactly the draws of the dense table.
-    cell_ids, cell_rows = np.unique(y * k + pred, return_counts=True)
     label, predicted = cell_ids // k, cell_ids % k
     if cell_ids[-1] != k * k - 1:
         # the dense table ends in an empty cell (label k-1, prediction k-1), which takes whatever the last
@@ -172,18 +122,79 @@ def metric_intervals(
         if k == 2:
             n_pos[first : first + b] = draws[:, label == 1].sum(axis=1)
             n_neg[first : first + b] = draws[:, label == 0].sum(axis=1)
+    return acc_b, rec_b, n_pos, n_neg
+
+
+#: metrics :func:`metric_intervals` returns, in order
+INTERVAL_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss")
+
+
+def metric_intervals(
+    y: np.ndarray,
+    proba: np.ndarray,
+    *,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    has_scores: bool = True,
+    max_bins: int = 512,
+) -> pd.DataFrame:
+    """Percentile-bootstrap intervals of accuracy, balanced accuracy and binary ROC AUC; a normal one for log loss.
+
+    Parameters
+    ----------
+    y : array of int, shape (n,)
+        Class indices (columns of ``proba``).
+    proba : array, shape (n, k)
+        Predicted probabilities; the prediction is their argmax.
+    n_boot, confidence, seed
+        Resamples, interval level and seed (same seed, same interval).
+    has_scores : bool
+        False for label-only models: ROC AUC and log loss get no interval.
+    max_bins : int
+        Score bins for the AUC resampling (exact with at most this many distinct scores; otherwise equal-mass
+        bins of grid cells, :func:`audit.stats.cell_intervals`).
+
+    Returns
+    -------
+    DataFrame
+        Index :data:`INTERVAL_METRICS`, columns ``low`` and ``high`` (NaN where undefined, e.g.
+        multiclass ROC AUC, which has no interval here).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 400)
+    >>> p1 = np.clip(0.5 + 0.3 * (2 * y - 1) + rng.normal(0, 0.25, 400), 0.01, 0.99)
+    >>> ci = metric_intervals(y, np.column_stack([1 - p1, p1]))
+    >>> bool(ci.loc["accuracy", "low"] < np.mean((p1 > 0.5) == y) < ci.loc["accuracy", "high"])
+    True
+    """
+    y = np.asarray(y).astype(np.int64).reshape(-1)
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or len(proba) != len(y):
+        raise AuditInputError(f"proba must be (rows, classes) with one row per label: y has {len(y)}, proba {proba.shape}")
+    if not 0 < confidence < 1:
+        raise AuditInputError(f"confidence must be between 0 and 1, got {confidence}")
+    n, k = proba.shape
+    out = pd.DataFrame(np.nan, index=list(INTERVAL_METRICS), columns=["low", "high"])
+    if n == 0 or n_boot < 1:
+        return out
+    if k == 2:  # binary: from the prediction cells, the statistic the performance check and the Dask engine use
+        from audit.stats._cell_metrics import cell_intervals
+        from audit.stats._cells import build_cells
+
+        return cell_intervals(build_cells(y, proba, has_scores=has_scores), n_boot=n_boot, confidence=confidence,
+                              seed=seed, max_bins=max_bins)
+    rng = np.random.default_rng(seed)
+    pred = proba.argmax(axis=1)
+    cell_ids, cell_rows = np.unique(y * k + pred, return_counts=True)
+    acc_b, rec_b, n_pos, n_neg = confusion_draws(rng, cell_ids, cell_rows, k, n_boot)
     out.loc["accuracy"] = percentile_interval(acc_b, confidence)
     out.loc["balanced_accuracy"] = percentile_interval(rec_b, confidence)
     if not has_scores:
         return out
-    if k == 2 and 0 < y.sum() < n:
-        bins = score_bins(proba[:, 1], max_bins)
-        nb = int(bins.max()) + 1
-        pos = np.bincount(bins[y == 1], minlength=nb).astype(np.float64)
-        neg = np.bincount(bins[y == 0], minlength=nb).astype(np.float64)
-        aucs = bootstrap_auc(rng, pos, neg, n_pos, n_neg)
-        shift = float(skm.roc_auc_score(y, proba[:, 1])) - float(auc_from_bins(pos, neg))  # binning bias, 0 when exact
-        out.loc["roc_auc"] = percentile_interval(aucs + shift, confidence)
     losses = -np.log(np.clip(proba[np.arange(n), y], 1e-15, 1.0))
     if n > 1:
         half = float(norm.ppf(0.5 + confidence / 2)) * float(losses.std(ddof=1)) / math.sqrt(n)

@@ -1,0 +1,311 @@
+"""Prediction cells: the sufficient statistic of the performance, fairness and calibration checks.
+
+Rows are summarised as counts and sums over cells: (period, intersection group, label, predicted class,
+score, confidence cell), each cell carrying its rows, the sums of positive-class scores, of top-class
+confidences and their squares, the smallest and largest confidence, and the sums of per-row log loss
+(and its square) and Brier terms. Cells of two summaries add up (:func:`merge_cells`), so partitions of
+a Dask DataFrame summarise their rows independently and the client combines them exactly.
+
+The score axis is *exact* (one cell per distinct positive-class score) in memory, and for any summary
+whose distinct scores stay under ``exact_limit``. Beyond it the scores are put on a fixed *grid*:
+:data:`GRID_SUB` cells inside each of the ``n_bins`` equal-width calibration bins (3,840 cells on [0, 1]
+with 15 bins). The confidence axis is always on that grid. What each check takes from the cells:
+
+- counts (accuracy, balanced accuracy, every fairness rate, confusion matrices, their bootstrap draws)
+  and sums (log loss, Brier score, equal-width ECE / MCE, reliability tables) are exact;
+- equal-mass bins (per-group ECE, the ROC AUC bootstrap's bins, the ECE permutation test's cells) are
+  formed from grid cells in every case, so they are the same numbers on the exact and on the grid axis;
+- ROC AUC is exact on the exact axis; on the grid, positives and negatives in one cell count as tied
+  (one half), which moves the AUC by at most :func:`auc_tie_bound` (``sum_c pos_c neg_c / (2 P N)``).
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> p1 = np.array([0.9, 0.2, 0.7, 0.1]); y = np.array([1, 0, 0, 0])
+>>> c = build_cells(y, np.column_stack([1 - p1, p1]), pd.DataFrame({"g": ["a", "a", "b", "b"]}))
+>>> int(c.count.sum()), c.exact, c.confusion().tolist()
+(4, True, [[2.0, 1.0], [0.0, 1.0]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import pandas as pd
+
+from audit._inputs import missing_as_label
+from audit.errors import AuditInputError
+
+#: grid cells inside each equal-width calibration bin (3,840 cells on [0, 1] with 15 bins): the AUC's tie bound
+#: is then about 1e-4 on a 10M-row log, and a summary holds at most groups x 2 x 2 x 3,840 cells
+GRID_SUB = 256
+#: distinct scores a summary keeps exactly before it moves its score axis to the grid
+EXACT_LIMIT = 100_000
+_SUMS = ("count", "score_sum", "conf_sum", "conf_sq", "loss_sum", "loss_sq", "brier_sum")
+_KEYS = ("period", "group", "label", "pred", "score", "conf_cell")
+
+
+def grid_index(v: np.ndarray, n_bins: int) -> np.ndarray:
+    """Grid cell of each value in [0, 1]: ``GRID_SUB`` cells inside each right-closed equal-width bin.
+
+    Monotone in ``v``, and cell ``c`` lies in the equal-width bin ``c // GRID_SUB`` that
+    :func:`audit.health.reliability_table` puts the value in, so equal-width bins are unions of cells.
+
+    >>> grid_index(np.array([0.0, 0.5, 1 / 15, 1.0]), 15).tolist()
+    [0, 1919, 255, 3839]
+    """
+    v = np.asarray(v, dtype=np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    b = np.searchsorted(edges[1:-1], v, side="left")  # the calibration bin, exactly as reliability_table
+    sub = np.floor((v - edges[b]) * (n_bins * GRID_SUB)).astype(np.int64)
+    return b * GRID_SUB + np.clip(sub, 0, GRID_SUB - 1)
+
+
+@dataclass
+class PredictionCells:
+    """Counts and sums of predictions per cell; one entry per non-empty cell (see the module docstring).
+
+    Attributes
+    ----------
+    names, levels : sensitive column names and their sorted values
+    group_codes : ndarray (G, n_columns)
+        Level codes of each observed intersection group (ordered like :func:`audit.fairness.group_counts`).
+    periods : Index or None
+        Sorted periods of the time column (``period`` codes index it; ``len(periods)`` marks no period).
+    n_classes, n_bins : classes of the model; equal-width calibration bins the grid nests in
+    exact : bool
+        ``score`` holds distinct positive-class scores (True) or their grid cells.
+    has_scores : bool
+        False for label-only models (no AUC, log loss or calibration).
+    period, group, label, pred, score, conf_cell, count, ... : ndarray, one value per cell
+    """
+
+    names: list[str]
+    levels: list[pd.Index]
+    group_codes: np.ndarray
+    periods: pd.Index | None
+    n_classes: int
+    n_bins: int
+    exact: bool
+    has_scores: bool
+    period: np.ndarray
+    group: np.ndarray
+    label: np.ndarray
+    pred: np.ndarray
+    score: np.ndarray
+    conf_cell: np.ndarray
+    count: np.ndarray
+    score_sum: np.ndarray
+    conf_sum: np.ndarray
+    conf_sq: np.ndarray
+    conf_min: np.ndarray
+    conf_max: np.ndarray
+    loss_sum: np.ndarray
+    loss_sq: np.ndarray
+    brier_sum: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.count.sum())
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.group_codes)
+
+    @property
+    def score_cell(self) -> np.ndarray:
+        """Grid cell of each entry's score (the score axis itself on the grid)."""
+        return grid_index(self.score, self.n_bins) if self.exact else self.score.astype(np.int64)
+
+    @property
+    def n_cells(self) -> int:
+        """Grid cells on [0, 1]."""
+        return self.n_bins * GRID_SUB
+
+    def confusion(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Rows per (label, predicted class), ``(k, k)``; of the entries in ``mask`` when given."""
+        k = self.n_classes
+        sel = slice(None) if mask is None else mask
+        return np.bincount(self.label[sel] * k + self.pred[sel], weights=self.count[sel], minlength=k * k).reshape(k, k)
+
+    def view(self, features: Sequence[str]) -> tuple[np.ndarray, pd.Index]:
+        """``(member, index)``: the view group of each intersection group, and the view groups' labels."""
+        pos = [self.names.index(f) for f in features]
+        uniq, member = np.unique(self.group_codes[:, pos], axis=0, return_inverse=True)
+        if len(features) == 1:
+            return member.reshape(-1), pd.Index(self.levels[pos[0]][uniq[:, 0]], name=features[0])
+        arrays = [self.levels[p][uniq[:, j]] for j, p in enumerate(pos)]
+        return member.reshape(-1), pd.MultiIndex.from_arrays(arrays, names=list(features))
+
+    def without_periods(self) -> PredictionCells:
+        """The same cells summed over periods (smaller; what every check but the per-period table needs)."""
+        if self.periods is None:
+            return self
+        return _reduce(replace(self, periods=None, period=np.zeros_like(self.period)))
+
+
+def auc_tie_bound(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """Largest change of a ROC AUC from counting positives and negatives in one cell as tied, along the last axis.
+
+    >>> float(auc_tie_bound(np.array([2.0, 0.0]), np.array([1.0, 3.0])))
+    0.125
+    """
+    den = pos.sum(axis=-1) * neg.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (pos * neg).sum(axis=-1) / (2 * np.where(den > 0, den, 1.0)), np.nan)
+
+
+def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Sorted codes of a column's values (as objects, so a categorical's category order does not matter);
+    values that cannot be ordered are ordered by their text, like :func:`audit.fairness.group_counts`."""
+    values = missing_as_label(pd.Series(np.asarray(values, dtype=object)))
+    try:
+        codes, uniques = pd.factorize(values, sort=True)
+    except TypeError:
+        codes, uniques = pd.factorize(values.astype(str), sort=True)
+    return codes.astype(np.int64), pd.Index(uniques, dtype=object)
+
+
+def build_cells(y: np.ndarray, proba: np.ndarray, sensitive: pd.DataFrame | None = None, *,
+                periods: pd.Series | None = None, n_bins: int = 15, exact_limit: int | None = None,
+                has_scores: bool = True) -> PredictionCells:
+    """Summarise rows: ``y`` class indices, ``proba`` ``(n, k)`` probabilities, ``sensitive`` group columns.
+
+    ``periods`` (optional) gives each row's period (``pandas.Period``; missing ones are left out of the
+    period axis). With ``exact_limit`` the score axis moves to the grid when there are more distinct scores.
+    """
+    y = np.asarray(y).astype(np.int64).reshape(-1)
+    proba = np.asarray(proba, dtype=np.float64)
+    n, k = proba.shape
+    if len(y) != n:
+        raise AuditInputError(f"y has {len(y)} rows but proba has {n}; pass arrays aligned row by row")
+    sensitive = pd.DataFrame(index=pd.RangeIndex(n)) if sensitive is None else sensitive
+    names = [str(c) for c in sensitive.columns]
+    codes, levels = [], []
+    for c in sensitive.columns:
+        cd, lv = _factorize(sensitive[c])
+        codes.append(cd)
+        levels.append(lv)
+    dims = [len(lv) for lv in levels]
+    if names and float(np.prod(dims, dtype=np.float64)) < 2**62:
+        uniq, group = np.unique(np.ravel_multi_index(codes, dims), return_inverse=True)
+        group_codes = np.stack(np.unravel_index(uniq, dims), axis=1)
+    elif names:
+        group_codes, group = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+    else:
+        group_codes, group = np.zeros((1, 0), np.int64), np.zeros(n, np.int64)
+    per_index, period = None, np.zeros(n, np.int64)
+    if periods is not None:
+        per = pd.Series(periods).reset_index(drop=True)
+        ok = per.notna().to_numpy()
+        per_index = pd.Index(pd.unique(per[ok])).sort_values() if ok.any() else pd.Index([])
+        period = np.where(ok, per_index.get_indexer(per.where(ok, per[ok].iloc[0] if ok.any() else None)), len(per_index))
+    pred = proba.argmax(axis=1)
+    conf = proba[np.arange(n), pred]
+    clipped = np.clip(proba, 1e-15, 1.0)
+    loss = -np.log(clipped[np.arange(n), y] / clipped.sum(axis=1))  # scikit-learn's log_loss renormalises each row
+    brier = np.einsum("ij,ij->i", proba, proba) - 2.0 * proba[np.arange(n), y] + 1.0
+    score = proba[:, 1] if k == 2 else np.zeros(n)
+    exact = exact_limit is None or len(np.unique(score)) <= exact_limit
+    cells = PredictionCells(
+        names=names, levels=levels, group_codes=np.asarray(group_codes, np.int64), periods=per_index, n_classes=k,
+        n_bins=int(n_bins), exact=exact, has_scores=has_scores, period=period.astype(np.int64),
+        group=np.asarray(group, np.int64).reshape(-1), label=y, pred=pred.astype(np.int64),
+        score=score if exact else grid_index(score, n_bins).astype(np.float64), conf_cell=grid_index(conf, n_bins),
+        count=np.ones(n), score_sum=score, conf_sum=conf, conf_sq=conf * conf, conf_min=conf, conf_max=conf,
+        loss_sum=loss, loss_sq=loss * loss, brier_sum=brier)
+    return _reduce(cells)
+
+
+def _reduce(c: PredictionCells) -> PredictionCells:
+    """Add up entries with the same key (sums, and the smallest / largest confidence)."""
+    if len(c.count) == 0:
+        return c
+    score_code = np.unique(c.score, return_inverse=True)[1].reshape(-1)
+    cols = [c.period, c.group, c.label, c.pred, score_code, c.conf_cell]
+    dims = [int(a.max()) + 1 for a in cols]
+    if float(np.prod(dims, dtype=np.float64)) < 2**62:
+        key = np.ravel_multi_index(cols, dims)
+        order = np.argsort(key, kind="stable")
+        ks = key[order]
+        starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    else:  # astronomically many combinations: sort on the columns
+        order = np.lexsort(cols[::-1])
+        stacked = np.stack([a[order] for a in cols], axis=1)
+        starts = np.flatnonzero(np.r_[True, (stacked[1:] != stacked[:-1]).any(axis=1)])
+    first = order[starts]
+    out = {f.name: getattr(c, f.name) for f in fields(c)}
+    for name in _KEYS:
+        out[name] = getattr(c, name)[first]
+    for name in _SUMS:
+        out[name] = np.add.reduceat(getattr(c, name)[order], starts)
+    out["conf_min"] = np.minimum.reduceat(c.conf_min[order], starts)
+    out["conf_max"] = np.maximum.reduceat(c.conf_max[order], starts)
+    return PredictionCells(**out)
+
+
+def merge_cells(parts: Sequence[PredictionCells], exact_limit: int | None = EXACT_LIMIT) -> PredictionCells:
+    """One summary of the rows of several: groups, periods and scores matched by value, cells added up.
+
+    Exact when every part is and the merged scores stay under ``exact_limit`` distinct values; otherwise
+    every part's scores move to the grid first. The result equals :func:`build_cells` on all the rows
+    (up to the order floating-point sums are added in).
+    """
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        raise AuditInputError("merge_cells needs at least one summary")
+    head = parts[0]
+    if len(parts) == 1:
+        return head
+    if any(p.names != head.names or p.n_classes != head.n_classes or p.n_bins != head.n_bins for p in parts):
+        raise AuditInputError("summaries to merge must have the same sensitive columns, classes and bins")
+    levels, remap = [], []
+    for j in range(len(head.names)):
+        codes, lv = _factorize(pd.Series(np.concatenate([np.asarray(p.levels[j], dtype=object) for p in parts])))
+        levels.append(lv)
+        bounds = np.cumsum([0] + [len(p.levels[j]) for p in parts])
+        remap.append([codes[bounds[i]:bounds[i + 1]] for i in range(len(parts))])
+    dims = [len(lv) for lv in levels]
+    global_codes = [np.stack([remap[j][i][p.group_codes[:, j]] for j in range(len(dims))], axis=1)
+                    if dims else np.zeros((1, 0), np.int64) for i, p in enumerate(parts)]
+    flat = [np.ravel_multi_index(g.T, dims) if dims else np.zeros(1, np.int64) for g in global_codes]
+    uniq = np.unique(np.concatenate(flat))
+    group_codes = np.stack(np.unravel_index(uniq, dims), axis=1) if dims else np.zeros((1, 0), np.int64)
+    periods = None
+    if head.periods is not None:
+        periods = pd.Index(pd.unique(np.concatenate([np.asarray(p.periods, dtype=object) for p in parts]))).sort_values()
+    exact = all(p.exact for p in parts)
+    if exact and exact_limit is not None and len(np.unique(np.concatenate([p.score for p in parts]))) > exact_limit:
+        exact = False
+    pieces = []
+    for i, p in enumerate(parts):
+        per = p.period
+        if periods is not None:  # the part's period codes, and its 'no period' code, onto the merged ones
+            per = np.r_[periods.get_indexer(p.periods), len(periods)][p.period]
+        pieces.append(replace(p, period=per.astype(np.int64), group=np.searchsorted(uniq, flat[i])[p.group],
+                              score=p.score if exact or not p.exact else grid_index(p.score, p.n_bins).astype(np.float64)))
+    joined = {f.name: getattr(head, f.name) for f in fields(head)}
+    for name in (*_KEYS, *_SUMS, "conf_min", "conf_max"):
+        joined[name] = np.concatenate([getattr(p, name) for p in pieces])
+    joined.update(levels=levels, group_codes=group_codes, periods=periods, exact=exact,
+                  has_scores=all(p.has_scores for p in parts))
+    return _reduce(PredictionCells(**joined))
+
+
+def equal_mass(counts: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Equal-mass bin of each cell, along the last axis of ``counts`` (``(..., cells)``, in score order).
+
+    Each cell goes whole to the bin holding the middle of its rows in the cumulative count, the rule
+    :func:`audit.health.equal_mass_bins` applies to tied rows: ``k`` bins per leading index.
+
+    >>> equal_mass(np.array([[3.0, 0, 1, 4]]), np.array([2])).tolist()
+    [[0, 0, 0, 1]]
+    """
+    size = counts.sum(axis=-1, keepdims=True)
+    mid = np.cumsum(counts, axis=-1) - counts / 2.0
+    kk = np.asarray(k)[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b = np.floor(kk * mid / np.where(size > 0, size, 1.0))
+    return np.minimum(np.nan_to_num(b), kk - 1).astype(np.int64)
