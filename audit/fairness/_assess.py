@@ -34,7 +34,18 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import AuditInputError
-from audit.fairness._counts import FN, RATE_METRICS, TP, GroupCounts, aggregate, group_counts, rates
+from audit.fairness._counts import (
+    FN,
+    RATE_METRICS,
+    TP,
+    GroupCounts,
+    ScoreCells,
+    aggregate,
+    cell_counts,
+    group_counts,
+    rates,
+    score_cells,
+)
 from audit.stats._gaps import (
     AUC_TEST_GROUPS,
     PERMUTATION_SCHEMES,
@@ -47,7 +58,15 @@ from audit.stats._gaps import (
 )
 from audit.fairness._inputs import prepare
 from audit.fairness._spread import DISPARITIES, best_worst, direction, disparity, spread
-from audit.stats import auc_from_bins, bootstrap_auc, group_auc, percentile_interval, resample_counts, score_bins
+from audit.stats import (
+    PredictionCells,
+    auc_from_bins,
+    bootstrap_auc,
+    group_auc_vectorised,
+    percentile_interval,
+    resample_counts,
+)
+from audit.stats import auc_bins as cell_bins
 from audit.text import short_label
 
 logger = logging.getLogger(__name__)
@@ -139,15 +158,18 @@ def _views(views: dict[str, tuple[str, ...]] | None, names: list[str]) -> dict[s
     return {k: tuple(v) for k, v in views.items()}
 
 
-def _auc_parts(gc: GroupCounts, y: np.ndarray, score: np.ndarray, w: np.ndarray | None, max_bins: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Row and weighted counts per (intersection group, label, score bin)."""
-    bins = score_bins(score, max_bins)
+def _auc_parts(gc: GroupCounts, auc: ScoreCells, max_bins: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Row and weighted counts per (intersection group, label, score bin); bins from :func:`audit.stats.auc_bins`."""
+    keys, inv = np.unique(auc.key, return_inverse=True)
+    inv = inv.reshape(-1)
+    bins = cell_bins(keys, np.bincount(inv, weights=auc.rows, minlength=len(keys)), exact=auc.exact, n_bins=auc.n_bins,
+                    max_bins=max_bins)[inv]
     U = int(bins.max()) + 1
-    cell = (gc.row_group * 2 + y) * U + bins
+    cell = (auc.group * 2 + auc.label) * U + bins
     size = gc.n_groups * 2 * U
-    rows = np.bincount(cell, minlength=size).reshape(gc.n_groups, 2, U).astype(np.float64)
-    wtd = rows if w is None else np.bincount(cell, weights=w, minlength=size).reshape(gc.n_groups, 2, U)
-    return rows, wtd, len(np.unique(score)) > max_bins
+    rows = np.bincount(cell, weights=auc.rows, minlength=size).reshape(gc.n_groups, 2, U)
+    wtd = rows if auc.weighted is auc.rows else np.bincount(cell, weights=auc.weighted, minlength=size).reshape(gc.n_groups, 2, U)
+    return rows, wtd, len(keys) > max_bins
 
 
 def _undefined_notes(view: str, index: pd.Index, metrics: dict[str, np.ndarray], eligible: np.ndarray) -> list[str]:
@@ -182,6 +204,7 @@ def assess_fairness(
     views: dict[str, tuple[str, ...]] | None = None,
     auc_bins: int = 512,
     n_perm: int | None = None,
+    cells: PredictionCells | None = None,
 ) -> FairnessAssessment:
     """Group metrics, disparities and seeded bootstrap intervals per sensitive column and intersection.
 
@@ -213,9 +236,14 @@ def assess_fairness(
     views : dict, optional
         View name -> sensitive features; default: each column plus ``"intersection"`` of all.
     auc_bins : int
-        Maximum number of score bins for the ROC AUC bootstrap.
+        Maximum number of score bins for the ROC AUC bootstrap (equal-mass bins of whole grid cells beyond it).
     n_perm : int, optional
         Permutations of the group labels behind each gap's p-value (default ``n_boot``; 0: no test).
+    cells : PredictionCells, optional
+        The rows already summarised (:func:`audit.stats.build_cells` of a binary model, positive class 1, or
+        partitions' cells merged): used instead of ``y_true``, ``y_pred``, ``sensitive`` and ``y_score`` (pass
+        None for those). Every number but ROC AUC is exact; ROC AUC is exact on exact cells and within
+        :func:`audit.stats.auc_tie_bound` on grid cells.
 
     Returns
     -------
@@ -245,8 +273,12 @@ def assess_fairness(
         raise AuditInputError(f"n_perm must be a non-negative integer, got {n_perm!r}")
     if min_group_size < 0:
         raise AuditInputError(f"min_group_size must be >= 0, got {min_group_size!r}")
-    prep = prepare(y_true, y_pred, sensitive, y_score, sample_weight)
-    gc = group_counts(prep.y_true, prep.y_pred, prep.sensitive, prep.sample_weight)
+    if cells is None:
+        prep = prepare(y_true, y_pred, sensitive, y_score, sample_weight)
+        gc = group_counts(prep.y_true, prep.y_pred, prep.sensitive, prep.sample_weight)
+        auc = None if prep.y_score is None else score_cells(gc, prep.y_true, prep.y_score, prep.sample_weight)
+    else:
+        gc, auc = cell_counts(cells)
     view_map = _views(views, gc.names)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     B, P = int(n_boot), int(n_perm)
@@ -257,11 +289,12 @@ def assess_fairness(
             notes.append("Intervals with unequal sample weights use a normal approximation to resampled weight totals.")
     # the permutations get a generator of their own, so adding them left every bootstrap draw as it was
     perm_rng = np.random.default_rng(rng.integers(2**63 - 1)) if P else None
-    has_auc = prep.y_score is not None
+    has_auc = auc is not None
     if has_auc:
-        auc_rows, auc_w, binned = _auc_parts(gc, prep.y_true, prep.y_score, prep.sample_weight, auc_bins)
+        auc_rows, auc_w, binned = _auc_parts(gc, auc, auc_bins)
         if binned and B:
-            notes.append(f"ROC AUC intervals resample scores in {auc_bins} quantile bins, re-centred on the exact AUC.")
+            notes.append(f"ROC AUC intervals resample scores in {auc_bins} equal-mass bins (whole grid cells), re-centred "
+                         "on the AUC.")
     metric_names = list(RATE_METRICS) + (["roc_auc"] if has_auc else [])
 
     layout = {v: _view_layout(gc, feats, min_group_size, include_small_groups) for v, feats in view_map.items()}
@@ -292,7 +325,7 @@ def assess_fairness(
             m_b["count"] = r_bv.sum(-1)
         m_p = perm_views.get(vname, {})
         if has_auc:
-            m_pt["roc_auc"] = group_auc(prep.y_true, prep.y_score, member[gc.row_group], V, prep.sample_weight)
+            m_pt["roc_auc"] = group_auc_vectorised(auc.label, auc.key, member[auc.group], V, auc.weighted)
             if B:
                 m_b["roc_auc"] = _auc_draws(rng, auc_rows, auc_w, member, V, r_bv, m_pt["roc_auc"], weighted=gc.weight_sd is not None)
         auc_test = _auc_test(perm_rng, auc_rows, member, eligible, P, notes, vname) if has_auc and m_p else None

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from audit.stats import PredictionCells
+
 #: index of the four confusion cells along the last axis of every counts array
 TN, FP, FN, TP = 0, 1, 2, 3
 
@@ -37,8 +39,8 @@ class GroupCounts:
         Sorted distinct values of each sensitive feature.
     group_codes : ndarray, shape (G, n_features)
         Level codes of each observed intersection group.
-    row_group : ndarray, shape (n,)
-        Intersection group of each row.
+    row_group : ndarray, shape (n,), or None
+        Intersection group of each row (None when counted from prediction cells: :func:`cell_counts`).
     rows : ndarray, shape (G, 4)
         Unweighted row counts per cell (tn, fp, fn, tp).
     weighted : ndarray, shape (G, 4)
@@ -50,7 +52,7 @@ class GroupCounts:
     names: list[str]
     levels: list[pd.Index]
     group_codes: np.ndarray
-    row_group: np.ndarray
+    row_group: np.ndarray | None
     rows: np.ndarray
     weighted: np.ndarray
     weight_sd: np.ndarray | None
@@ -109,6 +111,62 @@ def group_counts(y_true: np.ndarray, y_pred: np.ndarray, sensitive: pd.DataFrame
         weighted=weighted,
         weight_sd=sd,
     )
+
+
+@dataclass
+class ScoreCells:
+    """Rows and weights per (intersection group, label, score key): what per-group ROC AUC and its resampling need.
+
+    ``key`` is the score itself (``exact``) or its grid cell (:func:`audit.stats.grid_index`, ``n_bins`` bins).
+    """
+
+    group: np.ndarray
+    label: np.ndarray
+    key: np.ndarray
+    rows: np.ndarray
+    weighted: np.ndarray
+    exact: bool
+    n_bins: int = 15
+
+
+def score_cells(gc: GroupCounts, y_true: np.ndarray, y_score: np.ndarray, sample_weight: np.ndarray | None) -> ScoreCells:
+    """Exact score cells of rows (one per group, label and distinct score).
+
+    >>> gc = group_counts(np.array([1, 0, 1]), np.array([1, 0, 0]), pd.DataFrame({"g": ["a", "a", "a"]}), None)
+    >>> sc = score_cells(gc, np.array([1, 0, 1]), np.array([.9, .2, .9]), None)
+    >>> sc.key.tolist(), sc.rows.tolist()
+    ([0.2, 0.9], [1.0, 2.0])
+    """
+    assert gc.row_group is not None
+    uniq, rank = np.unique(y_score, return_inverse=True)
+    key = (gc.row_group * 2 + y_true.astype(np.int64)) * len(uniq) + rank.reshape(-1)
+    cells, inv = np.unique(key, return_inverse=True)
+    inv = inv.reshape(-1)
+    rows = np.bincount(inv, minlength=len(cells)).astype(np.float64)
+    weighted = rows if sample_weight is None else np.bincount(inv, weights=sample_weight, minlength=len(cells))
+    return ScoreCells(group=cells // (2 * len(uniq)), label=(cells // len(uniq)) % 2, key=uniq[cells % len(uniq)],
+                      rows=rows, weighted=weighted, exact=True)
+
+
+def cell_counts(cells: PredictionCells) -> tuple[GroupCounts, ScoreCells | None]:
+    """Confusion counts per intersection group and the score cells of a binary model's prediction cells
+    (positive class 1): the same counts :func:`group_counts` gives on the rows."""
+    if cells.n_classes != 2:
+        raise ValueError("cell_counts needs the cells of a binary model")
+    G = cells.n_groups
+    rows = np.bincount(cells.group * 4 + 2 * cells.label + cells.pred, weights=cells.count, minlength=4 * G).reshape(G, 4)
+    gc = GroupCounts(names=list(cells.names), levels=list(cells.levels), group_codes=cells.group_codes, row_group=None,
+                     rows=rows, weighted=rows.copy(), weight_sd=None)
+    if not cells.has_scores:
+        return gc, None
+    plain = cells.without_periods()
+    # the score cells need (group, label, score) only: sum the prediction and confidence axes away
+    key = np.unique(plain.score, return_inverse=True)[1].reshape(-1)
+    _, first, inv = np.unique((plain.group * 2 + plain.label) * (int(key.max()) + 1) + key, return_index=True,
+                              return_inverse=True)
+    n = np.bincount(inv.reshape(-1), weights=plain.count)
+    return gc, ScoreCells(group=plain.group[first], label=plain.label[first], key=plain.score[first], rows=n, weighted=n,
+                          exact=plain.exact, n_bins=plain.n_bins)
 
 
 def aggregate(counts: np.ndarray, member: np.ndarray, n_view: int) -> np.ndarray:

@@ -165,7 +165,7 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
         codes, uniques = pd.factorize(values, sort=True)
     except TypeError:
         codes, uniques = pd.factorize(values.astype(str), sort=True)
-    return codes.astype(np.int64), pd.Index(uniques, dtype=object)
+    return codes.astype(np.int64), pd.Index(list(uniques))  # the values' own dtype again (int levels stay ints)
 
 
 def build_cells(y: np.ndarray, proba: np.ndarray, sensitive: pd.DataFrame | None = None, *,
