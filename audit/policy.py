@@ -48,10 +48,11 @@ def exceeds(x: float, limit: float, *others: float) -> bool:
 
 
 # ----------------------------------------------------------------------------- gaps between groups
-#: metrics that are gaps between groups: fairness disparities and per-metric differences / ratios, and the
-#: ECE gap. Their value is bias-corrected and their interval covers a gap of 0 (audit.stats._gaps), so
-#: the interval rule below is what makes a gap gate fail only on evidence; gap_rule says so in the finding.
-GAP_METRIC_PATTERNS = ("fairness.*_difference", "fairness.*_ratio", "calibration.*.ece_gap")
+#: metrics that are gaps between groups: fairness disparities and per-metric differences / ratios, the
+#: ECE gap and the robust-accuracy gap. Their value is bias-corrected and their interval covers a gap of 0
+#: (audit.stats._gaps), so the interval rule below is what makes a gap gate fail only on evidence; gap_rule
+#: says so in the finding.
+GAP_METRIC_PATTERNS = ("fairness.*_difference", "fairness.*_ratio", "calibration.*.ece_gap", "robustness.*group_gap@*")
 
 
 def is_gap(name: str) -> bool:
@@ -59,6 +60,8 @@ def is_gap(name: str) -> bool:
 
     >>> is_gap("fairness.race.demographic_parity_difference"), is_gap("calibration.sex.ece_gap"), is_gap("calibration.ece")
     (True, True, False)
+    >>> is_gap("robustness.pgd.linf.race.group_gap@0.1"), is_gap("robustness.pgd.linf.accuracy@0.1")
+    (True, False)
     """
     return any(fnmatch.fnmatchcase(name, p) for p in GAP_METRIC_PATTERNS)
 

@@ -87,7 +87,10 @@ class RobustnessCheck(Check):
     n_examples : int
         Clean / adversarial / difference triplets shown for images.
     n_boot : int
-        Bootstrap resamples for the group-gap interval.
+        Bootstrap resamples and label permutations for the group gap. The gated gap is bias-corrected, its
+        interval bounds every pairwise contrast from Wilson bounds per group (so it covers a gap of 0), and
+        its description quotes the plug-in max - min and the permutation p-value; the gate fails only when
+        the interval lies above the threshold (the gap rule).
     batch_size : int, optional
         Rows per batch (default automatic, halved on out-of-memory).
     queries : int
@@ -271,6 +274,10 @@ class RobustnessCheck(Check):
         groups = group_robustness(results, sens, min_group_size=min_size, n_boot=self.n_boot, seed=seed) if sens.shape[1] else None
         if groups is not None:
             notes.extend(groups.notes)
+            notes.append("Group gaps: 'gap' is bias-corrected (2 x plug-in - mean of the bootstrap gaps; the plain "
+                         "max - min of noisy group accuracies is biased upward), its interval bounds every pairwise "
+                         "contrast at once from Wilson bounds per group, and p_value is a permutation test of 'no gap'. "
+                         "A gate on a gap fails only when the interval lies above its threshold.")
         elif ctx.data.sensitive.shape[1] == 0:
             notes.append("No sensitive columns were given: robustness is not broken down by group.")
 
@@ -320,13 +327,16 @@ class RobustnessCheck(Check):
                     continue
                 key = f"{r.attack}.{r.norm}@{e}"
                 gap, glo, ghi = groups.max_gap(key)
+                worst = groups.overall.loc[key] if key in groups.overall.index else None
                 out.append(Metric(f"{base}.group_gap@{e}", gap, glo, ghi, higher_is_better=False,
-                                  description="largest robust-accuracy gap between sensitive groups"))
+                                  description=_gap_text("largest robust-accuracy gap between sensitive groups", worst,
+                                                        self.n_boot)))
                 for _, row in groups.gaps[groups.gaps["key"] == key].iterrows():
                     out.append(Metric(f"{base}.{parts[str(row['column'])]}.group_gap@{e}", float(row["gap"]),
                                       None if pd.isna(row["low"]) else float(row["low"]),
                                       None if pd.isna(row["high"]) else float(row["high"]), higher_is_better=False,
-                                      description=f"robust-accuracy gap between {row['column']} groups"))
+                                      description=_gap_text(f"robust-accuracy gap between {row['column']} groups", row,
+                                                            self.n_boot)))
         return out
 
     def _summary(self, curves: list[RobustnessCurve], groups: GroupRobustness | None, unit: str, n_rows: int) -> str:
@@ -341,9 +351,21 @@ class RobustnessCheck(Check):
             g = groups.gaps[(groups.gaps["key"] == key) & groups.gaps["gap"].notna()]
             if not g.empty:
                 row = g.loc[g["gap"].idxmax()]
-                s += (f" The largest gap between groups is {row['gap']:.3f} ({row['column']}: {row['best_group']} vs "
-                      f"{row['worst_group']}).")
+                ci = "" if pd.isna(row["low"]) else f" [{row['low']:.3f}, {row['high']:.3f}]"
+                p = "" if pd.isna(row["p_value"]) else f", p = {row['p_value']:.2g} for no gap"
+                s += (f" The largest gap between groups is {row['gap']:.3f}{ci} (bias-corrected; {row['column']}: "
+                      f"{row['best_group']} vs {row['worst_group']}{p}).")
         return s
+
+
+def _gap_text(what: str, row: pd.Series | None, n_perm: int) -> str:
+    """A gap metric's description: bias-corrected, its plug-in value and its permutation test (the gap rule quotes it)."""
+    if row is None or pd.isna(row["plug_in"]):
+        return what
+    text = f"{what}; bias-corrected (plug-in max - min: {row['plug_in']:.4g})"
+    if not pd.isna(row["p_value"]):
+        text += f"; permutation test of no gap: p = {row['p_value']:.2g} ({n_perm:,} permutations)"
+    return text
 
 
 def _inputs_table(cons: Constraints) -> pd.DataFrame:

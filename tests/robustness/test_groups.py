@@ -28,9 +28,16 @@ def test_group_table_and_gap_match_pandas(mlp, blobs):
             sizes = sens[col].value_counts()
             big = ref[sizes[ref.index] >= 20]
             row = out.gaps[(out.gaps["column"] == col) & (out.gaps["key"] == key)].iloc[0]
-            assert row["gap"] == pytest.approx(big.max() - big.min())
+            assert row["plug_in"] == pytest.approx(big.max() - big.min())
             assert row["n_groups"] == len(big)
-            assert row["low"] <= row["high"]
+            # the gated gap is the bias-corrected one, inside its own interval
+            assert row["low"] <= row["gap"] <= row["high"]
+            assert 0 < row["p_value"] <= 1
+        worst = out.gaps[out.gaps["key"] == key].sort_values("plug_in").iloc[-1]
+        gap, lo, hi = out.max_gap(key)
+        assert out.overall.loc[key, "column"] == worst["column"]
+        assert out.overall.loc[key, "plug_in"] == pytest.approx(worst["plug_in"])
+        assert lo <= gap <= hi
     assert any("fewer than 20 rows" in n for n in out.notes)  # group c is small
     clean = pd.Series(r1.clean_correct).groupby(sens["g"]).mean()
     np.testing.assert_allclose(out.table[out.table["column"] == "g"]["clean_accuracy"].to_numpy(), clean.to_numpy())
