@@ -6,7 +6,7 @@ of each interval serve fairness, performance, calibration, robustness, saliency 
 - **resampling** (:func:`resample_counts`, :func:`percentile_interval`): the row bootstrap drawn as
   multinomial cell counts (no loop over resamples), and percentile intervals that ignore NaN
   resamples; :func:`bootstrap_mean` and :func:`bootstrap_shares` resample rows where there are few;
-- **intervals of proportions** (:func:`wilson_interval`, :func:`proportion_range_interval`);
+- **intervals of proportions** (:func:`wilson_interval`);
 - **ROC AUC** (:func:`group_auc`, :func:`score_bins`, :func:`auc_from_bins`, :func:`bootstrap_auc`,
   :func:`hanley_mcneil_se`): exact per group, and resampled on binned scores;
 - **classification metrics** (:func:`classification_metrics`, :func:`metric_intervals`);
@@ -35,7 +35,7 @@ from audit.stats._auc import auc_from_bins, bootstrap_auc, group_auc, group_auc_
 from audit.stats._cells import EXACT_LIMIT, GRID_SUB, PredictionCells, auc_tie_bound, build_cells, grid_index, merge_cells
 from audit.stats._cell_metrics import auc_bins, auc_error_bound, cell_by_period, cell_intervals, cell_metrics
 from audit.stats._classification import DENSE_CLASSES, INTERVAL_METRICS, classification_metrics, metric_intervals
-from audit.stats._intervals import interval_bounds, proportion_range_interval, wilson_interval
+from audit.stats._intervals import interval_bounds, wilson_interval
 from audit.stats._strata import stratified_quotas, stratified_rows
 from audit.stats._gaps import (
     GapEvidence,
@@ -90,7 +90,6 @@ __all__ = [
     "interval_bounds",
     "metric_intervals",
     "percentile_interval",
-    "proportion_range_interval",
     "resample_counts",
     "score_bins",
     "wilson_interval",

@@ -1,5 +1,5 @@
-"""Intervals of proportions: Wilson's for one, a stratified bootstrap for the range of several, and
-reading an interval frame into a metric's bounds."""
+"""Intervals of proportions (Wilson's for one; the range of several is :func:`audit.stats.range_interval`),
+and reading an interval frame into a metric's bounds."""
 
 from __future__ import annotations
 
@@ -27,21 +27,6 @@ def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     mid = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
     return max(0.0, mid - half), min(1.0, mid + half)
-
-
-def proportion_range_interval(k: np.ndarray, n: np.ndarray, rng: np.random.Generator, n_boot: int) -> tuple[float, float]:
-    """95% percentile interval of ``max(p) - min(p)`` over groups with ``k`` successes of ``n`` each,
-    resampling each group's count (a stratified bootstrap: ``Binomial(n, k / n)`` per group).
-
-    Examples
-    --------
-    >>> lo, hi = proportion_range_interval(np.array([80, 50]), np.array([100.0, 100.0]), np.random.default_rng(0), 500)
-    >>> bool(lo < 0.3 < hi)
-    True
-    """
-    draws = rng.binomial(n.astype(np.int64)[None, :], (k / n)[None, :], size=(n_boot, len(n))) / n[None, :]
-    gaps = draws.max(axis=1) - draws.min(axis=1)
-    return float(np.quantile(gaps, 0.025)), float(np.quantile(gaps, 0.975))
 
 
 def interval_bounds(ci: pd.DataFrame | None, key: str, value: float) -> tuple[float | None, float | None]:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
-from audit.stats import TOTAL_SHARE, bootstrap_mean, bootstrap_shares, proportion_range_interval, wilson_interval
+from audit.stats import TOTAL_SHARE, bootstrap_mean, bootstrap_shares, range_interval, wilson_interval
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 10), (10, 10), (470, 500), (1, 2000)])
@@ -20,15 +20,18 @@ def test_wilson_interval_of_nothing_is_undefined():
     assert all(np.isnan(wilson_interval(0, 0)))
 
 
-def test_range_interval_covers_the_true_gap_most_of_the_time():
+def test_range_interval_of_proportions_covers_the_true_gap():
+    """Three groups' proportions (true range 0.1): the Wilson-based band holds the true range at least 93% of the time
+    (200 seeded replicates; its Monte-Carlo standard error is about 0.017)."""
     rng = np.random.default_rng(0)
-    p, n = np.array([0.8, 0.7, 0.75]), np.array([200.0, 150.0, 300.0])
+    p, n = np.array([0.8, 0.7, 0.75]), np.array([200, 150, 300])
     hits = 0
     for _ in range(200):
-        k = rng.binomial(n.astype(int), p)
-        lo, hi = proportion_range_interval(k, n, rng, 300)
+        k = rng.binomial(n, p)
+        draws = rng.binomial(n, k / n, size=(300, 3)) / n
+        lo, hi = range_interval([(k / n, draws, n)], 0.95)
         hits += lo <= 0.1 <= hi
-    assert hits >= 160  # a percentile interval of a range is biased, but not far off 95% here
+    assert hits >= 186
 
 
 def test_bootstrap_mean_is_seeded_and_brackets_the_mean():
