@@ -63,8 +63,10 @@ from audit.stats import (
     auc_from_bins,
     bootstrap_auc,
     group_auc_vectorised,
+    EXACT_CELL_ROWS,
     percentile_interval,
     resample_counts,
+    small_weighted_cells,
 )
 from audit.stats import auc_bins as cell_bins
 from audit.text import short_label
@@ -284,9 +286,17 @@ def assess_fairness(
     B, P = int(n_boot), int(n_perm)
     notes: list[str] = []
     if B:
-        rows_b, w_b = resample_counts(rng, gc.rows, gc.weighted, gc.weight_sd, B)
-        if gc.weight_sd is not None and (gc.weight_sd > 0).any():
-            notes.append("Intervals with unequal sample weights use a normal approximation to resampled weight totals.")
+        exact = None
+        if gc.weight_sd is not None and cells is None:  # small cells: weights resampled exactly, not approximated
+            cell_of_row = gc.row_group * 4 + 2 * prep.y_true.astype(np.int64) + prep.y_pred.astype(np.int64)
+            exact = small_weighted_cells(cell_of_row, prep.sample_weight, gc.rows.size)
+        rows_b, w_b = resample_counts(rng, gc.rows, gc.weighted, gc.weight_sd, B, exact_cells=exact)
+        approx = gc.weight_sd is not None and (gc.weight_sd.reshape(-1) > 0)
+        if exact:
+            approx[list(exact)] = False
+        if np.any(approx):
+            notes.append(f"Intervals with unequal sample weights resample the weights of cells up to {EXACT_CELL_ROWS} rows "
+                         "exactly and use a normal approximation to the resampled weight totals of larger cells.")
     # the permutations get a generator of their own, so adding them left every bootstrap draw as it was
     perm_rng = np.random.default_rng(rng.integers(2**63 - 1)) if P else None
     has_auc = auc is not None

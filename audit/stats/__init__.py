@@ -47,14 +47,18 @@ from audit.stats._gaps import (
     split_counts,
 )
 from audit.stats._resample import (
+    EXACT_CELL_ROWS,
     TOTAL_SHARE,
     bootstrap_mean,
     bootstrap_shares,
     percentile_interval,
     resample_counts,
+    small_weighted_cells,
 )
 
 __all__ = [
+    "EXACT_CELL_ROWS",
+    "small_weighted_cells",
     "EXACT_LIMIT",
     "GRID_SUB",
     "PredictionCells",

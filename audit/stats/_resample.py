@@ -10,7 +10,9 @@ distribution in ``O(n_boot x n_cells)`` work, independent of ``n``, with no loop
 
 With sample weights a resampled cell holds ``k`` rows of that cell; its weighted total is drawn as
 ``k * mean_w + sqrt(k) * sd_w * Z`` (the normal approximation to a sum of ``k`` weights drawn from
-the cell), which is exact when the weights inside a cell are equal.
+the cell), which is exact when the weights inside a cell are equal. Cells of at most
+:data:`EXACT_CELL_ROWS` rows draw their ``k`` weights exactly instead (:func:`small_weighted_cells`),
+because a sum of a few unequal weights is far from normal.
 
 Fairness (group x label x prediction cells), performance (label x prediction cells) and calibration
 (group x confidence bin x correct cells) all draw their resamples this way.
@@ -38,6 +40,8 @@ def resample_counts(
     weighted: np.ndarray,
     weight_sd: np.ndarray | None,
     n_boot: int,
+    *,
+    exact_cells: dict[int, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n_boot`` resamples of cell counts.
 
@@ -51,6 +55,11 @@ def resample_counts(
     weight_sd : ndarray or None
         Standard deviation of the weights per cell.
     n_boot : int
+    exact_cells : dict, optional
+        Flat cell index (into ``rows.reshape(-1)``) -> the weights of that cell's rows. These cells'
+        resampled totals are sums of weights drawn with replacement from the cell (what a row
+        bootstrap does), not the normal approximation; :func:`small_weighted_cells` picks the small
+        cells, where the approximation is off (an 11-row group's lower bound 0.36 against 0.41).
 
     Returns
     -------
@@ -71,8 +80,47 @@ def resample_counts(
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(rows > 0, weighted / np.where(rows > 0, rows, 1.0), 0.0)
     z = rng.standard_normal(draws.shape)
-    w = draws * mean + np.sqrt(draws) * weight_sd * z
-    return draws, np.clip(w, 0.0, None)
+    w = np.clip(draws * mean + np.sqrt(draws) * weight_sd * z, 0.0, None)
+    if exact_cells:
+        flat_draws, flat_w = draws.reshape(n_boot, -1), w.reshape(n_boot, -1)
+        for cell, values in exact_cells.items():
+            values = np.asarray(values, dtype=np.float64)
+            picks = rng.multinomial(flat_draws[:, cell].astype(np.int64), np.full(len(values), 1.0 / len(values)))
+            flat_w[:, cell] = picks @ values
+    return draws, w
+
+
+#: cells with at most this many rows get exactly resampled weight totals (:func:`small_weighted_cells`)
+EXACT_CELL_ROWS = 100
+#: at most this many rows in all exactly resampled cells (each costs ``n_boot`` draws per row)
+EXACT_ROWS_BUDGET = 20_000
+
+
+def small_weighted_cells(cell_of_row: np.ndarray, weights: np.ndarray, n_cells: int, *,
+                         max_rows: int = EXACT_CELL_ROWS, budget: int = EXACT_ROWS_BUDGET) -> dict[int, np.ndarray]:
+    """The weights of every cell with ``1..max_rows`` rows, smallest cells first, within ``budget`` rows in all.
+
+    For :func:`resample_counts` ``exact_cells``: a sum of few unequal weights is far from normal, so these
+    cells are resampled exactly; larger cells keep the (then accurate) normal approximation.
+
+    Examples
+    --------
+    >>> cells = small_weighted_cells(np.array([0, 0, 1, 2, 2, 2]), np.array([1., 2, 3, 4, 5, 6]), 3, max_rows=2)
+    >>> {k: v.tolist() for k, v in cells.items()}
+    {1: [3.0], 0: [1.0, 2.0]}
+    """
+    cell_of_row = np.asarray(cell_of_row, dtype=np.int64)
+    sizes = np.bincount(cell_of_row, minlength=n_cells)
+    small = np.flatnonzero((sizes > 0) & (sizes <= max_rows))
+    small = small[np.argsort(sizes[small], kind="stable")]
+    small = small[np.cumsum(sizes[small]) <= budget]
+    if not len(small):
+        return {}
+    keep = np.isin(cell_of_row, small)
+    order = np.argsort(cell_of_row[keep], kind="stable")
+    c, w = cell_of_row[keep][order], np.asarray(weights, dtype=np.float64)[keep][order]
+    starts = np.searchsorted(c, small)
+    return {int(k): w[a:a + sizes[k]] for k, a in zip(small, starts)}
 
 
 #: above this many columns (groups), :func:`percentile_interval` batches columns instead of letting
