@@ -333,6 +333,9 @@ def _run_check(check: Check, ctx: AuditContext) -> Section:
             section = Section(check=check.name, title=check.title, status="skipped", reason=reason)
         else:
             section = check.run(ctx)
+            budget = check.row_budget(ctx, section) if section.status == "ok" else None
+            if budget:
+                section.notes.append(f"Row budget: {budget}.")
     except Exception as exc:  # noqa: BLE001 - one broken check must not sink the report
         log.exception("check %s raised", check.name)
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()

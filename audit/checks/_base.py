@@ -76,6 +76,15 @@ class Check(ABC):
     def run(self, ctx: AuditContext) -> Section:
         """Compute the section for ``ctx``."""
 
+    def row_budget(self, ctx: AuditContext, section: Section) -> str | None:
+        """The rows this check computed on, and why, for its section's ``Row budget:`` note (the orchestrator
+        adds it to every section that ran); None when :meth:`run` states the budget itself.
+
+        The default is every row: for checks whose work is counts, linear in rows and cheap (performance,
+        fairness, calibration). A check that samples or caps overrides this with its numbers.
+        """
+        return f"all {len(ctx.data):,} rows (no cap: the work is counting, linear in rows)"
+
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({settings})"

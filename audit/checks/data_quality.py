@@ -120,6 +120,10 @@ class DataQualityCheck(Check):
             categorical=d.categorical, train_frame=train, **kw,
         )
 
+    def row_budget(self, ctx: AuditContext, section: Section) -> str | None:
+        train = f" and all {len(ctx.train):,} training rows" if ctx.train is not None else ""
+        return f"all {len(ctx.data):,} rows{train} (no cap: hashing and counting, linear in rows)"
+
     def run(self, ctx: AuditContext) -> Section:
         r = self._compute(ctx)
         metrics: list[Metric] = []

@@ -197,10 +197,15 @@ class ExplainCheck(Check):
             target_se=self.target_se,
         )
         notes = ([sized] if sized else []) + list(res.notes)
+        lime_rows = f"; LIME on {len(chosen_pos)} chosen row(s)" if chosen_pos else ""
         if tree and res.explainer == "tree":
             notes.append(f"Row budget: {len(sample):,} of {n:,} rows explained" + (
-                "." if len(sample) == n else f" (cap {self.max_tree_rows:,}; every row of sensitive groups under "
-                f"{self.small_group_rows} rows kept, the rest a seeded sample)."))
+                f"{lime_rows}." if len(sample) == n else f" (cap {self.max_tree_rows:,}; every row of sensitive groups "
+                f"under {self.small_group_rows} rows kept, the rest a seeded sample){lime_rows}."))
+        else:
+            notes.append(f"Row budget: {len(sample):,} of {n:,} rows explained (a seeded sample; n_rows={self.n_rows:,}"
+                         f"{', shrunk to the model-row budget' if sized else ''}) against {n_bg:,} background rows"
+                         f"{lime_rows}.")
         if not res.in_data_columns:
             notes.append(
                 f"The transform's {len(res.groups)} outputs could not be traced back to the data's columns (give it "
@@ -273,6 +278,9 @@ class ExplainCheck(Check):
                         if agreement < SHAP_LIME_AGREEMENT_MIN else ".")
         return Section(check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
                        figures=figs, notes=notes)
+
+    def row_budget(self, ctx: AuditContext, section: Section) -> str | None:
+        return None  # run() states it: rows explained, the cap, and which rows were kept whole
 
     def _tree_rows(self, ctx: AuditContext, rng: np.random.Generator) -> np.ndarray:
         """Every row up to ``max_tree_rows``; above it, every row of small sensitive groups plus a seeded sample."""

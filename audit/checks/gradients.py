@@ -81,6 +81,11 @@ class GradientHealthCheck(Check):
         self.vanishing_norm = vanishing_norm
         self.exploding_norm = exploding_norm
 
+    def row_budget(self, ctx: AuditContext, section: Section) -> str | None:
+        n = section.result.n_rows if isinstance(section, GradientSection) and section.result is not None else 0
+        return (f"a seeded batch of {n:,} of {len(ctx.data):,} rows (batch_size={self.batch_size:,}: one backward pass, "
+                "the scale a training step sees)")
+
     def run(self, ctx: AuditContext) -> Section:
         r = gradient_health(
             ctx.model, ctx.x_tensor, ctx.y, batch_size=self.batch_size, seed=ctx.torch_seed(self.name),

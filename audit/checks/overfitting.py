@@ -57,6 +57,11 @@ class OverfittingCheck(Check):
     def __init__(self, *, k: int = 3) -> None:
         self.k = k
 
+    def row_budget(self, ctx: AuditContext, section: Section) -> str | None:
+        if ctx.train is not None and ctx.train_y is not None and ctx.y is not None:
+            return f"all {len(ctx.data):,} test rows and all {len(ctx.train):,} training rows (no cap: counts)"
+        return "no rows: the per-epoch training history only"
+
     def run(self, ctx: AuditContext) -> Section:
         has_train = ctx.train is not None and ctx.train_y is not None and ctx.y is not None
         args = (ctx.train_y, ctx.train_proba, ctx.y, ctx.proba) if has_train else (None, None, None, None)

@@ -193,6 +193,14 @@ class RobustnessCheck(Check):
             f"Model inputs have shape {tuple(x.shape[1:])} per row: attacks are unconstrained, in raw input units."
         ])
 
+    def row_budget(self, ctx: AuditContext, section: Section) -> str | None:
+        n = len(ctx.data)
+        used = len(section.rows) if isinstance(section, RobustnessSection) and section.rows is not None else n
+        cap = self.max_rows if ctx.model.differentiable else min(self.max_rows, self.max_rows_blackbox)
+        how = "every row" if used == n else "a seeded random sample"
+        return (f"{used:,} of {n:,} rows attacked ({how}; cap {cap:,}: every eps of the sweep attacks each row "
+                f"{'with gradient steps' if ctx.model.differentiable else f'with {self.queries:,} model queries'})")
+
     def run(self, ctx: AuditContext) -> RobustnessSection:
         if not ctx.model.differentiable:
             return self._run_blackbox(ctx)
@@ -259,10 +267,9 @@ class RobustnessCheck(Check):
         return self._section(ctx, [curve], cons, idx, notes, "feature standard deviations", None)
 
     def _sample_rows(self, ctx: AuditContext, n: int, cap: int, notes: list[str]) -> np.ndarray:
-        """All rows, or a seeded sample of ``cap`` of them (said in ``notes``)."""
+        """All rows, or a seeded sample of ``cap`` of them (the section's row budget says which)."""
         if n <= cap:
             return np.arange(n)
-        notes.append(f"Attacks ran on a seeded random sample of {cap:,} of {n:,} rows.")
         return np.sort(ctx.rng(self.name).choice(n, size=cap, replace=False))
 
     def _section(self, ctx: AuditContext, curves: list[RobustnessCurve], cons: Constraints, idx: np.ndarray,

@@ -144,6 +144,9 @@ class SaliencyCheck(Check):
         self.layer = layer
         self.batch_size = batch_size
 
+    def row_budget(self, ctx: AuditContext, section: Section) -> str | None:
+        return None  # run() states it, with the images it drew
+
     def run(self, ctx: AuditContext) -> Section:
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
@@ -186,6 +189,9 @@ class SaliencyCheck(Check):
                                            curves_figure(faith)])
 
         notes = list(maps.notes) + list(sanity.notes)
+        notes.append(f"Row budget: {len(idx):,} of {len(ctx.pred):,} images (n_eval={self.n_eval}: {k} shown, misclassified "
+                     "ones first, the rest a seeded sample; each costs a forward and backward pass per method, deletion "
+                     "step and randomised layer).")
         if maps.layer is not None:
             notes.append(f"GradCAM uses layer {maps.layer!r} (the last Conv2d unless layer= names another).")
         if "integrated_gradients" in sanity.flagged:

@@ -131,3 +131,16 @@ def test_every_unmet_requirement_skips_with_a_reason(cls, contexts):
     for name, ctx in contexts.items():  # wherever it is asked, a check answers None or a sentence
         reason = _check(cls).skip_reason(ctx)
         assert reason is None or (isinstance(reason, str) and reason.strip()), (name, reason)
+
+
+@pytest.mark.parametrize("cls", CHECKS, ids=lambda c: c.name)
+def test_every_section_that_ran_states_its_row_budget_once(cls, contexts):
+    """Through the orchestrator: one 'Row budget:' note, naming at most the rows the data has."""
+    from audit._api import _run_check
+
+    ctx = contexts[_runs_on(cls)]
+    section = _run_check(_check(cls), ctx)
+    notes = [n for n in section.notes if n.startswith("Row budget:")]
+    assert section.status == "ok" and len(notes) == 1, (section.reason, section.notes)
+    first = int(notes[0].split()[2].replace(",", "")) if notes[0].split()[2][0].isdigit() else len(ctx.data)
+    assert first <= len(ctx.data), notes[0]
