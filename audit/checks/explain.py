@@ -20,7 +20,7 @@ from audit.explain import (
     shap_values,
 )
 from audit.explain._permutation import TARGET_SE
-from audit.plots.explain import beeswarm, importance_bars, shap_vs_lime
+from audit.plots.explain import ROWS_TABLE, beeswarm, importance_bars, shap_vs_lime
 from audit.section import DeferredFigures, Metric, Section, metric_parts
 from audit.stats import TOTAL_SHARE, bootstrap_shares
 
@@ -391,7 +391,7 @@ class ExplainCheck(Check):
                 long.append({"row": i, "column": c, "value": str(X.iloc[i][c]) if in_data else "", "SHAP": float(s[c]),
                              "LIME": float(lime.weights.iloc[j][c]) if in_data else float("nan"),
                              "LIME condition": str(lime.descriptions.iloc[j][c]) if in_data else ""})
-        tables["SHAP and LIME per chosen row (top 5 columns)"] = pd.DataFrame(long).set_index(["row", "column"])
+        tables[ROWS_TABLE] = pd.DataFrame(long).set_index(["row", "column"])
         tables["SHAP computation"] = pd.DataFrame({"value": {
             "explainer": res.explainer, "output explained": res.output, "rows explained": len(res.model_output),
             "background rows": res.n_background, "model rows evaluated": res.model_rows,

@@ -214,11 +214,10 @@ class FairnessCheck(Check):
         tables["Metric gaps"] = self._stack({c: r.gaps.loc[gated] for c, r in results.items()}, multiclass)
         def draw() -> list:
             figs = [*disparity_bars(res, gated)]
-            for n in names:
-                figs += group_bars(res.groups[n], n, self.confidence)
+            figs += group_bars({n: res.groups[n] for n in names}, self.confidence)
             pair = next((v for v in views if len(views[v]) == 2), None)
-            if pair is not None:
-                figs += heat_map(res.groups[pair])
+            if pair is not None:  # with two columns the pair is the gated intersection, which has its table
+                figs += heat_map(res.groups[pair], in_table="Intersection" if pair == INTERSECTION else "")
             return figs
 
         figures = DeferredFigures(draw)

@@ -9,8 +9,8 @@ values (inline SVG, or PNG for image grids) through :mod:`audit.plots._figure`:
 module             figures
 =================  ===================================================================
 ``performance``    confusion matrix
-``fairness``       disparity bars, group bars with intervals, intersection heat map
-``explain``        global importance, SHAP beeswarm, SHAP vs LIME per chosen row
+``fairness``       disparity bars, group bars with intervals (every column in one), intersection heat map
+``explain``        global importance, SHAP beeswarm, SHAP vs LIME (one panel for the chosen rows)
 ``data_quality``   label balance, feature drift
 ``overfitting``    training history
 ``calibration``    reliability diagram, reliability per group

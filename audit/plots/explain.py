@@ -68,27 +68,40 @@ def _swarm_offsets(v: np.ndarray, rng: np.random.Generator, width: float = 0.38)
     return rng.uniform(-1, 1, len(v)) * width * np.sqrt(dens[which] / dens.max())
 
 
-def shap_vs_lime(shap_rows: pd.DataFrame, lime_rows: pd.DataFrame, titles: Sequence[str], *, top: int = 6) -> list[Figure]:
-    """Paired bars per explained row: SHAP and LIME weights of its top columns, each scaled to its largest |value|."""
+#: the table of the explain section that holds every chosen row's SHAP and LIME values
+ROWS_TABLE = "SHAP and LIME per chosen row (top 5 columns)"
+
+
+def shap_vs_lime(shap_rows: pd.DataFrame, lime_rows: pd.DataFrame, titles: Sequence[str], *, top: int = 5) -> list[Figure]:
+    """One panel for all explained rows: each row's top columns as points, SHAP (x) against LIME (y), each method
+    scaled to its largest |value| in the row, so points on the diagonal are columns both methods weigh alike.
+
+    This used to be one panel of paired bars per row (six for COMPAS, a fifth of the report's drawing time):
+    the bars repeated the values of the table :data:`ROWS_TABLE`, so only the comparison is drawn now.
+    """
     n = len(shap_rows)
-    ncols = 2 if n > 1 else 1
-    nrows = int(np.ceil(n / ncols))
-    alt = "SHAP and LIME attributions side by side for " + ", ".join(titles)
-    with figure("Chosen rows: SHAP vs LIME", alt, size=(7.2, 1.9 * nrows + 0.3),
-                caption="Bars are scaled to each method's largest |value| in the row; blue SHAP, orange LIME.") as (fig, out):
+    alt = (f"scatter of SHAP against LIME weights, each scaled to its row's largest absolute value, for the top {top} "
+           f"columns of {n} chosen rows ({', '.join(titles)}); the values are in the table '{ROWS_TABLE}'")
+    with figure("Chosen rows: SHAP vs LIME", alt, size=(7.2, 3.0),
+                caption=f"One point per chosen row and column (its {top} largest |SHAP| columns), each method scaled to its "
+                "largest |value| in the row: points near the dashed diagonal are columns SHAP and LIME weigh alike. "
+                f"The table '{ROWS_TABLE}' lists the values; 'Explained rows' the rank agreement.") as (fig, out):
+        # the legend gets its own cell (an axes without axis, so no ticks to lay out): a legend anchored
+        # outside the scatter was cut off by the figure's edge
+        ax, key = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.2]})
+        key.set_axis_off()
+        ax.plot([-1.05, 1.05], [-1.05, 1.05], ls="--", color="#888888", lw=0.8)
+        ax.axhline(0, color="#cccccc", lw=0.6)
+        ax.axvline(0, color="#cccccc", lw=0.6)
         for i in range(n):
-            ax = fig.add_subplot(nrows, ncols, i + 1)
             s, l_ = shap_rows.iloc[i], lime_rows.iloc[i]
-            cols = s.abs().sort_values(ascending=False).index[:top][::-1]
+            cols = s.abs().sort_values(ascending=False).index[:top]
             sv = s[cols] / max(float(s.abs().max()), 1e-12)
             lv = l_.reindex(cols).fillna(0.0) / max(float(l_.abs().max()), 1e-12)
-            y = np.arange(len(cols))
-            ax.barh(y + 0.2, sv.to_numpy(), height=0.4, color=_OTHER, label="SHAP")
-            ax.barh(y - 0.2, lv.to_numpy(), height=0.4, color="#f39c12", label="LIME")
-            ax.axvline(0, color="#555555", lw=0.6)
-            ax.set_yticks(y, [str(c) for c in cols], fontsize=7)
-            ax.set_xlim(-1.05, 1.05)
-            ax.set_title(titles[i], fontsize=8)
-            if i == 0:
-                ax.legend(fontsize=7, loc="lower right", frameon=False)
+            ax.scatter(sv.to_numpy(), lv.to_numpy(), s=16, color=f"C{i % 10}", label=titles[i])
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_xlabel("SHAP (scaled)")
+        ax.set_ylabel("LIME (scaled)")
+        key.legend(*ax.get_legend_handles_labels(), fontsize=7, frameon=False, loc="center left")
     return out

@@ -14,6 +14,8 @@ from audit.text import short_label
 BAR_METRICS = ("selection_rate", "true_positive_rate", "false_positive_rate")
 #: disparities drawn as bars (differences share one axis)
 BAR_DISPARITIES = ("demographic_parity_difference", "equalized_odds_difference", "equal_opportunity_difference")
+#: metrics of an intersection heat map, one panel each (only the first when a table lists the intersection)
+HEAT_METRICS = ("selection_rate", "false_positive_rate")
 #: groups drawn per sensitive column at most, the largest by rows (every group stays in the tables and
 #: audit.json): 5,000 bars took minutes to lay out and made a 15 MB report
 MAX_GROUPS_DRAWN = 30
@@ -37,36 +39,57 @@ def largest_groups(table: pd.DataFrame, k: int = MAX_GROUPS_DRAWN) -> tuple[pd.D
     return table.iloc[keep], f" The {k} largest of {len(table):,} groups are drawn (cap {k}); the table lists every group."
 
 
+def _tables_named(names: list[str]) -> str:
+    """``the table 'A'`` or ``the tables 'A', 'B'``: where a caption sends the reader for the values."""
+    return ("the table " if len(names) == 1 else "the tables ") + ", ".join(f"'{n}'" for n in names)
+
+
 def _err(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     lo = np.nan_to_num(values - low, nan=0.0).clip(0)
     hi = np.nan_to_num(high - values, nan=0.0).clip(0)
     return np.vstack([lo, hi])
 
 
-def group_bars(table: pd.DataFrame, feature: str, confidence: float) -> list[Figure]:
-    """One panel per metric in :data:`BAR_METRICS`: a bar per group with its interval; small groups grey.
-    At most :data:`MAX_GROUPS_DRAWN` groups (the largest) are drawn, labels shortened."""
-    table, capped = largest_groups(table)
-    labels = [short_label(group_label(v)) for v in table.index]
+def group_bars(tables: dict[str, pd.DataFrame], confidence: float) -> list[Figure]:
+    """One figure for every sensitive column: a panel per metric in :data:`BAR_METRICS`, a bar per group with its
+    interval, the columns' groups stacked one under the other; small groups grey. At most
+    :data:`MAX_GROUPS_DRAWN` groups (the largest) per column, labels shortened.
+
+    This was one three-panel figure per column: the panels of a column repeated the axes and ticks of the
+    others, so one set of panels now holds them all (the values are in the 'Groups by <column>' tables).
+    """
+    shown, capped = [], ""
+    for feature, table in tables.items():
+        t, note = largest_groups(table)
+        shown.append((feature, t))
+        capped += f" {short_label(feature)}:{note}" if note else ""
+    labels = [f"{short_label(f)}: {short_label(group_label(v))}" for f, t in shown for v in t.index]
+    small = np.concatenate([t["small"].to_numpy(dtype=bool) for _, t in shown])
+    ends = np.cumsum([len(t) for _, t in shown])[:-1] - 0.5  # separators between the columns' groups
+    names = ", ".join(short_label(f) for f in tables)
     h = max(1.6, 0.28 * len(labels) + 0.9)
     pct = f"{confidence:.0%}"
     with figure(
-        f"Group metrics by {short_label(feature)}",
-        f"bars of selection rate, true positive rate and false positive rate for each {short_label(feature)} group with {pct} intervals",
+        f"Group metrics by {names}",
+        f"bars of selection rate, true positive rate and false positive rate for each group of {names} with {pct} intervals",
         size=(7.2, h),
-        caption=f"Bars: value per group; lines: {pct} bootstrap interval; grey: fewer rows than the minimum group size.{capped}",
+        caption=f"Bars: value per group; lines: {pct} bootstrap interval; grey: fewer rows than the minimum group size. "
+        f"The values are in {_tables_named(['Groups by ' + str(f) for f in tables])}.{capped}",
     ) as (fig, out):
         axes = fig.subplots(1, len(BAR_METRICS), sharey=True)
         pos = np.arange(len(labels))
-        colors = np.where(table["small"].to_numpy(), "#bbbbbb", "#4c78a8")
+        colors = np.where(small, "#bbbbbb", "#4c78a8")
         for ax, m in zip(axes, BAR_METRICS):
-            v = table[m].to_numpy(dtype=float)
-            ax.barh(pos, np.nan_to_num(v), color=colors, xerr=_err(v, table[f"{m}_low"].to_numpy(float), table[f"{m}_high"].to_numpy(float)),
-                    error_kw={"elinewidth": 1, "capsize": 2})
+            v = np.concatenate([t[m].to_numpy(dtype=float) for _, t in shown])
+            low = np.concatenate([t[f"{m}_low"].to_numpy(dtype=float) for _, t in shown])
+            high = np.concatenate([t[f"{m}_high"].to_numpy(dtype=float) for _, t in shown])
+            ax.barh(pos, np.nan_to_num(v), color=colors, xerr=_err(v, low, high), error_kw={"elinewidth": 1, "capsize": 2})
+            for y in ends:
+                ax.axhline(y, color="#999999", lw=0.6)
             ax.set_title(m.replace("_", " "), fontsize=9)
             ax.set_xlim(0, 1)
-            ax.invert_yaxis()
         axes[0].set_yticks(pos, labels)
+        axes[0].invert_yaxis()  # shared: inverting each panel would flip it back and forth
     return out
 
 
@@ -98,8 +121,16 @@ def disparity_bars(assessment: FairnessAssessment, features: list[str], threshol
     return out
 
 
-def heat_map(table: pd.DataFrame, metrics: tuple[str, ...] = ("selection_rate", "false_positive_rate")) -> list[Figure]:
-    """Heat map of ``metrics`` over a two-feature intersection table (rows: first feature, columns: second)."""
+def heat_map(table: pd.DataFrame, metrics: tuple[str, ...] = HEAT_METRICS, *, in_table: str = "") -> list[Figure]:
+    """Heat map of ``metrics`` over a two-feature intersection table (rows: first feature, columns: second).
+
+    ``in_table`` names the section's table that already lists this intersection (with two sensitive columns,
+    'Intersection'): then only the first metric gets a panel, the caption sends the reader to the table for
+    the others, and a panel of numbers that repeats the table is not drawn. With three or more columns the
+    pair is drawn only here, so every metric keeps its panel.
+    """
+    if in_table:
+        metrics = metrics[:1]
     if not isinstance(table.index, pd.MultiIndex) or table.index.nlevels != 2:
         return []
     a, b = table.index.names
@@ -119,7 +150,8 @@ def heat_map(table: pd.DataFrame, metrics: tuple[str, ...] = ("selection_rate", 
         f"{short_label(a)} x {short_label(b)}",
         f"heat map of {' and '.join(m.replace('_', ' ') for m in metrics)} for each combination of {short_label(a)} and {short_label(b)}",
         size=(3.3 * len(metrics) + 0.6, max(1.8, 0.32 * len(rows_l) + 1.2)),
-        caption="Cell: value (rows in the group); * marks groups under the minimum size; blank: no rows." + capped,
+        caption="Cell: value (rows in the group); * marks groups under the minimum size; blank: no rows." + capped
+        + (f" Every other metric of each combination is in {_tables_named([in_table])}." if in_table else ""),
     ) as (fig, out):
         axes = np.atleast_1d(fig.subplots(1, len(metrics)))
         for ax, m in zip(axes, metrics):

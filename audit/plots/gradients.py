@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from audit.health import GradientHealthResult
 from audit.plots._figure import figure
@@ -28,6 +29,10 @@ def gradient_norms(r: GradientHealthResult, exploding_norm: float) -> list[Figur
         ax = fig.add_subplot()
         ax.bar(range(len(names)), shown, color=colors)
         ax.set_yscale("log")
+        # plain tick text ("0.001", "1e+04"): the default 10^k labels are mathtext, parsed per label, which
+        # made this one-panel figure the slowest of the COMPAS report
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xticks(range(len(names)), names, rotation=90 if len(names) > 8 else 0, fontsize=7)
         ax.axhline(exploding_norm, ls="--", color="C3", lw=0.8)
         ax.set_xlabel("layer (forward order)")

@@ -112,7 +112,7 @@ def test_names_intervals_tables_figures(run):
     assert bool(sec.tables["Groups by g"].loc["tiny", "small"])
     assert any("'tiny' (n=15)" in n for n in sec.notes)
     titles = [f.title for f in sec.figures]
-    assert "Disparities between groups" in titles and "Group metrics by g" in titles and "g x h" in titles
+    assert "Disparities between groups" in titles and "Group metrics by g, h" in titles and "g x h" in titles
     assert all(f.svg and f.svg.startswith("<svg") for f in sec.figures)
     assert ": ratio " in sec.summary and isinstance(sec, FairnessSection)
     assert sec.metric("fairness.g.proxy_auc").value > 0.6  # x1 is shifted for group a
