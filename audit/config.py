@@ -204,6 +204,9 @@ def check_settings(name: str, settings: dict[str, Any]) -> None:
         if key in hints and not _hint_ok(value, hints[key]):
             raise ConfigError(f"config key 'checks.{name}.{key}' must be {_hint_words(hints[key])}, "
                               f"got {_shown(value)} ({_kind(value)})")
+        # every integer setting of a check is a count (resamples, rows, steps, images): never negative
+        if key in hints and "int" in str(hints[key]) and isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise ConfigError(f"config key 'checks.{name}.{key}' must be a non-negative integer (a count), got {value}")
 
 
 @dataclass

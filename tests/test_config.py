@@ -136,6 +136,8 @@ def test_checks_as_a_string_and_check_settings_of_the_wrong_type(tmp_path, frame
         '[checks.robustness]\neps = 0.1\n': "'checks.robustness.eps' must be a list ([...]) of a number, got 0.1",
         '[checks.robustness]\nnorm = "l3"\n': "'checks.robustness.norm' must be one of 'linf', 'l2', got 'l3'",
         '[checks.saliency]\nmethods = "saliency"\n': "'checks.saliency.methods' must be a list ([...]) of a string",
+        '[checks.fairness]\nn_boot = -5\n': "'checks.fairness.n_boot' must be a non-negative integer (a count), got -5",
+        '[checks.robustness]\nmax_rows = -1\n': "'checks.robustness.max_rows' must be a non-negative integer (a count), got -1",
     }
     for text, message in cases.items():
         cfg = write(tmp_path, HEAD + text)
