@@ -69,6 +69,9 @@ class ModelBackend:
         """True for tree models whose structure a tree explainer (TreeSHAP) reads."""
         return False
 
+    #: whose implementation :meth:`tree_shap` calls, as the report names it
+    tree_shap_source: str = "shap"
+
     def tree_shap(self, X: Any) -> Any:
         """Exact (path-dependent) TreeSHAP of the model's raw output through the library's own implementation:
         ``(values (n, d, K), base (K,), raw output (n, K), "margin" | "proba")``; None when the model has none."""

@@ -64,6 +64,7 @@ class XGBoostBackend(_BoosterBackend):
     """``xgboost.XGBClassifier`` (scikit-learn API) or a raw ``xgboost.Booster`` with a classification objective."""
 
     kind = "xgboost"
+    tree_shap_source = "XGBoost"
 
     def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
         super().__init__(model, output=output, device=device)
@@ -126,6 +127,7 @@ class LightGBMBackend(_BoosterBackend):
     """``lightgbm.LGBMClassifier`` or a raw ``lightgbm.Booster`` with a classification objective."""
 
     kind = "lightgbm"
+    tree_shap_source = "LightGBM"
 
     @staticmethod
     def _objective(booster: Any) -> str:
@@ -166,6 +168,7 @@ class CatBoostBackend(EstimatorBackend):
     """``catboost.CatBoostClassifier`` (its feature names come from ``feature_names_``)."""
 
     kind = "catboost"
+    tree_shap_source = "CatBoost"
 
     @classmethod
     def accepts(cls, model: Any) -> bool:

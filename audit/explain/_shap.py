@@ -255,8 +255,7 @@ def _native_tree(space: ModelSpace, X: Any) -> tuple[np.ndarray, np.ndarray, np.
     if phi.shape[1] != space.d:
         return None
     what = "log-odds (margin) per class" if kind == "margin" else "the forest's averaged class probabilities"
-    lib = {"xgboost": "XGBoost", "lightgbm": "LightGBM", "catboost": "CatBoost"}.get(backend.kind, "shap")
-    return phi, base, raw, kind, [TREE_NOTE.format(lib=lib, what=what)]
+    return phi, base, raw, kind, [TREE_NOTE.format(lib=backend.tree_shap_source, what=what)]
 
 
 def _short(exc: Exception) -> str:
