@@ -7,7 +7,6 @@ JUnit or Markdown. Concrete checks subclass :class:`Section` to add typed fields
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import math
 import re
@@ -225,18 +224,10 @@ class DeferredFigures(list):
         if self._draw is None:
             return
         draw, self._draw = self._draw, None
-        paused = gc.isenabled()
-        # matplotlib makes tens of thousands of short-lived objects per figure; each collection they set off
-        # also walks the audit's own objects (half a million after a COMPAS audit), about a tenth of the drawing
-        if paused:
-            gc.disable()
         try:
             super().extend(draw())
         except Exception:  # noqa: BLE001 - a figure must not sink the report
             logging.getLogger(__name__).exception("drawing a figure failed")
-        finally:
-            if paused:
-                gc.enable()
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         self._ready()
