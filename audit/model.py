@@ -28,6 +28,7 @@ from audit.backends import (
     set_training,
     try_forward_hook,
 )
+from audit.backends._device import numeric_values
 from audit.backends._scores import OUTPUT_KINDS
 from audit.errors import BAD_OUTPUT_SHAPE, MODEL_RAISED, NAN_OUTPUT, AuditInputError, ModelCallError
 from audit.transforms import resolve_transform
@@ -154,10 +155,7 @@ class ModelAdapter:
         if isinstance(x, torch.Tensor):
             return x
         if isinstance(x, pd.DataFrame):
-            bad = [c for c in x.columns if not pd.api.types.is_numeric_dtype(x[c])]
-            if bad:
-                raise AuditInputError(f"column(s) {bad} are not numeric; a {self.kind} model's input has no tensor form")
-            x = x.to_numpy(dtype=np.float64)
+            x = numeric_values(x, np.float64, f"a {self.kind} model's tensor input")
         return torch.as_tensor(np.array(as_numpy(x), dtype=np.float64))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:

@@ -46,6 +46,22 @@ def module_device(module: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def numeric_values(frame: Any, dtype: Any, who: str) -> np.ndarray:
+    """A DataFrame's values as a ``dtype`` matrix, or an error naming its non-numeric columns and the fix.
+
+    >>> import pandas as pd
+    >>> numeric_values(pd.DataFrame({"a": [1, 2]}), np.float64, "a torch model").tolist()
+    [[1.0], [2.0]]
+    """
+    import pandas as pd
+
+    bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if bad:
+        raise AuditInputError(f"{who} received non-numeric column(s) {bad}; pass transform= (a TabularEncoder or "
+                              "a fitted ColumnTransformer) to turn the DataFrame into numbers")
+    return frame.to_numpy(dtype=dtype)
+
+
 def as_numpy(x: Any) -> np.ndarray:
     """A tensor on any device, a sparse matrix, a frame or a list -> a numpy array (tensors: detached, on CPU)."""
     if isinstance(x, torch.Tensor):

@@ -11,7 +11,7 @@ import torch
 
 from audit._batching import concat, run_batched
 from audit.backends._base import ModelBackend
-from audit.backends._device import as_numpy, resolve_device
+from audit.backends._device import as_numpy, numeric_values, resolve_device
 from audit.backends._scores import OutputKind
 from audit.errors import BAD_OUTPUT_SHAPE, AuditInputError
 
@@ -87,12 +87,7 @@ class TorchBackend(ModelBackend):
     def as_tensor(self, X: Any) -> torch.Tensor:
         """A numeric frame, array or tensor -> the module's input tensor on its device and dtype."""
         if isinstance(X, pd.DataFrame):
-            bad = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-            if bad:
-                raise AuditInputError(
-                    f"torch model received non-numeric column(s) {bad}; pass transform= to turn the DataFrame into a tensor"
-                )
-            X = X.to_numpy(dtype=np.float32)
+            X = numeric_values(X, np.float32, "a torch model")
         t = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.array(as_numpy(X)))  # copy: inputs may be read-only
         return t.to(device=self.device, dtype=self.dtype)
 
