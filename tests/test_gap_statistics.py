@@ -137,7 +137,7 @@ def _robustness_runs(acc_b: float, n_a: int, n_b: int, reps: int = REPS, n_boot:
     rng = np.random.default_rng([7, n_a, n_b, int(acc_b * 1000)])
     g = np.repeat([0, 1], [n_a, n_b])
     truth = abs(0.7 - acc_b)
-    fails = covers = 0
+    fails = passes = covers = 0
     plug_bias = corr_bias = 0.0
     for _ in range(reps):
         correct = rng.random(n_a + n_b) < np.where(g == 0, 0.7, acc_b)
@@ -145,10 +145,12 @@ def _robustness_runs(acc_b: float, n_a: int, n_b: int, reps: int = REPS, n_boot:
         (f,) = policy.evaluate({name: Metric(name, col["gap"], col["low"], col["high"], higher_is_better=False)},
                                {name: "robustness"})
         fails += f.status == "fail"
+        passes += f.status == "pass"
         covers += col["low"] - 1e-9 <= truth <= col["high"] + 1e-9
         plug_bias += (col["plug_in"] - truth) / reps
         corr_bias += (col["gap"] - truth) / reps
-    return {"fail": fails / reps, "cover": covers / reps, "bias_plug_in": plug_bias, "bias_corrected": corr_bias}
+    return {"fail": fails / reps, "pass": passes / reps, "cover": covers / reps, "bias_plug_in": plug_bias,
+            "bias_corrected": corr_bias}
 
 
 @pytest.mark.parametrize(("n_a", "n_b"), [(30, 30), (1000, 1000), (3000, 30)])
