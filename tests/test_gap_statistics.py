@@ -394,9 +394,9 @@ def test_same_seed_same_gap_numbers():
     assert a.disparities["value"].equals(c.disparities["value"])
 
 
-def test_vectorised_calibration_by_group_equals_the_loop_on_equal_mass_bins(monkeypatch):
-    """Beyond LOOP_GROUPS groups one vectorised pass gives the per-group loop's numbers, bins and reliability."""
-    import audit.health._calibration as cal
+def test_calibration_by_group_equals_each_group_alone_on_equal_mass_bins():
+    """One pass over every group's cells gives the numbers, bins and reliability rows of each group's rows calibrated alone."""
+    from audit.health import calibration
 
     rng = np.random.default_rng(9)
     n = 6000
@@ -405,13 +405,16 @@ def test_vectorised_calibration_by_group_equals_the_loop_on_equal_mass_bins(monk
     y = rng.integers(0, 3, n)
     sens = pd.DataFrame({"g": rng.integers(0, 40, n).astype(str)})
     sens.loc[:500, "g"] = "big"
-    monkeypatch.setattr(cal, "LOOP_GROUPS", 5)
-    fast = cal.calibration(y, p, sensitive=sens)
-    monkeypatch.setattr(cal, "LOOP_GROUPS", 10**9)
-    slow = cal.calibration(y, p, sensitive=sens)
-    np.testing.assert_allclose(fast.by_group.to_numpy(float), slow.by_group.to_numpy(float), rtol=0, atol=1e-12)
-    assert fast.by_group["bins"].max() == 5 and fast.gaps["ece_gap"].iloc[0] == pytest.approx(slow.gaps["ece_gap"].iloc[0], abs=1e-12)
-    f, s = fast.group_reliability, slow.group_reliability
+    fast = calibration(y, p, sensitive=sens)
+    alone = [calibration(y[m], p[m], sensitive=pd.DataFrame({"g": sens["g"][m].to_numpy()}))
+             for m in (sens["g"] == g for g in sorted(sens["g"].unique()))]
+    slow_by_group = pd.concat([a.by_group for a in alone])
+    np.testing.assert_allclose(fast.by_group.to_numpy(float), slow_by_group.to_numpy(float), rtol=0, atol=1e-12)
+    assert list(fast.by_group.index) == list(slow_by_group.index)
+    assert fast.by_group["bins"].max() == 5
+    eces = slow_by_group["ece"][slow_by_group["n"] >= 30]
+    assert fast.gaps["ece_gap"].iloc[0] == pytest.approx(eces.max() - eces.min(), abs=1e-12)
+    f, s = fast.group_reliability, pd.concat([a.group_reliability for a in alone], ignore_index=True)
     assert len(f) == len(s) == fast.by_group["bins"].sum()
     assert f["group"].tolist() == s["group"].tolist() and f["bin"].tolist() == s["bin"].tolist()
     cols = ["lower", "upper", "count", "confidence", "accuracy"]

@@ -12,6 +12,9 @@ averages ``|accuracy - confidence|`` over bins of 2 to 10 rows: its expected val
 calibrated model is about 0.10, which is noise, not miscalibration (Roelofs et al. 2022 show
 equal-mass bins reduce this bias). What is left of the bias is removed from the ECE gap by
 :func:`audit.health.ece_intervals` (bootstrap bias correction), which also tests it.
+
+Every number comes from prediction cells (:func:`audit.stats.build_cells`): :func:`calibration` summarises
+its rows into exact cells, a Dask audit merges its partitions' cells (:func:`calibration_of_cells`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import pandas as pd
 
 from audit.errors import AuditInputError
 from audit.health._common import as_labels, as_proba, as_sensitive_frame
+from audit.health._ece_cells import HitCells, bin_sums, ece_grid_bound, hit_cells_of, mass_bins, width_bins
+from audit.stats import PredictionCells, build_cells
 from audit.text import short_label
 
 _RELIABILITY_COLUMNS = ["lower", "upper", "count", "confidence", "accuracy", "gap"]
@@ -33,9 +38,6 @@ GroupBinning = Literal["equal_mass", "equal_width"]
 #: per bin (40) kept the ECE gap's interval valid but wider: in bench/gap_simulation.py a calibrated pair of
 #: 300-row groups passed the ECE gap gate 13% of the time with 40, 65% with 100
 MIN_BIN_COUNT = 100
-#: up to this many groups per column each group is summarised on its own (pandas); beyond it one vectorised
-#: pass gives the same statistics (equal to within 1e-12) in linear time: 5,000 groups took 30 s
-LOOP_GROUPS = 100
 #: group names a note lists before "and N more"
 _LISTED = 8
 
@@ -191,143 +193,95 @@ def _ece_mce(table: pd.DataFrame) -> tuple[float, float]:
     return float((full["count"] / n * err).sum()), float(err.max())
 
 
-def _summary(y: np.ndarray, p: np.ndarray, n_bins: int) -> tuple[dict[str, float], pd.DataFrame]:
-    conf = p.max(axis=1)
-    correct = p.argmax(axis=1) == y
-    table = reliability_table(conf, correct, n_bins)
-    ece, mce = _ece_mce(table)
-    # sum_k (p_k - [y = k])^2 = sum_k p_k^2 - 2 p_y + 1, without an (n, k) one-hot temporary
-    sq = np.einsum("ij,ij->i", p, p) - 2.0 * p[np.arange(len(y)), y] + 1.0
-    brier = float(sq.mean() / 2) if p.shape[1] == 2 else float(sq.mean())
-    pos_ece = float("nan")
-    if p.shape[1] == 2:
-        pos_ece, _ = _ece_mce(reliability_table(p[:, 1], y == 1, n_bins))
-    stats = {
-        "n": int(len(y)),
-        "accuracy": float(correct.mean()),
-        "confidence": float(conf.mean()),
-        "ece": ece,
-        "mce": mce,
-        "brier": brier,
-        "positive_class_ece": pos_ece,
-    }
-    return stats, table
-
-
-def _binned(values: np.ndarray, hit: np.ndarray, cell: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
-    """Count, mean value, hit rate, smallest and largest value per cell (NaN / inf-free for empty cells)."""
-    count = np.bincount(cell, minlength=size)
+def _width_table(hc: HitCells, n_bins: int) -> pd.DataFrame:
+    """The equal-width reliability table of one group of hit cells (what :func:`reliability_table` gives on rows)."""
+    s = bin_sums(hc, width_bins(hc, n_bins), n_bins)
+    count = s["count"][0]
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.bincount(cell, weights=values, minlength=size) / count
-        rate = np.bincount(cell, weights=hit, minlength=size) / count
-    lo = np.full(size, np.inf)
-    hi = np.full(size, -np.inf)
-    np.minimum.at(lo, cell, values)
-    np.maximum.at(hi, cell, values)
-    empty = count == 0
-    lo[empty], hi[empty] = np.nan, np.nan
-    return count, mean, rate, lo, hi
-
-
-def _mass_table(conf: np.ndarray, correct: np.ndarray, bins: np.ndarray, k: int) -> pd.DataFrame:
-    """Reliability table on given bins (one group): ``lower``/``upper`` are the bin's smallest and largest value."""
-    count, mean, acc, lo, hi = _binned(conf, correct.astype(np.float64), bins, k)
-    out = pd.DataFrame({"lower": lo, "upper": hi, "count": count, "confidence": mean, "accuracy": acc, "gap": acc - mean})
+        mean, acc = np.where(count > 0, s["vsum"][0] / count, np.nan), np.where(count > 0, s["hits"][0] / count, np.nan)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    out = pd.DataFrame({"lower": edges[:-1], "upper": edges[1:], "count": count.astype(np.int64), "confidence": mean,
+                        "accuracy": acc, "gap": acc - mean})
     out.index.name = "bin"
     return out
 
 
-def _group_summary(y: np.ndarray, p: np.ndarray, n_bins: int, binning: GroupBinning,
-                   min_bin_count: int) -> tuple[dict[str, float], pd.DataFrame]:
-    """:func:`_summary` of one group under the group binning (the per-group reference of :func:`_group_summaries`)."""
+def column_groups(cells: PredictionCells, column: str) -> tuple[np.ndarray, list[str]]:
+    """Groups of one sensitive column as calibration reports them: ``(member, labels)``, the group of each
+    intersection group and the groups' labels as text, in sorted order."""
+    member, index = cells.view([column])
+    # not a numpy text array: its fixed width is the longest label's, and one 1 MB label times 5,000 groups is 20 GB
+    pos, uniq = pd.factorize(pd.Series([str(v) for v in index], dtype=object), sort=True)
+    return pos[member], [str(u) for u in uniq]
+
+
+def _group_stats(cells: PredictionCells, member: np.ndarray, G: int, binning: GroupBinning, n_bins: int,
+                 min_bin_count: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """Per group of a column: the stats of ``by_group``, the (group, bin) sums and the ECE's grid bound."""
+    hc = hit_cells_of(cells, member, G, "conf")
     if binning == "equal_width":
-        stats, table = _summary(y, p, n_bins)
-        return {**stats, "bins": n_bins}, table
-    conf = p.max(axis=1)
-    correct = p.argmax(axis=1) == y
-    zeros = np.zeros(len(y), np.int64)
-    bins, k = equal_mass_bins(conf, zeros, 1, n_bins, min_bin_count)
-    table = _mass_table(conf, correct, bins, int(k[0]))
-    ece, mce = _ece_mce(table)
-    sq = np.einsum("ij,ij->i", p, p) - 2.0 * p[np.arange(len(y)), y] + 1.0
-    pos_ece = float("nan")
-    if p.shape[1] == 2:
-        pbins, pk = equal_mass_bins(p[:, 1], zeros, 1, n_bins, min_bin_count)
-        pos_ece, _ = _ece_mce(_mass_table(p[:, 1], y == 1, pbins, int(pk[0])))
-    stats = {
-        "n": int(len(y)),
-        "accuracy": float(correct.mean()),
-        "confidence": float(conf.mean()),
-        "ece": ece,
-        "mce": mce,
-        "brier": float(sq.mean() / 2) if p.shape[1] == 2 else float(sq.mean()),
-        "positive_class_ece": pos_ece,
-        "bins": int(k[0]),
-    }
-    return stats, table
-
-
-def _group_summaries(yi: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int, n_bins: int,
-                     binning: GroupBinning = "equal_mass", min_bin_count: int = MIN_BIN_COUNT,
-                     ) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, ...]]:
-    """:func:`_group_summary` for every group at once: per-group stats and, per (group, bin), count,
-    confidence, accuracy, smallest and largest confidence (arrays ``(G, n_bins)``)."""
-    conf = p.max(axis=1)
-    correct = (p.argmax(axis=1) == yi).astype(np.float64)
-    bins, k = _group_bins(conf, codes, n_groups, n_bins, binning, min_bin_count)
-    size = n_groups * n_bins
-    count, mean_conf, acc, lo, hi = (a.reshape(n_groups, n_bins) for a in _binned(conf, correct, codes * n_bins + bins, size))
+        bins, k = width_bins(hc, n_bins), np.full(G, n_bins, dtype=np.int64)
+        bound = np.zeros(G)
+    else:
+        bins, k = mass_bins(hc, n_bins, min_bin_count)
+        bound = ece_grid_bound(hc, n_bins, min_bin_count)
+    s = bin_sums(hc, bins, n_bins)
+    g = member[cells.group]
     with np.errstate(invalid="ignore", divide="ignore"):
-        n = count.sum(axis=1)
-        err = np.abs(acc - mean_conf)  # NaN in empty bins
-        ece = np.where(count > 0, count / n[:, None] * err, 0.0).sum(axis=1)
-        mce = np.where(count > 0, err, -np.inf).max(axis=1)
-        sq = np.einsum("ij,ij->i", p, p) - 2.0 * p[np.arange(len(yi)), yi] + 1.0
-        brier = np.bincount(codes, weights=sq, minlength=n_groups) / n
-        pos_ece = np.full(n_groups, np.nan)
-        if p.shape[1] == 2:
-            pb, _ = _group_bins(p[:, 1], codes, n_groups, n_bins, binning, min_bin_count)
-            pcount, pconf, pacc, _, _ = (a.reshape(n_groups, n_bins) for a in
-                                         _binned(p[:, 1], (yi == 1).astype(np.float64), codes * n_bins + pb, size))
-            pos_ece = np.where(pcount > 0, pcount / n[:, None] * np.abs(pacc - pconf), 0.0).sum(axis=1)
+        n = s["count"].sum(axis=1)
+        err = np.abs(s["hits"] / s["count"] - s["vsum"] / s["count"])  # NaN in empty bins
+        ece = np.where(s["count"] > 0, s["count"] / n[:, None] * err, 0.0).sum(axis=1)
+        mce = np.where(s["count"] > 0, err, -np.inf).max(axis=1)
+        brier = np.bincount(g, weights=cells.brier_sum, minlength=G) / n
+        pos_ece = np.full(G, np.nan)
+        if cells.n_classes == 2:
+            ps = hit_cells_of(cells, member, G, "score")
+            pb = width_bins(ps, n_bins) if binning == "equal_width" else mass_bins(ps, n_bins, min_bin_count)[0]
+            t = bin_sums(ps, pb, n_bins)
+            pos_ece = np.where(t["count"] > 0, np.abs(t["hits"] - t["vsum"]), 0.0).sum(axis=1) / n
+            if binning == "equal_mass":
+                bound = np.maximum(bound, ece_grid_bound(ps, n_bins, min_bin_count))
         stats = {
             "n": n.astype(np.int64),
-            "accuracy": np.bincount(codes, weights=correct, minlength=n_groups) / n,
-            "confidence": np.bincount(codes, weights=conf, minlength=n_groups) / n,
+            "accuracy": s["hits"].sum(axis=1) / n,
+            "confidence": s["vsum"].sum(axis=1) / n,
             "ece": ece,
             "mce": mce,
-            "brier": brier / 2 if p.shape[1] == 2 else brier,
+            "brier": brier / 2 if cells.n_classes == 2 else brier,
             "positive_class_ece": pos_ece,
             "bins": k.astype(np.int64),
         }
-    return stats, (count, mean_conf, acc, lo, hi)
+    return stats, s, bound
 
 
-def _column_vectorised(col: str, values: np.ndarray, yi: np.ndarray, p: np.ndarray, n_bins: int, min_group_size: int,
-                       binning: GroupBinning, min_bin_count: int,
-                       ) -> tuple[list[dict[str, Any]], pd.DataFrame, list[tuple[Any, float]], list[Any]]:
-    """Rows of ``by_group``, the group reliability frame, eligible (group, ECE) and all groups of one column."""
-    codes, uniques = pd.factorize(pd.Series(values), sort=True)
-    keep = codes >= 0  # a missing value is no group (the per-group loop finds no rows for it either)
+def _column(col: str, cells: PredictionCells, n_bins: int, min_group_size: int, binning: GroupBinning,
+            min_bin_count: int) -> tuple[list[dict[str, Any]], pd.DataFrame, list[tuple[Any, float]], list[Any], float]:
+    """Rows of ``by_group``, the group reliability frame, eligible (group, ECE), all groups of one column, and the
+    most a group's ECE can be off on grid cells."""
+    member, uniques = column_groups(cells, col)
     G = len(uniques)
-    stats, (count, mean_conf, acc, lo, hi) = _group_summaries(yi[keep], p[keep], codes[keep].astype(np.int64), G, n_bins,
-                                                               binning, min_bin_count)
+    stats, s, bound = _group_stats(cells, member, G, binning, n_bins, min_bin_count)
     small = stats["n"] < min_group_size
     rows = [{"column": col, "group": uniques[g], **{k: (int(v[g]) if k in ("n", "bins") else float(v[g])) for k, v in stats.items()},
              "small": bool(small[g])} for g in range(G)]
+    count = s["count"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf, acc = s["vsum"] / count, s["hits"] / count
     if binning == "equal_width":
         edges = np.linspace(0.0, 1.0, n_bins + 1)
         lo, hi = np.tile(edges[:-1], (G, 1)), np.tile(edges[1:], (G, 1))
         real = np.ones((G, n_bins), bool)
-    else:  # equal-mass: a group has only its own k_g bins
+    else:  # equal-mass: a group has only its own k_g bins; lower/upper are the bin's smallest and largest value
+        lo, hi = s["vmin"], s["vmax"]
         real = np.arange(n_bins)[None, :] < stats["bins"][:, None]
     rel = pd.DataFrame({
         "column": col, "group": np.repeat(np.asarray(uniques, dtype=object), n_bins)[real.reshape(-1)],
-        "bin": np.tile(np.arange(n_bins), G)[real.reshape(-1)], "lower": lo[real], "upper": hi[real], "count": count[real],
-        "confidence": mean_conf[real], "accuracy": acc[real], "gap": (acc - mean_conf)[real],
+        "bin": np.tile(np.arange(n_bins), G)[real.reshape(-1)], "lower": lo[real], "upper": hi[real],
+        "count": count[real].astype(np.int64), "confidence": mean_conf[real], "accuracy": acc[real],
+        "gap": (acc - mean_conf)[real],
     })
     eligible = [(uniques[g], float(stats["ece"][g])) for g in np.flatnonzero(~small)]
-    return rows, rel, eligible, list(uniques)
+    return rows, rel, eligible, list(uniques), float(np.max(bound[~small], initial=0.0))
 
 
 def calibration(
@@ -392,28 +346,41 @@ def calibration(
     n, k = p.shape
     yi = as_labels(y, n, k)
     groups = as_sensitive_frame(sensitive, n)
-    stats, table = _summary(yi, p, int(n_bins))
+    cells = build_cells(yi, p, groups, n_bins=int(n_bins))
+    return calibration_of_cells(cells, min_group_size=min_group_size, group_binning=group_binning,
+                                min_bin_count=int(min_bin_count))
+
+
+def calibration_of_cells(cells: PredictionCells, *, min_group_size: int = 30, group_binning: GroupBinning = "equal_mass",
+                         min_bin_count: int = MIN_BIN_COUNT) -> CalibrationResult:
+    """:func:`calibration` from prediction cells (:func:`audit.stats.build_cells`, or a Dask audit's merged cells),
+    per group for each sensitive column of the cells; ``n_bins`` is the cells' own.
+
+    Every number is exact on exact cells. On grid cells the overall ECE, MCE, Brier score, reliability table and
+    the per-group accuracy, confidence and Brier score stay exact (sums over whole equal-width bins); a group's
+    equal-mass ECE is off by at most :func:`audit.health._ece_cells.ece_grid_bound` (the note says how much at
+    most), its MCE and reliability rows by a cell's rows moving between neighbouring bins.
+    """
+    n_bins = cells.n_bins
+    hc = hit_cells_of(cells, np.zeros(cells.n_groups, np.int64), 1, "conf")
+    table = _width_table(hc, n_bins)
+    ece, mce = _ece_mce(table)
+    brier = float(cells.brier_sum.sum() / cells.n)
+    brier = brier / 2 if cells.n_classes == 2 else brier
+    pos_ece = float("nan")
+    if cells.n_classes == 2:
+        pos_ece, _ = _ece_mce(_width_table(hit_cells_of(cells, np.zeros(cells.n_groups, np.int64), 1, "score"), n_bins))
+    stats = {"ece": ece, "mce": mce, "brier": brier, "positive_class_ece": pos_ece}
     notes: list[str] = []
 
     rows, rel_parts, gap_rows = [], [], []
-    for col in groups.columns:
-        values = groups[col].to_numpy()
-        eligible: list[tuple[str, float]] = []
-        if len(pd.unique(values)) > LOOP_GROUPS:
-            col_rows, rel, eligible, all_groups = _column_vectorised(col, values, yi, p, int(n_bins), min_group_size,
-                                                                     group_binning, int(min_bin_count))
-            rows += col_rows
-            rel_parts.append(rel)
-        else:
-            all_groups = sorted(pd.unique(values))
-            for g in all_groups:
-                m = values == g
-                s, t = _group_summary(yi[m], p[m], int(n_bins), group_binning, int(min_bin_count))
-                small = s["n"] < min_group_size
-                rows.append({"column": col, "group": g, **s, "small": small})
-                rel_parts.append(t.reset_index().assign(column=col, group=g))
-                if not small:
-                    eligible.append((g, s["ece"]))
+    worst_bound = 0.0
+    for col in cells.names:
+        col_rows, rel, eligible, all_groups, bound = _column(col, cells, n_bins, min_group_size, group_binning,
+                                                             int(min_bin_count))
+        worst_bound = max(worst_bound, bound)
+        rows += col_rows
+        rel_parts.append(rel)
         if len(eligible) < len(all_groups):
             big = {g for g, _ in eligible}
             left = [short_label(g) for g in all_groups if g not in big]
@@ -435,6 +402,10 @@ def calibration(
                 {"column": col, "ece_gap": float("nan"), "worst_group": None, "worst_ece": float("nan"),
                  "best_group": None, "best_ece": float("nan"), "groups_compared": len(eligible)}
             )
+    if worst_bound > 0:
+        notes.append(f"Per-group ECE on grid cells (the rows' scores were summarised in {cells.n_cells:,} cells on [0, 1]): "
+                     f"each group's ECE is within {worst_bound:.2g} of the ECE on the exact values, the ECE gap within "
+                     f"{2 * worst_bound:.2g}.")
     by_group = (
         pd.DataFrame(rows).set_index(["column", "group"])
         if rows

@@ -36,9 +36,10 @@ import pandas as pd
 
 from audit.errors import AuditInputError
 from audit.stats._gaps import apply_test, permutation_p_value, split_cells
-from audit.health._calibration import MIN_BIN_COUNT, GroupBinning, _bin_index, _group_bins, equal_mass_bins
+from audit.health._calibration import MIN_BIN_COUNT, GroupBinning, _bin_index, column_groups
 from audit.health._common import as_labels, as_proba, as_sensitive_frame
-from audit.stats import resample_counts
+from audit.health._ece_cells import HitCells, bin_sums, hit_cells, hit_cells_of, mass_bins, width_bins
+from audit.stats import PredictionCells, build_cells, resample_counts
 
 #: fine equal-mass confidence cells of the ECE permutation test (fewer with many groups: the test costs
 #: (groups - 1) x (2 cells - 1) hypergeometric draws, each vectorised over the permutations)
@@ -52,14 +53,11 @@ TEST_GROUPS = 200
 
 def _ece_samples(conf: np.ndarray, correct: np.ndarray, codes: np.ndarray, n_groups: int, n_bins: int,
                  n_boot: int, rng: np.random.Generator, bins: np.ndarray | None = None,
-                 noise: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """(n_boot, n_groups) ECE of each group in each resample (NaN where a resample leaves a group empty).
+                 noise: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n_boot, n_groups) ECE of each group in each resample (NaN where a resample leaves a group empty), from rows.
 
     ``bins`` is each row's bin (0 .. n_bins - 1) within its group; default: equal-width bins on [0, 1].
-    With ``noise`` also the resampled *noise ECE* ``sum_b n*_b / n*_g |d*_b - d_b|``, where ``d_b`` is bin
-    ``b``'s accuracy minus confidence and ``d*_b`` the same in the resample: the ECE that the sampling
-    error alone would show, and the signed noise ``-sum_b n*_b / n*_g sign(d_b) (d*_b - d_b)`` (what
-    :func:`_noise_interval` bounds the true ECE with, from below and from above).
+    See :func:`_ece_draws` (what the audit calls, on cells).
     """
     if bins is None:
         bins = _bin_index(conf, n_bins)
@@ -68,6 +66,27 @@ def _ece_samples(conf: np.ndarray, correct: np.ndarray, codes: np.ndarray, n_gro
     count = np.bincount(cells, minlength=size).astype(np.float64)
     s1 = np.bincount(cells, weights=conf, minlength=size)
     s2 = np.bincount(cells, weights=conf * conf, minlength=size)
+    return _ece_draws(count, s1, s2, n_groups, n_bins, n_boot, rng, noise)
+
+
+def _cell_sums(hc: HitCells, bins: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, sum and sum of squares of the values per (group, bin, hit), flat in that order."""
+    cells = (hc.group * n_bins + bins) * 2 + hc.hit
+    size = hc.n_groups * n_bins * 2
+    return (np.bincount(cells, weights=hc.count, minlength=size), np.bincount(cells, weights=hc.vsum, minlength=size),
+            np.bincount(cells, weights=hc.vsq, minlength=size))
+
+
+def _ece_draws(count: np.ndarray, s1: np.ndarray, s2: np.ndarray, n_groups: int, n_bins: int, n_boot: int,
+               rng: np.random.Generator, noise: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n_boot, n_groups) resampled ECE per group from the rows, sum and sum of squares of the confidences per
+    (group, bin, correct) cell.
+
+    With ``noise`` also the resampled *noise ECE* ``sum_b n*_b / n*_g |d*_b - d_b|``, where ``d_b`` is bin
+    ``b``'s accuracy minus confidence and ``d*_b`` the same in the resample: the ECE that the sampling
+    error alone would show, and the signed noise ``-sum_b n*_b / n*_g sign(d_b) (d*_b - d_b)`` (what
+    :func:`_noise_interval` bounds the true ECE with, from below and from above).
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, s1 / np.where(count > 0, count, 1.0), 0.0)
         sd = np.sqrt(np.clip(np.where(count > 0, s2 / np.where(count > 0, count, 1.0), 0.0) - mean**2, 0.0, None))
@@ -123,39 +142,47 @@ def _cell_ece(counts: np.ndarray, cell_micro: np.ndarray, cell_hit: np.ndarray, 
         return np.where(size[..., 0] > 0, err / np.where(size[..., 0] > 0, size[..., 0], 1.0), np.nan)
 
 
-def ece_gap_permutations(conf: np.ndarray, correct: np.ndarray, codes: np.ndarray, eligible: np.ndarray, k: np.ndarray,
-                         n_perm: int, rng: np.random.Generator) -> tuple[float, np.ndarray] | None:
+def ece_gap_permutations(hc: HitCells, eligible: np.ndarray, k: np.ndarray, n_perm: int,
+                         rng: np.random.Generator) -> tuple[float, np.ndarray] | None:
     """Observed ECE gap and its distribution under ``n_perm`` permutations of the group labels.
 
-    ``codes`` numbers the groups (0 .. G - 1), ``eligible`` marks those compared, ``k`` their bins.
-    Groups left out are pooled into one (what the compared groups receive does not depend on how the
-    other rows are split). Returns None when the test would need more than :data:`TEST_GROUPS` groups.
+    ``hc`` holds the hit cells of the confidence per group (:func:`audit.health._ece_cells.hit_cells`),
+    ``eligible`` marks the groups compared, ``k`` their bins. Groups left out are pooled into one (what the
+    compared groups receive does not depend on how the other rows are split). Returns None when the test
+    would need more than :data:`TEST_GROUPS` groups.
 
     Examples
     --------
+    >>> from audit.health._ece_cells import hit_cells
     >>> rng = np.random.default_rng(0)
     >>> conf = rng.uniform(0.5, 1, 400); correct = rng.random(400) < conf      # calibrated
-    >>> codes = np.repeat([0, 1], 200)
-    >>> obs, perm = ece_gap_permutations(conf, correct, codes, np.array([True, True]), np.array([5, 5]), 500, rng)
+    >>> hc = hit_cells(conf, correct, np.repeat([0, 1], 200), 2, 15)
+    >>> obs, perm = ece_gap_permutations(hc, np.array([True, True]), np.array([5, 5]), 500, rng)
     >>> perm.shape, bool(0.05 < (1 + (perm >= obs).sum()) / 501 < 1)
     ((500,), True)
     """
     E = int(eligible.sum())
     pos = np.cumsum(eligible) - 1
-    grp = np.where(eligible[codes], pos[codes], E)
+    grp = np.where(eligible[hc.group], pos[hc.group], E)
     n_test = E + int((grp == E).any())
     if E < 2 or n_test > TEST_GROUPS:
         return None
-    N = len(conf)
+    N = int(hc.count.sum())
     M = int(np.clip(N // 5, 8, TEST_CELLS))
     M = int(max(8, min(M, TEST_GROUP_CELLS // (2 * n_test))))
-    micro, _ = equal_mass_bins(conf, np.zeros(N, np.int64), 1, M, 1)
-    cell = micro * 2 + correct.astype(np.int64)
-    counts = np.bincount(grp * 2 * M + cell, minlength=n_test * 2 * M).reshape(n_test, 2 * M)
+    # fine equal-mass cells of every row's confidence (one group): the groups' bins are rebuilt from them
+    pooled = HitCells(np.zeros(len(hc.count), np.int64), hc.hit, hc.key, hc.count, hc.vsum, hc.vsq, hc.vmin, hc.vmax, 1,
+                      hc.exact, hc.n_bins)
+    order = np.argsort(pooled.key, kind="stable")  # mass_bins needs the cells in key order
+    micro = np.empty(len(order), np.int64)
+    micro[order] = mass_bins(HitCells(pooled.group, hc.hit[order], hc.key[order], hc.count[order], hc.vsum[order],
+                                      hc.vsq[order], hc.vmin[order], hc.vmax[order], 1, hc.exact, hc.n_bins), M, 1)[0]
+    cell = micro * 2 + hc.hit
+    counts = np.bincount(grp * 2 * M + cell, weights=hc.count, minlength=n_test * 2 * M).reshape(n_test, 2 * M)
     total = counts.sum(axis=0)
     used = np.flatnonzero(total > 0)
-    counts = counts[:, used]
-    cell_conf = np.bincount(cell, weights=conf, minlength=2 * M)[used] / total[used]
+    counts = counts[:, used].astype(np.int64)
+    cell_conf = np.bincount(cell, weights=hc.vsum, minlength=2 * M)[used] / total[used]
     cell_micro, cell_hit = used // 2, (used % 2).astype(np.float64)
     kk = np.r_[k, 1][:n_test]
     observed = _cell_ece(counts[None], cell_micro, cell_hit, cell_conf, M, kk)[0, :E]
@@ -213,63 +240,89 @@ def ece_intervals(
     """
     if not 0 < confidence < 1:
         raise AuditInputError(f"confidence must be between 0 and 1, got {confidence}")
-    if n_perm is None:
-        n_perm = n_boot
     p = as_proba(proba)
     n, k = p.shape
     yi = as_labels(y, n, k)
-    groups = as_sensitive_frame(sensitive, n)
-    conf = p.max(axis=1)
-    correct = p.argmax(axis=1) == yi
+    cells = build_cells(yi, p, as_sensitive_frame(sensitive, n), n_bins=int(n_bins))
+    return ece_intervals_of_cells(cells, min_group_size=min_group_size, n_boot=n_boot, confidence=confidence, seed=seed,
+                                  group_binning=group_binning, min_bin_count=min_bin_count, n_perm=n_perm)
+
+
+def ece_intervals_of_cells(cells: PredictionCells, *, min_group_size: int = 30, n_boot: int = 1000,
+                           confidence: float = 0.95, seed: int = 0, group_binning: GroupBinning = "equal_mass",
+                           min_bin_count: int = MIN_BIN_COUNT, n_perm: int | None = None) -> pd.DataFrame:
+    """:func:`ece_intervals` from prediction cells (per sensitive column of the cells; ``n_bins`` is theirs).
+
+    The draws are those of the rows (the bootstrap and the permutations only need per-cell counts and sums).
+    On grid cells the groups' equal-mass bins and the test's fine cells are made of whole grid cells, so the
+    gap's plug-in is within twice :func:`audit.health._ece_cells.ece_grid_bound` of the exact one and its
+    interval and p-value are those of that binning.
+    """
+    if not 0 < confidence < 1:
+        raise AuditInputError(f"confidence must be between 0 and 1, got {confidence}")
+    if n_perm is None:
+        n_perm = n_boot
+    n_bins = cells.n_bins
     rng = np.random.default_rng(seed)
     nan = float("nan")
     rows: dict[str, dict[str, float]] = {}
-    zeros = np.zeros(n, dtype=np.int64)
-    point = _ece_point(conf, correct, zeros, 1, int(n_bins), _bin_index(conf, int(n_bins)))
+    hc = hit_cells_of(cells, np.zeros(cells.n_groups, np.int64), 1, "conf")
+    bins = width_bins(hc, n_bins)
+    point = _ece_point(hc, bins, n_bins)
     # not a percentile interval: the resampled ECE of a model with an ECE near 0 (a tree's leaves on the data they
     # were fitted to) lies above it, so that interval excluded its own value; ece_bounds always holds it
-    _, noise, lin = _ece_samples(conf, correct, zeros, 1, int(n_bins), int(n_boot), rng, noise=True)
+    _, noise, lin = _ece_draws(*_cell_sums(hc, bins, n_bins), 1, n_bins, int(n_boot), rng, noise=True)
     lo, hi = ece_bounds(point, noise, lin, confidence)
     rows["ece"] = {"value": float(point[0]), "corrected": nan, "low": float(lo[0]), "high": float(hi[0]), "p_value": nan}
     # the permutations get a generator of their own, so adding them left every bootstrap draw as it was
     perm_rng = np.random.default_rng(rng.integers(2**63 - 1))
-    for col in groups.columns:
-        codes, uniques = pd.factorize(groups[col], sort=True)
-        n_groups = len(uniques) + int((codes < 0).any())
-        codes = np.where(codes < 0, len(uniques), codes).astype(np.int64)  # missing values form a group of their own
-        rows[f"{col}.ece_gap"] = ece_gap_evidence(
-            conf, correct, codes, n_groups, min_group_size=min_group_size, n_bins=int(n_bins), group_binning=group_binning,
-            min_bin_count=int(min_bin_count), n_boot=int(n_boot), n_perm=int(n_perm), confidence=confidence, rng=rng,
-            perm_rng=perm_rng)
+    for col in cells.names:
+        member, labels = column_groups(cells, col)
+        rows[f"{col}.ece_gap"] = ece_gap_evidence_of_cells(
+            hit_cells_of(cells, member, len(labels), "conf"), min_group_size=min_group_size, n_bins=n_bins,
+            group_binning=group_binning, min_bin_count=int(min_bin_count), n_boot=int(n_boot), n_perm=int(n_perm),
+            confidence=confidence, rng=rng, perm_rng=perm_rng)
     return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "corrected", "low", "high", "p_value"])
 
 
 def ece_gap_evidence(conf: np.ndarray, correct: np.ndarray, codes: np.ndarray, n_groups: int, *, min_group_size: int,
                      n_bins: int, group_binning: GroupBinning, min_bin_count: int, n_boot: int, n_perm: int,
                      confidence: float, rng: np.random.Generator, perm_rng: np.random.Generator) -> dict[str, float]:
-    """The ECE gap of one grouping (``codes`` 0 .. n_groups - 1): plug-in, corrected, interval, p-value.
+    """The ECE gap of one grouping of rows (``codes`` 0 .. n_groups - 1): plug-in, corrected, interval, p-value.
 
     What :func:`ece_intervals` computes per sensitive column; ``bench/gap_simulation.py`` calls it on
     simulated rows, so the simulation measures this code.
     """
+    return ece_gap_evidence_of_cells(
+        hit_cells(conf, correct, codes, n_groups, n_bins), min_group_size=min_group_size, n_bins=n_bins,
+        group_binning=group_binning, min_bin_count=min_bin_count, n_boot=n_boot, n_perm=n_perm, confidence=confidence,
+        rng=rng, perm_rng=perm_rng)
+
+
+def ece_gap_evidence_of_cells(hc: HitCells, *, min_group_size: int, n_bins: int, group_binning: GroupBinning,
+                              min_bin_count: int, n_boot: int, n_perm: int, confidence: float, rng: np.random.Generator,
+                              perm_rng: np.random.Generator) -> dict[str, float]:
+    """:func:`ece_gap_evidence` from the hit cells of the confidence per group."""
     nan = float("nan")
-    sizes = np.bincount(codes, minlength=n_groups)
-    eligible = sizes >= min_group_size
+    eligible = hc.n >= min_group_size
     keep = np.flatnonzero(eligible)
     if len(keep) < 2:
         return {"value": nan, "corrected": nan, "low": nan, "high": nan, "p_value": nan}
-    bins, kb = _group_bins(conf, codes, n_groups, n_bins, group_binning, min_bin_count)
-    point = _ece_point(conf, correct, codes, n_groups, n_bins, bins)[keep]
+    if group_binning == "equal_width":
+        bins, kb = width_bins(hc, n_bins), np.full(hc.n_groups, n_bins, dtype=np.int64)
+    else:
+        bins, kb = mass_bins(hc, n_bins, min_bin_count)
+    point = _ece_point(hc, bins, n_bins)[keep]
     value = float(point.max() - point.min())
     dist, low, high = None, nan, nan
     if n_boot:
-        per, noise, lin = _ece_samples(conf, correct, codes, n_groups, n_bins, n_boot, rng, bins, noise=True)
+        per, noise, lin = _ece_draws(*_cell_sums(hc, bins, n_bins), hc.n_groups, n_bins, n_boot, rng, noise=True)
         per, noise, lin = per[:, keep], noise[:, keep], lin[:, keep]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             dist = np.nanmax(per, axis=1) - np.nanmin(per, axis=1)
         low, high = _noise_interval(point, noise, lin, confidence)
-    test = ece_gap_permutations(conf, correct, codes, eligible, kb[keep], n_perm, perm_rng) if n_perm else None
+    test = ece_gap_permutations(hc, eligible, kb[keep], n_perm, perm_rng) if n_perm else None
     p_value = permutation_p_value(*test) if test is not None else nan
     ev = apply_test(value, dist, low, high, p_value, confidence, "difference")
     return {"value": value, "corrected": ev.corrected, "low": ev.low, "high": ev.high, "p_value": ev.p_value}
@@ -336,14 +389,9 @@ def _quantile(x: np.ndarray, level: float) -> float:
     return float(np.quantile(finite, level)) if len(finite) else 0.0
 
 
-def _ece_point(conf: np.ndarray, correct: np.ndarray, codes: np.ndarray, n_groups: int, n_bins: int,
-               bins: np.ndarray) -> np.ndarray:
+def _ece_point(hc: HitCells, bins: np.ndarray, n_bins: int) -> np.ndarray:
     """Plug-in ECE per group on the given bins (what :func:`audit.health.calibration` reports per group)."""
-    cell = codes * n_bins + bins
-    size = n_groups * n_bins
-    count = np.bincount(cell, minlength=size).reshape(n_groups, n_bins)
-    hits = np.bincount(cell, weights=correct.astype(np.float64), minlength=size).reshape(n_groups, n_bins)
-    csum = np.bincount(cell, weights=conf, minlength=size).reshape(n_groups, n_bins)
-    n = count.sum(axis=1)
+    sums = bin_sums(hc, bins, n_bins)
+    n = sums["count"].sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, np.abs(hits - csum).sum(axis=1) / np.where(n > 0, n, 1), np.nan)
+        return np.where(n > 0, np.abs(sums["hits"] - sums["vsum"]).sum(axis=1) / np.where(n > 0, n, 1), np.nan)

@@ -1,22 +1,23 @@
 """Prediction cells: the sufficient statistic of the performance, fairness and calibration checks.
 
 Rows are summarised as counts and sums over cells: (period, intersection group, label, predicted class,
-score, confidence cell), each cell carrying its rows, the sums of positive-class scores, of top-class
+positive-class score, top-class confidence), each cell carrying its rows, the sums of positive-class scores, of top-class
 confidences and their squares, the smallest and largest confidence, and the sums of per-row log loss
 (and its square) and Brier terms. Cells of two summaries add up (:func:`merge_cells`), so partitions of
 a Dask DataFrame summarise their rows independently and the client combines them exactly.
 
-The score axis is *exact* (one cell per distinct positive-class score) in memory, and for any summary
-whose distinct scores stay under ``exact_limit``. Beyond it the scores are put on a fixed *grid*:
-:data:`GRID_SUB` cells inside each of the ``n_bins`` equal-width calibration bins (3,840 cells on [0, 1]
-with 15 bins). The confidence axis is always on that grid. What each check takes from the cells:
+The score and confidence axes are *exact* (one cell per distinct value) in memory, and for any summary
+whose distinct scores and confidences stay under ``exact_limit``. Beyond it both are put on a fixed
+*grid*: :data:`GRID_SUB` cells inside each of the ``n_bins`` equal-width calibration bins (3,840 cells on
+[0, 1] with 15 bins). What each check takes from the cells:
 
 - counts (accuracy, balanced accuracy, every fairness rate, confusion matrices, their bootstrap draws)
   and sums (log loss, Brier score, equal-width ECE / MCE, reliability tables) are exact;
-- equal-mass bins (per-group ECE, the ROC AUC bootstrap's bins, the ECE permutation test's cells) are
-  formed from grid cells in every case, so they are the same numbers on the exact and on the grid axis;
+- the ROC AUC bootstrap's bins are equal-mass bins of whole grid cells on either axis, so they are the same;
 - ROC AUC is exact on the exact axis; on the grid, positives and negatives in one cell count as tied
-  (one half), which moves the AUC by at most :func:`auc_tie_bound` (``sum_c pos_c neg_c / (2 P N)``).
+  (one half), which moves the AUC by at most :func:`auc_tie_bound` (``sum_c pos_c neg_c / (2 P N)``);
+- equal-mass calibration bins per group are exact on the exact axis; on the grid a cell goes whole to one
+  bin, which moves a group's ECE by at most :func:`audit.health.ece_grid_bound`.
 
 Examples
 --------
@@ -44,7 +45,7 @@ GRID_SUB = 256
 #: distinct scores a summary keeps exactly before it moves its score axis to the grid
 EXACT_LIMIT = 100_000
 _SUMS = ("count", "score_sum", "conf_sum", "conf_sq", "loss_sum", "loss_sq", "brier_sum")
-_KEYS = ("period", "group", "label", "pred", "score", "conf_cell")
+_KEYS = ("period", "group", "label", "pred", "score", "conf")
 
 
 def grid_index(v: np.ndarray, n_bins: int) -> np.ndarray:
@@ -76,10 +77,10 @@ class PredictionCells:
         Sorted periods of the time column (``period`` codes index it; ``len(periods)`` marks no period).
     n_classes, n_bins : classes of the model; equal-width calibration bins the grid nests in
     exact : bool
-        ``score`` holds distinct positive-class scores (True) or their grid cells.
+        ``score`` and ``conf`` hold distinct values (True) or their grid cells.
     has_scores : bool
         False for label-only models (no AUC, log loss or calibration).
-    period, group, label, pred, score, conf_cell, count, ... : ndarray, one value per cell
+    period, group, label, pred, score, conf, count, ... : ndarray, one value per cell
     """
 
     names: list[str]
@@ -95,7 +96,7 @@ class PredictionCells:
     label: np.ndarray
     pred: np.ndarray
     score: np.ndarray
-    conf_cell: np.ndarray
+    conf: np.ndarray
     count: np.ndarray
     score_sum: np.ndarray
     conf_sum: np.ndarray
@@ -118,6 +119,11 @@ class PredictionCells:
     def score_cell(self) -> np.ndarray:
         """Grid cell of each entry's score (the score axis itself on the grid)."""
         return grid_index(self.score, self.n_bins) if self.exact else self.score.astype(np.int64)
+
+    @property
+    def conf_cell(self) -> np.ndarray:
+        """Grid cell of each entry's confidence."""
+        return grid_index(self.conf, self.n_bins) if self.exact else self.conf.astype(np.int64)
 
     @property
     def n_cells(self) -> int:
@@ -208,12 +214,13 @@ def build_cells(y: np.ndarray, proba: np.ndarray, sensitive: pd.DataFrame | None
     loss = -np.log(clipped[np.arange(n), y] / clipped.sum(axis=1))  # scikit-learn's log_loss renormalises each row
     brier = np.einsum("ij,ij->i", proba, proba) - 2.0 * proba[np.arange(n), y] + 1.0
     score = proba[:, 1] if k == 2 else np.zeros(n)
-    exact = exact_limit is None or len(np.unique(score)) <= exact_limit
+    exact = exact_limit is None or max(len(np.unique(score)), len(np.unique(conf))) <= exact_limit
     cells = PredictionCells(
         names=names, levels=levels, group_codes=np.asarray(group_codes, np.int64), periods=per_index, n_classes=k,
         n_bins=int(n_bins), exact=exact, has_scores=has_scores, period=period.astype(np.int64),
         group=np.asarray(group, np.int64).reshape(-1), label=y, pred=pred.astype(np.int64),
-        score=score if exact else grid_index(score, n_bins).astype(np.float64), conf_cell=grid_index(conf, n_bins),
+        score=score if exact else grid_index(score, n_bins).astype(np.float64),
+        conf=conf if exact else grid_index(conf, n_bins).astype(np.float64),
         count=np.ones(n), score_sum=score, conf_sum=conf, conf_sq=conf * conf, conf_min=conf, conf_max=conf,
         loss_sum=loss, loss_sq=loss * loss, brier_sum=brier)
     return _reduce(cells)
@@ -223,8 +230,11 @@ def _reduce(c: PredictionCells) -> PredictionCells:
     """Add up entries with the same key (sums, and the smallest / largest confidence)."""
     if len(c.count) == 0:
         return c
-    score_code = np.unique(c.score, return_inverse=True)[1].reshape(-1)
-    cols = [c.period, c.group, c.label, c.pred, score_code, c.conf_cell]
+    # (score, confidence) pairs first: their codes stay below the rows, so the key below fits in 64 bits
+    s_code = np.unique(c.score, return_inverse=True)[1].reshape(-1)
+    c_uniq, c_code = np.unique(c.conf, return_inverse=True)
+    pair = np.unique(s_code * len(c_uniq) + c_code.reshape(-1), return_inverse=True)[1].reshape(-1)
+    cols = [c.period, c.group, c.label, c.pred, pair]
     dims = [int(a.max()) + 1 for a in cols]
     if float(np.prod(dims, dtype=np.float64)) < 2**62:
         key = np.ravel_multi_index(cols, dims)
@@ -277,7 +287,8 @@ def merge_cells(parts: Sequence[PredictionCells], exact_limit: int | None = EXAC
     if head.periods is not None:
         periods = pd.Index(pd.unique(np.concatenate([np.asarray(p.periods, dtype=object) for p in parts]))).sort_values()
     exact = all(p.exact for p in parts)
-    if exact and exact_limit is not None and len(np.unique(np.concatenate([p.score for p in parts]))) > exact_limit:
+    if exact and exact_limit is not None and max(len(np.unique(np.concatenate([getattr(p, a) for p in parts])))
+                                                  for a in ("score", "conf")) > exact_limit:
         exact = False
     pieces = []
     for i, p in enumerate(parts):
@@ -285,7 +296,8 @@ def merge_cells(parts: Sequence[PredictionCells], exact_limit: int | None = EXAC
         if periods is not None:  # the part's period codes, and its 'no period' code, onto the merged ones
             per = np.r_[periods.get_indexer(p.periods), len(periods)][p.period]
         pieces.append(replace(p, period=per.astype(np.int64), group=np.searchsorted(uniq, flat[i])[p.group],
-                              score=p.score if exact or not p.exact else grid_index(p.score, p.n_bins).astype(np.float64)))
+                              score=p.score if exact or not p.exact else grid_index(p.score, p.n_bins).astype(np.float64),
+                              conf=p.conf if exact or not p.exact else grid_index(p.conf, p.n_bins).astype(np.float64)))
     joined = {f.name: getattr(head, f.name) for f in fields(head)}
     for name in (*_KEYS, *_SUMS, "conf_min", "conf_max"):
         joined[name] = np.concatenate([getattr(p, name) for p in pieces])
