@@ -17,6 +17,7 @@ from audit.data import AuditData
 from audit.errors import AuditInputError
 from audit.model import ModelAdapter
 from audit.space import ModelSpace, build_space
+from audit.stats import PredictionCells, build_cells
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,9 @@ class AuditContext:
         Base seed; :meth:`rng` derives an independent, reproducible stream per check.
     options : AuditOptions
         Audit-wide settings (see :class:`AuditOptions` for the precedence rule).
+    summary : PredictionCells or None
+        The predictions already summarised as cells (a Dask audit's merged partitions): ``data`` then holds no
+        rows, and :meth:`cells` returns these.
     """
 
     model: ModelAdapter
@@ -111,6 +115,7 @@ class AuditContext:
     seed: int = 0
     progress: bool = True
     options: AuditOptions = field(default_factory=AuditOptions)
+    summary: PredictionCells | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.options, dict):  # a plain mapping from older callers
@@ -156,7 +161,31 @@ class AuditContext:
 
     @property
     def n_classes(self) -> int:
-        return int(self.proba.shape[1])
+        return self.summary.n_classes if self.summary is not None else int(self.proba.shape[1])
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of ``data`` (of the summarised rows when :attr:`summary` is given)."""
+        return self.summary.n if self.summary is not None else len(self.data)
+
+    def cells(self, n_bins: int = 15) -> PredictionCells:
+        """Predictions on ``data`` as cells (:func:`audit.stats.build_cells`): the statistic performance, fairness and
+        calibration compute from; exact cells of the rows, or :attr:`summary`. Per period of ``time_column`` when
+        set; ``n_bins`` equal-width calibration bins (a check's ``n_bins``). Built once per ``n_bins``."""
+        if self.summary is not None:
+            if self.summary.n_bins != n_bins:
+                raise AuditInputError(f"the summarised predictions nest in {self.summary.n_bins} calibration bins, not "
+                                      f"{n_bins}; audit with CalibrationCheck(n_bins={self.summary.n_bins})")
+            return self.summary
+        cache = self.__dict__.setdefault("_cells", {})
+        if n_bins not in cache:
+            col, frame = self.options.time_column, self.data.frame
+            periods = None
+            if col is not None and frame is not None and col in frame.columns:
+                periods = pd.to_datetime(frame[col], errors="coerce").dt.to_period(self.options.period)
+            cache[n_bins] = build_cells(self.y, self.proba, self.data.sensitive, periods=periods, n_bins=n_bins,
+                                        has_scores=self.model.has_scores)
+        return cache[n_bins]
 
     @property
     def is_binary(self) -> bool:

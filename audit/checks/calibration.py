@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import pandas as pd
 
 from audit.checks._base import Check
 from audit.context import AuditContext
-from audit.health import CalibrationResult, calibration, ece_intervals
+from audit.errors import AuditInputError
+from audit.health import CalibrationResult, calibration_of_cells, ece_intervals_of_cells
 from audit.plots.calibration import reliability
 from audit.section import DeferredFigures, Metric, Section, metric_parts
 from audit.stats import interval_bounds
@@ -83,9 +85,12 @@ class CalibrationCheck(Check):
     def run(self, ctx: AuditContext) -> Section:
         mgs = int(ctx.options.resolve(self.min_group_size, "min_group_size"))
         binning = dict(group_binning=self.group_binning, min_bin_count=self.min_bin_count)
-        r = calibration(ctx.y, ctx.proba, n_bins=self.n_bins, sensitive=ctx.data.sensitive, min_group_size=mgs, **binning)
-        ci = ece_intervals(ctx.y, ctx.proba, n_bins=self.n_bins, sensitive=ctx.data.sensitive, min_group_size=mgs,
-                           n_boot=self.n_boot, seed=ctx.torch_seed(self.name), **binning) if self.n_boot > 0 else None
+        if not isinstance(self.n_bins, (int, np.integer)) or isinstance(self.n_bins, bool) or self.n_bins < 1:
+            raise AuditInputError(f"n_bins must be a positive integer, got {self.n_bins!r}")
+        cells = ctx.cells(int(self.n_bins))  # exact cells of the rows, or a Dask audit's merged cells
+        r = calibration_of_cells(cells, min_group_size=mgs, **binning)
+        ci = ece_intervals_of_cells(cells, min_group_size=mgs, n_boot=self.n_boot, seed=ctx.torch_seed(self.name),
+                                    **binning) if self.n_boot > 0 else None
         gaps = _gap_table(r, ci)
 
         metrics = [
@@ -113,8 +118,8 @@ class CalibrationCheck(Check):
             tables["Calibration by group"] = r.by_group
             tables["ECE gap by sensitive column"] = gaps
         verdict = "well calibrated" if r.ece <= 0.05 else "somewhat miscalibrated" if r.ece <= 0.1 else "miscalibrated"
-        mean_conf = float(ctx.proba.max(axis=1).mean())
-        acc = float((ctx.pred == ctx.y).mean())
+        mean_conf = float(cells.conf_sum.sum() / cells.n)
+        acc = float(cells.count[cells.label == cells.pred].sum() / cells.n)
         direction = "over-confident" if mean_conf > acc else "under-confident"
         summary = (
             f"The model is {verdict}: ECE {r.ece:.3f}, Brier {r.brier:.3f}; on average {direction} "

@@ -187,16 +187,17 @@ class FairnessCheck(Check):
         views = self._views(names)
         gated = [v for v in views if v in names or v == INTERSECTION]
         rng = ctx.rng(self.name)
-        y, pred = ctx.y, ctx.pred
-        score = ctx.proba if ctx.model.has_scores else None
         results: dict[str, FairnessAssessment] = {}
+        settings = dict(n_boot=self.n_boot, confidence=self.confidence, min_group_size=min_size,
+                        include_small_groups=self.include_small_groups, positive_is_favorable=favorable, views=views)
         for label, k in tasks:
-            results[label] = assess_fairness(
-                (y == k).astype(np.int8), (pred == k).astype(np.int8), sens,
-                y_score=None if score is None else score[:, k], n_boot=self.n_boot, confidence=self.confidence,
-                seed=int(rng.integers(2**31 - 1)), min_group_size=min_size, include_small_groups=self.include_small_groups,
-                positive_is_favorable=favorable, views=views,
-            )
+            seed = int(rng.integers(2**31 - 1))
+            if ctx.is_binary and k == 1:  # the cells' positive class: count from them (exact; merged on Dask)
+                results[label] = assess_fairness(None, None, None, cells=ctx.cells(), seed=seed, **settings)
+                continue
+            score = ctx.proba[:, k] if ctx.model.has_scores else None
+            results[label] = assess_fairness((ctx.y == k).astype(np.int8), (ctx.pred == k).astype(np.int8), sens,
+                                             y_score=score, seed=seed, **settings)
         metrics = self._metrics(results, gated)
         multiclass = len(tasks) > 1
         pick = self._figure_class(results)
@@ -354,7 +355,7 @@ class FairnessCheck(Check):
                 ci = "" if np.isnan(o["low"]) else f" [{o['low']:.2f}, {o['high']:.2f}]"
                 pv = "" if np.isnan(o["p_value"]) else f", p = {o['p_value']:.2g}"
                 parts.append(f"{d.replace('_', ' ')} {o['corrected']:.2f}{ci} ({o['feature']}{pv})")
-        s = f"Fairness across {cols} on {len(ctx.y):,} rows"
+        s = f"Fairness across {cols} on {ctx.n_rows:,} rows"
         s += (": largest " + " and ".join(parts) + ".") if parts else "."
         single = findings[findings["feature"] != INTERSECTION] if len(findings) else findings
         if len(single):

@@ -10,7 +10,7 @@ from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.plots.performance import confusion_matrix
 from audit.section import DeferredFigures, Metric, Section
-from audit.stats import classification_metrics, interval_bounds, metric_intervals
+from audit.stats import cell_by_period, cell_intervals, cell_metrics, classification_metrics, interval_bounds, metric_intervals
 
 
 #: classes shown in the confusion matrix at most (the most frequent; the rest are summed into "other")
@@ -85,10 +85,13 @@ def by_period(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, when: pd.Serie
 def by_period_table(ctx: AuditContext) -> tuple[pd.DataFrame | None, str]:
     """The per-period breakdown of an audit with ``time_column`` set, and the note that says how it was cut."""
     col, frame = ctx.options.time_column, ctx.data.frame
-    if frame is None or col not in frame.columns:
+    if ctx.is_binary and ctx.cells().periods is not None:  # the periods are an axis of the cells
+        table = cell_by_period(ctx.cells(), min_group_size=ctx.options.min_group_size)
+    elif ctx.summary is not None or frame is None or col not in frame.columns:
         return None, f"time_column {col!r} is not a column of the data; no per-period breakdown."
-    table = by_period(ctx.y, ctx.pred, ctx.proba, frame[col], ctx.data.sensitive, period=ctx.options.period,
-                      min_group_size=ctx.options.min_group_size)
+    else:
+        table = by_period(ctx.y, ctx.pred, ctx.proba, frame[col], ctx.data.sensitive, period=ctx.options.period,
+                          min_group_size=ctx.options.min_group_size)
     return table, (f"Per-period breakdown by {col} ({len(table)} periods of '{ctx.options.period}'); selection-rate "
                    f"gaps use groups with at least {ctx.options.min_group_size} rows in the period.")
 
@@ -141,16 +144,26 @@ class PerformanceCheck(Check):
         self.confidence = confidence
 
     def run(self, ctx: AuditContext) -> Section:
-        y, proba = ctx.y, ctx.proba
-        test = classification_metrics(y, proba, has_scores=ctx.model.has_scores)
-        ci = metric_intervals(y, proba, n_boot=self.n_boot, confidence=self.confidence, seed=ctx.torch_seed(self.name),
-                              has_scores=ctx.model.has_scores)
+        seed = ctx.torch_seed(self.name)
+        cells = ctx.cells() if ctx.is_binary else None  # binary: from the cells (exact in memory, merged on Dask)
+        if cells is not None:
+            test = cell_metrics(cells)
+            ci = cell_intervals(cells, n_boot=self.n_boot, confidence=self.confidence, seed=seed)
+            counts = cells.confusion().astype(np.int64)
+        else:
+            test = classification_metrics(ctx.y, ctx.proba, has_scores=ctx.model.has_scores)
+            ci = metric_intervals(ctx.y, ctx.proba, n_boot=self.n_boot, confidence=self.confidence, seed=seed,
+                                  has_scores=ctx.model.has_scores)
         bounds = {k: interval_bounds(ci, k, v) for k, v in test.items()}
         metrics = [Metric(f"performance.{k}", v, *bounds[k], higher_is_better=_HIGHER[k]) for k, v in test.items()]
         table = pd.DataFrame({"test": test})
         pct = f"{self.confidence:.0%}"
         table[f"test {pct} CI"] = ["" if bounds[k][0] is None else f"{bounds[k][0]:.3f} – {bounds[k][1]:.3f}" for k in table.index]
-        cm, capped = confusion_table(y, ctx.pred, [str(c) for c in ctx.classes])
+        labels = [str(c) for c in ctx.classes]
+        if cells is not None:
+            cm, capped = pd.DataFrame(counts, index=pd.Index(labels, name="actual"), columns=pd.Index(labels, name="predicted")), ""
+        else:
+            cm, capped = confusion_table(ctx.y, ctx.pred, labels)
         notes: list[str] = [capped] if capped else []
         if not ctx.model.has_scores:
             notes.append("The model returns hard labels only: ROC AUC and log loss are undefined.")
@@ -159,7 +172,7 @@ class PerformanceCheck(Check):
         summary = f"Accuracy {test['accuracy']:.3f}{acc_ci}, balanced accuracy {test['balanced_accuracy']:.3f}"
         if not np.isnan(test["roc_auc"]):
             summary += f", ROC AUC {test['roc_auc']:.3f}"
-        summary += f" on {len(y):,} rows."
+        summary += f" on {ctx.n_rows:,} rows."
         if ctx.train is not None and ctx.train_y is not None:
             train = classification_metrics(ctx.train_y, ctx.train_proba, has_scores=ctx.model.has_scores)
             table["train"] = pd.Series(train)

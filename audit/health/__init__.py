@@ -14,8 +14,8 @@ Examples
 
 from __future__ import annotations
 
-from audit.health._calibration import CalibrationResult, calibration, reliability_table
-from audit.health._calibration_ci import ece_intervals
+from audit.health._calibration import CalibrationResult, calibration, calibration_of_cells, reliability_table
+from audit.health._calibration_ci import ece_intervals, ece_intervals_of_cells
 from audit.health._data_quality import DataQualityResult, data_quality
 from audit.health._drift import DriftResult, feature_drift
 from audit.health._gradients import GradientHealthResult, gradient_health
@@ -24,12 +24,14 @@ from audit.health._overfitting import OverfittingResult, overfitting, training_h
 
 __all__ = [
     "ece_intervals",
+    "ece_intervals_of_cells",
     "CalibrationResult",
     "DataQualityResult",
     "DriftResult",
     "GradientHealthResult",
     "OverfittingResult",
     "calibration",
+    "calibration_of_cells",
     "data_quality",
     "feature_drift",
     "gradient_health",

@@ -338,17 +338,21 @@ def calibration(
     """
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise AuditInputError(f"n_bins must be a positive integer, got {n_bins!r}")
-    if group_binning not in ("equal_mass", "equal_width"):
-        raise AuditInputError(f"group_binning must be 'equal_mass' or 'equal_width', got {group_binning!r}")
-    if isinstance(min_bin_count, bool) or not isinstance(min_bin_count, (int, np.integer)) or min_bin_count < 1:
-        raise AuditInputError(f"min_bin_count must be a positive integer, got {min_bin_count!r}")
+    _check_binning(group_binning, min_bin_count)
     p = as_proba(proba)
     n, k = p.shape
     yi = as_labels(y, n, k)
     groups = as_sensitive_frame(sensitive, n)
     cells = build_cells(yi, p, groups, n_bins=int(n_bins))
     return calibration_of_cells(cells, min_group_size=min_group_size, group_binning=group_binning,
-                                min_bin_count=int(min_bin_count))
+                                min_bin_count=min_bin_count)
+
+
+def _check_binning(group_binning: str, min_bin_count: int) -> None:
+    if group_binning not in ("equal_mass", "equal_width"):
+        raise AuditInputError(f"group_binning must be 'equal_mass' or 'equal_width', got {group_binning!r}")
+    if isinstance(min_bin_count, bool) or not isinstance(min_bin_count, (int, np.integer)) or min_bin_count < 1:
+        raise AuditInputError(f"min_bin_count must be a positive integer, got {min_bin_count!r}")
 
 
 def calibration_of_cells(cells: PredictionCells, *, min_group_size: int = 30, group_binning: GroupBinning = "equal_mass",
@@ -361,6 +365,7 @@ def calibration_of_cells(cells: PredictionCells, *, min_group_size: int = 30, gr
     equal-mass ECE is off by at most :func:`audit.health._ece_cells.ece_grid_bound` (the note says how much at
     most), its MCE and reliability rows by a cell's rows moving between neighbouring bins.
     """
+    _check_binning(group_binning, min_bin_count)
     n_bins = cells.n_bins
     hc = hit_cells_of(cells, np.zeros(cells.n_groups, np.int64), 1, "conf")
     table = _width_table(hc, n_bins)
