@@ -9,7 +9,11 @@ Workloads (each in a fresh subprocess, so peak resident memory is the audit's ow
   HistGradientBoosting classifier, 100,000 / 1,000,000 rows.
 
 Each row prints the audit's seconds (total and per check, training excluded), peak RSS, and the
-seconds of one bare ``predict_proba`` over the same rows (the unavoidable cost), as a ratio.
+seconds of one bare ``predict_proba`` over the same rows (the unavoidable cost), as a ratio. With
+``--save-html`` the total includes writing the report, and the row adds the number of figures, the
+seconds drawing them took (checks only keep the numbers; figures are drawn when the HTML is written)
+and the report's size; ``bench/figures.py`` splits the drawing per figure. To measure an older
+checkout with this script, put it first on the path: ``PYTHONPATH=/tmp/old python bench/audit.py``.
 Targets (issue 18, this 2-core machine): COMPAS under 4 s; 1,000,000 rows under 60 s and 3 GB.
 
     python bench/audit.py [--workloads compas adult digits synthetic-100k synthetic-1m] [--save-html] [--device cuda]
@@ -95,11 +99,17 @@ def _child(name: str, save_html: bool, device: str) -> None:
     predict_s = time.perf_counter() - t
     t = time.perf_counter()
     report = audit(model, data, progress=False, seed=0, device=device, **kw)
+    draw_s = html_kb = float("nan")
     if save_html:
-        report.save_html(f"/tmp/bench-audit-{name}.html")
+        t_draw = time.perf_counter()
+        n_figures = sum(len(s.figures) for s in report.sections.values())  # reading the figures draws them
+        draw_s = time.perf_counter() - t_draw
+        path = report.save_html(f"/tmp/bench-audit-{name}.html")
+        html_kb = os.path.getsize(path) / 1024
     total = time.perf_counter() - t
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"workload": name, "total_s": total, "predict_s": predict_s, "peak_mb": peak_mb,
+                      "draw_s": draw_s, "figures": n_figures if save_html else 0, "html_kb": html_kb,
                       "checks": report.meta["check_durations"], "verdict": report.verdict}))
 
 
@@ -114,7 +124,8 @@ def main() -> None:
         _child(args.child, args.save_html, args.device)
         return
     print(f"# {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
-    print(f"{'workload':16s} {'audit s':>8s} {'predict s':>9s} {'ratio':>7s} {'peak MB':>8s}  per check (s)")
+    html = "  figures draw s  HTML KiB" if args.save_html else ""
+    print(f"{'workload':16s} {'audit s':>8s} {'predict s':>9s} {'ratio':>7s} {'peak MB':>8s}{html}  per check (s)")
     for name in args.workloads:
         cmd = [sys.executable, __file__, "--child", name, "--device", args.device] + (
             ["--save-html"] if args.save_html else [])
@@ -125,8 +136,9 @@ def main() -> None:
             continue
         r = json.loads(line)
         checks = ", ".join(f"{k} {v:.2f}" for k, v in r["checks"].items() if v >= 0.005)
+        drawn = f"  {r['figures']:7d} {r['draw_s']:6.2f} {r['html_kb']:9.0f}" if args.save_html else ""
         print(f"{name:16s} {r['total_s']:8.2f} {r['predict_s']:9.3f} {r['total_s'] / r['predict_s']:7.0f} "
-              f"{r['peak_mb']:8.0f}  {checks}", flush=True)
+              f"{r['peak_mb']:8.0f}{drawn}  {checks}", flush=True)
 
 
 if __name__ == "__main__":
