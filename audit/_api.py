@@ -26,6 +26,7 @@ from audit.model import ModelAdapter, OutputKind
 from audit.policy import Policy
 from audit.report import Report
 from audit.section import Section
+from audit.stats import PredictionCells
 
 log = logging.getLogger(__name__)
 
@@ -254,10 +255,38 @@ def audit(
     _ = ctx.proba, ctx.y
     if train_ is not None:
         _ = ctx.train_proba, ctx.train_y
+    return run_checks(ctx, check_list, pol, base, t0=t0, name=name)
 
+
+def audit_summary(model: Any, cells: PredictionCells, frame: Any, *, target: str, sensitive: list[str],
+                  checks: list[Check], policy: Any = None, baseline: Any = None, seed: int = 0, name: str | None = None,
+                  progress: bool = False, **options: Any) -> Report:
+    """Run count-based ``checks`` on predictions already summarised as ``cells`` (a Dask audit's merged partitions).
+
+    ``model`` is what reads the predictions (a :class:`~audit.StoredPredictions` naming score columns of
+    ``frame``, an empty frame with the log's columns: ``data`` of the context holds no rows); ``options`` are
+    :class:`AuditOptions` fields.
+    """
+    t0 = time.perf_counter()
+    pol = Policy.coerce(policy, starter=starter_thresholds())
+    pol.validate(metric_patterns())
+    base = _load_baseline(baseline)
+    adapter = ModelAdapter(model)
+    frame = frame.iloc[:0]  # the columns only: the rows are in the cells (load_data refuses an empty frame)
+    data_ = AuditData(X=frame[adapter.feature_names_in or []], y=frame[target].to_numpy(), sensitive=frame[sensitive],
+                      modality="tabular", frame=frame, target=target)
+    ctx = AuditContext(model=adapter, data=data_, seed=int(seed), progress=progress, options=AuditOptions(**options),
+                       summary=cells)
+    return run_checks(ctx, checks, pol, base, t0=t0, name=name)
+
+
+def run_checks(ctx: AuditContext, check_list: list[Check], pol: Policy, base: Any, *, t0: float,
+               name: str | None = None) -> Report:
+    """Run ``check_list`` on ``ctx`` and turn the sections into a report (what :func:`audit` does once the data is
+    loaded; the Dask engine calls it with a context of summarised predictions)."""
     sections: dict[str, Section] = {}
     bar = None
-    if progress:
+    if ctx.progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(check_list), desc="audit", unit="check", leave=False)

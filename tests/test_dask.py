@@ -87,3 +87,109 @@ def test_example_prediction_log_config_runs_on_a_local_cluster(tmp_path):
     for m in ref.sections["performance"].metrics + ref.sections["fairness"].metrics:
         value = got[m.name]["value"] if isinstance(got[m.name], dict) else got[m.name]
         assert value == pytest.approx(m.value, rel=1e-9, abs=1e-12, nan_ok=True), m.name
+
+
+# ------------------------------------------------------------------- partitions return cells, not rows
+def _log(n: int = 40_000, seed: int = 3):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    score = rng.beta(2, 5, n)
+    region = rng.choice(["north", "south", "east", "west"], n, p=[0.4, 0.3, 0.2, 0.1])
+    label = (rng.random(n) < np.clip(score + 0.08 * (region == "west"), 0, 1)).astype(int)  # west: under-confident
+    when = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 90, n), unit="D")
+    return pd.DataFrame({"score": score, "label": label, "region": region, "sex": rng.choice(["f", "m"], n),
+                         "scored_at": when})
+
+
+def _tie_bound(y, score, mask=None):
+    """sum_c pos_c neg_c / (2 P N) over the grid cells of the scores: the most a grid AUC can move."""
+    from audit.stats import grid_index
+
+    m = slice(None) if mask is None else mask
+    cell = grid_index(score[m], 15)
+    pos = np.bincount(cell, weights=y[m] == 1, minlength=3840)
+    neg = np.bincount(cell, weights=y[m] == 0, minlength=3840)
+    return (pos * neg).sum() / (2 * pos.sum() * neg.sum())
+
+
+def test_grid_cells_keep_every_count_exact_and_auc_and_ece_within_their_bounds(client, monkeypatch):
+    """More distinct scores than EXACT_LIMIT: the partitions' cells go on the grid. Counts and sums stay the
+    pandas numbers to 1e-12; ROC AUC (overall, per group, per period) within the tie bound, group ECEs within theirs."""
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    import audit.engines.dask as engine
+    from audit import StoredPredictions
+    from audit.health._calibration import column_groups
+    from audit.health._ece_cells import ece_grid_bound, hit_cells_of
+    from audit.stats import build_cells
+
+    monkeypatch.setattr(engine, "EXACT_LIMIT", 1_000)
+    log = _log()
+    kw = dict(target="label", sensitive=["region", "sex"], progress=False, seed=0, time_column="scored_at",
+              checks=["performance", "fairness", "calibration"])
+    mem = audit(StoredPredictions(score="score"), log, **kw)
+    dk = audit(StoredPredictions(score="score"), dd.from_pandas(log, npartitions=4), **kw)
+    assert any("grid of 3,840 cells" in n for n in dk.sections["performance"].notes)
+    y, s = log["label"].to_numpy(), log["score"].to_numpy()
+    bound = _tie_bound(y, s)
+    assert 0 < bound < 1e-3
+    for check in ("performance", "fairness", "calibration"):
+        a = {m.name: (m.value, m.low, m.high) for m in mem.sections[check].metrics}
+        b = {m.name: (m.value, m.low, m.high) for m in dk.sections[check].metrics}
+        assert set(a) == set(b)
+        for k, v in a.items():
+            if "roc_auc" in k or k.endswith("ece_gap"):
+                continue
+            np.testing.assert_allclose(np.array(b[k], dtype=float), np.array(v, dtype=float), rtol=1e-12, atol=1e-15,
+                                       equal_nan=True, err_msg=k)
+    auc = dk.sections["performance"].metric("performance.roc_auc")
+    assert abs(auc.value - roc_auc_score(y, s)) <= bound
+    ref = mem.sections["performance"].metric("performance.roc_auc")
+    assert abs(auc.low - ref.low) <= bound and abs(auc.high - ref.high) <= bound  # the same draws, re-centred
+    for col in ("region", "sex"):  # per-group AUC within each group's own bound
+        t_mem, t_dk = mem.sections["fairness"].tables[f"Groups by {col}"], dk.sections["fairness"].tables[f"Groups by {col}"]
+        for g in t_mem.index:
+            m = (log[col] == g).to_numpy()
+            assert abs(t_dk.loc[g, "roc_auc"] - roc_auc_score(y[m], s[m])) <= _tie_bound(y, s, m), (col, g)
+    per_mem = mem.sections["performance"].tables["By period (M)"]
+    per_dk = dk.sections["performance"].tables["By period (M)"]
+    pd.testing.assert_frame_equal(per_dk.drop(columns="roc_auc"), per_mem.drop(columns="roc_auc"), rtol=1e-12)
+    month = log["scored_at"].dt.strftime("%Y-%m").to_numpy()
+    for p in per_mem.index:
+        assert abs(per_dk.loc[p, "roc_auc"] - per_mem.loc[p, "roc_auc"]) <= _tie_bound(y, s, month == p)
+    # group ECEs: each within the bound of grid cells of the same rows; the gap within twice the largest
+    grid = build_cells(y, np.column_stack([1 - s, s]), log[["region", "sex"]], exact_limit=0)
+    by_mem, by_dk = mem.sections["calibration"].tables["Calibration by group"], dk.sections["calibration"].tables["Calibration by group"]
+    worst = 0.0
+    for col in ("region", "sex"):
+        member, labels = column_groups(grid, col)
+        b_g = ece_grid_bound(hit_cells_of(grid, member, len(labels)), 15, 100)
+        for g, bg in zip(labels, b_g):
+            assert abs(by_dk.loc[(col, g), "ece"] - by_mem.loc[(col, g), "ece"]) <= bg, (col, g)
+            worst = max(worst, bg)
+        gap_mem = mem.sections["calibration"].tables["ECE gap by sensitive column"].loc[col, "ece_gap"]
+        gap_dk = dk.sections["calibration"].tables["ECE gap by sensitive column"].loc[col, "ece_gap"]
+        assert abs(gap_dk - gap_mem) <= 2 * worst
+    assert 0 < worst < 0.05
+    assert any("within" in n and "of the ECE on the exact values" in n for n in dk.sections["calibration"].notes)
+
+
+def test_exact_cells_say_so_and_multiclass_falls_back_to_rows(client, compas):
+    lr, test = compas
+    dk = audit(lr, dd.from_pandas(test, npartitions=3), checks=["performance"], **KW)
+    assert any("one cell per distinct score" in n for n in dk.sections["performance"].notes)
+    three = test.assign(y3=np.digitize(test["priors_count"], [0.5, 3.5]))
+    lr3 = LogisticRegression(max_iter=1000).fit(three[FEATURES[:4]], three["y3"])
+    kw = dict(target="y3", sensitive=["race", "sex"], progress=False, seed=0, features=FEATURES[:4],
+              checks=["performance", "fairness", "calibration"])
+    mem = audit(lr3, three, **kw)
+    dk = audit(lr3, dd.from_pandas(three, npartitions=3), **kw)
+    for check in ("performance", "fairness", "calibration"):
+        assert any("gathered on the client" in n for n in dk.sections[check].notes)
+        a = {m.name: (m.value, m.low, m.high) for m in mem.sections[check].metrics if "proxy" not in m.name}
+        b = {m.name: (m.value, m.low, m.high) for m in dk.sections[check].metrics}
+        for k, v in a.items():
+            np.testing.assert_allclose(np.array(b[k], dtype=float), np.array(v, dtype=float), rtol=1e-12, equal_nan=True,
+                                       err_msg=k)

@@ -83,7 +83,7 @@ class Check(ABC):
         The default is every row: for checks whose work is counts, linear in rows and cheap (performance,
         fairness, calibration). A check that samples or caps overrides this with its numbers.
         """
-        return f"all {len(ctx.data):,} rows (no cap: the work is counting, linear in rows)"
+        return f"all {ctx.n_rows:,} rows (no cap: the work is counting, linear in rows)"
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
