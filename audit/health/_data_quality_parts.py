@@ -1,7 +1,7 @@
 """Data quality computed per partition and merged: :func:`data_quality`'s result for data that does not fit in memory.
 
 Each partition is reduced to a small, picklable :class:`DataQualityPart` of sufficient statistics;
-parts merge associatively and (apart from nothing: every field is order-free) commutatively, and
+parts merge associatively and in any order (every field is a sum, a union or a sorted list), and
 :func:`finish` turns the merged part into the same :class:`DataQualityResult` that
 :func:`audit.health.data_quality` returns, so the check and the report render it unchanged. Pure
 pandas/numpy: an engine (Dask's ``map_partitions`` + a tree reduction) only has to call these.
@@ -63,13 +63,16 @@ counts per numeric feature. The train reference adds 16 bytes per distinct train
 
 Hashing caveats shared with :func:`data_quality` (``hash_rows``): numbers compare as float64, other
 values as text, so an integer beyond 2**53 and its float neighbour, or ``1`` and ``"1"`` in an object
-column, count as one value; the text ``"<NA>"`` hashes like a missing value.
+column, count as one value; the text ``"<NA>"`` hashes like a missing value. ``n_unique`` inherits
+them, and counts ``None`` and ``NaN`` in an object column as one missing value (pandas' ``nunique``
+counts two). Hash collisions (64 bits) are as unlikely as in :func:`data_quality`.
+
+The primitives (exact sums, the KMV sketch, KS from counts) live in :mod:`audit.health._mergeable`.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -83,6 +86,7 @@ from audit._inputs import missing_as_label
 from audit.errors import UNKNOWN_COLUMN, AuditInputError
 from audit.health._data_quality import OVERVIEW_COLUMNS, DataQualityResult, group_notes, hash_rows
 from audit.health._drift import DRIFT_COLUMNS, _psi
+from audit.health._mergeable import SCALE, edge_counts, exact_sums, kmv_count, ks_from_counts, ks_test, mix64
 
 __all__ = [
     "ColumnMoments",
@@ -102,9 +106,6 @@ DISTINCT_CAP = 4096
 LEAK_CAP = 10_000
 DRIFT_BINS = 4096
 GRID_MARGIN = 1e-9
-_SCALE = 1126  # every finite float64 is an integer times 2**-1126 (53-bit mantissa, exponent >= -1073)
-_BLOCK = 1 << 24  # rows per block in the exact sums: keeps each int64 limb sum below 2**63
-_MAX_EXACT_KS = 10_000  # scipy's ks_2samp (method="auto") is exact up to this sample size, asymptotic above
 
 NOT_A_FRAME = "{arg} must be a pandas DataFrame, got {got}"
 COLUMNS_DIFFER = "{what} have different columns: {a} and {b}; every partition must have the same columns in the same order"
@@ -124,39 +125,6 @@ NO_ROWS = "the merged parts hold 0 rows; data quality needs at least one row"
 PLAN_MISMATCH = "parts were computed with different plans ({what} differ); compute every part with the same plan"
 
 Kind = Literal["numeric", "text"]
-
-
-# ------------------------------------------------------------------ exact sums (pass 1 and the drift means)
-def _exact_sums(v: np.ndarray, squares: bool = True) -> tuple[int, int]:
-    """(sum of v, sum of v**2) of finite float64 values, exactly, as integers scaled by 2**_SCALE and 2**(2*_SCALE).
-
-    Exact integers merge exactly, in any order: the merged mean is ``math.fsum``'s to the last bit
-    however the data is split. Each value is ``M * 2**E`` with a 53-bit integer ``M``; ``M`` is split
-    into 18-bit limbs whose products fit int64 sums, grouped by ``E`` (a few dozen groups in practice).
-    """
-    s1 = s2 = 0
-    for start in range(0, len(v), _BLOCK):
-        m, e = np.frexp(v[start:start + _BLOCK])
-        mant = (m * 2.0**53).astype(np.int64)
-        exp = e.astype(np.int64) - 53 + _SCALE
-        order = np.argsort(exp, kind="stable")
-        exp, mant = exp[order], mant[order]
-        starts = np.flatnonzero(np.r_[True, exp[1:] != exp[:-1]]) if len(exp) else np.array([], dtype=np.int64)
-        if len(starts) == 0:
-            continue
-        sign = np.where(mant < 0, -1, 1).astype(np.int64)
-        a = np.abs(mant)
-        hi, mid, lo = a >> 36, (a >> 18) & 0x3FFFF, a & 0x3FFFF
-        limb_sums = [np.add.reduceat(x, starts) for x in (sign * hi, sign * mid, sign * lo)]
-        if squares:
-            sq = [hi * hi, 2 * hi * mid, 2 * hi * lo + mid * mid, 2 * mid * lo, lo * lo]
-            sq_sums = [np.add.reduceat(x, starts) for x in sq]
-        for g, ex in enumerate(exp[starts].tolist()):
-            s1 += ((int(limb_sums[0][g]) << 36) + (int(limb_sums[1][g]) << 18) + int(limb_sums[2][g])) << ex
-            if squares:
-                t = [int(x[g]) for x in sq_sums]
-                s2 += ((t[0] << 72) + (t[1] << 54) + (t[2] << 36) + (t[3] << 18) + t[4]) << (2 * ex)
-    return s1, s2
 
 
 def _finite(s: pd.Series) -> np.ndarray:
@@ -199,10 +167,13 @@ class ColumnMoments:
         n, s1, s2 = self.sums.get(column, (0, 0, 0))
         if n == 0:
             return math.nan, math.nan
-        mean = (s1 / (1 << _SCALE)) / n  # int / int is correctly rounded, as math.fsum is
+        mean = (s1 / (1 << SCALE)) / n  # int / int is correctly rounded, as math.fsum is
         m = Fraction(mean)
-        ss = Fraction(s2, 1 << (2 * _SCALE)) - 2 * m * Fraction(s1, 1 << _SCALE) + n * m * m
-        return mean, math.sqrt(float(ss / n))
+        ss = Fraction(s2, 1 << (2 * SCALE)) - 2 * m * Fraction(s1, 1 << SCALE) + n * m * m
+        try:
+            return mean, math.sqrt(float(ss / n))
+        except OverflowError:  # variance beyond float64, where _mean_std's squares overflow to inf too
+            return mean, math.inf
 
 
 def column_moments(chunk: pd.DataFrame) -> ColumnMoments:
@@ -224,7 +195,7 @@ def column_moments(chunk: pd.DataFrame) -> ColumnMoments:
         seen[c] = frozenset({(str(s.dtype), kind, bool(s.notna().any()))})
         if kind == "numeric":
             f = _finite(s)
-            s1, s2 = _exact_sums(f)
+            s1, s2 = exact_sums(f)
             sums[c] = (len(f), s1, s2)
     return ColumnMoments(rows=len(chunk), columns=tuple(chunk.columns), seen=seen, sums=sums)
 
@@ -366,7 +337,7 @@ def plan_data_quality(
     (('x',), ('x',))
     """
     if not isinstance(moments, ColumnMoments):
-        raise AuditInputError(NOT_A_FRAME.format(arg="moments", got=type(moments).__name__).replace("pandas DataFrame", "ColumnMoments"))
+        raise AuditInputError(f"moments must be a ColumnMoments from merge_moments, got {type(moments).__name__}")
     if near_tolerance <= 0:
         raise AuditInputError(f"near_tolerance must be positive (standard deviations), got {near_tolerance!r}")
     if distinct_cap < 3:
@@ -431,7 +402,7 @@ def _train_reference(train_frame: pd.DataFrame, plan: DataQualityPlan) -> _Train
         if not exact:  # edges at train's quantiles, taken from train's own values
             s = np.sort(rv)
             edges = np.unique(s[np.linspace(0, len(s) - 1, plan.drift_bins).round().astype(np.int64)])
-        eq, gap = _edge_counts(rv, edges)
+        eq, gap = edge_counts(rv, edges)
         psi_edges = np.unique(np.quantile(rv, np.linspace(0, 1, 11)[1:-1]))  # as _drift._numeric
         psi_share = np.bincount(np.searchsorted(psi_edges, rv, side="right"), minlength=len(psi_edges) + 1) / len(rv)
         numeric[c] = _NumericRef(n=len(rv), edges=edges, eq=eq, gap=gap, exact=exact, psi_edges=psi_edges,
@@ -471,25 +442,9 @@ class DataQualityPart:
     # numeric drift: (finite n, exact sum * 2**1126, counts at edges, counts between edges, PSI decile counts)
 
 
-def _mix(h: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: spreads hash_rows' column hashes evenly over 64 bits, as a KMV sketch assumes."""
-    with np.errstate(over="ignore"):
-        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return h ^ (h >> np.uint64(31))
-
-
 def _category_counts(s: pd.Series) -> dict[str, int]:
     vc = missing_as_label(s).astype(str).value_counts()  # as _drift._categorical and group_table
     return {str(k): int(v) for k, v in vc.items()}
-
-
-def _edge_counts(v: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counts of ``v`` equal to each edge, and strictly between consecutive edges (before the first, after the last)."""
-    left = np.searchsorted(edges, v, side="left")
-    on = np.searchsorted(edges, v, side="right") > left
-    return (np.bincount(left[on], minlength=len(edges)).astype(np.int64),
-            np.bincount(left[~on], minlength=len(edges) + 1).astype(np.int64))
 
 
 def _grid_keys(frame: pd.DataFrame, numeric: Sequence[Any], tol: float, grid: Mapping[Any, tuple[float, float]]
@@ -561,7 +516,7 @@ def data_quality_part(chunk: pd.DataFrame, plan: DataQualityPlan, *, offset: int
     missing = chunk.isna().sum().to_numpy(dtype=np.int64)
     sketches, saturated = [], []
     for c in plan.columns:
-        u = np.unique(_mix(hash_rows(chunk[[c]])))  # one column: a bijection of its value hash
+        u = np.unique(mix64(hash_rows(chunk[[c]])))  # one column: a bijection of its value hash
         sketches.append(u[:plan.distinct_cap])
         saturated.append(len(u) > plan.distinct_cap)
 
@@ -590,17 +545,18 @@ def data_quality_part(chunk: pd.DataFrame, plan: DataQualityPlan, *, offset: int
                 categories[c] = _category_counts(chunk[c])
                 continue
             cv = _finite(chunk[c])
-            s1, _ = _exact_sums(cv, squares=False)
+            s1, _ = exact_sums(cv, squares=False)
             ref = tr.numeric[c]
             if ref is None:
                 numeric[c] = (len(cv), s1, None, None, None)
                 continue
-            eq, gap = _edge_counts(cv, ref.edges)
+            eq, gap = edge_counts(cv, ref.edges)
             psi = np.bincount(np.searchsorted(ref.psi_edges, cv, side="right"), minlength=len(ref.psi_edges) + 1)
             numeric[c] = (len(cv), s1, eq, gap, psi.astype(np.int64))
 
     return DataQualityPart(
-        rows=n, distinct_cap=plan.distinct_cap, leak_cap=plan.leak_cap, spans=((int(offset), n),) if n else (), columns=plan.columns, missing=missing,
+        rows=n, distinct_cap=plan.distinct_cap, leak_cap=plan.leak_cap, spans=((int(offset), n),) if n else (),
+        columns=plan.columns, missing=missing,
         sketches=tuple(sketches), saturated=np.asarray(saturated, dtype=bool), row_keys=uk,
         feature_keys=feat_keys[first] if target else None, row_counts=counts.astype(np.int64),
         near_keys=np.unique(near), near_borderline=border, labels=labels, groups=groups,
@@ -681,22 +637,13 @@ def merge_parts(parts: Iterable[DataQualityPart]) -> DataQualityPart:
     )
 
 
-
 # ------------------------------------------------------------------ finish: merged part -> DataQualityResult
-def _n_unique(sketch: np.ndarray, saturated: bool, cap: int) -> int:
-    """Exact count below the cap; above it the KMV estimate (k - 1) / U_(k), U_(k) the k-th smallest hash in (0, 1]."""
-    if not saturated:
-        return len(sketch)
-    est = (cap - 1) / ((float(sketch[cap - 1]) + 1.0) / 2.0**64)
-    return max(int(round(est)), cap + 1)  # saturated: more than cap distinct values were seen
-
-
 def _stats(part: DataQualityPart, dtypes: Mapping[Any, str], has_target: bool) -> tuple[dict[str, Any], pd.DataFrame, float]:
     """``_data_quality._split_stats`` from counts; also the share of rows repeating another row's features."""
     n = part.rows
     index = pd.Index(list(part.columns))
     miss = pd.Series(part.missing, index=index)
-    nunique = pd.Series([_n_unique(sk, bool(sat), part.distinct_cap) for sk, sat in zip(part.sketches, part.saturated)],
+    nunique = pd.Series([kmv_count(sk, bool(sat), part.distinct_cap) for sk, sat in zip(part.sketches, part.saturated)],
                         index=index)
     cols = pd.DataFrame(
         {"dtype": pd.Series([dtypes[c] for c in part.columns], index=index).astype(str), "missing": miss.astype(int),
@@ -779,62 +726,15 @@ def _group_table(plan: DataQualityPlan, part: DataQualityPart, tpart: DataQualit
                 row["train_small"] = row["train_count"] < plan.min_group_size
             rows.append(row)
     if not rows:
-        return pd.DataFrame(columns=["count", "share", "small"], index=pd.MultiIndex.from_tuples([], names=["column", "group"]))
+        empty = pd.MultiIndex.from_tuples([], names=["column", "group"])
+        return pd.DataFrame(columns=["count", "share", "small"], index=empty)
     return pd.DataFrame(rows).set_index(["column", "group"])
 
 
-def _ks(r_eq: np.ndarray, r_gap: np.ndarray, c_eq: np.ndarray, c_gap: np.ndarray) -> tuple[float, float, int, int, float]:
-    """KS D from counts at and between edges: (D attained by the data, upper bound on the true D, the counts behind D, largest bin mass).
-
-    ``ks_2samp`` takes the largest ``cdf1 - cdf2`` (and of its negation) over the pooled data. At each
-    edge both CDFs are known exactly, just before it too (the left limit, attained at the largest value
-    below the edge); inside an open bin each CDF rises by at most its count there. When the edges are
-    all of train's distinct values, train puts nothing inside the bins and the two bounds coincide:
-    D is ``ks_2samp``'s to the bit (the same integer counts, divided the same way).
-    """
-    k = len(r_eq)
-
-    def cum(eq: np.ndarray, gap: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        inter = np.empty(2 * k + 1, dtype=np.int64)
-        inter[0::2], inter[1::2] = gap, eq
-        c = np.cumsum(inter)
-        return c[0:2 * k:2], c[1::2], int(c[-1])  # below edge j, up to and including edge j, total
-
-    r_lt, r_le, n1 = cum(r_eq, r_gap)
-    c_lt, c_le, n2 = cum(c_eq, c_gap)
-    cand_r = np.concatenate([r_le, r_lt, [0]])
-    cand_c = np.concatenate([c_le, c_lt, [0]])
-    diffs = cand_r / n1 - cand_c / n2  # as ks_2samp: searchsorted counts / n
-    amax, amin = int(np.argmax(diffs)), int(np.argmin(diffs))
-    max_s, min_s = diffs[amax], np.clip(-diffs[amin], 0, 1)
-    at = amin if min_s > max_s else amax
-    d = float(min_s if min_s > max_s else max_s)
-    up = max(d, float(np.max(np.r_[r_lt, n1] / n1 - np.r_[0, c_le] / n2)),
-             float(np.max(np.r_[c_lt, n2] / n2 - np.r_[0, r_le] / n1)))
-    mass = float(max(np.max(r_gap) / n1, np.max(c_gap) / n2))
-    return d, up, int(cand_r[at]), int(cand_c[at]), mass
-
-
-def _ks_test(d: float, n1: int, n2: int, i: int, j: int) -> tuple[float, float]:
-    """(statistic, p-value) as ``scipy.stats.ks_2samp`` (method "auto") gives them for this D and these sample sizes.
-
-    The p-value depends on the data only through D, n1 and n2: for small samples ks_2samp runs on two
-    0/1 samples with the same D (its exact method may snap D to the lattice of the two sizes); for large
-    ones its asymptotic formula, as scipy writes it.
-    """
-    if max(n1, n2) <= _MAX_EXACT_KS:
-        a = np.r_[np.zeros(i), np.ones(n1 - i)]
-        b = np.r_[np.zeros(j), np.ones(n2 - j)]
-        with warnings.catch_warnings():  # as _drift._numeric
-            warnings.filterwarnings("ignore", message=".*Exact calculation unsuccessful.*", category=RuntimeWarning)
-            res = stats.ks_2samp(a, b)
-        return float(res.statistic), float(res.pvalue)
-    m, n = sorted([float(n1), float(n2)], reverse=True)
-    en = m * n / (m + n)
-    return d, float(np.clip(stats.kstwo.sf(d, np.round(en)), 0, 1))
-
-
-def _drift_row(col: Any, plan: DataQualityPlan, part: DataQualityPart) -> tuple[dict[str, Any], tuple[float, float, float, bool] | None]:
+def _drift_row(
+    col: Any, plan: DataQualityPlan, part: DataQualityPart
+) -> tuple[dict[str, Any], tuple[float, float, float, bool] | None]:
+    """One row of the drift table (as ``_drift._categorical`` / ``_numeric``), and for numeric ones (D, upper, bin mass, exact)."""
     tr = plan.train
     assert tr is not None
     if col in plan.categorical:
@@ -854,10 +754,10 @@ def _drift_row(col: Any, plan: DataQualityPlan, part: DataQualityPart) -> tuple[
     if ref is None or n2 == 0 or eq is None or gap is None or psi is None:
         return {"kind": "numeric", "test": "ks", "statistic": np.nan, "p_value": np.nan, "effect": np.nan, "psi": np.nan,
                 "reference_mean": np.nan, "current_mean": np.nan}, None
-    d, up, i, j, mass = _ks(ref.eq, ref.gap, eq, gap)
-    d, p = _ks_test(d, ref.n, n2, i, j)
+    d, up, i, j, mass = ks_from_counts(ref.eq, ref.gap, eq, gap)
+    d, p = ks_test(d, ref.n, n2, i, j)
     row = {"kind": "numeric", "test": "ks", "statistic": d, "p_value": p, "effect": d,
-           "psi": _psi(ref.psi_share, psi / n2), "reference_mean": ref.mean, "current_mean": (s1 / (1 << _SCALE)) / n2}
+           "psi": _psi(ref.psi_share, psi / n2), "reference_mean": ref.mean, "current_mean": (s1 / (1 << SCALE)) / n2}
     return row, (d, max(up, d), mass, ref.exact)
 
 
@@ -960,7 +860,9 @@ def finish(part: DataQualityPart, plan: DataQualityPlan) -> DataQualityResult:
                 f"is at most the largest bin's mass: {'; '.join(binned)}."
             )
         if any(c not in plan.categorical for c in plan.features):
-            approx.append("Drift current_mean is the correctly rounded mean; an in-memory mean may differ in the last digits.")
+            approx.append(
+                "Drift current_mean is the correctly rounded mean; an in-memory mean may differ in the last digits."
+            )
         if leak_rows > len(part.leaked):
             approx.append(f"leakage lists the first {len(part.leaked)} of {leak_rows} leaked rows (leak_cap).")
     labels = part.labels if has_target else None
