@@ -95,7 +95,9 @@ def test_subsampling_is_seeded(tabular_ctx):
     b = RobustnessCheck(attacks=("fgsm",), max_rows=100).run(tabular_ctx)
     assert len(a.rows) == 100 and np.array_equal(a.rows, b.rows)
     assert [m.value for m in a.metrics] == [m.value for m in b.metrics]
-    assert any("sample of 100" in n for n in a.notes)
+    # the row budget the orchestrator adds names the sample and the cap
+    budget = RobustnessCheck(attacks=("fgsm",), max_rows=100).row_budget(tabular_ctx, a)
+    assert budget.startswith(f"100 of {len(tabular_ctx.data):,} rows attacked (a seeded random sample; cap 100"), budget
 
 
 def test_image_context_clips_to_pixels_and_shows_triplets():
