@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
@@ -38,7 +39,7 @@ def test_every_shared_metric_and_interval_equals_the_pandas_run(client, compas):
     mem = audit(lr, test, checks=checks, **KW)
     dk = audit(lr, dd.from_pandas(test, npartitions=4), checks=checks, **KW)
     assert dk.meta["engine"] == "dask" and dk.meta["rows"] == len(test)
-    for check in ("performance", "fairness", "calibration"):
+    for check in ("performance", "fairness", "calibration", "data_quality"):
         a = {m.name: (m.value, m.low, m.high) for m in mem.sections[check].metrics if "proxy" not in m.name}
         b = {m.name: (m.value, m.low, m.high) for m in dk.sections[check].metrics}
         assert a and set(a) <= set(b)
@@ -46,7 +47,40 @@ def test_every_shared_metric_and_interval_equals_the_pandas_run(client, compas):
             np.testing.assert_allclose(np.array(b[k], dtype=float), np.array(v, dtype=float), rtol=1e-12, equal_nan=True,
                                        err_msg=k)
     assert dk.verdict == mem.verdict
-    assert any("Dask DataFrame" in n for n in dk.sections["data_quality"].notes)  # said where it was computed
+    # data quality ran on every row, per partition, and says so
+    assert any(n.startswith(f"Computed on all {len(test):,} rows of the Dask DataFrame") for n in dk.sections["data_quality"].notes)
+    # (dask reads text columns as pyarrow strings: only the dtype's name differs)
+    pd.testing.assert_frame_equal(dk.sections["data_quality"].result.columns.drop(columns="dtype"),
+                                  mem.sections["data_quality"].result.columns.drop(columns="dtype"))
+
+
+def test_data_quality_against_train_runs_on_every_partition(client, compas):
+    """Leakage and drift against a pandas training frame: the same counts and tests as in memory (COMPAS's columns
+    have few distinct values, so every drift test is exact here)."""
+    lr, test = compas
+    train = load_compas().frame.iloc[:3000]
+    kw = {**KW, "checks": ["data_quality"], "train": train}
+    mem = audit(lr, test, **kw).sections["data_quality"].result
+    dk = audit(lr, dd.from_pandas(test, npartitions=3), **kw).sections["data_quality"].result
+    assert dk.leakage_rows == mem.leakage_rows and dk.leakage_share == mem.leakage_share
+    pd.testing.assert_frame_equal(dk.leakage, mem.leakage)
+    pd.testing.assert_frame_equal(dk.drift, mem.drift, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(dk.overview, mem.overview)
+
+
+def test_sampled_checks_run_as_tasks_on_the_workers_with_the_in_memory_numbers(client, compas):
+    """Checks that need the model on rows run one task per check on the cluster; the sample here is every row,
+    so their numbers equal an in-memory audit's."""
+    lr, test = compas
+    checks = ["explain", "robustness"]
+    mem = audit(lr, test, checks=checks, **KW)
+    dk = audit(lr, dd.from_pandas(test, npartitions=4), checks=checks, **KW)
+    for check in checks:
+        assert any("one task per check on the cluster's 2 workers" in n for n in dk.sections[check].notes), check
+        a = {m.name: m.value for m in mem.sections[check].metrics}
+        b = {m.name: m.value for m in dk.sections[check].metrics}
+        assert a.keys() == b.keys()
+        np.testing.assert_allclose([b[k] for k in a], [a[k] for k in a], rtol=1e-9, equal_nan=True)
 
 
 def test_a_partition_raising_in_the_model_is_named(client, compas):

@@ -125,7 +125,11 @@ class DataQualityCheck(Check):
         return f"all {len(ctx.data):,} rows{train} (no cap: hashing and counting, linear in rows)"
 
     def run(self, ctx: AuditContext) -> Section:
-        r = self._compute(ctx)
+        return self.section(self._compute(ctx), ctx.data.X if ctx.data.modality == "tabular" else None)
+
+    def section(self, r: DataQualityResult, features: pd.DataFrame | None = None) -> DataQualitySection:
+        """The section for a computed result (in memory, or merged from a Dask audit's partitions); ``features``
+        are the data's rows by position, for the table of leaked rows (None: positions only)."""
         metrics: list[Metric] = []
         for split, prefix in (("data", "data_quality."), ("train", "data_quality.train.")):
             if split not in r.overview.index:
@@ -163,8 +167,8 @@ class DataQualityCheck(Check):
             tables["Feature drift (train vs data)"] = r.drift
         if r.leakage_rows:
             leak = r.leakage.head(10)
-            if r.modality == "tabular":
-                leak = leak.join(ctx.data.X.iloc[leak["row"].to_numpy()].reset_index(drop=True))
+            if r.modality == "tabular" and features is not None:
+                leak = leak.join(features.iloc[leak["row"].to_numpy()].reset_index(drop=True))
             tables["Rows also in train (first 10)"] = leak.set_index("row")
 
         ov = r.overview.loc["data"]

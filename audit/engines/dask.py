@@ -24,8 +24,13 @@ What is exact and what is approximate
 - Multiclass models (and a binary model audited for its first class) fall back to gathering each row's
   label, groups and probabilities on the client (exact, memory linear in rows); the sections say so.
 
-Checks that need the model in the loop or the features (explanations, attacks, data quality, overfitting)
-run on a seeded sample stratified on the first sensitive column, stated in each of their sections.
+Data quality also reads every row: each partition is summarised on the workers (counts, row hashes,
+histograms; :mod:`audit.engines._dask_quality`) and the summaries merged; its notes say what is approximate.
+
+Checks that need the model in the loop on rows (explanations, attacks, overfitting) run on a seeded sample
+stratified on the first sensitive column, stated in each of their sections. With a distributed client each
+of them is one task on the cluster (the model and the sample sent once), so they run side by side on the
+workers; their numbers are those of an in-memory audit of the sample (each check seeds itself by name).
 
 ``dask[distributed]`` is an extra (``pip install "audit[dask]"``); nothing here imports it until a
 Dask frame is audited.
@@ -148,14 +153,14 @@ def stratified_sample(ddf: Any, column: str | None, rows: int, seed: int) -> tup
                  "share, small groups whole)")
 
 
-def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, sample_rows: int = 20_000,
-               **kwargs: Any) -> Any:
+def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn: Callable[..., Any],
+               sample_rows: int = 20_000, **kwargs: Any) -> Any:
     """Audit a Dask DataFrame: count-based checks on every row, the others on a stratified sample.
 
-    ``audit_fn`` is :func:`audit.audit` and ``checks`` the resolved Check instances (both passed in, so this
-    module never imports the orchestrator).
+    ``audit_fn`` is :func:`audit.audit`, ``summary_fn`` ``audit._api.audit_summary`` (the checks on summarised
+    predictions) and ``checks`` the resolved Check instances (all passed in, so this module never imports the
+    orchestrator).
     """
-    from audit._api import audit_summary
     from audit.backends import StoredPredictions
     from audit.model import ModelAdapter
 
@@ -198,7 +203,7 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, sample_row
                           period=kwargs.get("period") or "M", n_bins=n_bins, exact_limit=EXACT_LIMIT)
         n_rows = cells.n
         frame = ddf._meta[[target, *sensitive]].assign(**{c: np.zeros(0) for c in score_cols})
-        whole = audit_summary(stored, cells, frame, target=target, sensitive=sensitive, checks=full,
+        whole = summary_fn(stored, cells, frame, target=target, sensitive=sensitive, checks=full,
                               policy=kwargs.get("policy"), baseline=kwargs.get("baseline"), seed=seed,
                               name=kwargs.get("name"), min_group_size=kwargs.get("min_group_size") or 30,
                               positive_class=kwargs.get("positive_class"),
@@ -219,14 +224,87 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, sample_row
                 and adapter.backend.calls_model):
             _sample_proxies(whole.sections["fairness"], sample, features, sensitive, seed, how)
         parts.append(whole)
+    quality = next((c for c in rest if c.name == "data_quality"), None)
+    if quality is not None and _whole_data_quality(quality, ddf, kwargs, features, parts, n_rows):
+        rest = [c for c in rest if c is not quality]
     if rest:
-        sampled = audit_fn(model, sample, **{**kwargs, "checks": rest, "features": features})
+        sampled, where = _run_sampled(audit_fn, model, sample, {**kwargs, "features": features}, rest)
         for s in sampled.sections.values():
-            s.notes = [f"Computed on {how} of the Dask DataFrame."] + list(s.notes)
+            s.notes = [f"Computed on {how} of the Dask DataFrame{where}."] + list(s.notes)
         parts.append(sampled)
     if n_rows is None:
         n_rows = int(ddf.shape[0].compute())
     return _merge(parts, adapter, n_rows=n_rows, how=how, seconds=time.perf_counter() - t0)
+
+
+def _whole_data_quality(check: Any, ddf: Any, kwargs: dict[str, Any], features: list[str], parts: list[Any],
+                        n_rows: int | None) -> bool:
+    """Data quality of every row, partition by partition and merged on the workers, as a report part of its own;
+    False (the check then runs on the sample) when the training data is not a pandas frame."""
+    from audit.engines._dask_quality import dask_data_quality
+    from audit.report import Report
+
+    train = kwargs.get("train")
+    if train is not None and not isinstance(train, pd.DataFrame):
+        return False
+    target = kwargs["target"]
+    sensitive = kwargs.get("sensitive") or []
+    sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
+    t0 = time.perf_counter()
+    result = dask_data_quality(
+        ddf, target=target, sensitive=sensitive, features=[f for f in features if f != target], train_frame=train,
+        min_group_size=int(check.min_group_size if check.min_group_size is not None else
+                           kwargs.get("min_group_size") or 30),
+        near_tolerance=check.near_tolerance, drift_alpha=check.drift_alpha, drift_min_effect=check.drift_min_effect)
+    section = check.section(result, None)
+    rows = int(result.overview.loc["data", "rows"])
+    train_rows = f" and all {len(train):,} training rows" if train is not None else ""
+    section.notes = [f"Computed on all {rows:,} rows of the Dask DataFrame: each partition summarised on the workers "
+                     "(counts, row hashes, histograms) and the summaries merged; what is approximate is noted below."
+                     ] + list(section.notes) + [f"Row budget: all {rows:,} rows{train_rows} (no cap: hashing and "
+                                                "counting per partition)."]
+    section.duration_s = time.perf_counter() - t0
+    from audit._api import starter_thresholds
+    from audit.policy import Policy
+
+    policy = Policy.coerce(kwargs.get("policy"), starter=starter_thresholds())
+    parts.append(Report(sections={check.name: section}, findings=[], policy=policy, meta={}, baseline=None))
+    return True
+
+
+def _run_sampled(audit_fn: Callable[..., Any], model: Any, sample: pd.DataFrame, kwargs: dict[str, Any],
+                 checks: list[Any]) -> tuple[Any, str]:
+    """The checks that need the model on rows, on the sample: with a distributed client, one task per check on the
+    cluster's workers (the model and the sample sent once), else in this process. Returns the report and a phrase
+    saying where they ran."""
+    client = _client()
+    if client is None or len(checks) < 2:
+        return audit_fn(model, sample, **{**kwargs, "checks": checks}), ""
+    model_f, sample_f = client.scatter([model, sample], broadcast=False)
+    futures = [client.submit(_one_check, audit_fn, model_f, sample_f, kwargs, c, pure=False) for c in checks]
+    reports = client.gather(futures)
+    merged = reports[0]
+    for r in reports[1:]:
+        merged.sections.update(r.sections)
+    return merged, f" (one task per check on the cluster's {len(client.scheduler_info().get('workers', {}))} workers)"
+
+
+def _one_check(audit_fn: Callable[..., Any], model: Any, sample: pd.DataFrame, kwargs: dict[str, Any],
+               check: Any) -> Any:
+    """One check's audit on a worker; its figures stay deferred (drawn where the HTML is written)."""
+    return audit_fn(model, sample, **{**kwargs, "checks": [check], "progress": False})
+
+
+def _client() -> Any:
+    """The current distributed client, or None (a threads or processes scheduler, or no distributed)."""
+    try:
+        from distributed import get_client
+    except ImportError:
+        return None
+    try:
+        return get_client()
+    except ValueError:
+        return None
 
 
 def _summarisable(k: int, classes: Any, positive_class: Any) -> bool:
@@ -289,13 +367,13 @@ def _merge(parts: list[Any], adapter: Any, *, n_rows: int, how: str, seconds: fl
         for p in parts:
             if name in p.sections:
                 sections[name] = p.sections[name]
-    first = parts[0]
+    first = next((p for p in parts if p.meta), parts[0])  # a whole audit's part: its policy and baseline
     metrics = {m.name: m for s in sections.values() for m in s.metrics}
     check_of = {m.name: s.check for s in sections.values() for m in s.metrics}
     skipped = {s.check: s.reason for s in sections.values() if s.status != "ok"}
     ran = {s.check for s in sections.values() if s.status == "ok"}
     findings = first.policy.evaluate(metrics, check_of, baseline=first.baseline, skipped=skipped, ran=ran)
-    meta = dict(parts[-1].meta)
+    meta = dict(next((p.meta for p in reversed(parts) if p.meta), {}))
     meta.update({"model": adapter.name, "model_kind": adapter.kind, "rows": n_rows, "engine": "dask",
                  "sample": how, "duration_s": round(seconds, 3),
                  "check_durations": {k: round(s.duration_s, 3) for k, s in sections.items()}})
