@@ -206,7 +206,8 @@ def audit(
 
     if is_dask_frame(data):  # predictions per partition; count-based checks on every row, the rest on a sample
         return audit_dask(
-            audit, model, data, target=target, sensitive=sensitive, train=train, checks=resolve_checks(checks),
+            audit, model, data, summary_fn=audit_summary, target=target, sensitive=sensitive, train=train,
+            checks=resolve_checks(checks),
             policy=policy,
             device=device, seed=seed, transform=transform, features=features, modality=modality,
             model_output=model_output, immutable=immutable, history=history, baseline=baseline, name=name,

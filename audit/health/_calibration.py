@@ -145,14 +145,6 @@ def equal_mass_bins(values: np.ndarray, codes: np.ndarray, n_groups: int, n_bins
     return out, k
 
 
-def _group_bins(values: np.ndarray, codes: np.ndarray, n_groups: int, n_bins: int, binning: GroupBinning,
-                min_bin_count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bin per row and bins per group under the group binning."""
-    if binning == "equal_width":
-        return _bin_index(values, n_bins), np.full(n_groups, n_bins, dtype=np.int64)
-    return equal_mass_bins(values, codes, n_groups, n_bins, min_bin_count)
-
-
 def _bin_index(conf: np.ndarray, n_bins: int) -> np.ndarray:
     """Right-closed equal-width bins on [0, 1]: bin ``b`` holds ``(b / n_bins, (b + 1) / n_bins]`` (0 goes to bin 0)."""
     edges = np.linspace(0.0, 1.0, n_bins + 1)

@@ -18,7 +18,7 @@ from scipy.stats import norm
 
 from audit.stats._auc import auc_from_bins, bootstrap_auc
 from audit.stats._cells import PredictionCells, auc_tie_bound, equal_mass, grid_index
-from audit.stats._classification import INTERVAL_METRICS, confusion_draws
+from audit.stats._confusion import INTERVAL_METRICS, confusion_draws
 from audit.stats._resample import percentile_interval
 
 
