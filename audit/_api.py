@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from audit.baseline import Baseline, load_baseline
-from audit.checks import REGISTRY, Check
+from audit.checks import REGISTRY, Check, starter_thresholds
 from audit.context import AuditContext, AuditOptions
 from audit.data import AuditData, load_data
 from audit.errors import AuditInputError
@@ -68,22 +68,6 @@ def resolve_checks(checks: Sequence[str | Check] | None) -> list[Check]:
 def metric_patterns() -> list[str]:
     """Every metric-name pattern of every registered check (what a policy may name)."""
     return [p for cls in REGISTRY.values() for p in cls.metric_patterns]
-
-
-def starter_thresholds() -> dict[str, Any]:
-    """Every registered check's ``default_policy`` merged: the thresholds of the starter policy.
-
-    A :class:`~audit.policy.Policy` knows no check; this is what the orchestrator and the CLI hand it.
-
-    Examples
-    --------
-    >>> starter_thresholds()["fairness.demographic_parity_difference"]
-    {'max': 0.1, 'severity': 'fail'}
-    """
-    merged: dict[str, Any] = {}
-    for check in REGISTRY.values():
-        merged.update(getattr(check, "default_policy", {}) or {})
-    return merged
 
 
 def starter_policy() -> Policy:

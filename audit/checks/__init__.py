@@ -5,6 +5,8 @@ Adding a check means adding its module and one line here.
 
 from __future__ import annotations
 
+from typing import Any
+
 from audit.checks._base import Check, pattern_regex
 from audit.checks.calibration import CalibrationCheck
 from audit.checks.data_quality import DataQualityCheck
@@ -31,6 +33,25 @@ REGISTRY: dict[str, type[Check]] = {
     )
 }
 
+
+
+def starter_thresholds() -> dict[str, Any]:
+    """Every registered check's ``default_policy`` merged: the thresholds of the starter policy.
+
+    A :class:`~audit.policy.Policy` knows no check; this is what the orchestrator, the CLI and the Dask
+    engine hand it.
+
+    Examples
+    --------
+    >>> starter_thresholds()["fairness.demographic_parity_difference"]
+    {'max': 0.1, 'severity': 'fail'}
+    """
+    merged: dict[str, Any] = {}
+    for check in REGISTRY.values():
+        merged.update(getattr(check, "default_policy", {}) or {})
+    return merged
+
+
 __all__ = [
     "REGISTRY",
     "CalibrationCheck",
@@ -44,4 +65,5 @@ __all__ = [
     "RobustnessCheck",
     "SaliencyCheck",
     "pattern_regex",
+    "starter_thresholds",
 ]

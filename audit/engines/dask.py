@@ -264,7 +264,7 @@ def _whole_data_quality(check: Any, ddf: Any, kwargs: dict[str, Any], features: 
                      ] + list(section.notes) + [f"Row budget: all {rows:,} rows{train_rows} (no cap: hashing and "
                                                 "counting per partition)."]
     section.duration_s = time.perf_counter() - t0
-    from audit._api import starter_thresholds
+    from audit.checks import starter_thresholds
     from audit.policy import Policy
 
     policy = Policy.coerce(kwargs.get("policy"), starter=starter_thresholds())
