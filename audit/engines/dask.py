@@ -319,7 +319,7 @@ def _summarisable(k: int, classes: Any, positive_class: Any) -> bool:
 
 def _note_cells(report: Any, cells: PredictionCells) -> None:
     """Say in each full-data section how the rows were summarised and, on grid cells, what is approximate."""
-    from audit.stats import auc_error_bound
+    from audit.stats import auc_error_bound, bound_text
 
     how = (f"Computed on all {cells.n:,} rows from per-partition prediction cells ({len(cells.count):,} cells) "
            "added up exactly")
@@ -331,10 +331,29 @@ def _note_cells(report: Any, cells: PredictionCells) -> None:
     for name, section in report.sections.items():
         note = how
         if not cells.exact and name == "performance":
-            note += f": the ROC AUC is within {auc_error_bound(cells):.2g} of the exact one."
+            note += f": the ROC AUC is within {bound_text(auc_error_bound(cells))} of the exact one."
+        elif not cells.exact and name == "fairness":
+            note += f": each group's ROC AUC is within {bound_text(_group_auc_bound(cells))} of the exact one."
         elif not cells.exact:
             note += "."
         section.notes = [note, *section.notes]
+
+
+def _group_auc_bound(cells: PredictionCells) -> float:
+    """The largest tie bound of a group's ROC AUC over the groups of every sensitive column and the intersection."""
+    from audit.stats import auc_tie_bound
+
+    plain = cells.without_periods()
+    keys, cell = np.unique(plain.score, return_inverse=True)
+    views = [plain.view([c])[0] for c in plain.names] + [np.arange(plain.n_groups)]
+    worst = 0.0
+    for member in views:
+        V = int(member.max()) + 1
+        at = member[plain.group] * len(keys) + cell.reshape(-1)
+        pos = np.bincount(at, weights=plain.count * (plain.label == 1), minlength=V * len(keys)).reshape(V, -1)
+        neg = np.bincount(at, weights=plain.count * (plain.label != 1), minlength=V * len(keys)).reshape(V, -1)
+        worst = max(worst, float(np.nanmax(auc_tie_bound(pos, neg), initial=0.0)))
+    return worst
 
 
 def _sample_proxies(section: Any, sample: pd.DataFrame, features: list[str], sensitive: list[str], seed: int,

@@ -28,7 +28,7 @@ import pandas as pd
 from audit.errors import AuditInputError
 from audit.health._common import as_labels, as_proba, as_sensitive_frame
 from audit.health._ece_cells import HitCells, bin_sums, ece_grid_bound, hit_cells_of, mass_bins, width_bins
-from audit.stats import PredictionCells, build_cells
+from audit.stats import PredictionCells, bound_text, build_cells
 from audit.text import short_label
 
 _RELIABILITY_COLUMNS = ["lower", "upper", "count", "confidence", "accuracy", "gap"]
@@ -401,8 +401,8 @@ def calibration_of_cells(cells: PredictionCells, *, min_group_size: int = 30, gr
             )
     if worst_bound > 0:
         notes.append(f"Per-group ECE on grid cells (the rows' scores were summarised in {cells.n_cells:,} cells on [0, 1]): "
-                     f"each group's ECE is within {worst_bound:.2g} of the ECE on the exact values, the ECE gap within "
-                     f"{2 * worst_bound:.2g}.")
+                     f"each group's ECE is within {bound_text(worst_bound)} of the ECE on the exact values, the ECE gap "
+                     f"within {bound_text(2 * worst_bound)}.")
     by_group = (
         pd.DataFrame(rows).set_index(["column", "group"])
         if rows

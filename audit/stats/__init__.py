@@ -32,7 +32,16 @@ Examples
 from __future__ import annotations
 
 from audit.stats._auc import auc_from_bins, bootstrap_auc, group_auc, group_auc_vectorised, hanley_mcneil_se, score_bins
-from audit.stats._cells import EXACT_LIMIT, GRID_SUB, PredictionCells, auc_tie_bound, build_cells, grid_index, merge_cells
+from audit.stats._cells import (
+    EXACT_LIMIT,
+    GRID_SUB,
+    PredictionCells,
+    auc_tie_bound,
+    bound_text,
+    build_cells,
+    grid_index,
+    merge_cells,
+)
 from audit.stats._cell_metrics import auc_bins, auc_error_bound, cell_by_period, cell_intervals, cell_metrics
 from audit.stats._classification import DENSE_CLASSES, INTERVAL_METRICS, classification_metrics, metric_intervals
 from audit.stats._intervals import interval_bounds, wilson_interval
@@ -65,6 +74,7 @@ __all__ = [
     "auc_bins",
     "auc_error_bound",
     "auc_tie_bound",
+    "bound_text",
     "build_cells",
     "cell_by_period",
     "cell_intervals",

@@ -30,6 +30,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 
@@ -161,6 +162,18 @@ def auc_tie_bound(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
     den = pos.sum(axis=-1) * neg.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, (pos * neg).sum(axis=-1) / (2 * np.where(den > 0, den, 1.0)), np.nan)
+
+
+def bound_text(x: float) -> str:
+    """A bound for a note, rounded *up* to two significant digits (so the stated bound still holds).
+
+    >>> bound_text(0.000200813), bound_text(0.0)
+    ('0.00021', '0')
+    """
+    if not x > 0:
+        return "0"
+    step = 10.0 ** (math.floor(math.log10(x)) - 1)
+    return f"{math.ceil(x / step - 1e-9) * step:.2g}"
 
 
 def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
