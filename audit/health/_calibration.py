@@ -356,6 +356,12 @@ def calibration_of_cells(cells: PredictionCells, *, min_group_size: int = 30, gr
     the per-group accuracy, confidence and Brier score stay exact (sums over whole equal-width bins); a group's
     equal-mass ECE is off by at most :func:`audit.health._ece_cells.ece_grid_bound` (the note says how much at
     most), its MCE and reliability rows by a cell's rows moving between neighbouring bins.
+
+    >>> from audit.stats import build_cells
+    >>> y, p1 = np.array([1, 0, 1, 1]), np.array([0.8, 0.3, 0.6, 0.9])
+    >>> r = calibration_of_cells(build_cells(y, np.column_stack([1 - p1, p1]), pd.DataFrame({"g": ["a", "a", "b", "b"]})))
+    >>> round(r.brier, 4), r.by_group["n"].tolist()
+    (0.075, [2, 2])
     """
     _check_binning(group_binning, min_bin_count)
     n_bins = cells.n_bins

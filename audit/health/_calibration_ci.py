@@ -257,6 +257,14 @@ def ece_intervals_of_cells(cells: PredictionCells, *, min_group_size: int = 30, 
     On grid cells the groups' equal-mass bins and the test's fine cells are made of whole grid cells, so the
     gap's plug-in is within twice :func:`audit.health._ece_cells.ece_grid_bound` of the exact one and its
     interval and p-value are those of that binning.
+
+    >>> from audit.stats import build_cells
+    >>> rng = np.random.default_rng(0)
+    >>> p1 = rng.uniform(0.05, 0.95, 400); y = (rng.random(400) < p1).astype(int)
+    >>> cells = build_cells(y, np.column_stack([1 - p1, p1]), pd.DataFrame({"g": np.repeat(["a", "b"], 200)}))
+    >>> ci = ece_intervals_of_cells(cells, n_boot=200)
+    >>> ci.index.tolist(), bool(ci.loc["ece", "low"] <= ci.loc["ece", "value"] <= ci.loc["ece", "high"])
+    (['ece', 'g.ece_gap'], True)
     """
     if not 0 < confidence < 1:
         raise AuditInputError(f"confidence must be between 0 and 1, got {confidence}")

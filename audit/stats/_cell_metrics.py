@@ -77,6 +77,13 @@ def cell_intervals(cells: PredictionCells, *, n_boot: int = 1000, confidence: fl
     Accuracy and balanced accuracy resample the confusion cells; ROC AUC resamples positives and negatives
     over :func:`auc_bins` and is re-centred on the AUC of the cells; log loss gets mean +- z sd / sqrt(n)
     from the cells' sums of losses and squared losses.
+
+    >>> from audit.stats import build_cells
+    >>> rng = np.random.default_rng(0)
+    >>> p1 = rng.uniform(0, 1, 500); y = (rng.random(500) < p1).astype(int)
+    >>> ci = cell_intervals(build_cells(y, np.column_stack([1 - p1, p1])), n_boot=200)
+    >>> bool(ci.loc["roc_auc", "low"] < cell_metrics(build_cells(y, np.column_stack([1 - p1, p1])))["roc_auc"] < ci.loc["roc_auc", "high"])
+    True
     """
     out = pd.DataFrame(np.nan, index=list(INTERVAL_METRICS), columns=["low", "high"])
     n, k = cells.n, cells.n_classes

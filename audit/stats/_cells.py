@@ -193,7 +193,13 @@ def build_cells(y: np.ndarray, proba: np.ndarray, sensitive: pd.DataFrame | None
     """Summarise rows: ``y`` class indices, ``proba`` ``(n, k)`` probabilities, ``sensitive`` group columns.
 
     ``periods`` (optional) gives each row's period (``pandas.Period``; missing ones are left out of the
-    period axis). With ``exact_limit`` the score axis moves to the grid when there are more distinct scores.
+    period axis). With ``exact_limit`` the score and confidence axes move to the grid when either has more
+    distinct values.
+
+    >>> p1 = np.array([0.9, 0.2, 0.7, 0.7])
+    >>> c = build_cells(np.array([1, 0, 0, 1]), np.column_stack([1 - p1, p1]))
+    >>> c.score.tolist(), c.count.tolist()          # one cell per distinct score (and label)
+    ([0.2, 0.7, 0.7, 0.9], [1.0, 1.0, 1.0, 1.0])
     """
     y = np.asarray(y).astype(np.int64).reshape(-1)
     proba = np.asarray(proba, dtype=np.float64)
@@ -275,6 +281,12 @@ def merge_cells(parts: Sequence[PredictionCells], exact_limit: int | None = EXAC
     Exact when every part is and the merged scores stay under ``exact_limit`` distinct values; otherwise
     every part's scores move to the grid first. The result equals :func:`build_cells` on all the rows
     (up to the order floating-point sums are added in).
+
+    >>> y, p1 = np.array([1, 0, 1, 0]), np.array([0.9, 0.2, 0.6, 0.6])
+    >>> proba, g = np.column_stack([1 - p1, p1]), pd.DataFrame({"g": ["a", "b", "b", "a"]})
+    >>> m = merge_cells([build_cells(y[:2], proba[:2], g[:2]), build_cells(y[2:], proba[2:], g.iloc[2:])])
+    >>> m.n, m.levels[0].tolist(), m.confusion().tolist()
+    (4, ['a', 'b'], [[1.0, 1.0], [0.0, 2.0]])
     """
     parts = [p for p in parts if p is not None]
     if not parts:
