@@ -210,6 +210,7 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
                               positive_is_favorable=kwargs.get("positive_is_favorable", True),
                               time_column=kwargs.get("time_column"), period=kwargs.get("period") or "M")
         _note_cells(whole, cells)
+        whole.meta["groups"] = {c: sorted(map(str, lv)) for c, lv in zip(cells.names, cells.levels)}  # data has no rows
     elif full:  # multiclass (or the first class of a binary model): the rows' predictions come back
         keep = list(dict.fromkeys([target, *sensitive] + ([time_column] if time_column else [])))
         log = predict_log(ddf, adapter.predict_proba, features=features, keep=keep, n_classes=k)
