@@ -172,8 +172,11 @@ def accuracy_gaps(
     """
     correct = np.asarray(correct, dtype=bool)
     B = int(n_boot)
+    if not codes:  # no sensitive column: no groups, no gap
+        return [], {"column": None, "gap": math.nan, "plug_in": math.nan, "low": math.nan, "high": math.nan,
+                    "p_value": math.nan}
     # intersection cells: one binomial per cell and resample keeps every column's draws consistent
-    cell, cell_index = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True) if codes else (None, None)
+    cell, cell_index = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
     cell_index = np.asarray(cell_index).reshape(-1)
     n_cell = np.bincount(cell_index, minlength=len(cell)).astype(np.int64)
     k_cell = np.bincount(cell_index, weights=correct.astype(float), minlength=len(cell))
