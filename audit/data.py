@@ -120,7 +120,7 @@ def _resolve_sensitive(
             if frame is None or item not in frame.columns:
                 columns = [] if frame is None else [str(c) for c in frame.columns]
                 raise AuditInputError(UNKNOWN_COLUMN.format(arg="sensitive", name=item, where=arg, columns=columns))
-            cols[item] = frame[item].to_numpy()
+            cols[item] = frame[item].reset_index(drop=True)  # a Series: a categorical keeps its category order
         else:
             values = item.to_numpy() if isinstance(item, pd.Series) else np.asarray(item)
             if values.ndim != 1:
@@ -130,7 +130,7 @@ def _resolve_sensitive(
                 )
             name = str(key) if isinstance(key, str) else (item.name if isinstance(item, pd.Series) and item.name else f"sensitive_{key}")
             _check_length(f"sensitive[{key!r}]", len(values), n)
-            cols[str(name)] = values
+            cols[str(name)] = item.reset_index(drop=True) if isinstance(item, pd.Series) else values
     out = pd.DataFrame(cols)
     for c in out.columns:
         if out[c].isna().any():

@@ -81,3 +81,22 @@ def test_dataframe_without_target_and_unsupported_type(tabular_frame):
         load_data("data.csv")
     with pytest.raises(AuditInputError, match="modality must be"):
         load_data(tabular_frame, target="y", modality="text")
+
+
+def test_a_categorical_sensitive_column_keeps_its_category_order_in_the_group_tables():
+    """Age bands read young, middle, old (the categories' order, as pandas.factorize(sort=True) gives for a
+    categorical), not alphabetically; the counts are pandas' own."""
+    from sklearn.linear_model import LogisticRegression
+
+    from audit import audit
+
+    rng = np.random.default_rng(0)
+    n = 600
+    bands = pd.Categorical(rng.choice(["young", "middle", "old"], n), categories=["young", "middle", "old"], ordered=True)
+    df = pd.DataFrame({"x": rng.normal(size=n), "age": bands})
+    df["y"] = (df["x"] + rng.normal(size=n) > 0).astype(int)
+    model = LogisticRegression().fit(df[["x"]], df["y"])
+    rep = audit(model, df, target="y", sensitive=["age"], features=["x"], checks=["fairness"], progress=False)
+    table = rep.sections["fairness"].tables["Groups by age"]
+    assert list(table.index) == ["young", "middle", "old"]
+    assert table["count"].tolist() == df["age"].value_counts(sort=False).loc[["young", "middle", "old"]].tolist()

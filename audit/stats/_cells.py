@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -71,7 +71,7 @@ class PredictionCells:
 
     Attributes
     ----------
-    names, levels : sensitive column names and their sorted values
+    names, levels : sensitive column names and their sorted values (a categorical's in category order)
     group_codes : ndarray (G, n_columns)
         Level codes of each observed intersection group (ordered like :func:`audit.fairness.group_counts`).
     periods : Index or None
@@ -107,6 +107,9 @@ class PredictionCells:
     loss_sum: np.ndarray
     loss_sq: np.ndarray
     brier_sum: np.ndarray
+    #: per sensitive column, its categories when it was a pandas Categorical (levels follow their order, as
+    #: ``pandas.factorize(sort=True)`` does for a categorical: age bands stay young, middle, old), else None
+    orders: list[tuple | None] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -176,10 +179,17 @@ def bound_text(x: float) -> str:
     return f"{math.ceil(x / step - 1e-9) * step:.2g}"
 
 
-def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Sorted codes of a column's values (as objects, so a categorical's category order does not matter);
-    values that cannot be ordered are ordered by their text, like :func:`audit.fairness.group_counts`."""
+def _factorize(values: pd.Series, order: tuple | None = None) -> tuple[np.ndarray, pd.Index]:
+    """Codes of a column's values, sorted like :func:`audit.fairness.group_counts` sorts them: in ``order``
+    (a categorical's categories; values outside it, such as the missing label, after them by their text), else
+    by value; values that cannot be ordered are ordered by their text."""
     values = missing_as_label(pd.Series(np.asarray(values, dtype=object)))
+    if order is not None:
+        rank = {v: i for i, v in enumerate(order)}
+        seen = pd.unique(values)
+        ordered = sorted(seen, key=lambda v: (rank.get(v, len(rank)), "" if v in rank else str(v)))
+        index = pd.Index(ordered)
+        return index.get_indexer(values).astype(np.int64), pd.Index(list(ordered))
     try:
         codes, uniques = pd.factorize(values, sort=True)
     except TypeError:
@@ -209,8 +219,10 @@ def build_cells(y: np.ndarray, proba: np.ndarray, sensitive: pd.DataFrame | None
     sensitive = pd.DataFrame(index=pd.RangeIndex(n)) if sensitive is None else sensitive
     names = [str(c) for c in sensitive.columns]
     codes, levels = [], []
-    for c in sensitive.columns:
-        cd, lv = _factorize(sensitive[c])
+    orders = [tuple(sensitive[c].cat.categories) if isinstance(sensitive[c].dtype, pd.CategoricalDtype) else None
+              for c in sensitive.columns]
+    for c, order in zip(sensitive.columns, orders):
+        cd, lv = _factorize(sensitive[c], order)
         codes.append(cd)
         levels.append(lv)
     dims = [len(lv) for lv in levels]
@@ -241,7 +253,7 @@ def build_cells(y: np.ndarray, proba: np.ndarray, sensitive: pd.DataFrame | None
         score=score if exact else grid_index(score, n_bins).astype(np.float64),
         conf=conf if exact else grid_index(conf, n_bins).astype(np.float64),
         count=np.ones(n), score_sum=score, conf_sum=conf, conf_sq=conf * conf, conf_min=conf, conf_max=conf,
-        loss_sum=loss, loss_sq=loss * loss, brier_sum=brier)
+        loss_sum=loss, loss_sq=loss * loss, brier_sum=brier, orders=orders)
     return _reduce(cells)
 
 
@@ -297,8 +309,12 @@ def merge_cells(parts: Sequence[PredictionCells], exact_limit: int | None = EXAC
     if any(p.names != head.names or p.n_classes != head.n_classes or p.n_bins != head.n_bins for p in parts):
         raise AuditInputError("summaries to merge must have the same sensitive columns, classes and bins")
     levels, remap = [], []
+    # a categorical keeps its category order when every part agrees on the categories (one Dask dtype)
+    orders = [head.orders[j] if head.orders and all(p.orders and p.orders[j] == head.orders[j] for p in parts) else None
+              for j in range(len(head.names))]
     for j in range(len(head.names)):
-        codes, lv = _factorize(pd.Series(np.concatenate([np.asarray(p.levels[j], dtype=object) for p in parts])))
+        codes, lv = _factorize(pd.Series(np.concatenate([np.asarray(p.levels[j], dtype=object) for p in parts])),
+                               orders[j])
         levels.append(lv)
         bounds = np.cumsum([0] + [len(p.levels[j]) for p in parts])
         remap.append([codes[bounds[i]:bounds[i + 1]] for i in range(len(parts))])
@@ -327,7 +343,7 @@ def merge_cells(parts: Sequence[PredictionCells], exact_limit: int | None = EXAC
     for name in (*_KEYS, *_SUMS, "conf_min", "conf_max"):
         joined[name] = np.concatenate([getattr(p, name) for p in pieces])
     joined.update(levels=levels, group_codes=group_codes, periods=periods, exact=exact,
-                  has_scores=all(p.has_scores for p in parts))
+                  has_scores=all(p.has_scores for p in parts), orders=orders)
     return _reduce(PredictionCells(**joined))
 
 
