@@ -453,10 +453,14 @@ def dask_client(cfg: AuditConfig) -> Any:
         import distributed
     except ImportError:
         raise ConfigError("config table [engine] needs dask.distributed: pip install 'audit[dask]'") from None
+    import logging
+
+    # the scheduler of a LocalCluster runs in this process and logs every worker and client at INFO, and a shuffle
+    # at WARNING: a gate's output is its findings (--debug keeps them)
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("distributed").setLevel(logging.ERROR)
     scheduler = cfg.engine.get("scheduler", "local")
     if scheduler == "local":
-        import logging
-
         cluster = distributed.LocalCluster(n_workers=int(cfg.engine.get("workers", 2)), threads_per_worker=1,
                                            processes=True, dashboard_address=None, silence_logs=logging.WARNING)
         return distributed.Client(cluster)

@@ -99,9 +99,11 @@ def test_a_partition_raising_in_the_model_is_named(client, compas):
         audit(FailsOnOld(), parts, checks=["performance"], **KW)
 
 
-def test_example_prediction_log_config_runs_on_a_local_cluster(tmp_path):
-    """examples/prediction_log.toml: a Parquet glob through a LocalCluster, the same numbers as pandas in memory."""
+def test_example_prediction_log_config_runs_on_a_local_cluster(tmp_path, caplog):
+    """examples/prediction_log.toml: a Parquet glob through a LocalCluster, the same numbers as pandas in memory,
+    and no cluster chatter (the scheduler's INFO lines about workers and clients) in the gate's output."""
     import json
+    import logging
     from pathlib import Path
 
     import pandas as pd
@@ -113,6 +115,8 @@ def test_example_prediction_log_config_runs_on_a_local_cluster(tmp_path):
     code = main(["run", str(root / "prediction_log.toml"), "--out", str(tmp_path), "--quiet",
                  "--checks", "performance,fairness"])
     assert code in (0, 1)  # ran (the gate's verdict is the policy's business)
+    chatter = [r.getMessage() for r in caplog.records if r.name.startswith("distributed") and r.levelno < logging.ERROR]
+    assert not chatter, chatter[:3]
     got = json.loads((tmp_path / "audit.json").read_text())["metrics"]
     log = pd.concat([pd.read_parquet(p) for p in sorted((root / "data" / "prediction_log").glob("part-*.parquet"))],
                     ignore_index=True)
