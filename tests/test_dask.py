@@ -233,3 +233,19 @@ def test_exact_cells_say_so_and_multiclass_falls_back_to_rows(client, compas):
         for k, v in a.items():
             np.testing.assert_allclose(np.array(b[k], dtype=float), np.array(v, dtype=float), rtol=1e-12, equal_nan=True,
                                        err_msg=k)
+
+
+def test_a_skipped_sampled_check_claims_no_rows(client, compas):
+    """A prediction log has no model to explain: the explain section is skipped with its reason, and says nothing
+    about rows it computed on."""
+    from audit import StoredPredictions
+
+    lr, test = compas
+    log = test.assign(p=lr.predict_proba(test[FEATURES])[:, 1])
+    rep = audit(StoredPredictions(score="p"), dd.from_pandas(log, npartitions=2), target="two_year_recid",
+                sensitive=["race"], checks=["performance", "explain", "robustness"], progress=False, seed=0)
+    assert rep.sections["performance"].status == "ok"
+    for name in ("explain", "robustness"):
+        s = rep.sections[name]
+        assert s.status == "skipped" and "stored predictions" in s.reason, (name, s.reason)
+        assert not any(n.startswith("Computed on") for n in s.notes), s.notes

@@ -231,7 +231,8 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
     if rest:
         sampled, where = _run_sampled(audit_fn, model, sample, {**kwargs, "features": features}, rest)
         for s in sampled.sections.values():
-            s.notes = [f"Computed on {how} of the Dask DataFrame{where}."] + list(s.notes)
+            if s.status == "ok":  # a skipped check computed nothing: its reason is the whole story
+                s.notes = [f"Computed on {how} of the Dask DataFrame{where}."] + list(s.notes)
         parts.append(sampled)
     if n_rows is None:
         n_rows = int(ddf.shape[0].compute())
