@@ -312,11 +312,6 @@ def assess_fairness(
     if perm_views and gc.weight_sd is not None and (gc.weight_sd > 0).any():
         notes.append("Permutation tests with unequal sample weights draw permuted weight totals from a normal approximation.")
 
-    sq_w = None  # sums of squared weights per cell, for the effective rows behind a weighted rate
-    if gc.weight_sd is not None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean_w = np.where(gc.rows > 0, gc.weighted / np.where(gc.rows > 0, gc.rows, 1.0), 0.0)
-        sq_w = gc.rows * (gc.weight_sd**2 + mean_w**2)
     groups: dict[str, pd.DataFrame] = {}
     disp_rows: list[dict[str, Any]] = []
     gap_rows: list[dict[str, Any]] = []
@@ -327,7 +322,8 @@ def assess_fairness(
         r_pt = aggregate(gc.rows, member, V)
         m_pt = rates(aggregate(gc.weighted, member, V))
         floors = log_floors(r_pt)
-        sizes = rate_sizes(r_pt) if sq_w is None else rate_sizes(r_pt, aggregate(sq_w, member, V), aggregate(gc.weighted, member, V))
+        sizes = (rate_sizes(r_pt) if gc.weighted_sq is None
+                 else rate_sizes(r_pt, aggregate(gc.weighted_sq, member, V), aggregate(gc.weighted, member, V)))
         m_b: dict[str, np.ndarray] = {}
         if B:
             r_bv = aggregate(rows_b, member, V)
@@ -499,11 +495,7 @@ def rate_sizes(rows: np.ndarray, sq_weights: np.ndarray | None = None, weighted:
 def log_floors(r_pt: np.ndarray) -> dict[str, np.ndarray]:
     """Half a row of each rate's denominator: a group with 0 of 40 positives selected has log rate log(0.5 / 40),
     not -inf, in the ratio's band (the plug-in ratio stays 0 and the interval's lower end is 0)."""
-    out = {}
-    for m, (stratum, _) in PERMUTATION_SCHEMES.items():
-        den = r_pt[:, list(stratum)].sum(axis=1)
-        out[m] = 0.5 / np.maximum(den, 1.0)
-    return out
+    return {m: 0.5 / np.maximum(den, 1.0) for m, den in rate_sizes(r_pt).items()}
 
 
 def _view_layout(gc: GroupCounts, feats: tuple[str, ...], min_group_size: int,

@@ -47,6 +47,8 @@ class GroupCounts:
         Weighted counts per cell (equal to ``rows`` without weights).
     weight_sd : ndarray or None, shape (G, 4)
         Standard deviation of the weights inside each cell (None without weights).
+    weighted_sq : ndarray or None, shape (G, 4)
+        Sum of the squared weights per cell (None without weights).
     """
 
     names: list[str]
@@ -56,6 +58,7 @@ class GroupCounts:
     rows: np.ndarray
     weighted: np.ndarray
     weight_sd: np.ndarray | None
+    weighted_sq: np.ndarray | None = None
 
     @property
     def n_groups(self) -> int:
@@ -94,7 +97,7 @@ def group_counts(y_true: np.ndarray, y_pred: np.ndarray, sensitive: pd.DataFrame
     cell = row_group * 4 + 2 * y_true.astype(np.int64) + y_pred.astype(np.int64)
     rows = np.bincount(cell, minlength=4 * G).reshape(G, 4).astype(np.float64)
     if sample_weight is None:
-        weighted, sd = rows.copy(), None
+        weighted, sd, sq = rows.copy(), None, None
     else:
         weighted = np.bincount(cell, weights=sample_weight, minlength=4 * G).reshape(G, 4)
         sq = np.bincount(cell, weights=sample_weight**2, minlength=4 * G).reshape(G, 4)
@@ -110,6 +113,7 @@ def group_counts(y_true: np.ndarray, y_pred: np.ndarray, sensitive: pd.DataFrame
         rows=rows,
         weighted=weighted,
         weight_sd=sd,
+        weighted_sq=sq,
     )
 
 
