@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from audit.checks._base import Check
-from audit.context import AuditContext
+from audit.context import AuditContext, AuditOptions
 from audit.data import AuditData
 from audit.health import DataQualityResult, data_quality, image_data_quality
 from audit.plots.data_quality import feature_drift, label_balance
@@ -103,10 +103,15 @@ class DataQualityCheck(Check):
         self.drift_alpha = drift_alpha
         self.drift_min_effect = drift_min_effect
 
+    def settings(self, options: AuditOptions) -> dict[str, Any]:
+        """The engine's settings: this check's, with the audit-wide ``min_group_size`` when it sets none (in memory
+        and per partition alike)."""
+        return dict(min_group_size=int(options.resolve(self.min_group_size, "min_group_size")),
+                    near_tolerance=self.near_tolerance, drift_alpha=self.drift_alpha, drift_min_effect=self.drift_min_effect)
+
     def _compute(self, ctx: AuditContext) -> DataQualityResult:
         d, t = ctx.data, ctx.train
-        kw = dict(min_group_size=int(ctx.options.resolve(self.min_group_size, "min_group_size")),
-                  near_tolerance=self.near_tolerance, drift_alpha=self.drift_alpha, drift_min_effect=self.drift_min_effect)
+        kw = self.settings(ctx.options)
         if d.modality == "image":
             return image_data_quality(
                 d.X, d.y, sensitive=d.sensitive if d.sensitive.shape[1] else None,

@@ -226,7 +226,7 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
             _sample_proxies(whole.sections["fairness"], sample, features, sensitive, seed, how)
         parts.append(whole)
     quality = next((c for c in rest if c.name == "data_quality"), None)
-    if quality is not None and _whole_data_quality(quality, ddf, kwargs, features, parts, n_rows):
+    if quality is not None and _whole_data_quality(quality, ddf, kwargs, target, sensitive, features, parts):
         rest = [c for c in rest if c is not quality]
     if rest:
         sampled, where = _run_sampled(audit_fn, model, sample, {**kwargs, "features": features}, rest)
@@ -239,25 +239,21 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
     return _merge(parts, adapter, n_rows=n_rows, how=how, seconds=time.perf_counter() - t0)
 
 
-def _whole_data_quality(check: Any, ddf: Any, kwargs: dict[str, Any], features: list[str], parts: list[Any],
-                        n_rows: int | None) -> bool:
+def _whole_data_quality(check: Any, ddf: Any, kwargs: dict[str, Any], target: str, sensitive: list[str],
+                        features: list[str], parts: list[Any]) -> bool:
     """Data quality of every row, partition by partition and merged on the workers, as a report part of its own;
     False (the check then runs on the sample) when the training data is not a pandas frame."""
+    from audit.context import AuditOptions
     from audit.engines._dask_quality import dask_data_quality
     from audit.report import Report
 
     train = kwargs.get("train")
     if train is not None and not isinstance(train, pd.DataFrame):
         return False
-    target = kwargs["target"]
-    sensitive = kwargs.get("sensitive") or []
-    sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
     t0 = time.perf_counter()
-    result = dask_data_quality(
-        ddf, target=target, sensitive=sensitive, features=[f for f in features if f != target], train_frame=train,
-        min_group_size=int(check.min_group_size if check.min_group_size is not None else
-                           kwargs.get("min_group_size") or 30),
-        near_tolerance=check.near_tolerance, drift_alpha=check.drift_alpha, drift_min_effect=check.drift_min_effect)
+    options = AuditOptions(min_group_size=kwargs.get("min_group_size", AuditOptions.min_group_size))
+    result = dask_data_quality(ddf, target=target, sensitive=sensitive, features=[f for f in features if f != target],
+                               train_frame=train, **check.settings(options))
     section = check.section(result, None)
     rows = int(result.overview.loc["data", "rows"])
     train_rows = f" and all {len(train):,} training rows" if train is not None else ""
