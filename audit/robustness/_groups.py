@@ -184,7 +184,7 @@ def accuracy_gaps(
                             size=(B, len(cell))) if B else None
     perm_rng = np.random.default_rng(rng.integers(2**63 - 1)) if B else None
     per_col: list[dict[str, object]] = []
-    blocks, dists, perms, plugs = [], [], [], []
+    blocks, dists, perms, plugs, gapped = [], [], [], [], []
     for i, (lv, col) in enumerate(zip(levels, columns)):
         G = len(lv)
         n = np.bincount(cell[:, i], weights=n_cell, minlength=G)
@@ -216,18 +216,18 @@ def accuracy_gaps(
         dists.append(dist)
         perms.append(perm)
         plugs.append(plug)
+        gapped.append(col)
     if not plugs:
         return per_col, {"column": None, "gap": math.nan, "plug_in": math.nan, "low": math.nan, "high": math.nan,
                          "p_value": math.nan}
     pick = int(np.argmax(plugs))
-    worst_col = [c for c, e in zip(columns, per_col) if not math.isnan(e["plug_in"])][pick]
     if B:
         dist, perm = np.max(dists, axis=0), np.max(perms, axis=0)
         low, high = range_interval(blocks, confidence)
         ev = apply_test(plugs[pick], dist, low, high, permutation_p_value(plugs[pick], perm), confidence, "difference")
     else:
         ev = GapEvidence(plugs[pick], plugs[pick], math.nan, math.nan, math.nan)
-    return per_col, {"column": worst_col, **_evidence(ev)}
+    return per_col, {"column": gapped[pick], **_evidence(ev)}
 
 
 def _evidence(ev: GapEvidence) -> dict[str, float]:
