@@ -34,6 +34,8 @@ from audit.errors import AuditInputError
 from audit.fairness import DISPARITIES, INTERSECTION, FairnessAssessment, ProxyResult, assess_fairness, proxy_auc
 from audit.fairness._text import findings_table
 from audit.plots.fairness import disparity_bars, group_bars, heat_map
+from audit.stats import GapEvidence, family_confidence, worst_of
+from audit.text import short_label
 from audit.section import DeferredFigures, Metric, Section, metric_part, metric_parts
 
 #: multiclass models: one-vs-rest assessments for at most this many classes (the most frequent)
@@ -91,6 +93,24 @@ def _gap_words(doc: str, plug_in: float, p_value: float, n_perm: int) -> str:
     if not np.isnan(p_value):
         text += f"; permutation test of no gap: p = {p_value:.2g} ({n_perm:,} permutations)"
     return text
+
+
+def _who(row: pd.Series, label: str, n_classes: int, column: str | None = None) -> str:
+    """Which groups and values decide a disparity, and which column when the metric's name does not say it
+    (``column``: the worst-over-columns metrics), as a finding quotes it.
+
+    >>> row = pd.Series({"metric": "selection_rate", "best_group": "Male", "best_value": 0.25, "worst_group": "Female",
+    ...                  "worst_value": 0.08})
+    >>> _who(row, "1", 1, column="sex")
+    'sex, selection rate 0.25 for Male vs 0.08 for Female'
+    """
+    if row.get("best_group") is None or pd.isna(row.get("best_value")):
+        return ""
+    text = (f"{row['metric'].replace('_', ' ')} {row['best_value']:.2f} for {short_label(row['best_group'])} vs "
+            f"{row['worst_value']:.2f} for {short_label(row['worst_group'])}")
+    if column is not None:
+        text = f"{short_label(column)}, {text}"
+    return text + (f" (class {short_label(label)})" if n_classes > 1 else "")
 
 
 class FairnessCheck(Check):
@@ -189,7 +209,8 @@ class FairnessCheck(Check):
         rng = ctx.rng(self.name)
         results: dict[str, FairnessAssessment] = {}
         settings = dict(n_boot=self.n_boot, confidence=self.confidence, min_group_size=min_size,
-                        include_small_groups=self.include_small_groups, positive_is_favorable=favorable, views=views)
+                        include_small_groups=self.include_small_groups, positive_is_favorable=favorable, views=views,
+                        family=len(tasks))
         for label, k in tasks:
             seed = int(rng.integers(2**31 - 1))
             if ctx.is_binary and k == 1:  # the cells' positive class: count from them (exact; merged on Dask)
@@ -256,29 +277,31 @@ class FairnessCheck(Check):
         out: list[Metric] = []
 
         # (corrected, low, high, plug-in, p-value) of one gap for one class; a multiclass gate takes the worst class
+        # (audit.stats.worst_of: each class's intervals were computed at the Bonferroni level for the classes)
         Row = tuple[float, float, float, float, float]
         n_perm = next(iter(results.values())).n_perm
 
-        def worst(rows: list[Row], kind: str) -> Row:
-            ok = [r for r in rows if not np.isnan(r[0])]
-            if not ok:
-                return (np.nan,) * 5
-            return max(ok, key=lambda r: r[0]) if kind == "difference" else min(ok, key=lambda r: r[0])
+        def gap(name: str, rows: list[Row], kind: str, doc: str, who: list[str] | None = None) -> Metric:
+            pick, ev = worst_of([GapEvidence(float(r[3]), float(r[0]), float(r[1]), float(r[2]), float(r[4]))
+                                 for r in rows], kind)
+            if pick >= 0 and who is not None and who[pick]:
+                doc = f"{doc}: {who[pick]}"
+            return Metric(name, ev.corrected, ev.low, ev.high, higher_is_better=kind == "ratio",
+                          description=_gap_words(doc, ev.plug_in, ev.p_value, n_perm))
 
-        def gap(name: str, rows: list[Row], kind: str, doc: str) -> Metric:
-            v, lo, hi, plug, p = worst(rows, kind)
-            return Metric(name, v, lo, hi, higher_is_better=kind == "ratio", description=_gap_words(doc, plug, p, n_perm))
-
+        classes = list(results)
         cols = ["corrected", "low", "high", "value", "p_value"]
         for d, (kind, _) in DISPARITIES.items():
             out.append(gap(f"fairness.{d}", [tuple(r.overall.loc[d, cols]) for r in results.values()], kind,
-                           _DISPARITY_DOCS[d] + "; worst over sensitive columns"))
+                           _DISPARITY_DOCS[d] + "; worst over sensitive columns",
+                           [_who(r.overall.loc[d], c, len(classes), column=r.overall.loc[d, "feature"]) for c, r in results.items()]))
         keys = _keys([v for v in gated if v != INTERSECTION])
         for view in gated:
             key = keys[view]
             for d, (kind, _) in DISPARITIES.items():
                 out.append(gap(f"fairness.{key}.{d}", [tuple(r.disparities.loc[(view, d), cols]) for r in results.values()],
-                               kind, f"{_DISPARITY_DOCS[d]} ({view})"))
+                               kind, f"{_DISPARITY_DOCS[d]} ({view})",
+                               [_who(r.disparities.loc[(view, d)], c, len(classes)) for c, r in results.items()]))
             for m in GAP_METRICS:
                 for kind in ("difference", "ratio"):
                     rows = [tuple(r.gaps.loc[(view, m), [f"{kind}_corrected", f"{kind}_low", f"{kind}_high", kind, f"{kind}_p_value"]])
@@ -312,8 +335,11 @@ class FairnessCheck(Check):
                multiclass: bool, hidden: list[str], favorable: bool) -> list[str]:
         notes = []
         if multiclass:
-            notes.append(f"{ctx.n_classes} classes: one-vs-rest per class; each gated metric is the worst class, "
-                         "with that class's interval. Figures show the class with the largest equalized odds difference.")
+            notes.append(f"{ctx.n_classes} classes: one-vs-rest per class; each gated metric is the worst of the "
+                         f"{len(tasks)} classes assessed, with every class's gap interval at the Bonferroni level "
+                         f"{family_confidence(self.confidence, len(tasks)):.4g} so the worst keeps {self.confidence:.0%} "
+                         "(its lower end is the largest of the classes' lower ends). Figures show the class with the "
+                         "largest equalized odds difference.")
             if len(tasks) < ctx.n_classes:
                 notes.append(f"Only the {len(tasks)} most frequent of {ctx.n_classes:,} classes are assessed (cap "
                              f"{MAX_CLASSES}): one assessment per class would not finish; pass positive_class= to "
@@ -327,7 +353,11 @@ class FairnessCheck(Check):
         r = next(iter(results.values()))
         notes.append(f"Intervals: {r.confidence:.0%} percentile bootstrap, {r.n_boot:,} resamples (multinomial resampling of "
                      "per-group confusion counts, equivalent to resampling rows). Top-level metrics are the worst over the "
-                     "sensitive columns; the intersection is gated separately as fairness.intersection.*.")
+                     f"{int(r.overall['columns'].iloc[0])} sensitive column(s): each "
+                     f"column's gap at the Bonferroni level {float(r.overall['column_confidence'].iloc[0]):.4g}, the worst "
+                     "column's estimate, and the largest of the columns' bounds, so the worst-over-columns gate never passes "
+                     "what the gate on one column (at that level) fails; the intersection is gated separately as "
+                     "fairness.intersection.*.")
         if r.n_boot or r.n_perm:
             notes.append(f"Gaps between groups (disparities, differences, ratios): the gated value is bias-corrected (2 x plug-in "
                          "- mean of the resampled gaps; the plug-in, fairlearn's number, is the tables' 'value'); the interval "

@@ -30,6 +30,7 @@ from audit.robustness import (
     robustness_curve,
     tabular_constraints,
 )
+from audit.text import short_label
 from audit.section import DeferredFigures, Metric, Section, metric_parts
 from audit.stats import wilson_interval
 
@@ -337,7 +338,7 @@ class RobustnessCheck(Check):
                 worst = groups.overall.loc[key] if key in groups.overall.index else None
                 out.append(Metric(f"{base}.group_gap@{e}", gap, glo, ghi, higher_is_better=False,
                                   description=_gap_text("largest robust-accuracy gap between sensitive groups", worst,
-                                                        self.n_boot)))
+                                                        self.n_boot, name_column=True)))
                 for _, row in groups.gaps[groups.gaps["key"] == key].iterrows():
                     out.append(Metric(f"{base}.{parts[str(row['column'])]}.group_gap@{e}", float(row["gap"]),
                                       None if pd.isna(row["low"]) else float(row["low"]),
@@ -365,11 +366,16 @@ class RobustnessCheck(Check):
         return s
 
 
-def _gap_text(what: str, row: pd.Series | None, n_perm: int) -> str:
+def _gap_text(what: str, row: pd.Series | None, n_perm: int, *, name_column: bool = False) -> str:
     """A gap metric's description: bias-corrected, its plug-in value and its permutation test (the gap rule quotes it)."""
     if row is None or pd.isna(row["plug_in"]):
         return what
-    text = f"{what}; bias-corrected (plug-in max - min: {row['plug_in']:.4g})"
+    text = what
+    if name_column and isinstance(row.get("column"), str):  # the worst over columns names its column
+        text += f": {short_label(row['column'])}"
+    if isinstance(row.get("best_group"), str) and row["best_group"]:
+        text += f" ({short_label(row['best_group'])} vs {short_label(row['worst_group'])})"
+    text += f"; bias-corrected (plug-in max - min: {row['plug_in']:.4g})"
     if not pd.isna(row["p_value"]):
         text += f"; permutation test of no gap: p = {row['p_value']:.2g} ({n_perm:,} permutations)"
     return text

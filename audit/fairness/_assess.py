@@ -51,10 +51,12 @@ from audit.stats._gaps import (
     PERMUTATION_SCHEMES,
     GapEvidence,
     apply_test,
+    family_confidence,
     permutation_p_value,
     permuted_auc,
     permuted_rates,
     range_interval,
+    worst_of,
 )
 from audit.fairness._inputs import prepare
 from audit.fairness._spread import DISPARITIES, best_worst, direction, disparity, spread
@@ -106,10 +108,12 @@ class FairnessAssessment:
         each with ``_corrected``, ``_low``, ``_high`` and ``_p_value`` columns as above, and the groups
         with the highest and lowest value.
     overall : DataFrame
-        Index ``disparity``: the worst value over the single sensitive columns (largest difference,
-        smallest ratio), ``corrected``, its interval (bounding every column's contrasts at once),
-        ``p_value`` (one permutation test of the worst column, so no correction for several columns is
-        needed) and ``feature``.
+        Index ``disparity``: the worst over the single sensitive columns (:func:`audit.stats.worst_of`):
+        ``value`` (plug-in) and ``corrected`` of the worst column, ``low``/``high`` the largest (a ratio:
+        smallest) of the columns' bounds, each column's computed at ``column_confidence`` (Bonferroni
+        over the ``columns``), so the lower end is at least every column's lower end at that level;
+        ``p_value`` (Bonferroni over the columns' permutation tests), ``feature`` (the worst column) and
+        its ``best_group`` / ``worst_group``.
     notes : list of str
         Small groups, undefined metrics, approximations.
     n_perm : int
@@ -207,6 +211,7 @@ def assess_fairness(
     auc_bins: int = 512,
     n_perm: int | None = None,
     cells: PredictionCells | None = None,
+    family: int = 1,
 ) -> FairnessAssessment:
     """Group metrics, disparities and seeded bootstrap intervals per sensitive column and intersection.
 
@@ -246,6 +251,10 @@ def assess_fairness(
         partitions' cells merged): used instead of ``y_true``, ``y_pred``, ``sensitive`` and ``y_score`` (pass
         None for those). Every number but ROC AUC is exact; ROC AUC is exact on exact cells and within
         :func:`audit.stats.auc_tie_bound` on grid cells.
+    family : int
+        How many assessments a caller takes the worst of (a multiclass model's classes): every gap's interval
+        is computed at :func:`audit.stats.family_confidence` ``(confidence, family)`` so the worst over them
+        keeps ``confidence`` (:func:`audit.stats.worst_of`). Per-group intervals stay at ``confidence``.
 
     Returns
     -------
@@ -275,6 +284,9 @@ def assess_fairness(
         raise AuditInputError(f"n_perm must be a non-negative integer, got {n_perm!r}")
     if min_group_size < 0:
         raise AuditInputError(f"min_group_size must be >= 0, got {min_group_size!r}")
+    if isinstance(family, bool) or not isinstance(family, (int, np.integer)) or family < 1:
+        raise AuditInputError(f"family must be a positive integer, got {family!r}")
+    level = family_confidence(confidence, int(family))  # every gap's interval; per-group intervals keep confidence
     if cells is None:
         prep = prepare(y_true, y_pred, sensitive, y_score, sample_weight)
         gc = group_counts(prep.y_true, prep.y_pred, prep.sensitive, prep.sample_weight)
@@ -361,7 +373,7 @@ def assess_fairness(
             comp = comps[int(which)]
             best, worst = best_worst(m_pt[comp], eligible, direction(comp, positive_is_favorable))
             stat = disparity_stat(d, m_pt, m_b, m_p, eligible, floors, sizes)
-            ev = stat.evidence(confidence)
+            ev = stat.evidence(level)
             disp_rows.append({
                 "feature": vname, "disparity": d, "value": ev.plug_in, "corrected": ev.corrected, "low": ev.low,
                 "high": ev.high, "p_value": ev.p_value, "metric": comp,
@@ -384,7 +396,7 @@ def assess_fairness(
             for k, val, dist, perm in (("difference", diff, dd, pd_), ("ratio", ratio, rr, pr_)):
                 stat = _Stat(k, (m,), float(val), dist, perm, _blocks((m,), m_pt, m_b, eligible, floors, k, sizes),
                              observed=None if obs is None else obs[0 if k == "difference" else 1])
-                ev = stat.evidence(confidence)
+                ev = stat.evidence(level)
                 row.update({k: ev.plug_in, f"{k}_corrected": ev.corrected, f"{k}_low": ev.low, f"{k}_high": ev.high,
                             f"{k}_p_value": ev.p_value})
             row["max_group"] = labels[hi_g] if hi_g >= 0 else None
@@ -399,7 +411,7 @@ def assess_fairness(
         for c in df.columns:
             if df[c].dtype == object and c not in ("metric", "best_group", "worst_group", "max_group", "min_group"):
                 df[c] = df[c].astype(float)
-    overall = _overall(single_samples, confidence)
+    overall = _overall(single_samples, level, disparities)
     return FairnessAssessment(
         groups=groups, disparities=disparities, gaps=gaps, overall=overall, notes=notes, views=view_map,
         n_boot=B, confidence=confidence, min_group_size=min_group_size, include_small_groups=include_small_groups,
@@ -592,31 +604,23 @@ def _auc_draws(
     return out
 
 
-def _overall(single: dict[str, dict[str, _Stat]], confidence: float) -> pd.DataFrame:
-    """Worst disparity over the single columns: the joint band over every column's contrasts, the joint test."""
+def _overall(single: dict[str, dict[str, _Stat]], confidence: float, disparities: pd.DataFrame) -> pd.DataFrame:
+    """Worst disparity over the single columns (:func:`audit.stats.worst_of`): each column's gap at the
+    Bonferroni-adjusted confidence for the number of columns, so the worst-over-columns gate is never weaker
+    than the gate on any one column at that level; ``feature`` and the groups name the worst column."""
+    feats = list(single)
+    level = family_confidence(confidence, len(feats))
     rows = []
     for d, (kind, _) in DISPARITIES.items():
-        feats = list(single)
-        stats = [single[f][d] for f in feats]
-        vals = np.array([s.value for s in stats])
-        if not len(feats) or np.isnan(vals).all():
-            rows.append({"disparity": d, "value": np.nan, "corrected": np.nan, "low": np.nan, "high": np.nan,
-                         "p_value": np.nan, "feature": None})
-            continue
-        pick = int(np.nanargmax(vals) if kind == "difference" else np.nanargmin(vals))
-        joint = _Stat(kind, stats[pick].comps, float(vals[pick]), _worst([s.dist for s in stats], kind),
-                      _worst([s.perm for s in stats], kind), [b for s in stats if not np.isnan(s.value) for b in s.blocks])
-        ev = joint.evidence(confidence)
-        rows.append({"disparity": d, "value": ev.plug_in, "corrected": ev.corrected, "low": ev.low, "high": ev.high,
-                     "p_value": ev.p_value, "feature": feats[pick]})
+        pick, ev = worst_of([single[f][d].evidence(level) for f in feats], kind) if feats else (-1, None)
+        row: dict[str, Any] = {"disparity": d, "value": np.nan, "corrected": np.nan, "low": np.nan, "high": np.nan,
+                               "p_value": np.nan, "feature": None, "metric": None, "best_group": None,
+                               "best_value": np.nan, "worst_group": None, "worst_value": np.nan, "columns": len(feats),
+                               "column_confidence": level}
+        if pick >= 0:
+            at = disparities.loc[(feats[pick], d)]
+            row.update(value=ev.plug_in, corrected=ev.corrected, low=ev.low, high=ev.high, p_value=ev.p_value,
+                       feature=feats[pick], **{k: at[k] for k in ("metric", "best_group", "best_value", "worst_group",
+                                                                    "worst_value")})
+        rows.append(row)
     return pd.DataFrame(rows).set_index("disparity")
-
-
-def _worst(arrays: list[np.ndarray | None], kind: str) -> np.ndarray | None:
-    """Per resample (or permutation), the worst column: largest difference, smallest ratio."""
-    if not arrays or any(a is None for a in arrays):
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        stack = np.stack(arrays)
-        return np.nanmax(stack, axis=0) if kind == "difference" else np.nanmin(stack, axis=0)

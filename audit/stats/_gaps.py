@@ -324,6 +324,52 @@ def apply_test(plug_in: float, draws: np.ndarray | None, low: float, high: float
     return GapEvidence(float(plug_in), float(corrected), float(low), float(high), float(p_value))
 
 
+def family_confidence(confidence: float, k: int) -> float:
+    """The confidence each of ``k`` gaps is computed at so that all ``k`` intervals hold at once (Bonferroni).
+
+    >>> round(family_confidence(0.95, 2), 4), family_confidence(0.95, 1)
+    (0.975, 0.95)
+    """
+    return 1.0 - (1.0 - confidence) / max(int(k), 1)
+
+
+def worst_of(evidence: list[GapEvidence], kind: str) -> tuple[int, GapEvidence]:
+    """The worst of ``k`` gaps (the worst sensitive column, the worst class) and which one it is.
+
+    Each gap's evidence must have been computed at :func:`family_confidence` ``(confidence, k)``. Then
+    with probability at least ``confidence`` every true gap lies in its interval, and because the
+    largest of several numbers is monotone in each of them, the largest true gap lies in
+    ``[max low, max high]`` (a ratio, smallest: ``[min low, min high]``). So the worst-over-``k`` gate
+    is never weaker than the gate on any one of them at the adjusted level: its lower end is at least
+    every one's lower end. The estimate is the largest (smallest) corrected value, which lies in that
+    interval; the p-value of "no gap anywhere" is Bonferroni's ``min(1, k * min p)``. Gaps that are
+    undefined (NaN) are left out; the returned index is -1 when every one is.
+
+    Examples
+    --------
+    A clear gap in one column and a noisy one in another: the worst keeps the clear gap's lower end.
+
+    >>> clear = GapEvidence(0.16, 0.16, 0.14, 0.19, 0.001)
+    >>> noisy = GapEvidence(0.20, 0.14, 0.0, 0.31, 0.3)
+    >>> i, w = worst_of([clear, noisy], "difference")
+    >>> i, w.corrected, w.low, w.high, w.p_value
+    (0, 0.16, 0.14, 0.31, 0.002)
+    """
+    ok = [i for i, e in enumerate(evidence) if not np.isnan(e.corrected)]
+    if not ok:
+        return -1, GapEvidence(*(float("nan"),) * 5)
+    sign = 1.0 if kind == "difference" else -1.0
+    pick = max(ok, key=lambda i: (sign * evidence[i].corrected, sign * evidence[i].low))
+    pool = max if kind == "difference" else min
+    lows = [evidence[i].low for i in ok if not np.isnan(evidence[i].low)]
+    highs = [evidence[i].high for i in ok if not np.isnan(evidence[i].high)]
+    ps = [evidence[i].p_value for i in ok if not np.isnan(evidence[i].p_value)]
+    low = pool(lows) if len(lows) == len(ok) else float("nan")
+    high = pool(highs) if len(highs) == len(ok) else float("nan")
+    p = min(1.0, len(evidence) * min(ps)) if len(ps) == len(ok) else float("nan")
+    return pick, GapEvidence(evidence[pick].plug_in, evidence[pick].corrected, float(low), float(high), float(p))
+
+
 def split_counts(rng: np.random.Generator, colors: np.ndarray, hits: int, n_perm: int) -> np.ndarray:
     """How ``hits`` marked rows fall on groups of sizes ``colors`` when group labels are permuted.
 
