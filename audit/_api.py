@@ -238,6 +238,7 @@ def audit(
     )
     # Predict once up front: a broken model or label mismatch fails here, before any check runs.
     _ = ctx.proba, ctx.y
+    positive_class_of(ctx.classes, options.positive_class)  # a class the model lacks fails now, not in a check
     if train_ is not None:
         _ = ctx.train_proba, ctx.train_y
     return run_checks(ctx, check_list, pol, base, t0=t0, name=name)
@@ -293,6 +294,38 @@ def run_checks(ctx: AuditContext, check_list: list[Check], pol: Policy, base: An
     if name:
         meta["model"] = name
     return Report(sections=sections, findings=findings, policy=pol, meta=meta, baseline=base)
+
+
+def positive_class_of(classes: Sequence[Any], positive_class: Any) -> tuple[Any, str] | None:
+    """The class a binary audit treats as positive, and where that choice came from; None for multiclass
+    models without ``positive_class`` (one-vs-rest for every class).
+
+    A ``positive_class`` the model does not predict is an error here, before any check runs (a string
+    ``"1"`` matches the integer class 1, as in a TOML file).
+
+    >>> positive_class_of(["approved", "rejected"], None)
+    ('rejected', "the model's second class (sorted: ['approved', 'rejected']); set positive_class= to choose")
+    >>> positive_class_of([0, 1], "1")[0]
+    1
+    """
+    classes = list(classes)
+    if positive_class is not None:
+        match = [c for c in classes if c == positive_class or str(c) == str(positive_class)]
+        if not match:
+            raise AuditInputError(
+                f"positive_class={positive_class!r} is not one of the model's classes {[_plain(c) for c in classes][:20]}; "
+                "pass one of them (audit(positive_class=...) or [audit] positive_class in the config)"
+            )
+        return match[0], "positive_class="
+    if len(classes) != 2:
+        return None
+    return classes[1], (f"the model's second class (sorted: {[_plain(c) for c in classes]}); set positive_class= to "
+                        "choose")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python values, for messages (``1`` rather than ``np.int64(1)``)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _names(value: Any, arg: str) -> list[str]:
@@ -363,6 +396,17 @@ def _load_baseline(baseline: str | Path | Mapping[str, float] | None) -> Baselin
     return load_baseline(baseline)
 
 
+def _positive_meta(ctx: AuditContext) -> dict[str, str]:
+    """The positive class and why it was chosen (the report's first screen states both)."""
+    try:
+        chosen = positive_class_of(ctx.classes, ctx.options.positive_class)
+    except AuditInputError:
+        return {}
+    if chosen is None:
+        return {}
+    return {"positive_class": str(chosen[0]), "positive_class_source": chosen[1]}
+
+
 def _meta(ctx: AuditContext, policy: Policy, sections: dict[str, Section], duration: float) -> dict[str, Any]:
     d = ctx.data
     groups = {c: sorted(map(str, d.sensitive[c].unique())) for c in d.sensitive.columns}
@@ -377,6 +421,7 @@ def _meta(ctx: AuditContext, policy: Policy, sections: dict[str, Section], durat
         "n_features": len(d.feature_names) if d.modality == "tabular" else int(np.prod(tuple(d.X.shape[1:]))),
         "target": d.target,
         "classes": [str(c) for c in ctx.classes],
+        **_positive_meta(ctx),
         "sensitive": d.sensitive_names,
         "groups": groups,
         "device": str(ctx.device),

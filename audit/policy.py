@@ -384,9 +384,11 @@ class Policy:
             bad.append(f"change not checked: baseline {source!r} {why}; the gate cannot pass without it")
         ci = f" [95% CI {m.low:.4g}, {m.high:.4g}]" if m.low is not None and m.high is not None else ""
         # a gap's finding states the rule and quotes the description (plug-in value, permutation p-value)
-        rule = ""
+        rule, rule_text = "", ""
         if is_gap(m.name) and (th.min is not None or th.max is not None):
-            rule = ". " + gap_rule(th, bool(ci)) + (f" ({m.description})" if m.description else "")
+            rule_text = gap_rule(th, bool(ci))
+            rule = ". " + rule_text + (f" ({m.description})" if m.description else "")
+            common["rule"] = rule_text
         if bad:
             return Finding(**common, **self._broken(th), message=f"{m.name} = {v:.4g}{ci}: " + "; ".join(bad) + rule)
         if straddle:

@@ -151,6 +151,8 @@ def _context(report: Report) -> dict[str, Any]:
         "sections": sections,
         "findings": findings,
         "blocking": [f for f in findings if not f.passed],
+        # each gap rule once, numbered: the gate tables point to it instead of repeating it on every row
+        "rules": list(dict.fromkeys(f.rule for f in findings if f.rule)),
         "warnings": [f for f in findings if f.passed and f.status in ("warn", "inconclusive")],
         "fmt": fmt,
         "anchor": anchor,
