@@ -188,20 +188,21 @@ def audit(
     seed = int(seed)
     from audit.engines.dask import audit_dask, is_dask_frame
 
+    # policy, checks and baseline before any work: a bad one fails before a pass over the data (Dask too)
+    pol = Policy.coerce(policy, starter=starter_thresholds())
+    pol.validate(metric_patterns())
+    check_list = resolve_checks(checks)
+    base = _load_baseline(baseline)
     if is_dask_frame(data):  # predictions per partition; count-based checks on every row, the rest on a sample
         return audit_dask(
             audit, model, data, summary_fn=audit_summary, target=target, sensitive=sensitive, train=train,
-            checks=resolve_checks(checks),
-            policy=policy,
+            checks=check_list,
+            policy=pol,
             device=device, seed=seed, transform=transform, features=features, modality=modality,
             model_output=model_output, immutable=immutable, history=history, baseline=baseline, name=name,
             progress=progress, min_group_size=min_group_size, positive_class=positive_class,
             positive_is_favorable=positive_is_favorable, time_column=time_column, period=period,
         )
-    pol = Policy.coerce(policy, starter=starter_thresholds())
-    pol.validate(metric_patterns())
-    check_list = resolve_checks(checks)
-    base = _load_baseline(baseline)  # validated before any work: a broken baseline fails fast
     torch.manual_seed(seed)
 
     options = AuditOptions(immutable=_names(immutable, "immutable"), history=history, min_group_size=min_group_size,
@@ -263,6 +264,7 @@ def audit_summary(model: Any, cells: PredictionCells, frame: Any, *, target: str
                       modality="tabular", frame=frame, target=target)
     ctx = AuditContext(model=adapter, data=data_, seed=int(seed), progress=progress, options=AuditOptions(**options),
                        summary=cells)
+    positive_class_of(ctx.classes, ctx.options.positive_class)
     return run_checks(ctx, checks, pol, base, t0=t0, name=name)
 
 

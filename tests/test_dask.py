@@ -253,3 +253,19 @@ def test_a_skipped_sampled_check_claims_no_rows(client, compas):
         s = rep.sections[name]
         assert s.status == "skipped" and "stored predictions" in s.reason, (name, s.reason)
         assert not any(n.startswith("Computed on") for n in s.notes), s.notes
+
+
+def test_a_bad_policy_or_baseline_fails_before_any_pass_over_the_data(compas, tmp_path):
+    """Issue 25: the policy, check names and baseline are validated before the engine touches a partition."""
+    lr, test = compas
+
+    def explode(part):
+        raise AssertionError("a partition was computed")
+
+    frame = dd.from_pandas(test, npartitions=2).map_partitions(explode, meta=test.iloc[:0])
+    with pytest.raises(Exception, match="unknown metric 'performance.acuracy'"):
+        audit(lr, frame, policy={"performance.acuracy": {"min": 0.5}}, **KW)
+    bad = tmp_path / "baseline.json"
+    bad.write_text("{not json")
+    with pytest.raises(Exception, match="baseline"):
+        audit(lr, frame, baseline=bad, **KW)

@@ -59,7 +59,7 @@ class CalibrationCheck(Check):
     )
     metric_docs: ClassVar[dict[str, str]] = {
         "calibration.ece": "top-label expected calibration error: equal-width bins (15) on the top-class probability, "
-        "weighted mean |accuracy - confidence|; 0 is perfect. Starter policy: warn above 0.1",
+        "weighted mean |accuracy - confidence|; 0 is perfect",
         "calibration.mce": "maximum calibration error: largest |accuracy - confidence| over non-empty bins",
         "calibration.brier": "Brier score: binary mean (p1 - y)^2 (sklearn brier_score_loss, 0-1); multi-class "
         "mean sum_k (p_k - [y=k])^2 (0-2); lower is better",
@@ -67,7 +67,7 @@ class CalibrationCheck(Check):
         "calibration.<column>.ece_gap": "largest minus smallest per-group ECE over groups of the sensitive column with at "
         "least min_group_size rows (miscalibration for one group is a fairness problem); per-group ECE on equal-mass bins "
         "(one per 100 rows, 1 to 15); bias-corrected, with an interval that covers a gap of 0 and a permutation p-value "
-        "for 'no gap'. Starter policy: warn above 0.1 (only when the interval's lower end is above it)",
+        "for 'no gap'",
     }
     default_policy: ClassVar[dict[str, dict]] = {
         "calibration.ece": {"max": 0.1, "severity": "warn"},

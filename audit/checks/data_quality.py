@@ -67,24 +67,24 @@ class DataQualityCheck(Check):
         "data_quality.<column>.small_groups",
     )
     metric_docs: ClassVar[dict[str, str]] = {
-        "data_quality.max_missing_share": "largest share of missing values in any column of the data. Starter policy: warn above 0.05",
-        "data_quality.constant_columns": "columns with a single value (tabular only). Starter policy: warn above 0",
+        "data_quality.max_missing_share": "largest share of missing values in any column of the data",
+        "data_quality.constant_columns": "columns with a single value (tabular only)",
         "data_quality.duplicate_share": "share of rows equal to an earlier row on features and target (images: same bytes)",
         "data_quality.near_duplicate_share": "share of rows equal to an earlier row after numeric features are standardised and "
         "rounded to 0.1 standard deviations (includes exact duplicates)",
         "data_quality.label_conflict_share": "share of rows whose features equal another row's with a different label",
-        "data_quality.minority_class_share": "share of the rarest class. Starter policy: warn below 0.05",
+        "data_quality.minority_class_share": "share of the rarest class",
         "data_quality.imbalance_ratio": "count of the largest class / count of the smallest",
         "data_quality.train.max_missing_share": "as data_quality.max_missing_share, on the training data (likewise for "
         "every data_quality.train.* metric)",
         "data_quality.leakage_rows": "rows of the data whose feature values exactly equal a training row (images: same bytes)",
-        "data_quality.leakage_share": "leakage_rows / rows of the data. Starter policy: warn above 0",
+        "data_quality.leakage_share": "leakage_rows / rows of the data",
         "data_quality.drift.n_drifted": "features whose train-vs-data test has p < 0.01 and effect size >= 0.1 "
-        "(KS D for numeric, Cramér's V for categorical; images: mean/std pixel intensity). Starter policy: warn above 0",
+        "(KS D for numeric, Cramér's V for categorical; images: mean/std pixel intensity)",
         "data_quality.drift.max_effect": "largest per-feature drift effect size (0-1)",
         "data_quality.<column>.min_group_share": "share of the data held by the smallest group of the sensitive column",
         "data_quality.<column>.small_groups": "groups of the sensitive column with fewer than min_group_size (30) rows: "
-        "too small to judge. Starter policy: warn above 0",
+        "too small to judge",
     }
     default_policy: ClassVar[dict[str, dict]] = {
         "data_quality.max_missing_share": {"max": 0.05, "severity": "warn"},

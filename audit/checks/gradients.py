@@ -51,14 +51,13 @@ class GradientHealthCheck(Check):
         "gradients.max_grad_norm": "largest per-layer gradient norm (L2 over the layer's parameters)",
         "gradients.min_grad_norm": "smallest per-layer gradient norm",
         "gradients.dead_relu_fraction": "share of nn.ReLU units never positive on the batch (only produced when the "
-        "model has nn.ReLU modules; functional relu is not seen). Starter policy: warn above 0.5",
+        "model has nn.ReLU modules; functional relu is not seen)",
         "gradients.saturated_fraction": "share of hidden nn.Sigmoid outputs < 0.01 or > 0.99 and nn.Tanh outputs with "
-        "|out| > 0.99 (only produced when the model has such modules). Starter policy: warn above 0.5",
-        "gradients.nonfinite": "number of NaN/infinite gradient entries (+1 for a non-finite loss). Starter policy: fail above 0",
+        "|out| > 0.99 (only produced when the model has such modules)",
+        "gradients.nonfinite": "number of NaN/infinite gradient entries (+1 for a non-finite loss)",
         "gradients.vanishing": "1 when first/last ratio < 1e-3, or the first layer's norm < 1e-7 while the loss "
-        "is above 1e-4; else 0. Starter policy: fail above 0",
-        "gradients.exploding": "1 when a layer's gradient norm exceeds 1e3 or a gradient is NaN/infinite; else 0. "
-        "Starter policy: fail above 0",
+        "is above 1e-4; else 0",
+        "gradients.exploding": "1 when a layer's gradient norm exceeds 1e3 or a gradient is NaN/infinite; else 0",
     }
     default_policy: ClassVar[dict[str, dict]] = {
         "gradients.vanishing": {"max": 0, "severity": "fail"},

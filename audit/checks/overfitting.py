@@ -40,12 +40,11 @@ class OverfittingCheck(Check):
         "overfitting.epochs_since_best_val",
     )
     metric_docs: ClassVar[dict[str, str]] = {
-        "overfitting.accuracy_gap": "train accuracy minus test accuracy; positive = better on train (overfitting). "
-        "Starter policy: warn above 0.05",
+        "overfitting.accuracy_gap": "train accuracy minus test accuracy; positive = better on train (overfitting)",
         "overfitting.log_loss_gap": "test log loss minus train log loss (sign flipped so that positive = overfitting, "
-        "like the accuracy gap); needs scores. Starter policy: warn above 0.1",
+        "like the accuracy gap); needs scores",
         "overfitting.history_diverging": "1 when, over the last 3 epochs of the given history, validation loss rose "
-        "while training loss fell; else 0. Starter policy: warn above 0",
+        "while training loss fell; else 0",
         "overfitting.epochs_since_best_val": "epochs trained after the lowest validation loss (early stopping missed)",
     }
     default_policy: ClassVar[dict[str, dict]] = {
