@@ -45,6 +45,13 @@ from audit.stats._cells import (
 from audit.stats._cell_metrics import auc_bins, auc_error_bound, cell_by_period, cell_intervals, cell_metrics
 from audit.stats._classification import DENSE_CLASSES, INTERVAL_METRICS, classification_metrics, metric_intervals
 from audit.stats._intervals import interval_bounds, wilson_interval
+from audit.stats._regression import (
+    REGRESSION_METRICS,
+    group_regression_metrics,
+    regression_intervals,
+    regression_metrics,
+    weighted_median,
+)
 from audit.stats._strata import stratified_quotas, stratified_rows
 from audit.stats._gaps import (
     GapEvidence,
@@ -92,6 +99,11 @@ __all__ = [
     "split_cells",
     "split_counts",
     "worst_of",
+    "REGRESSION_METRICS",
+    "group_regression_metrics",
+    "regression_intervals",
+    "regression_metrics",
+    "weighted_median",
     "stratified_quotas",
     "stratified_rows",
     "DENSE_CLASSES",
