@@ -130,7 +130,7 @@ def test_two_proportions_give_newcombes_interval(a, n1, b, n2, low, high):
 
 def _robustness_runs(acc_b: float, n_a: int, n_b: int, reps: int = REPS, n_boot: int = 200) -> dict[str, float]:
     """Robust-accuracy gap gate (max 0.1) on simulated attack outcomes: group A keeps 0.7 of its rows, B ``acc_b``."""
-    from audit.robustness._groups import accuracy_gaps
+    from audit.stats import proportion_gaps
 
     name = "robustness.pgd.linf.group_gap@0.1"
     policy = Policy({name: {"max": 0.1}})
@@ -141,7 +141,7 @@ def _robustness_runs(acc_b: float, n_a: int, n_b: int, reps: int = REPS, n_boot:
     plug_bias = corr_bias = 0.0
     for _ in range(reps):
         correct = rng.random(n_a + n_b) < np.where(g == 0, 0.7, acc_b)
-        (col,), _ = accuracy_gaps(correct, [g], [pd.Index(["a", "b"])], ["g"], min_group_size=30, n_boot=n_boot, rng=rng)
+        (col,), _ = proportion_gaps(correct, [g], [pd.Index(["a", "b"])], ["g"], min_group_size=30, n_boot=n_boot, rng=rng)
         (f,) = policy.evaluate({name: Metric(name, col["gap"], col["low"], col["high"], higher_is_better=False)},
                                {name: "robustness"})
         fails += f.status == "fail"

@@ -45,6 +45,7 @@ from audit.stats._cells import (
 from audit.stats._cell_metrics import auc_bins, auc_error_bound, cell_by_period, cell_intervals, cell_metrics
 from audit.stats._classification import DENSE_CLASSES, INTERVAL_METRICS, classification_metrics, metric_intervals
 from audit.stats._intervals import interval_bounds, wilson_interval
+from audit.stats._proportion_gaps import proportion_gaps
 from audit.stats._regression import (
     REGRESSION_METRICS,
     group_regression_metrics,
@@ -99,6 +100,7 @@ __all__ = [
     "split_cells",
     "split_counts",
     "worst_of",
+    "proportion_gaps",
     "REGRESSION_METRICS",
     "group_regression_metrics",
     "regression_intervals",

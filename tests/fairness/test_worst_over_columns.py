@@ -16,7 +16,7 @@ import pytest
 
 from audit import StoredPredictions, audit
 from audit.fairness import assess_fairness
-from audit.robustness._groups import accuracy_gaps
+from audit.stats import proportion_gaps
 from audit.stats import GapEvidence, family_confidence, worst_of
 
 DPD = "demographic_parity_difference"
@@ -102,7 +102,7 @@ def test_robust_accuracy_gap_worst_column_keeps_the_clear_column():
     a = (rng.random(n) < 0.5).astype(int)
     b = rng.choice(12, n, p=[0.89] + [0.01] * 11)
     correct = rng.random(n) < np.where(a == 1, 0.8, 0.6)
-    per_col, worst = accuracy_gaps(correct, [a, b], [pd.Index(["x", "y"]), pd.Index([f"g{i}" for i in range(12)])],
+    per_col, worst = proportion_gaps(correct, [a, b], [pd.Index(["x", "y"]), pd.Index([f"g{i}" for i in range(12)])],
                                    ["a", "b"], min_group_size=30, n_boot=1000, rng=np.random.default_rng(0))
     ka, na = int(correct[a == 1].sum()), int((a == 1).sum())
     kb, nb = int(correct[a == 0].sum()), int((a == 0).sum())
