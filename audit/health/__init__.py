@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from audit.health._calibration import CalibrationResult, calibration, calibration_of_cells, reliability_table
 from audit.health._calibration_ci import ece_intervals, ece_intervals_of_cells
+from audit.health._conformal import ConformalResult, conformal_quantile, split_conformal
 from audit.health._data_quality import DataQualityResult, data_quality
 from audit.health._drift import DriftResult, feature_drift
 from audit.health._gradients import GradientHealthResult, gradient_health
@@ -26,6 +27,9 @@ __all__ = [
     "ece_intervals",
     "ece_intervals_of_cells",
     "CalibrationResult",
+    "ConformalResult",
+    "conformal_quantile",
+    "split_conformal",
     "DataQualityResult",
     "DriftResult",
     "GradientHealthResult",
