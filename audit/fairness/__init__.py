@@ -17,6 +17,7 @@ from audit.fairness._assess import INTERSECTION, FairnessAssessment, assess_fair
 from audit.fairness._disparities import Disparities, disparities
 from audit.fairness._group_metrics import GROUP_METRIC_COLUMNS, GroupMetrics, evaluate_groups, group_metrics
 from audit.fairness._proxies import ProxyResult, proxy_auc
+from audit.fairness._regression import RegressionFairness, regression_fairness
 from audit.fairness._spread import DISPARITIES
 from audit.stats import percentile_interval, resample_counts  # public here before audit.stats existed
 
@@ -28,6 +29,7 @@ __all__ = [
     "FairnessAssessment",
     "GroupMetrics",
     "ProxyResult",
+    "RegressionFairness",
     "assess_fairness",
     "disparities",
     "evaluate_groups",
@@ -35,5 +37,6 @@ __all__ = [
     "group_metrics",
     "percentile_interval",
     "proxy_auc",
+    "regression_fairness",
     "resample_counts",
 ]

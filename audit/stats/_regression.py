@@ -157,7 +157,8 @@ def regression_intervals(y_true, y_pred, sample_weight=None, confidence: float =
 
 def group_regression_metrics(y_true, y_pred, groups, sample_weight=None, confidence: float = 0.95) -> pd.DataFrame:
     """Per group: ``count``, ``mean_prediction`` and every metric of :func:`regression_intervals` with its
-    interval (``<metric>_low``, ``<metric>_high``); one row per group value, in sorted order.
+    interval and standard error (``<metric>_low``, ``<metric>_high``, ``<metric>_se``; NaN for a one-row group
+    and for the median's se); one row per group value, in sorted order.
 
     The values equal fairlearn's ``MetricFrame(metrics=..., ...).by_group`` with scikit-learn's functions.
 
@@ -172,19 +173,27 @@ def group_regression_metrics(y_true, y_pred, groups, sample_weight=None, confide
     if len(g) != len(y):
         raise AuditInputError(f"groups has {len(g):,} rows but y_true has {len(y):,}; pass one group per row")
     keys = pd.Index(pd.unique(g)).sort_values()
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     rows = []
     for key in keys:
         sel = g == key
         ws = None if w is None else w[sel]
-        row: dict[str, float] = {"count": int(sel.sum()), "mean_prediction": float(np.average(p[sel], weights=ws))}
+        ps = p[sel]
+        mean_p = float(np.average(ps, weights=ws))
+        se_p = _se(ps - mean_p, ws) if sel.sum() >= 2 else math.nan
+        row: dict[str, float] = {"count": int(sel.sum()), "mean_prediction": mean_p,
+                                 "mean_prediction_low": mean_p - z * se_p, "mean_prediction_high": mean_p + z * se_p,
+                                 "mean_prediction_se": se_p}
         if sel.sum() >= 2:
-            ci = regression_intervals(y[sel], p[sel], ws, confidence)
+            ci = regression_intervals(y[sel], ps, ws, confidence)
             for metric, r in ci.iterrows():
                 row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = r["value"], r["low"], r["high"]
+                row[f"{metric}_se"] = r["se"]
         else:
-            m = regression_metrics(y[sel], p[sel], ws)
+            m = regression_metrics(y[sel], ps, ws)
             for metric in REGRESSION_METRICS:
                 row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = m[metric], math.nan, math.nan
+                row[f"{metric}_se"] = math.nan
         rows.append(row)
     out = pd.DataFrame(rows, index=keys)
     out.index.name = "group"
