@@ -90,6 +90,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from audit import audit, starter_thresholds
     from audit.config import build_audit_kwargs, read_config
     from audit.policy import Policy
+    from audit.report import write_atomic
 
     cfg = read_config(args.config)
     checks = [c.strip() for c in args.checks.split(",") if c.strip()] if args.checks else None
@@ -120,15 +121,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     report.to_json(out / "audit.json")
     report.to_junit(out / "junit.xml")
     md = report.to_markdown()
-    (out / "summary.md").write_text(md)
+    # UTF-8 through a temp file and a rename, like the other outputs: with the locale's codec, LC_ALL=C (or a
+    # Windows code page) failed on the first emoji and left a 0-byte summary.md
+    write_atomic(out / "summary.md", md)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         with open(summary_path, "a", encoding="utf-8") as fh:
             fh.write(md)
     if not args.quiet:
-        print(md)
-        print(f"report: {html}")
+        _echo(md)
+        _echo(f"report: {html}")
     return EXIT_PASS if report.passed else EXIT_FAIL
+
+
+def _echo(text: str) -> None:
+    """Print ``text``; characters the console's codec cannot show (an emoji on an ASCII terminal) print as
+    ``?`` instead of failing a run whose outputs were written."""
+    try:
+        print(text)
+    except UnicodeEncodeError:  # TextIOWrapper encodes the whole string before writing: nothing was printed
+        enc = sys.stdout.encoding or "utf-8"
+        print(text.encode(enc, errors="replace").decode(enc))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

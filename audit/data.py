@@ -14,7 +14,8 @@ import pandas as pd
 import torch
 
 from audit._inputs import missing_as_label
-from audit.errors import EMPTY_DATA, LENGTH_MISMATCH, NON_FINITE, ONE_CLASS, UNKNOWN_COLUMN, AuditInputError
+from audit.errors import EMPTY_DATA, LENGTH_MISMATCH, NON_FINITE, NOT_UNICODE, ONE_CLASS, UNKNOWN_COLUMN, AuditInputError
+from audit.text import has_surrogate
 
 Modality = Literal["tabular", "image"]
 
@@ -103,6 +104,17 @@ def _check_finite(arg: str, X: pd.DataFrame) -> None:
         raise AuditInputError(NON_FINITE.format(arg=arg, columns=[str(c) for c in num.columns[bad]]))
 
 
+def _check_unicode(what: str, values: Any) -> None:
+    """Raise :data:`NOT_UNICODE` when a group or class value holds a surrogate: no output can write it (it
+    crashed save_html), and replacing it would merge groups that differ only in the lost bytes."""
+    if getattr(values, "dtype", None) is not None and values.dtype.kind not in "OUS":
+        return  # numbers, categories of numbers, booleans: no text
+    for v in pd.unique(np.asarray(values, dtype=object).ravel()):
+        if isinstance(v, str) and has_surrogate(v):
+            at = next(i for i, ch in enumerate(v) if has_surrogate(ch))
+            raise AuditInputError(NOT_UNICODE.format(what=what, value=v[max(0, at - 20): at + 20]))
+
+
 def _resolve_sensitive(
     sensitive: Sequence[Any] | Any | None, frame: pd.DataFrame | None, n: int, arg: str
 ) -> pd.DataFrame:
@@ -112,6 +124,8 @@ def _resolve_sensitive(
         sensitive = [sensitive]
     if isinstance(sensitive, pd.DataFrame):
         _check_length(f"{arg} (sensitive)", len(sensitive), n)
+        for c in sensitive.columns:
+            _check_unicode(f"sensitive column {str(c)!r}", sensitive[c])
         return sensitive.reset_index(drop=True).copy()
     items = sensitive.items() if isinstance(sensitive, dict) else enumerate(sensitive)
     cols: dict[str, Any] = {}
@@ -131,6 +145,8 @@ def _resolve_sensitive(
             name = str(key) if isinstance(key, str) else (item.name if isinstance(item, pd.Series) and item.name else f"sensitive_{key}")
             _check_length(f"sensitive[{key!r}]", len(values), n)
             cols[str(name)] = item.reset_index(drop=True) if isinstance(item, pd.Series) else values
+    for name, values in cols.items():  # before the frame: pandas' Arrow strings raise on a surrogate
+        _check_unicode(f"sensitive column {name!r}", values)
     out = pd.DataFrame(cols)
     for c in out.columns:
         if out[c].isna().any():
@@ -240,6 +256,7 @@ def load_data(
         raise AuditInputError(EMPTY_DATA.format(arg=arg))
     if y is not None:
         _check_length(f"{arg} labels (y)", len(y), n)
+        _check_unicode(f"target {target or 'y'!r}", y)
         uniq = pd.unique(pd.Series(y).dropna())
         if len(uniq) < 2:
             raise AuditInputError(ONE_CLASS.format(name=target or "y", value=uniq[0] if len(uniq) else None))

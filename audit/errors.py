@@ -19,3 +19,6 @@ ONE_CLASS = "target {name!r} has a single class ({value!r}); an audit needs at l
 BAD_OUTPUT_SHAPE = "model returned shape {shape} for {n} rows; expected ({n},) scores or ({n}, n_classes) scores"
 NAN_OUTPUT = "model returned NaN or infinite scores for {count} of {n} rows"
 MODEL_RAISED = "model raised {exc_type} while predicting on {what}: {exc}"
+NOT_UNICODE = ("{what} holds text that is not valid Unicode ({value!r} has a lone surrogate, the trace of bytes decoded "
+               "with the wrong codec or errors='surrogateescape'); read the data again with its encoding, e.g. "
+               "pd.read_csv(path, encoding='latin-1')")

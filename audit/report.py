@@ -14,18 +14,21 @@ from audit.findings import Finding
 from audit.formats import render
 from audit.policy import Policy
 from audit.section import Metric, Section
+from audit.text import scrub
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 
 
 def write_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temp file and a rename, so readers never see half a file."""
+    """Write ``text`` to ``path`` as UTF-8 through a temp file in the same folder and a rename, so readers
+    never see half a file; a surrogate the renderers missed becomes U+FFFD (:func:`audit.text.scrub`)
+    instead of failing the write. Every output of the library and the CLI is written here."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.write(scrub(text))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is an ordinary file

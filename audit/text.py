@@ -24,20 +24,54 @@ JSON_TEXT_LIMIT = 2000
 # line breaks of every kind (CR alone starts a new Markdown line in many renderers): one space
 _BREAKS = re.compile("[\r\n\t\v\f\x85\u2028\u2029]+")
 # C0/C1 control characters (invalid in XML 1.0, or terminal escapes such as ESC), bidirectional
-# overrides that reorder what a reviewer sees, the BOM, XML non-characters and lone surrogates
+# marks, embeddings, overrides and isolates that reorder what a reviewer sees, the BOM and XML non-characters
 _DROP = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-                   "\ufeff\ufffe\uffff\ud800-\udfff]")
+                   "\ufeff\ufffe\uffff]")
+# surrogate code points: a str holds one when it was decoded with "surrogateescape" (a file name, a CSV read
+# with the wrong codec) or built from a "\ud800" escape. No UTF-8 encoder accepts it, so writing it crashed
+# save_html; each becomes U+FFFD, the replacement character, which shows that something was lost.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub(text: object) -> str:
+    """``text`` as a string UTF-8 can encode: each surrogate code point becomes U+FFFD; nothing else changes.
+
+    For outputs that keep the text whole (audit.json, where line breaks are escaped); every shown value
+    goes through :func:`plain`, which does this too.
+
+    Examples
+    --------
+    >>> scrub("caf\\udce9 ok\\n") == "caf\\ufffd ok\\n"
+    True
+    """
+    s = str(text)
+    return _SURROGATE.sub("\ufffd", s) if _SURROGATE.search(s) else s
+
+
+def has_surrogate(text: str) -> bool:
+    """True when ``text`` holds a surrogate code point, which no UTF-8 output can write.
+
+    >>> has_surrogate("caf\\udce9"), has_surrogate("café")
+    (True, False)
+    """
+    return _SURROGATE.search(text) is not None
 
 
 def plain(text: object, limit: int | None = TEXT_LIMIT) -> str:
     """One line of text with no control or bidi characters, at most ``limit`` characters.
 
+    Line breaks become spaces; C0/C1 controls, bidi marks, embeddings, overrides and isolates
+    (U+200E/F, U+202A-E, U+2066-9, U+061C) and the BOM are dropped; surrogates become U+FFFD
+    (:func:`scrub`). This is the one cleaning function of every output that shows user text.
+
     Examples
     --------
     >>> plain("model\\r\\n<b>v2\\x1b[31m"), plain("x" * 10, limit=5)
     ('model <b>v2[31m', 'xxxx…')
+    >>> plain("\\u202egnp.exe\\udc80") == "gnp.exe\\ufffd"
+    True
     """
-    s = _DROP.sub("", _BREAKS.sub(" ", str(text)))
+    s = scrub(_DROP.sub("", _BREAKS.sub(" ", str(text))))
     if limit is not None and len(s) > limit:
         s = s[: limit - 1] + "…"
     return s

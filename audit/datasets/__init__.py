@@ -141,7 +141,7 @@ def load_german() -> BundledData:
     """
     with _path("german.data.gz").open("rb") as fh:
         df = pd.read_csv(fh, compression="gzip", header=None, names=GERMAN_COLUMNS, sep=" ")
-    maps = json.loads(_path("german.values_maps.json").read_text())
+    maps = json.loads(_path("german.values_maps.json").read_text(encoding="utf-8"))
     for col, mapping in maps.items():
         if col in df.columns and col != "credit":
             df[col] = df[col].map(lambda v, m=mapping: str(m.get(v, v)).strip() if isinstance(v, str) else v)

@@ -71,15 +71,36 @@ def _lay_out(fig: plt.Figure) -> None:
 def tidy_text(fig: plt.Figure, limit: int = FIGURE_TEXT_LIMIT) -> None:
     """Shorten every line of text in ``fig`` to ``limit`` characters and drop control characters, whatever
     check drew it: a 1 MB group name in a tick label made a 45 MB report (and a glyph warning per
-    control character). Multi-line texts keep their lines."""
-    import matplotlib.text
+    control character). Multi-line texts keep their lines.
 
+    Tick labels given as a list (``set_yticks(pos, labels)``) live in the axis' formatter (a
+    ``FuncFormatter`` over a dict, or a ``FixedFormatter``), which writes them back into the tick texts at
+    every draw: its output is shortened too, or a 1 MB column name came back in the SVG and took most of a
+    minute to lay out. Figures still shorten their labels with :func:`audit.text.short_label` before
+    drawing; this is the net under them.
+    """
+    import matplotlib.text
+    from matplotlib.ticker import FixedFormatter, FuncFormatter
+
+    def tidy(text: str) -> str:
+        return "\n".join(plain(line, limit) for line in text.split("\n"))
+
+    def tidied(func):  # type: ignore[no-untyped-def]
+        return lambda x, pos=None: tidy(str(func(x, pos)))
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for fmt in {id(f): f for f in (axis.get_major_formatter(), axis.get_minor_formatter())}.values():
+                if isinstance(fmt, FixedFormatter):
+                    fmt.seq = [tidy(str(s)) for s in fmt.seq]
+                elif isinstance(fmt, FuncFormatter) and not getattr(fmt.func, "_audit_tidy", False):
+                    fmt.func = tidied(fmt.func)
+                    fmt.func._audit_tidy = True  # type: ignore[attr-defined]  # tidy_text may run twice on a figure
     for t in fig.findobj(matplotlib.text.Text):
         text = t.get_text()
-        lines = text.split("\n")
-        tidy = "\n".join(plain(line, limit) for line in lines)
-        if tidy != text:
-            t.set_text(tidy)
+        tidied = tidy(text)
+        if tidied != text:
+            t.set_text(tidied)
 
 
 def to_figure(fig: plt.Figure, *, title: str, alt: str, caption: str = "") -> Figure:

@@ -8,6 +8,7 @@ import pandas as pd
 from audit.health import CalibrationResult
 from audit.plots._figure import figure
 from audit.section import Figure
+from audit.text import short_label
 
 #: groups drawn per sensitive column at most (the largest that meet the minimum group size)
 MAX_GROUPS_PLOTTED = 6
@@ -44,7 +45,7 @@ def reliability(r: CalibrationResult, min_group_size: int) -> list[Figure]:
     figs += out
     cols = list(r.gaps.index)[:3]
     if cols:
-        alt = f"reliability diagrams per group of {', '.join(map(str, cols))}"
+        alt = f"reliability diagrams per group of {', '.join(map(short_label, cols))}"
         with figure("Reliability per group", alt, size=(3.0 * len(cols) + 0.4, 3.0),
                     caption=f"Groups with fewer than {min_group_size} rows are not drawn.") as (fig, out):
             axes = np.atleast_1d(fig.subplots(1, len(cols)))
@@ -54,11 +55,11 @@ def reliability(r: CalibrationResult, min_group_size: int) -> list[Figure]:
                 big = bg[~bg["small"].astype(bool)].sort_values("n", ascending=False).head(MAX_GROUPS_PLOTTED)
                 rel = r.group_reliability[r.group_reliability["column"] == col]
                 for i, g in enumerate(big.index):
-                    _diagram(ax, rel[rel["group"] == g], f"{g} (ECE {big.loc[g, 'ece']:.3f})", color=f"C{i}")
+                    _diagram(ax, rel[rel["group"] == g], f"{short_label(g)} (ECE {big.loc[g, 'ece']:.3f})", color=f"C{i}")
                 ax.set_xlim(0, 1)
                 ax.set_ylim(0, 1)
                 ax.set_xlabel("mean confidence")
-                ax.set_title(str(col))
+                ax.set_title(short_label(col))
                 ax.legend(fontsize=7, frameon=False, loc="upper left")
             axes[0].set_ylabel("accuracy")
         figs += out

@@ -55,7 +55,7 @@ def feature_drift(r: DataQualityResult) -> list[Figure]:
         ax = fig.add_subplot()
         colors = ["C3" if f else "C0" for f in d["drifted"].astype(bool)]
         ax.barh(range(len(d)), d["effect"].to_numpy(dtype=float), color=colors)
-        ax.set_yticks(range(len(d)), [str(i) for i in d.index], fontsize=7)
+        ax.set_yticks(range(len(d)), [short_label(i) for i in d.index], fontsize=7)
         ax.axvline(r.drift_min_effect, ls="--", color="C3", lw=0.8)
         ax.set_xlim(0, max(1.15 * r.drift_min_effect, 1.05 * float(np.nanmax(d["effect"].to_numpy(dtype=float)))))
         ax.set_xlabel("effect size")

@@ -9,6 +9,7 @@ import pandas as pd
 
 from audit.plots._figure import figure
 from audit.section import Figure
+from audit.text import short_label
 
 _SENS, _PROXY, _OTHER = "#c0392b", "#e59866", "#2e86c1"
 
@@ -19,13 +20,15 @@ def importance_bars(importance: pd.DataFrame, *, sensitive: Sequence[str] = (), 
     imp = importance.head(top).iloc[::-1]
     colors = [_SENS if c in sensitive else _PROXY if c in proxies else _OTHER for c in imp.index]
     alt = "mean absolute SHAP value per column: " + ", ".join(
-        f"{c} {v:.3g}" for c, v in importance["mean_abs"].head(top).items()
+        f"{short_label(c)} {v:.3g}" for c, v in importance["mean_abs"].head(top).items()
     )
     with figure("Global importance (mean |SHAP|)", alt, size=(5.2, 0.28 * len(imp) + 0.9),
                 caption=f"Mean |SHAP| of {explained}; red: sensitive column, orange: proxy of one.") as (fig, out):
         ax = fig.add_subplot()
         ax.barh(range(len(imp)), imp["mean_abs"].to_numpy(), color=colors)
-        ax.set_yticks(range(len(imp)), [str(c) for c in imp.index])
+        # labels shortened before drawing: a 1 MB column name as a tick label took 48 s to lay out and
+        # filled the SVG (matplotlib redraws tick text from the labels given here, after any later tidy-up)
+        ax.set_yticks(range(len(imp)), [short_label(c) for c in imp.index])
         ax.set_xlabel("mean |SHAP value|")
     return out
 
@@ -53,7 +56,7 @@ def beeswarm(phi: pd.DataFrame, data: pd.DataFrame, order: Sequence[str], *, max
             else:
                 ax.scatter(v, y + jitter, color="#888888", s=7, lw=0, rasterized=True)
         ax.axvline(0, color="#555555", lw=0.6)
-        ax.set_yticks(range(len(cols)), cols)
+        ax.set_yticks(range(len(cols)), [short_label(c) for c in cols])
         ax.set_xlabel("SHAP value")
     return out
 
@@ -98,7 +101,7 @@ def shap_vs_lime(shap_rows: pd.DataFrame, lime_rows: pd.DataFrame, titles: Seque
             cols = s.abs().sort_values(ascending=False).index[:top]
             sv = s[cols] / max(float(s.abs().max()), 1e-12)
             lv = l_.reindex(cols).fillna(0.0) / max(float(l_.abs().max()), 1e-12)
-            ax.scatter(sv.to_numpy(), lv.to_numpy(), s=16, color=f"C{i % 10}", label=titles[i])
+            ax.scatter(sv.to_numpy(), lv.to_numpy(), s=16, color=f"C{i % 10}", label=short_label(titles[i]))
         ax.set_xlim(-1.05, 1.05)
         ax.set_ylim(-1.05, 1.05)
         ax.set_xlabel("SHAP (scaled)")

@@ -7,6 +7,7 @@ import pandas as pd
 
 from audit.plots._figure import figure
 from audit.section import Figure
+from audit.text import short_label
 
 
 def confusion_matrix(cm: pd.DataFrame, caption: str = "") -> list[Figure]:
@@ -15,7 +16,7 @@ def confusion_matrix(cm: pd.DataFrame, caption: str = "") -> list[Figure]:
     ``cm`` is the check's confusion table (rows: actual, columns: predicted), already capped to the
     most frequent classes; ``caption`` says so when it is.
     """
-    labels = list(cm.index)
+    labels = [short_label(c) for c in cm.index]
     with figure("Confusion matrix", f"confusion matrix of {len(labels)} classes", size=(3.6, 3.0),
                 caption=caption) as (fig, out):
         ax = fig.add_subplot()

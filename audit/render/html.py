@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 from markupsafe import Markup
 
 from audit.render.text import plain
+from audit.text import scrub
 
 if TYPE_CHECKING:
     from audit.report import Report
@@ -32,12 +33,16 @@ TEXT_LIMIT = 2000
 
 
 def _finalize(value: Any) -> Any:
-    """Applied by Jinja to every ``{{ value }}`` before escaping: long text is shortened, so one 1 MB
-    group value cannot make a 45 MB page. Figure data URIs and pre-escaped markup pass untouched."""
-    if isinstance(value, str) and not isinstance(value, Markup) and len(value) > TEXT_LIMIT \
-            and not value.startswith("data:image/"):
-        return plain(value, TEXT_LIMIT)
-    return value
+    """Applied by Jinja to every ``{{ value }}`` before escaping: user text goes through
+    :func:`audit.text.plain`, the one cleaning function of every output (one line, no control or bidi
+    characters, surrogates as U+FFFD, at most :data:`TEXT_LIMIT` characters), so no name can reorder the
+    title a reviewer reads, and one 1 MB group value cannot make a 45 MB page. Numbers, ``None``, figure
+    data URIs and pre-escaped markup pass untouched."""
+    if value is None or isinstance(value, (Markup, bool, int, float, np.number, Undefined)):
+        return value
+    if isinstance(value, str) and value.startswith("data:image/"):
+        return value
+    return plain(value, TEXT_LIMIT)
 
 
 _env = Environment(
@@ -126,7 +131,8 @@ def anchor(check: str) -> str:
 
 def figure_src(f: Figure) -> str:
     if f.svg is not None:
-        return "data:image/svg+xml;base64," + base64.b64encode(f.svg.encode()).decode()
+        # scrub: a surrogate in a label that reached the SVG would make encode() raise and sink the report
+        return "data:image/svg+xml;base64," + base64.b64encode(scrub(f.svg).encode("utf-8")).decode()
     return "data:image/png;base64," + (f.png_base64 or "")
 
 

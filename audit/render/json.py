@@ -1,4 +1,6 @@
-"""JSON renderer: stable metric names, NaN as null, DataFrames as records, strings clipped (:func:`audit.text.clip`)."""
+"""JSON renderer: stable metric names, NaN as null, DataFrames as records, strings clipped (:func:`audit.text.clip`)
+and made encodable (:func:`audit.text.scrub`: a surrogate becomes U+FFFD, never a lone ``\\udXXX`` escape that
+strict JSON parsers reject)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from audit.text import JSON_TEXT_LIMIT, clip
+from audit.text import JSON_TEXT_LIMIT, clip, scrub
 
 __all__ = ["JSON_TEXT_LIMIT", "clip", "dumps", "frame_to_records", "render_json", "report_to_dict", "section_to_dict"]
 
@@ -18,9 +20,14 @@ if TYPE_CHECKING:
     from audit.section import Section
 
 
+def _text(v: object) -> str:
+    """A string as audit.json keeps it: whole up to :data:`JSON_TEXT_LIMIT` characters, surrogates as U+FFFD."""
+    return clip(scrub(v))
+
+
 def _clean(v: Any) -> Any:
     if isinstance(v, str):
-        return clip(v)
+        return _text(v)
     if isinstance(v, (float, np.floating)):
         return None if not math.isfinite(float(v)) else float(v)
     if isinstance(v, (np.integer,)):
@@ -28,7 +35,7 @@ def _clean(v: Any) -> Any:
     if isinstance(v, (np.bool_,)):
         return bool(v)
     if isinstance(v, dict):
-        return {clip(str(k)): _clean(x) for k, x in v.items()}
+        return {_text(str(k)): _clean(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_clean(x) for x in v]
     if isinstance(v, pd.Timestamp):
@@ -40,10 +47,10 @@ def _clean(v: Any) -> Any:
 
 def frame_to_records(df: pd.DataFrame) -> dict[str, Any]:
     """A DataFrame as ``{"index": [...], "columns": [...], "data": [[...]]}`` with NaN -> null."""
-    idx = [[clip(str(j)) for j in i] if isinstance(i, tuple) else clip(str(i)) for i in df.index]
-    cols = [clip(" / ".join(map(str, c)) if isinstance(c, tuple) else str(c)) for c in df.columns]
+    idx = [[_text(str(j)) for j in i] if isinstance(i, tuple) else _text(str(i)) for i in df.index]
+    cols = [_text(" / ".join(map(str, c)) if isinstance(c, tuple) else str(c)) for c in df.columns]
     data = [[_clean(x) for x in row] for row in df.astype(object).itertuples(index=False, name=None)]
-    return {"index_names": [None if n is None else clip(str(n)) for n in df.index.names], "index": idx, "columns": cols,
+    return {"index_names": [None if n is None else _text(str(n)) for n in df.index.names], "index": idx, "columns": cols,
             "data": data}
 
 
@@ -52,12 +59,12 @@ def section_to_dict(s: Section) -> dict[str, Any]:
         "check": s.check,
         "title": s.title,
         "status": s.status,
-        "reason": clip(s.reason),
-        "summary": clip(s.summary),
+        "reason": _text(s.reason),
+        "summary": _text(s.summary),
         "duration_s": round(s.duration_s, 4),
         "metrics": {m.name: _clean({"value": m.value, "low": m.low, "high": m.high}) for m in s.metrics},
-        "notes": [clip(n) for n in s.notes],
-        "tables": {clip(name): frame_to_records(df) for name, df in s.tables.items()},
+        "notes": [_text(n) for n in s.notes],
+        "tables": {_text(name): frame_to_records(df) for name, df in s.tables.items()},
     }
 
 
@@ -80,7 +87,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
 
 
 def dumps(data: dict[str, Any], *, indent: int = 2) -> str:
-    return json.dumps(data, indent=indent, allow_nan=False, default=str)
+    return json.dumps(data, indent=indent, allow_nan=False, default=_text)
 
 
 def render_json(report: Report, *, indent: int = 2) -> str:
