@@ -245,11 +245,12 @@ def audit(
 
 def audit_summary(model: Any, cells: PredictionCells, frame: Any, *, target: str, sensitive: list[str],
                   checks: list[Check], policy: Any = None, baseline: Any = None, seed: int = 0, name: str | None = None,
-                  progress: bool = False, **options: Any) -> Report:
+                  progress: bool = False, train: Any = None, **options: Any) -> Report:
     """Run count-based ``checks`` on predictions already summarised as ``cells`` (a Dask audit's merged partitions).
 
     ``model`` is what reads the predictions (a :class:`~audit.StoredPredictions` naming score columns of
-    ``frame``, an empty frame with the log's columns: ``data`` of the context holds no rows); ``options`` are
+    ``frame``, an empty frame with the log's columns: ``data`` of the context holds no rows); ``train`` a
+    frame of the training rows' labels and those score columns (``performance.train.*``); ``options`` are
     :class:`AuditOptions` fields.
     """
     t0 = time.perf_counter()
@@ -260,8 +261,9 @@ def audit_summary(model: Any, cells: PredictionCells, frame: Any, *, target: str
     frame = frame.iloc[:0]  # the columns only: the rows are in the cells (load_data refuses an empty frame)
     data_ = AuditData(X=frame[adapter.feature_names_in or []], y=frame[target].to_numpy(), sensitive=frame[sensitive],
                       modality="tabular", frame=frame, target=target)
-    ctx = AuditContext(model=adapter, data=data_, seed=int(seed), progress=progress, options=AuditOptions(**options),
-                       summary=cells)
+    train_ = None if train is None else load_data(train, target=target, features=adapter.feature_names_in, arg="train")
+    ctx = AuditContext(model=adapter, data=data_, train=train_, seed=int(seed), progress=progress,
+                       options=AuditOptions(**options), summary=cells)
     return run_checks(ctx, checks, pol, base, t0=t0, name=name)
 
 
