@@ -117,6 +117,7 @@ def audit(
     positive_is_favorable: bool = True,
     time_column: str | None = None,
     period: str = "M",
+    sample_weight: str | Any = None,
 ) -> Report:
     """Audit a trained model on a data set and return a :class:`~audit.report.Report`.
 
@@ -170,6 +171,10 @@ def audit(
     time_column, period : str, optional
         A timestamp column (e.g. a prediction log's scoring time) and a pandas period ("W", "M", "Q"):
         the performance section adds accuracy, ROC AUC and selection-rate gaps per period.
+    sample_weight : str or array-like, optional
+        Row weights of ``data`` (survey weights such as Adult's ``fnlwgt``, importance weights): a column
+        name (then not a feature, like the target) or one value per row. Performance, fairness and
+        calibration weigh every row by it; checks that sample rows say in a note that they do not.
 
     Examples
     --------
@@ -197,6 +202,7 @@ def audit(
             model_output=model_output, immutable=immutable, history=history, baseline=baseline, name=name,
             progress=progress, min_group_size=min_group_size, positive_class=positive_class,
             positive_is_favorable=positive_is_favorable, time_column=time_column, period=period,
+            sample_weight=sample_weight,
         )
     pol = Policy.coerce(policy, starter=starter_thresholds())
     pol.validate(metric_patterns())
@@ -211,7 +217,8 @@ def audit(
         transform = model.transform  # a module that carries its own DataFrame encoder
     adapter = ModelAdapter(model, transform=transform, output=model_output, device=device)
     feats = _names(features, "features") if features is not None else _model_columns(adapter, data, target)
-    data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data")
+    data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data",
+                      sample_weight=sample_weight)
     if target is not None and target in data_.sensitive.columns:
         raise AuditInputError(f"column {target!r} is both the target and a sensitive column; the label cannot be a "
                               "group attribute: pick a different sensitive column")
@@ -352,6 +359,9 @@ def _run_check(check: Check, ctx: AuditContext) -> Section:
             budget = check.row_budget(ctx, section) if section.status == "ok" else None
             if budget:
                 section.notes.append(f"Row budget: {budget}.")
+            unweighted = check.weights_note(ctx) if section.status == "ok" else None
+            if unweighted:
+                section.notes.append(unweighted)
     except Exception as exc:  # noqa: BLE001 - one broken check must not sink the report
         log.exception("check %s raised", check.name)
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()

@@ -27,6 +27,11 @@ What is exact and what is approximate
 Data quality also reads every row: each partition is summarised on the workers (counts, row hashes,
 histograms; :mod:`audit.engines._dask_quality`) and the summaries merged; its notes say what is approximate.
 
+``train=`` (a pandas or Dask frame) gives the performance section its training metrics
+(``performance.train.*``, ``performance.train_test_gap.*``) from the model's predictions on every training
+row, gathered on the client as a label and class probabilities per row; the sampled checks get a seeded
+sample of a Dask ``train``. ``sample_weight=`` is refused with a clear error (the summaries count rows).
+
 Checks that need the model in the loop on rows (explanations, attacks, overfitting) run on a seeded sample
 stratified on the first sensitive column, stated in each of their sections. With a distributed client each
 of them is one task on the cluster (the model and the sample sent once), so they run side by side on the
@@ -168,6 +173,10 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
     target = kwargs.get("target")
     if target is None:
         raise AuditInputError("a Dask DataFrame needs target= (the label column)")
+    if kwargs.get("sample_weight") is not None:
+        # prediction cells count rows; weighted cells would need weighted resampling in every check built on them
+        raise AuditInputError("sample_weight= is not supported for a Dask DataFrame yet (the per-partition summaries "
+                              "count rows); audit a pandas DataFrame (or a weighted sample of the data) to weigh rows")
     sensitive = kwargs.get("sensitive") or []
     sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
     if any(not isinstance(s, str) for s in sensitive):
@@ -238,7 +247,10 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
     if quality is not None and _whole_data_quality(quality, ddf, kwargs, target, sensitive, features, parts):
         rest = [c for c in rest if c is not quality]
     if rest:
-        sampled, where = _run_sampled(audit_fn, model, sample, {**kwargs, "features": features}, rest)
+        sampled_kwargs = {**kwargs, "features": features}
+        if is_dask_frame(train):  # the sampled checks (overfitting, drift) take a seeded sample of the training rows
+            sampled_kwargs["train"] = stratified_sample(train, None, sample_rows, seed)[0]
+        sampled, where = _run_sampled(audit_fn, model, sample, sampled_kwargs, rest)
         for s in sampled.sections.values():
             if s.status == "ok":  # a skipped check computed nothing: its reason is the whole story
                 s.notes = [f"Computed on {how} of the Dask DataFrame{where}."] + list(s.notes)
