@@ -117,6 +117,7 @@ def audit(
     positive_is_favorable: bool = True,
     time_column: str | None = None,
     period: str = "M",
+    sample_weight: str | Any = None,
 ) -> Report:
     """Audit a trained model on a data set and return a :class:`~audit.report.Report`.
 
@@ -170,6 +171,10 @@ def audit(
     time_column, period : str, optional
         A timestamp column (e.g. a prediction log's scoring time) and a pandas period ("W", "M", "Q"):
         the performance section adds accuracy, ROC AUC and selection-rate gaps per period.
+    sample_weight : str or array-like, optional
+        Row weights of ``data`` (survey weights such as Adult's ``fnlwgt``, importance weights): a column
+        name (then not a feature, like the target) or one value per row. Performance, fairness and
+        calibration weigh every row by it; checks that sample rows say in a note that they do not.
 
     Examples
     --------
@@ -202,6 +207,7 @@ def audit(
             model_output=model_output, immutable=immutable, history=history, baseline=baseline, name=name,
             progress=progress, min_group_size=min_group_size, positive_class=positive_class,
             positive_is_favorable=positive_is_favorable, time_column=time_column, period=period,
+            sample_weight=sample_weight,
         )
     torch.manual_seed(seed)
 
@@ -212,7 +218,8 @@ def audit(
         transform = model.transform  # a module that carries its own DataFrame encoder
     adapter = ModelAdapter(model, transform=transform, output=model_output, device=device)
     feats = _names(features, "features") if features is not None else _model_columns(adapter, data, target)
-    data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data")
+    data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data",
+                      sample_weight=sample_weight)
     if target is not None and target in data_.sensitive.columns:
         raise AuditInputError(f"column {target!r} is both the target and a sensitive column; the label cannot be a "
                               "group attribute: pick a different sensitive column")
@@ -247,11 +254,12 @@ def audit(
 
 def audit_summary(model: Any, cells: PredictionCells, frame: Any, *, target: str, sensitive: list[str],
                   checks: list[Check], policy: Any = None, baseline: Any = None, seed: int = 0, name: str | None = None,
-                  progress: bool = False, **options: Any) -> Report:
+                  progress: bool = False, train: Any = None, **options: Any) -> Report:
     """Run count-based ``checks`` on predictions already summarised as ``cells`` (a Dask audit's merged partitions).
 
     ``model`` is what reads the predictions (a :class:`~audit.StoredPredictions` naming score columns of
-    ``frame``, an empty frame with the log's columns: ``data`` of the context holds no rows); ``options`` are
+    ``frame``, an empty frame with the log's columns: ``data`` of the context holds no rows); ``train`` a
+    frame of the training rows' labels and those score columns (``performance.train.*``); ``options`` are
     :class:`AuditOptions` fields.
     """
     t0 = time.perf_counter()
@@ -262,8 +270,9 @@ def audit_summary(model: Any, cells: PredictionCells, frame: Any, *, target: str
     frame = frame.iloc[:0]  # the columns only: the rows are in the cells (load_data refuses an empty frame)
     data_ = AuditData(X=frame[adapter.feature_names_in or []], y=frame[target].to_numpy(), sensitive=frame[sensitive],
                       modality="tabular", frame=frame, target=target)
-    ctx = AuditContext(model=adapter, data=data_, seed=int(seed), progress=progress, options=AuditOptions(**options),
-                       summary=cells)
+    train_ = None if train is None else load_data(train, target=target, features=adapter.feature_names_in, arg="train")
+    ctx = AuditContext(model=adapter, data=data_, train=train_, seed=int(seed), progress=progress,
+                       options=AuditOptions(**options), summary=cells)
     positive_class_of(ctx.classes, ctx.options.positive_class)
     return run_checks(ctx, checks, pol, base, t0=t0, name=name)
 
@@ -385,6 +394,9 @@ def _run_check(check: Check, ctx: AuditContext) -> Section:
             budget = check.row_budget(ctx, section) if section.status == "ok" else None
             if budget:
                 section.notes.append(f"Row budget: {budget}.")
+            unweighted = check.weights_note(ctx) if section.status == "ok" else None
+            if unweighted:
+                section.notes.append(unweighted)
     except Exception as exc:  # noqa: BLE001 - one broken check must not sink the report
         log.exception("check %s raised", check.name)
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()

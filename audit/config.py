@@ -20,7 +20,7 @@ from audit.errors import AuditInputError
 
 _SCHEMA: dict[str, set[str]] = {
     "model": {"factory", "path", "transform", "output", "trust_pickle", "trusted_types", "score", "pred", "classes"},
-    "data": {"path", "factory", "target", "sensitive", "features", "modality"},
+    "data": {"path", "factory", "target", "sensitive", "features", "modality", "sample_weight"},
     "train": {"path", "factory"},
     "audit": {"checks", "seed", "device", "immutable", "baseline", "name", "min_group_size", "positive_class",
               "positive_is_favorable", "time_column", "period"},
@@ -87,6 +87,7 @@ _KEY_TYPES: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "data.target": ("a string (the label column)", _is_str, '"label"'),
     "data.sensitive": ("a list of column names", _is_strs, '["race", "sex"]'),
     "data.features": ("a list of column names", _is_strs, '["age", "income"]'),
+    "data.sample_weight": ("a column name (one weight per row)", _is_str, '"fnlwgt"'),
     "data.modality": (f"one of {list(_MODALITIES)}", lambda v: isinstance(v, str) and v in _MODALITIES, '"tabular"'),
     "train.path": ("a string (a file path)", _is_str, '"data/train.csv"'),
     "train.factory": ("a string 'module:function'", _is_str, '"mypkg.data:load_train"'),
@@ -506,6 +507,7 @@ def build_audit_kwargs(cfg: AuditConfig, *, checks: list[str] | None = None) -> 
         "sensitive": cfg.data.get("sensitive") or None,
         "features": cfg.data.get("features"),
         "modality": cfg.data.get("modality"),
+        "sample_weight": cfg.data.get("sample_weight"),
         "train": train,
         "transform": transform,
         "model_output": cfg.model.get("output", "auto"),

@@ -188,6 +188,11 @@ class AuditContext:
         return cache[n_bins]
 
     @property
+    def weights(self) -> np.ndarray | None:
+        """Row weights of ``data`` (``sample_weight=``), or None when every row counts once."""
+        return self.data.weight
+
+    @property
     def is_binary(self) -> bool:
         return self.n_classes == 2
 

@@ -37,6 +37,8 @@ class AuditData:
         The full tabular frame as given (features plus any other columns), for data-quality checks.
     target : str
         Name of the label column (``"y"`` when labels came as an array).
+    weight : ndarray or None
+        Row weights (``sample_weight=``): finite, non-negative, with a positive sum; None for equal weights.
     """
 
     X: Any
@@ -46,6 +48,7 @@ class AuditData:
     frame: pd.DataFrame | None = None
     target: str = "y"
     categorical: list[str] = field(default_factory=list)
+    weight: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.X)
@@ -154,6 +157,36 @@ def _resolve_sensitive(
     return out
 
 
+BAD_SAMPLE_WEIGHT = ("sample_weight{where} must be finite, non-negative numbers with a positive sum ({problem}); "
+                     "pass one weight per row, e.g. a survey's sampling weights")
+
+
+def _resolve_weight(sample_weight: Any, frame: pd.DataFrame | None, n: int, arg: str) -> np.ndarray | None:
+    """Row weights from a column name of ``frame`` or an array, validated (finite, >= 0, positive sum, length)."""
+    if sample_weight is None:
+        return None
+    where = ""
+    if isinstance(sample_weight, str):
+        if frame is None or sample_weight not in frame.columns:
+            columns = [] if frame is None else [str(c) for c in frame.columns]
+            raise AuditInputError(UNKNOWN_COLUMN.format(arg="sample_weight", name=sample_weight, where=arg, columns=columns))
+        where = f" column {sample_weight!r}"
+        sample_weight = frame[sample_weight]
+    values = sample_weight.to_numpy() if isinstance(sample_weight, pd.Series) else np.asarray(sample_weight)
+    if values.ndim != 1:
+        raise AuditInputError(f"sample_weight must be a column name or one weight per row; got shape {values.shape}")
+    _check_length("sample_weight", len(values), n)
+    try:
+        w = values.astype(np.float64)
+    except (TypeError, ValueError):
+        raise AuditInputError(BAD_SAMPLE_WEIGHT.format(where=where, problem=f"got {values.dtype} values")) from None
+    problem = ("NaN or infinite values" if not np.isfinite(w).all() else "negative values" if (w < 0).any()
+               else "all weights are 0" if not w.sum() > 0 else "")
+    if problem:
+        raise AuditInputError(BAD_SAMPLE_WEIGHT.format(where=where, problem=problem))
+    return w
+
+
 def load_data(
     data: Any,
     *,
@@ -162,6 +195,7 @@ def load_data(
     features: Sequence[str] | None = None,
     modality: Modality | None = None,
     arg: str = "data",
+    sample_weight: Any = None,
 ) -> AuditData:
     """Turn a DataFrame, an ``(X, y)`` pair or a torch Dataset/DataLoader into :class:`AuditData`.
 
@@ -176,6 +210,9 @@ def load_data(
         Columns the model takes. Default: all columns but the target.
     modality : {"tabular", "image"}, optional
         Forced modality; detected from the shape otherwise (arrays of 3 or 4 dims are images).
+    sample_weight : str or array-like, optional
+        Row weights: a column of the DataFrame (not a feature unless ``features`` names it, like the
+        target) or one value per row.
 
     Examples
     --------
@@ -210,7 +247,8 @@ def load_data(
                 raise AuditInputError(UNKNOWN_COLUMN.format(arg="features", name=missing[0], where=arg, columns=[str(c) for c in frame.columns]))
             X: Any = frame[list(features)]
         else:
-            X = frame.drop(columns=[target]) if target is not None else frame
+            weight_col = [sample_weight] if isinstance(sample_weight, str) and sample_weight in frame.columns else []
+            X = frame.drop(columns=[c for c in [target, *weight_col] if c is not None])
         if target is None:
             raise AuditInputError(f"{arg} is a DataFrame but target= is missing; name the label column, e.g. target='label'")
     elif isinstance(data, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
@@ -274,7 +312,9 @@ def load_data(
         if isinstance(X, pd.DataFrame)
         else []
     )
-    return AuditData(X=X, y=y, sensitive=sens, modality=mod, frame=frame, target=target or "y", categorical=categorical)
+    weight = _resolve_weight(sample_weight, frame, n, arg)
+    return AuditData(X=X, y=y, sensitive=sens, modality=mod, frame=frame, target=target or "y", categorical=categorical,
+                     weight=weight)
 
 
 def take(data: AuditData, idx: np.ndarray) -> AuditData:
@@ -288,4 +328,5 @@ def take(data: AuditData, idx: np.ndarray) -> AuditData:
         frame=None if data.frame is None else data.frame.iloc[idx].reset_index(drop=True),
         target=data.target,
         categorical=list(data.categorical),
+        weight=None if data.weight is None else data.weight[idx],
     )

@@ -163,3 +163,32 @@ def test_policy_defaults_option_takes_only_a_real_boolean(tmp_path, frame, capsy
     assert "calibration.ece" not in Policy.from_dict({"defaults": False, "performance.accuracy": {"min": 0.5}}).thresholds
     starter = starter_thresholds()
     assert "calibration.ece" in Policy.from_dict({"defaults": True, "performance.accuracy": {"min": 0.5}}, starter=starter).thresholds
+
+
+def test_data_sample_weight_key_weighs_the_audit(tmp_path, frame, capsys):
+    """[data] sample_weight = "column" reaches audit(): accuracy is scikit-learn's weighted accuracy, and a
+    weight column that is not a column fails before any work, naming it."""
+    import json
+
+    from sklearn.metrics import accuracy_score
+
+    from audit import audit
+
+    w = np.array([1.0, 5.0, 1.0, 1.0, 0.5, 2.0])
+    frame.assign(w=w).to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "tiny_cfg_model.py").write_text(FACTORY)
+    kwargs = build_audit_kwargs(read_config(write(tmp_path, HEAD + 'sample_weight = "w"\n')))
+    assert kwargs["sample_weight"] == "w"
+    report = audit(**{**kwargs, "checks": ["performance"], "progress": False})
+    model = kwargs["model"]
+    expected = accuracy_score(frame["y"], model.predict(frame[["a", "b"]]), sample_weight=w)
+    assert report.sections["performance"].metrics[0].value == pytest.approx(expected, abs=1e-12)
+    assert main(["run", str(write(tmp_path, HEAD + 'sample_weight = "w"\n')), "--out", str(tmp_path / "o"), "--quiet",
+                 "--checks", "performance"]) in (0, 1)
+    saved = json.loads((tmp_path / "o" / "audit.json").read_text())
+    assert json.dumps(saved).count("Weighted by sample_weight") >= 1
+    bad = write(tmp_path, HEAD + 'sample_weight = "nope"\n')
+    assert main(["run", str(bad), "--out", str(tmp_path / "o2"), "--quiet", "--checks", "performance"]) == 2
+    assert "sample_weight column 'nope' not found" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="'data.sample_weight' must be a column name"):
+        read_config(write(tmp_path, HEAD + "sample_weight = 3\n"))

@@ -269,3 +269,29 @@ def test_a_bad_policy_or_baseline_fails_before_any_pass_over_the_data(compas, tm
     bad.write_text("{not json")
     with pytest.raises(Exception, match="baseline"):
         audit(lr, frame, baseline=bad, **KW)
+
+
+@pytest.mark.parametrize("positive_class", [None, 0])  # 0: the first class, so the rows come back (no cells)
+def test_train_metrics_are_produced_on_dask_and_equal_the_pandas_run(client, compas, positive_class):
+    """train= used to be dropped on Dask: the eight performance.train* metrics were missing, so a policy gate on
+    them passed in memory and failed on Dask ("was not produced"). They equal the in-memory ones (scikit-learn)."""
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    lr, test = compas
+    train = load_compas().frame.iloc[:3000]
+    kw = {**KW, "checks": ["performance"], "positive_class": positive_class,
+          "policy": {"performance.train_test_gap.accuracy": {"max": 0.2}}}
+    mem = audit(lr, test, train=train, **kw)
+    for train_arg in (train, dd.from_pandas(train, npartitions=3)):
+        dk = audit(lr, dd.from_pandas(test, npartitions=4), train=train_arg, **kw)
+        a = {m.name: m.value for m in mem.sections["performance"].metrics if "train" in m.name}
+        b = {m.name: m.value for m in dk.sections["performance"].metrics if "train" in m.name}
+        assert len(a) == 8 and set(a) == set(b)
+        for k, v in a.items():
+            np.testing.assert_allclose(b[k], v, rtol=1e-12, err_msg=k)
+        p = lr.predict_proba(train[FEATURES])
+        y = train["two_year_recid"].to_numpy()
+        assert b["performance.train.accuracy"] == pytest.approx(accuracy_score(y, p.argmax(axis=1)), abs=1e-12)
+        assert b["performance.train.roc_auc"] == pytest.approx(roc_auc_score(y, p[:, 1]), abs=1e-12)
+        gate = [f for f in dk.findings if f.metric == "performance.train_test_gap.accuracy"]
+        assert gate and gate[0].status == "pass"

@@ -5,7 +5,8 @@ TreeSHAP): XGBoost ``pred_contribs``, LightGBM ``pred_contrib``, CatBoost ``Shap
 ``TreeExplainer`` for scikit-learn trees. The game it solves is exact: ``v(S)`` is the tree's
 expected output when the features outside ``S`` follow the training data's split proportions (the
 cover recorded in each node); the values sum exactly to the raw output. That output is the margin
-(log-odds per class) for boosted models, and the averaged class probability for random forests.
+(log-odds per class) for boosted models, and the (averaged) class probability for random forests and
+single decision trees.
 
 Every function returns ``(values (n, d, K), base (K,), raw (m, K), output)`` where ``raw`` is the
 library's own raw prediction on the first ``m = min(n, CHECK_ROWS)`` rows, so additivity is checked
@@ -86,7 +87,9 @@ def sklearn_tree_shap(model: Any, X: Any, n_classes: int) -> TreeShap:
         contrib = np.column_stack([arr, np.full(len(arr), base[0])])
         margin = np.asarray(model.decision_function(X[:CHECK_ROWS]), dtype=np.float64)  # X as fitted: names kept
         return (*_per_class(contrib, margin, n_classes), "margin")
-    forest = hasattr(model, "estimators_") and not hasattr(model, "decision_function")
+    # forests and single trees (DecisionTreeClassifier, ExtraTreeClassifier) hold class probabilities in their
+    # leaves and have no decision_function: their raw output is predict_proba; boosting's is the margin
+    proba = not callable(getattr(model, "decision_function", None))
     head = X[:CHECK_ROWS]
-    raw = np.asarray(model.predict_proba(head) if forest else model.decision_function(head), dtype=np.float64)
-    return arr, base, raw.reshape(len(raw), -1), "proba" if forest else "margin"
+    raw = np.asarray(model.predict_proba(head) if proba else model.decision_function(head), dtype=np.float64)
+    return arr, base, raw.reshape(len(raw), -1), "proba" if proba else "margin"

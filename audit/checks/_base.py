@@ -62,6 +62,9 @@ class Check(ABC):
     metric_patterns: ClassVar[tuple[str, ...]] = ()
     #: what ``audit run`` documents for each metric pattern
     metric_docs: ClassVar[dict[str, str]] = {}
+    #: True for checks whose numbers weigh rows by ``sample_weight=`` (performance, fairness, calibration);
+    #: the others say in a note that they ignore the weights (:meth:`weights_note`)
+    uses_weights: ClassVar[bool] = False
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
         """Why this check does not apply to ``ctx`` (None when it does): the first unmet entry of ``requires``,
@@ -84,6 +87,13 @@ class Check(ABC):
         fairness, calibration). A check that samples or caps overrides this with its numbers.
         """
         return f"all {ctx.n_rows:,} rows (no cap: the work is counting, linear in rows)"
+
+    def weights_note(self, ctx: AuditContext) -> str | None:
+        """The note a section gets when the audit has sample weights this check does not use; None otherwise."""
+        if ctx.weights is None or self.uses_weights:
+            return None
+        return ("Sample weights (sample_weight=) are not used here: every row counts once (this check samples or "
+                "perturbs rows, or compares distributions of rows).")
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())

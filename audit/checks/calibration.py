@@ -14,7 +14,7 @@ from audit.errors import AuditInputError
 from audit.health import CalibrationResult, calibration_of_cells, ece_intervals_of_cells
 from audit.plots.calibration import reliability
 from audit.section import DeferredFigures, Metric, Section, metric_parts
-from audit.stats import interval_bounds
+from audit.stats import build_cells, interval_bounds
 
 
 @dataclass
@@ -50,6 +50,7 @@ class CalibrationCheck(Check):
     name = "calibration"
     requires = ("labels", "scores")
     title = "Calibration"
+    uses_weights = True
     metric_patterns = (
         "calibration.ece",
         "calibration.mce",
@@ -87,10 +88,16 @@ class CalibrationCheck(Check):
         binning = dict(group_binning=self.group_binning, min_bin_count=self.min_bin_count)
         if not isinstance(self.n_bins, (int, np.integer)) or isinstance(self.n_bins, bool) or self.n_bins < 1:
             raise AuditInputError(f"n_bins must be a positive integer, got {self.n_bins!r}")
-        cells = ctx.cells(int(self.n_bins))  # exact cells of the rows, or a Dask audit's merged cells
+        w = ctx.weights
+        if w is None:
+            cells = ctx.cells(int(self.n_bins))  # exact cells of the rows, or a Dask audit's merged cells
+        else:  # each row counts as its weight: every bin's accuracy and confidence, and the ECE, are weighted
+            cells = build_cells(ctx.y, ctx.proba, ctx.data.sensitive, n_bins=int(self.n_bins),
+                                has_scores=ctx.model.has_scores, sample_weight=w)
         r = calibration_of_cells(cells, min_group_size=mgs, **binning)
+        # resampling weighted cells as if they were rows would understate the spread of unequal weights
         ci = ece_intervals_of_cells(cells, min_group_size=mgs, n_boot=self.n_boot, seed=ctx.torch_seed(self.name),
-                                    **binning) if self.n_boot > 0 else None
+                                    **binning) if self.n_boot > 0 and w is None else None
         gaps = _gap_table(r, ci)
 
         metrics = [
@@ -139,6 +146,11 @@ class CalibrationCheck(Check):
             notes.append("ECE gap: bias-corrected (2 x plug-in - mean of the bootstrap gaps); its interval bounds every "
                          "pairwise ECE difference at once and reaches 0 whenever the permutation test of 'no gap' "
                          f"(group labels permuted, {self.n_boot:,} permutations) has p >= 0.05.")
+        if w is not None:
+            notes.append("Weighted by sample_weight (scaled to sum to the rows): ECE, MCE, Brier score, reliability bins "
+                         "and per-group ECE weigh each row by its weight, and so do group sizes, equal-mass bins and the "
+                         "'count' columns. No intervals or permutation p-values are computed with weights, so the ECE "
+                         "gap is judged on its estimate.")
         return CalibrationSection(
             check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
             figures=DeferredFigures(lambda: reliability(r, mgs)), notes=notes, result=r,

@@ -13,11 +13,13 @@ from scipy.stats import spearmanr
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.explain import (
+    EXACT_EXPLAINERS,
     exact_cost_estimate,
     global_explanation,
     lime_explanations,
     proxy_associations,
     shap_values,
+    tree_shap_values,
 )
 from audit.explain._permutation import TARGET_SE
 from audit.plots.explain import ROWS_TABLE, beeswarm, importance_bars, shap_vs_lime
@@ -178,34 +180,43 @@ class ExplainCheck(Check):
         source = ctx.train.X if ctx.train is not None else X
         # a torch forward on a batch of coalitions is far cheaper per row than a Python-side model call
         budget = float(self.max_model_rows or (3_000_000 if ctx.model.differentiable else 400_000))
-        tree = ctx.model.backend.tree_ensemble and self.explainer in ("auto", "tree")
-        if tree:  # TreeSHAP is linear in rows: explain them all, up to a cap that keeps small groups whole
-            sample, sized = self._tree_rows(ctx, rng), ""
-            n_bg = min(self.n_background, len(source))
-        else:
+        chosen = self._chosen_rows(ctx)
+        chosen_pos = [i for i, _ in chosen]
+        class_names = [str(c) for c in ctx.classes]
+        res, why_not_tree = None, ""
+        if ctx.model.backend.tree_ensemble and self.explainer in ("auto", "tree"):
+            # native TreeSHAP is linear in rows: explain them all, up to a cap that keeps small groups whole. Tried
+            # first, so that a model it cannot take (categorical inputs) gets the sized sample below, not every row
+            sample = self._tree_rows(ctx, rng)
+            explain_pos = _with_chosen(sample, chosen_pos)
+            res, why_not_tree = tree_shap_values(ctx.model, X.iloc[explain_pos], class_names=class_names,
+                                                 space=ctx.space)
+        tree = res is not None
+        sized = ""
+        if res is None:
             order = rng.choice(n, size=min(self.n_rows, n), replace=False)
             n_rows, n_bg, sized = self._fit_budget(ctx, X, order, source, budget, seed)
             sample = np.sort(order[:n_rows])
-        chosen = self._chosen_rows(ctx)
-        chosen_pos = [i for i, _ in chosen]
-        extra = [i for i in chosen_pos if i not in set(sample.tolist())]
-        explain_pos = np.concatenate([sample, np.asarray(extra, dtype=int)])
-        class_names = [str(c) for c in ctx.classes]
-        res = shap_values(
-            ctx.model, X.iloc[explain_pos], background=source, explainer=self.explainer, output=self.output,
-            n_background=n_bg, seed=seed, class_names=class_names, exact_budget=1.5 * budget, space=ctx.space,
-            target_se=self.target_se,
-        )
+            explain_pos = _with_chosen(sample, chosen_pos)
+            res = shap_values(
+                ctx.model, X.iloc[explain_pos], background=source, explainer=self.explainer, output=self.output,
+                n_background=n_bg, seed=seed, class_names=class_names, exact_budget=1.5 * budget, space=ctx.space,
+                target_se=self.target_se, native_tree=False,
+            )
+        n_bg = res.n_background
         notes = ([sized] if sized else []) + list(res.notes)
+        if why_not_tree:
+            notes.insert(0, f"Native TreeSHAP was not used ({why_not_tree}): {res.explainer} SHAP on a seeded sample "
+                            "sized to the model-row budget instead of every row.")
         lime_rows = f"; LIME on {len(chosen_pos)} chosen row(s)" if chosen_pos else ""
-        if tree and res.explainer == "tree":
+        if tree:
             notes.append(f"Row budget: {len(sample):,} of {n:,} rows explained" + (
                 f"{lime_rows}." if len(sample) == n else f" (cap {self.max_tree_rows:,}; every row of sensitive groups "
                 f"under {self.small_group_rows} rows kept, the rest a seeded sample){lime_rows}."))
         else:
             notes.append(f"Row budget: {len(sample):,} of {n:,} rows explained (a seeded sample; n_rows={self.n_rows:,}"
                          f"{', shrunk to the model-row budget' if sized else ''}) against {n_bg:,} background rows"
-                         f"{lime_rows}.")
+                         f"{lime_rows}; SHAP evaluated {res.model_rows:,} model rows (budget {1.5 * budget:,.0f}).")
         if not res.in_data_columns:
             notes.append(
                 f"The transform's {len(res.groups)} outputs could not be traced back to the data's columns (give it "
@@ -404,6 +415,12 @@ class ExplainCheck(Check):
         return tables
 
 
+def _with_chosen(sample: np.ndarray, chosen: list[int]) -> np.ndarray:
+    """The sampled rows, then the chosen (LIME) rows not among them: the rows SHAP explains."""
+    seen = set(sample.tolist())
+    return np.concatenate([sample, np.asarray([i for i in chosen if i not in seen], dtype=int)])
+
+
 def _f(v) -> float | None:
     return None if v is None or not np.isfinite(v) else float(v)
 
@@ -418,7 +435,7 @@ def _spearman(a: pd.Series, b: pd.Series) -> float:
 def _largest_se(res) -> str:
     """The "SHAP computation" table's cell: the largest standard error of any value, and what bounded it."""
     se = res.max_standard_error
-    if res.explainer in ("exact", "tree"):
+    if res.explainer in EXACT_EXPLAINERS:
         return "0 (exact values)"
     if not np.isfinite(se):
         return f"not estimated ({res.explainer} gives no error estimate)"
@@ -436,8 +453,8 @@ def _disagreement_note(agreement: float, res, lime_r2: pd.Series) -> str:
         f"local linear surrogate, which misleads where the model is strongly nonlinear or its features interact "
         f"({poor} of {len(lime_r2)} rows have LIME R^2 below {LIME_POOR_FIT}; see 'Explained rows'). "
     )
-    if res.explainer in ("exact", "tree"):
-        how = "every coalition evaluated" if res.explainer == "exact" else "TreeSHAP"
+    if res.explainer in EXACT_EXPLAINERS:
+        how = {"exact": "every coalition evaluated", "tree": "TreeSHAP"}.get(res.explainer, "interventional TreeSHAP")
         return text + (f"The SHAP values here are exact ({how}), so the disagreement comes from LIME: trust the SHAP "
                        "values, and read LIME weights only for rows with a high LIME R^2.")
     if res.explainer == "permutation" and np.isfinite(res.max_standard_error):

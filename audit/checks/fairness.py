@@ -137,6 +137,7 @@ class FairnessCheck(Check):
     name = "fairness"
     requires = ("labels", "sensitive")
     title = "Fairness"
+    uses_weights = True
     metric_patterns: ClassVar[tuple[str, ...]] = _patterns()
     metric_docs: ClassVar[dict[str, str]] = {
         **{f"fairness.{d}": f"{doc}; worst over the sensitive columns. Like every gap: bias-corrected, with an interval that "
@@ -213,12 +214,14 @@ class FairnessCheck(Check):
                         family=len(tasks))
         for label, k in tasks:
             seed = int(rng.integers(2**31 - 1))
-            if ctx.is_binary and k == 1:  # the cells' positive class: count from them (exact; merged on Dask)
+            # the cells' positive class: count from them (exact; merged on Dask). Cells count rows: weighted rows
+            # go through the rows, where every rate, interval and test weighs them (fairlearn's sample_params)
+            if ctx.is_binary and k == 1 and ctx.weights is None:
                 results[label] = assess_fairness(None, None, None, cells=ctx.cells(), seed=seed, **settings)
                 continue
             score = ctx.proba[:, k] if ctx.model.has_scores else None
             results[label] = assess_fairness((ctx.y == k).astype(np.int8), (ctx.pred == k).astype(np.int8), sens,
-                                             y_score=score, seed=seed, **settings)
+                                             y_score=score, seed=seed, sample_weight=ctx.weights, **settings)
         metrics = self._metrics(results, gated)
         multiclass = len(tasks) > 1
         pick = self._figure_class(results)
@@ -350,6 +353,9 @@ class FairnessCheck(Check):
                          f"treated as {fav} for the person when naming the best group (positive_is_favorable).")
         if not ctx.model.has_scores:
             notes.append("The model returns hard labels only: ROC AUC per group is not computed.")
+        if ctx.weights is not None:
+            notes.append("Weighted by sample_weight: every group rate, disparity and interval weighs rows (as fairlearn's "
+                         "MetricFrame with sample_params); group sizes (min_group_size, 'count') are rows.")
         r = next(iter(results.values()))
         notes.append(f"Intervals: {r.confidence:.0%} percentile bootstrap, {r.n_boot:,} resamples (multinomial resampling of "
                      "per-group confusion counts, equivalent to resampling rows). Top-level metrics are the worst over the "

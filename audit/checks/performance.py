@@ -10,7 +10,15 @@ from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.plots.performance import confusion_matrix
 from audit.section import DeferredFigures, Metric, Section
-from audit.stats import cell_by_period, cell_intervals, cell_metrics, classification_metrics, interval_bounds, metric_intervals
+from audit.stats import (
+    cell_by_period,
+    cell_intervals,
+    cell_metrics,
+    classification_metrics,
+    interval_bounds,
+    metric_intervals,
+    weighted_metric_intervals,
+)
 
 
 #: classes shown in the confusion matrix at most (the most frequent; the rest are summed into "other")
@@ -42,6 +50,13 @@ def confusion_table(y: np.ndarray, pred: np.ndarray, labels: list[str], cap: int
     return pd.DataFrame(m, index=pd.Index(names, name="actual"), columns=pd.Index(names, name="predicted")), note
 
 
+#: what a weighted performance section says about its numbers
+_WEIGHTED_NOTE = (
+    "Weighted by sample_weight: accuracy, balanced accuracy, ROC AUC and log loss are scikit-learn's weighted "
+    "metrics (effective sample size {n_eff:,.0f} rows); the confusion matrix counts rows; accuracy intervals resample "
+    "rows with their weights, the log loss interval is normal on the effective size, ROC AUC has no interval. "
+    "Training metrics are unweighted (the weights belong to data)."
+)
 _HIGHER = {"accuracy": True, "balanced_accuracy": True, "roc_auc": True, "log_loss": False}
 
 
@@ -110,6 +125,7 @@ class PerformanceCheck(Check):
     name = "performance"
     requires = ("labels",)
     title = "Performance"
+    uses_weights = True
     metric_patterns = (
         "performance.accuracy",
         "performance.balanced_accuracy",
@@ -145,8 +161,14 @@ class PerformanceCheck(Check):
 
     def run(self, ctx: AuditContext) -> Section:
         seed = ctx.torch_seed(self.name)
-        cells = ctx.cells() if ctx.is_binary else None  # binary: from the cells (exact in memory, merged on Dask)
-        if cells is not None:
+        w = ctx.weights
+        # binary: from the cells (exact in memory, merged on Dask); cells count rows, so weighted rows take the rows
+        cells = ctx.cells() if ctx.is_binary and w is None else None
+        if w is not None:
+            test = classification_metrics(ctx.y, ctx.proba, has_scores=ctx.model.has_scores, sample_weight=w)
+            ci = weighted_metric_intervals(ctx.y, ctx.proba, w, n_boot=self.n_boot, confidence=self.confidence,
+                                           seed=seed, has_scores=ctx.model.has_scores)
+        elif cells is not None:
             test = cell_metrics(cells)
             ci = cell_intervals(cells, n_boot=self.n_boot, confidence=self.confidence, seed=seed)
             counts = cells.confusion().astype(np.int64)
@@ -165,6 +187,8 @@ class PerformanceCheck(Check):
         else:
             cm, capped = confusion_table(ctx.y, ctx.pred, labels)
         notes: list[str] = [capped] if capped else []
+        if w is not None:
+            notes.append(_WEIGHTED_NOTE.format(n_eff=float(w.sum() ** 2 / (w * w).sum())))
         if not ctx.model.has_scores:
             notes.append("The model returns hard labels only: ROC AUC and log loss are undefined.")
         lo, hi = bounds["accuracy"]

@@ -27,6 +27,11 @@ What is exact and what is approximate
 Data quality also reads every row: each partition is summarised on the workers (counts, row hashes,
 histograms; :mod:`audit.engines._dask_quality`) and the summaries merged; its notes say what is approximate.
 
+``train=`` (a pandas or Dask frame) gives the performance section its training metrics
+(``performance.train.*``, ``performance.train_test_gap.*``) from the model's predictions on every training
+row, gathered on the client as a label and class probabilities per row; the sampled checks get a seeded
+sample of a Dask ``train``. ``sample_weight=`` is refused with a clear error (the summaries count rows).
+
 Checks that need the model in the loop on rows (explanations, attacks, overfitting) run on a seeded sample
 stratified on the first sensitive column, stated in each of their sections. With a distributed client each
 of them is one task on the cluster (the model and the sample sent once), so they run side by side on the
@@ -168,6 +173,10 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
     target = kwargs.get("target")
     if target is None:
         raise AuditInputError("a Dask DataFrame needs target= (the label column)")
+    if kwargs.get("sample_weight") is not None:
+        # prediction cells count rows; weighted cells would need weighted resampling in every check built on them
+        raise AuditInputError("sample_weight= is not supported for a Dask DataFrame yet (the per-partition summaries "
+                              "count rows); audit a pandas DataFrame (or a weighted sample of the data) to weigh rows")
     sensitive = kwargs.get("sensitive") or []
     sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
     if any(not isinstance(s, str) for s in sensitive):
@@ -196,6 +205,10 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
                                classes=list(classes) if classes is not None else None)
     parts = []
     n_rows = None
+    train = kwargs.get("train")
+    # the training rows' predictions, as a log the stored-predictions reader takes: performance.train.* as in memory
+    train_log = _train_log(train, adapter, features=features, target=target, n_classes=k) if full and train is not None \
+        else None
     if full and _summarisable(k, classes, kwargs.get("positive_class")):
         n_bins = next((int(c.n_bins) for c in full if c.name == "calibration"), 15)
         cells = summarise(ddf, adapter, features=features, target=target, sensitive=sensitive,
@@ -208,17 +221,22 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
                               name=kwargs.get("name"), min_group_size=kwargs.get("min_group_size") or 30,
                               positive_class=kwargs.get("positive_class"),
                               positive_is_favorable=kwargs.get("positive_is_favorable", True),
-                              time_column=kwargs.get("time_column"), period=kwargs.get("period") or "M")
+                              time_column=kwargs.get("time_column"), period=kwargs.get("period") or "M",
+                              train=train_log)
         _note_cells(whole, cells)
         whole.meta["groups"] = {c: sorted(map(str, lv)) for c, lv in zip(cells.names, cells.levels)}  # data has no rows
     elif full:  # multiclass (or the first class of a binary model): the rows' predictions come back
         keep = list(dict.fromkeys([target, *sensitive] + ([time_column] if time_column else [])))
         log = predict_log(ddf, adapter.predict_proba, features=features, keep=keep, n_classes=k)
         n_rows = len(log)
-        whole = audit_fn(stored, log, checks=full, **common)
+        whole = audit_fn(stored, log, checks=full, train=train_log, **common)
         for s in whole.sections.values():
             s.notes.append(f"Computed on all {n_rows:,} rows, gathered on the client: prediction cells summarise "
                            "binary models for their second class only, so memory grows with the rows here.")
+    if full and train_log is not None and "performance" in whole.sections:
+        whole.sections["performance"].notes.append(
+            f"Training metrics (performance.train.*): the model's predictions on all {len(train_log):,} training rows, "
+            "gathered on the client as a label and its class probabilities per row.")
     if full:
         # a prediction log's columns are scores, not features: no proxies, as in memory
         if ("fairness" in whole.sections and whole.sections["fairness"].status == "ok" and sensitive
@@ -229,7 +247,10 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
     if quality is not None and _whole_data_quality(quality, ddf, kwargs, target, sensitive, features, parts):
         rest = [c for c in rest if c is not quality]
     if rest:
-        sampled, where = _run_sampled(audit_fn, model, sample, {**kwargs, "features": features}, rest)
+        sampled_kwargs = {**kwargs, "features": features}
+        if is_dask_frame(train):  # the sampled checks (overfitting, drift) take a seeded sample of the training rows
+            sampled_kwargs["train"] = stratified_sample(train, None, sample_rows, seed)[0]
+        sampled, where = _run_sampled(audit_fn, model, sample, sampled_kwargs, rest)
         for s in sampled.sections.values():
             if s.status == "ok":  # a skipped check computed nothing: its reason is the whole story
                 s.notes = [f"Computed on {how} of the Dask DataFrame{where}."] + list(s.notes)
@@ -237,6 +258,22 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
     if n_rows is None:
         n_rows = int(ddf.shape[0].compute())
     return _merge(parts, adapter, n_rows=n_rows, how=how, seconds=time.perf_counter() - t0)
+
+
+def _train_log(train: Any, adapter: Any, *, features: list[str], target: str, n_classes: int) -> pd.DataFrame:
+    """The label and the model's class probabilities on every training row (a pandas or Dask frame), as a frame
+    with the score columns :class:`~audit.StoredPredictions` reads: what ``performance.train.*`` needs."""
+    if not isinstance(train, pd.DataFrame) and not is_dask_frame(train):
+        raise AuditInputError(f"with a Dask DataFrame, train= must be a pandas or Dask DataFrame with the target column "
+                              f"{target!r}; got {type(train).__name__}")
+    columns = [str(c) for c in train.columns]
+    missing = [c for c in [target, *features] if c not in columns]
+    if missing:
+        raise AuditInputError(f"column {missing[0]!r} not found in train; its columns are {columns[:20]}")
+    if is_dask_frame(train):
+        return predict_log(train, adapter.predict_proba, features=features, keep=[target], n_classes=n_classes)
+    p = _predict(adapter.predict_proba, train[features], "train")
+    return train[[target]].reset_index(drop=True).assign(**{f"{SCORE_PREFIX}{j}": p[:, j] for j in range(n_classes)})
 
 
 def _whole_data_quality(check: Any, ddf: Any, kwargs: dict[str, Any], target: str, sensitive: list[str],

@@ -11,9 +11,10 @@ from audit.explain._exact import exact_shapley
 from audit.explain._global import GlobalExplanation, global_explanation, proxy_associations
 from audit.explain._lime import LimeResult, grid_segmentation, lime_explanations
 from audit.explain._result import ShapResult
-from audit.explain._shap import EXACT_MAX_FEATURES, exact_cost_estimate, shap_values
+from audit.explain._shap import EXACT_EXPLAINERS, EXACT_MAX_FEATURES, exact_cost_estimate, shap_values, tree_shap_values
 
 __all__ = [
+    "EXACT_EXPLAINERS",
     "EXACT_MAX_FEATURES",
     "GlobalExplanation",
     "LimeResult",
@@ -25,4 +26,5 @@ __all__ = [
     "lime_explanations",
     "proxy_associations",
     "shap_values",
+    "tree_shap_values",
 ]

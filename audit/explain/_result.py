@@ -33,7 +33,8 @@ class ShapResult:
         ensemble's raw margin (log-odds per class; exact TreeSHAP lives there).
     explainer : str
         Explainer that produced the values: ``"exact"`` (brute force over coalitions),
-        ``"tree"``, ``"deep"``, ``"gradient"``, ``"permutation"`` or ``"kernel"``.
+        ``"tree"`` (the model library's path-dependent TreeSHAP), ``"tree_interventional"`` (shap's
+        TreeExplainer against the background), ``"deep"``, ``"gradient"``, ``"permutation"`` or ``"kernel"``.
     additivity_error : float
         Largest ``|sum(values) + base - model_output|`` over rows and classes (0 up to rounding
         for exact, tree and permutation; Deep/Gradient/Kernel values are only roughly additive).

@@ -31,6 +31,9 @@ _EXPLAINERS = ("auto", "exact", "tree", "deep", "gradient", "permutation", "kern
 EXACT_MAX_FEATURES = 12
 #: above this many inputs (images), a torch model that cannot be explained exactly uses shap's GradientExplainer
 GRADIENT_MIN_FEATURES = 100
+#: result labels whose values carry no sampling error: brute force, path-dependent TreeSHAP, and shap's
+#: interventional TreeExplainer (exact for the background it is given)
+EXACT_EXPLAINERS = ("exact", "tree", "tree_interventional")
 NOT_EXACT = (
     "{name} values are an approximation of interventional Shapley values; against exact values on {rows} row(s) "
     "they correlate {corr:.3f} (mean absolute error {err:.1%} of the mean |value|)."
@@ -53,6 +56,7 @@ def shap_values(
     n_reference: int = 5,
     space: ModelSpace | None = None,
     target_se: float = TARGET_SE,
+    native_tree: bool = True,
 ) -> ShapResult:
     """Interventional SHAP values of a model's per-class output for the rows of ``X``.
 
@@ -107,10 +111,15 @@ def shap_values(
     space : ModelSpace, optional
         A feature space already built for this model and data (the audit builds one and shares it);
         default: built here from ``X`` and ``background``.
+    native_tree : bool
+        Try the model library's own path-dependent TreeSHAP first (:func:`tree_shap_values`) for
+        ``explainer`` "auto" or "tree"; False when the caller already tried it.
 
     Returns
     -------
     ShapResult
+        ``explainer`` names what ran: ``"tree"`` is the library's path-dependent TreeSHAP only;
+        shap's interventional TreeExplainer (the fallback for tree ensembles) is ``"tree_interventional"``.
 
     Examples
     --------
@@ -147,14 +156,10 @@ def shap_values(
         space = build_space(adapter, X, [bg_data], output=output)
     elif space.output != output:
         space = dataclasses.replace(space, output=output)
-    if explainer in ("auto", "tree"):
-        tree = _native_tree(space, X)
-        if tree is not None:
-            phi, base, checked, raw, tree_notes = tree
-            fx = phi.sum(axis=1) + base[None, :]  # the raw output; checked against the library's own on a subset
-            additivity = float(np.abs(fx[: len(checked)] - checked).max())
-            return _package(space, X, phi, base, fx, class_names, raw, "tree", additivity, 1.0, 0.0, len(X), 0,
-                            len(X), time.perf_counter() - t0, tree_notes)
+    if explainer in ("auto", "tree") and native_tree:
+        res, _ = tree_shap_values(adapter, X, class_names=class_names, space=space)
+        if res is not None:
+            return res
     x = space.encode(X)
     bg, w = pick_background(
         space.encode(bg_data), n=int(n_background), method=summarize, seed=seed,
@@ -239,23 +244,54 @@ TREE_NOTE = (
 )
 
 
-def _native_tree(space: ModelSpace, X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, list[str]] | None:
-    """Exact TreeSHAP from the model's own library, or None when the model has none (or it failed: noted)."""
-    backend = space.adapter.backend
+def tree_shap_values(
+    model: Any,
+    X: Any,
+    *,
+    class_names: Sequence[Any] | None = None,
+    space: ModelSpace | None = None,
+    device: str | torch.device | None = None,
+) -> tuple[ShapResult | None, str]:
+    """Exact path-dependent TreeSHAP from the model library's own implementation, for every row of ``X``.
+
+    Returns ``(result, "")``, or ``(None, why)`` when the model has no native TreeSHAP for these rows
+    (not a tree model, non-numeric columns scikit-learn's trees cannot take, the library raised), so a
+    caller can size a model-agnostic explainer to its budget before running one. Costs no model
+    rows beyond the library's own prediction on at most 1,000 rows (the additivity check).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> X = np.random.default_rng(0).normal(size=(200, 3))
+    >>> tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, X[:, 0] > 0)
+    >>> res, why = tree_shap_values(tree, X[:5])
+    >>> res.explainer, res.output, res.additivity_error < 1e-12
+    ('tree', 'proba', True)
+    """
+    t0 = time.perf_counter()
+    adapter = as_adapter(model, device)
+    backend = adapter.backend
     if not backend.tree_ensemble:
-        return None
+        return None, f"{adapter.name} is not a tree model with a native TreeSHAP"
+    if space is None:
+        space = build_space(adapter, X, [])
     try:
-        out = backend.tree_shap(space.adapter.model_input(X))
+        out = backend.tree_shap(adapter.model_input(X))
     except Exception as exc:  # noqa: BLE001 - an odd tree model: the generic explainers still work
         log.warning("native TreeSHAP failed (%s); using the model-agnostic explainers", _short(exc))
-        return None
+        return None, f"the native TreeSHAP raised {_short(exc)}"
     if out is None:
-        return None
+        return None, f"{backend.tree_shap_source}'s TreeSHAP does not take this model's non-numeric columns"
     phi, base, raw, kind = out
     if phi.shape[1] != space.d:
-        return None
-    what = "log-odds (margin) per class" if kind == "margin" else "the forest's averaged class probabilities"
-    return phi, base, raw, kind, [TREE_NOTE.format(lib=backend.tree_shap_source, what=what)]
+        return None, f"the native TreeSHAP gave {phi.shape[1]} features where the model takes {space.d}"
+    what = "log-odds (margin) per class" if kind == "margin" else "the trees' (averaged) class probabilities"
+    notes = [TREE_NOTE.format(lib=backend.tree_shap_source, what=what)]
+    fx = phi.sum(axis=1) + base[None, :]  # the raw output; checked against the library's own on a subset
+    additivity = float(np.abs(fx[: len(raw)] - raw).max())
+    return _package(space, X, phi, base, fx, class_names, kind, "tree", additivity, 1.0, 0.0, len(X), 0, len(X),
+                    time.perf_counter() - t0, notes), ""
 
 
 def _short(exc: Exception) -> str:
@@ -281,7 +317,8 @@ def _run(name: str, space: ModelSpace, x: torch.Tensor, bg: torch.Tensor, w: tor
         try:
             phi = _shaplib.tree(space, xn, bn)
             if phi.shape[2] == fx.shape[1] and np.abs(phi.sum(axis=1) + base - fx).max() < 1e-4:
-                return phi, base, fx, name
+                # not the path-dependent TreeSHAP "tree" names: exact for the interventional game on the background
+                return phi, base, fx, "tree_interventional"
             notes.append("TreeExplainer output did not match the model's probabilities; used permutation instead.")
         except Exception as exc:  # noqa: BLE001 - shap raises many types for unsupported trees
             notes.append(f"TreeExplainer failed ({_short(exc)}); used permutation instead.")
@@ -351,7 +388,7 @@ def _package(space: ModelSpace, X: Any, phi: np.ndarray, base: np.ndarray, fx: n
     index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(fx))
     values = {k: pd.DataFrame(phi[:, :, j], index=index, columns=space.names) for j, k in enumerate(keys)}
     if standard_errors is None:  # exact and tree values carry no sampling error; Deep/Gradient/Kernel report none
-        standard_errors = np.full(phi.shape, 0.0 if name in ("exact", "tree") else np.nan)
+        standard_errors = np.full(phi.shape, 0.0 if name in EXACT_EXPLAINERS else np.nan)
     ses = {k: pd.DataFrame(standard_errors[:, :, j], index=index, columns=space.names) for j, k in enumerate(keys)}
     by_col = {
         k: pd.DataFrame({c: v.iloc[:, idx].sum(axis=1) for c, idx in space.groups.items()}, index=index)

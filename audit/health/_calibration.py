@@ -185,6 +185,12 @@ def _ece_mce(table: pd.DataFrame) -> tuple[float, float]:
     return float((full["count"] / n * err).sum()), float(err.max())
 
 
+def _counts(count: np.ndarray) -> np.ndarray:
+    """Row counts as integers; weighted counts (cells built with sample weights) kept as they are, since the ECE
+    weighs bins by them."""
+    return count.astype(np.int64) if np.array_equal(count, np.round(count)) else count
+
+
 def _width_table(hc: HitCells, n_bins: int) -> pd.DataFrame:
     """The equal-width reliability table of one group of hit cells (what :func:`reliability_table` gives on rows)."""
     s = bin_sums(hc, width_bins(hc, n_bins), n_bins)
@@ -192,7 +198,7 @@ def _width_table(hc: HitCells, n_bins: int) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         mean, acc = np.where(count > 0, s["vsum"][0] / count, np.nan), np.where(count > 0, s["hits"][0] / count, np.nan)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    out = pd.DataFrame({"lower": edges[:-1], "upper": edges[1:], "count": count.astype(np.int64), "confidence": mean,
+    out = pd.DataFrame({"lower": edges[:-1], "upper": edges[1:], "count": _counts(count), "confidence": mean,
                         "accuracy": acc, "gap": acc - mean})
     out.index.name = "bin"
     return out
@@ -234,7 +240,7 @@ def _group_stats(cells: PredictionCells, member: np.ndarray, G: int, binning: Gr
             if binning == "equal_mass":
                 bound = np.maximum(bound, ece_grid_bound(ps, n_bins, min_bin_count))
         stats = {
-            "n": n.astype(np.int64),
+            "n": _counts(n),
             "accuracy": s["hits"].sum(axis=1) / n,
             "confidence": s["vsum"].sum(axis=1) / n,
             "ece": ece,
@@ -269,7 +275,7 @@ def _column(col: str, cells: PredictionCells, n_bins: int, min_group_size: int, 
     rel = pd.DataFrame({
         "column": col, "group": np.repeat(np.asarray(uniques, dtype=object), n_bins)[real.reshape(-1)],
         "bin": np.tile(np.arange(n_bins), G)[real.reshape(-1)], "lower": lo[real], "upper": hi[real],
-        "count": count[real].astype(np.int64), "confidence": mean_conf[real], "accuracy": acc[real],
+        "count": _counts(count[real]), "confidence": mean_conf[real], "accuracy": acc[real],
         "gap": (acc - mean_conf)[real],
     })
     eligible = [(uniques[g], float(stats["ece"][g])) for g in np.flatnonzero(~small)]

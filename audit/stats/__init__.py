@@ -43,7 +43,13 @@ from audit.stats._cells import (
     merge_cells,
 )
 from audit.stats._cell_metrics import auc_bins, auc_error_bound, cell_by_period, cell_intervals, cell_metrics
-from audit.stats._classification import DENSE_CLASSES, INTERVAL_METRICS, classification_metrics, metric_intervals
+from audit.stats._classification import (
+    DENSE_CLASSES,
+    INTERVAL_METRICS,
+    classification_metrics,
+    metric_intervals,
+    weighted_metric_intervals,
+)
 from audit.stats._intervals import interval_bounds, wilson_interval
 from audit.stats._proportion_gaps import proportion_gaps
 from audit.stats._regression import (
@@ -116,6 +122,7 @@ __all__ = [
     "bootstrap_mean",
     "bootstrap_shares",
     "classification_metrics",
+    "weighted_metric_intervals",
     "group_auc",
     "group_auc_vectorised",
     "hanley_mcneil_se",

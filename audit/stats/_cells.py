@@ -113,7 +113,8 @@ class PredictionCells:
 
     @property
     def n(self) -> int:
-        return int(self.count.sum())
+        # rounded: weighted cells (build_cells' sample_weight, scaled to sum to the rows) add up to n in floats
+        return int(round(float(self.count.sum())))
 
     @property
     def n_groups(self) -> int:
@@ -199,12 +200,14 @@ def _factorize(values: pd.Series, order: tuple | None = None) -> tuple[np.ndarra
 
 def build_cells(y: np.ndarray, proba: np.ndarray, sensitive: pd.DataFrame | None = None, *,
                 periods: pd.Series | None = None, n_bins: int = 15, exact_limit: int | None = None,
-                has_scores: bool = True) -> PredictionCells:
+                has_scores: bool = True, sample_weight: np.ndarray | None = None) -> PredictionCells:
     """Summarise rows: ``y`` class indices, ``proba`` ``(n, k)`` probabilities, ``sensitive`` group columns.
 
     ``periods`` (optional) gives each row's period (``pandas.Period``; missing ones are left out of the
     period axis). With ``exact_limit`` the score and confidence axes move to the grid when either has more
-    distinct values.
+    distinct values. With ``sample_weight`` each row counts as its weight, scaled so the weights sum to the
+    rows (``count`` and every sum are weighted, so every mean read off the cells is the weighted mean); the
+    resampling built on counts (intervals, permutation tests) does not apply to such cells.
 
     >>> p1 = np.array([0.9, 0.2, 0.7, 0.7])
     >>> c = build_cells(np.array([1, 0, 0, 1]), np.column_stack([1 - p1, p1]))
@@ -246,14 +249,19 @@ def build_cells(y: np.ndarray, proba: np.ndarray, sensitive: pd.DataFrame | None
     brier = np.einsum("ij,ij->i", proba, proba) - 2.0 * proba[np.arange(n), y] + 1.0
     score = proba[:, 1] if k == 2 else np.zeros(n)
     exact = exact_limit is None or max(len(np.unique(score)), len(np.unique(conf))) <= exact_limit
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    if len(w) != n:
+        raise AuditInputError(f"sample_weight has {len(w)} values but proba has {n} rows; pass one weight per row")
+    if sample_weight is not None:
+        w = w * (n / w.sum())
     cells = PredictionCells(
         names=names, levels=levels, group_codes=np.asarray(group_codes, np.int64), periods=per_index, n_classes=k,
         n_bins=int(n_bins), exact=exact, has_scores=has_scores, period=period.astype(np.int64),
         group=np.asarray(group, np.int64).reshape(-1), label=y, pred=pred.astype(np.int64),
         score=score if exact else grid_index(score, n_bins).astype(np.float64),
         conf=conf if exact else grid_index(conf, n_bins).astype(np.float64),
-        count=np.ones(n), score_sum=score, conf_sum=conf, conf_sq=conf * conf, conf_min=conf, conf_max=conf,
-        loss_sum=loss, loss_sq=loss * loss, brier_sum=brier, orders=orders)
+        count=w, score_sum=w * score, conf_sum=w * conf, conf_sq=w * conf * conf, conf_min=conf, conf_max=conf,
+        loss_sum=w * loss, loss_sq=w * loss * loss, brier_sum=w * brier, orders=orders)
     return _reduce(cells)
 
 

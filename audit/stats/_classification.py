@@ -47,11 +47,13 @@ def _many_class_metrics(y: np.ndarray, proba: np.ndarray, pred: np.ndarray, has_
     return out
 
 
-def classification_metrics(y: np.ndarray, proba: np.ndarray, *, has_scores: bool = True) -> dict[str, float]:
+def classification_metrics(y: np.ndarray, proba: np.ndarray, *, has_scores: bool = True,
+                           sample_weight: np.ndarray | None = None) -> dict[str, float]:
     """Accuracy, balanced accuracy, ROC AUC (one-vs-rest for multiclass) and log loss.
 
     ``y`` holds class indices (columns of ``proba``). ROC AUC and log loss are NaN when the model
-    returns hard labels only (no scores) or when ``y`` has a single class.
+    returns hard labels only (no scores) or when ``y`` has a single class. With ``sample_weight``
+    every metric is scikit-learn's weighted one (its ``sample_weight=``).
 
     Examples
     --------
@@ -62,20 +64,78 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray, *, has_scores: bool
     """
     pred = proba.argmax(axis=1)
     k = proba.shape[1]
-    if k > DENSE_CLASSES:
+    if k > DENSE_CLASSES and sample_weight is None:
         return _many_class_metrics(np.asarray(y).astype(np.int64), proba, pred, has_scores)
+    w = sample_weight
     out = {
-        "accuracy": float(skm.accuracy_score(y, pred)),
-        "balanced_accuracy": float(skm.balanced_accuracy_score(y, pred)),
+        "accuracy": float(skm.accuracy_score(y, pred, sample_weight=w)),
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y, pred, sample_weight=w)),
         "roc_auc": float("nan"),
         "log_loss": float("nan"),
     }
     if has_scores and len(np.unique(y)) > 1:
         if k == 2:
-            out["roc_auc"] = float(skm.roc_auc_score(y, proba[:, 1]))
+            out["roc_auc"] = float(skm.roc_auc_score(y, proba[:, 1], sample_weight=w))
         elif len(np.unique(y)) == k:
-            out["roc_auc"] = float(skm.roc_auc_score(y, proba, multi_class="ovr"))
-        out["log_loss"] = float(skm.log_loss(y, np.clip(proba, 1e-15, 1), labels=np.arange(k)))
+            out["roc_auc"] = float(skm.roc_auc_score(y, proba, multi_class="ovr", sample_weight=w))
+        out["log_loss"] = float(skm.log_loss(y, np.clip(proba, 1e-15, 1), labels=np.arange(k), sample_weight=w))
+    return out
+
+
+def weighted_metric_intervals(y: np.ndarray, proba: np.ndarray, sample_weight: np.ndarray, *, n_boot: int = 1000,
+                              confidence: float = 0.95, seed: int = 0, has_scores: bool = True) -> pd.DataFrame:
+    """Intervals of the weighted accuracy, balanced accuracy and log loss (:func:`classification_metrics` with
+    ``sample_weight``); ROC AUC gets none (NaN).
+
+    Accuracy and balanced accuracy resample the (label, prediction) cells as the fairness intervals do with
+    weights (:func:`audit.stats.resample_counts`: row counts multinomial, each cell's weight total drawn exactly
+    for small cells and from a normal approximation for large ones). Log loss: weighted mean +- z sd / sqrt(n_eff),
+    ``n_eff`` Kish's effective sample size ``(sum w)^2 / sum w^2``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 400)
+    >>> p1 = np.clip(0.5 + 0.3 * (2 * y - 1) + rng.normal(0, 0.25, 400), 0.01, 0.99)
+    >>> ci = weighted_metric_intervals(y, np.column_stack([1 - p1, p1]), rng.uniform(0.5, 2, 400))
+    >>> bool(ci.loc["accuracy", "low"] < ci.loc["accuracy", "high"]), bool(np.isnan(ci.loc["roc_auc", "low"]))
+    (True, True)
+    """
+    from audit.stats._resample import resample_counts, small_weighted_cells
+
+    y = np.asarray(y).astype(np.int64).reshape(-1)
+    proba = np.asarray(proba, dtype=np.float64)
+    w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    if not 0 < confidence < 1:
+        raise AuditInputError(f"confidence must be between 0 and 1, got {confidence}")
+    n, k = proba.shape
+    out = pd.DataFrame(np.nan, index=list(INTERVAL_METRICS), columns=["low", "high"])
+    if n == 0 or n_boot < 1:
+        return out
+    rng = np.random.default_rng(seed)
+    cell = y * k + proba.argmax(axis=1)
+    rows = np.bincount(cell, minlength=k * k).astype(np.float64)
+    wsum = np.bincount(cell, weights=w, minlength=k * k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(rows > 0, wsum / np.where(rows > 0, rows, 1.0), 0.0)
+        var = np.bincount(cell, weights=w * w, minlength=k * k) / np.where(rows > 0, rows, 1.0) - mean**2
+    sd = np.sqrt(np.clip(var, 0.0, None))
+    _, wb = resample_counts(rng, rows, wsum, sd, n_boot, exact_cells=small_weighted_cells(cell, w, k * k))
+    cm = wb.reshape(n_boot, k, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = np.trace(cm, axis1=1, axis2=2) / cm.sum(axis=(1, 2))
+        support = cm.sum(axis=2)
+        recall = np.where(support > 0, np.diagonal(cm, axis1=1, axis2=2) / np.where(support > 0, support, 1.0), np.nan)
+    out.loc["accuracy"] = percentile_interval(acc, confidence)
+    out.loc["balanced_accuracy"] = percentile_interval(np.nanmean(recall, axis=1), confidence)
+    if has_scores and n > 1:
+        own = np.clip(proba, 1e-15, 1.0)
+        losses = -np.log(own[np.arange(n), y] / own.sum(axis=1))
+        m = float(np.average(losses, weights=w))
+        sd_loss = math.sqrt(float(np.average((losses - m) ** 2, weights=w)))
+        n_eff = float(w.sum() ** 2 / (w * w).sum())
+        half = float(norm.ppf(0.5 + confidence / 2)) * sd_loss / math.sqrt(n_eff)
+        out.loc["log_loss"] = (m - half, m + half)
     return out
 
 

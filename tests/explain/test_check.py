@@ -90,3 +90,44 @@ def test_skips_images():
     data = load_data((X, np.arange(10) % 2))
     ctx = AuditContext(model=ModelAdapter(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))), data=data)
     assert "saliency" in ExplainCheck().skip_reason(ctx)
+
+
+def test_tree_model_without_native_tree_shap_keeps_the_stated_row_budget():
+    """HistGradientBoosting on a pandas categorical column: scikit-learn's TreeSHAP cannot take the column, so the
+    check must explain the n_rows sample sized to max_model_rows, not every row, and the model rows it really
+    evaluated (counted by a wrapper around predict_proba) stay within the budget the section states."""
+    import re
+
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from audit import audit
+    from audit.checks.explain import ExplainCheck
+
+    rng = np.random.default_rng(0)
+    n = 1500
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
+                       "c": pd.Categorical(rng.choice(list("xyz"), n)), "g": rng.choice(["m", "f"], n)})
+    df["y"] = ((df.a + (df.c == "x") + rng.normal(0, 0.5, n)) > 0.5).astype(int)
+    model = HistGradientBoostingClassifier(max_iter=15, categorical_features="from_dtype").fit(df[["a", "b", "c"]], df.y)
+    calls: list[int] = []
+    inner = model.predict_proba
+
+    def counting(X):
+        calls.append(len(X))
+        return inner(X)
+
+    model.predict_proba = counting  # an instance attribute: the adapter still sees a scikit-learn tree model
+    check = ExplainCheck(n_rows=200, max_model_rows=100_000, lime_samples=200, n_lime_rows=3)
+    r = audit(model, df, target="y", sensitive=["g"], features=["a", "b", "c"], checks=[check], progress=False)
+    s = r.sections["explain"]
+    assert s.status == "ok"
+    comp = s.tables["SHAP computation"]["value"]
+    assert comp["explainer"] != "tree"
+    budget_note = next(x for x in s.notes if x.startswith("Row budget:"))
+    stated_rows = int(re.search(r"Row budget: ([\d,]+) of", budget_note).group(1).replace(",", ""))
+    assert stated_rows <= 200 and comp["rows explained"] <= stated_rows + 3  # the sample plus chosen LIME rows
+    assert any(x.startswith("Native TreeSHAP was not used") for x in s.notes)
+    # every model row of the audit: one prediction pass on the data, LIME's samples, and SHAP within 1.5 x budget
+    lime = 3 * 200
+    assert sum(calls) <= n + lime + 1.5 * 100_000, (sum(calls), comp["model rows evaluated"])
+    assert comp["model rows evaluated"] <= 1.5 * 100_000

@@ -114,3 +114,31 @@ def test_every_tree_backend_is_additive_in_its_raw_output(data):
     res = shap_values(model, X.iloc[:50])
     assert (res.explainer, res.output, ModelAdapter(model).kind) == ("tree", "margin", "catboost")
     assert res.additivity_error < 1e-9
+
+
+def test_single_decision_tree_gets_native_path_dependent_tree_shap(data):
+    """A lone DecisionTreeClassifier has no decision_function: native TreeSHAP used to crash on it, fall back to
+    interventional values and still be labelled "tree". Its values are shap's path-dependent ones."""
+    import shap
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = data
+    model = DecisionTreeClassifier(max_depth=5, random_state=0).fit(X, y)
+    res = shap_values(model, X.iloc[:60], background=X, exact_budget=1e3)  # too small a budget for exact values
+    assert (res.explainer, res.output) == ("tree", "proba")
+    ref = np.asarray(shap.TreeExplainer(model).shap_values(X.iloc[:60].to_numpy()))  # (rows, features, classes)
+    for k in (0, 1):
+        np.testing.assert_allclose(res.for_class(k).to_numpy(), ref[..., k], atol=1e-8)
+    np.testing.assert_allclose(res.model_output.to_numpy(), model.predict_proba(X.iloc[:60]), atol=1e-12)
+
+
+def test_interventional_tree_explainer_is_not_labelled_tree(data):
+    """shap's interventional TreeExplainer (the fallback when native TreeSHAP is not tried) says what it is."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = data
+    model = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
+    res = shap_values(model, X.iloc[:10], background=X.iloc[100:140], n_background=40, exact_budget=1e3,
+                      native_tree=False)
+    assert res.explainer == "tree_interventional"
+    assert res.additivity_error < 1e-6
