@@ -400,3 +400,21 @@ def test_dask_worker_errors_are_one_line_on_stderr(tmp_path, frame):
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("audit: error: ModelCallError: model raised ValueError while predicting on partition")
     assert "broken on a worker" in line
+
+
+def test_a_dask_audit_keeps_the_repeatability_warning_of_its_sampled_checks(frame):
+    """The Dask engine re-evaluates the policy over the merged sections; the warning a sampled audit found is kept,
+    once, as the in-memory audit reports it."""
+    from audit import Policy
+    from audit._api import _repeat_finding
+    from audit.engines.dask import _merge
+    from audit.model import ModelAdapter
+    from audit.report import Report
+
+    policy = Policy({})
+    warned = Report(sections={}, findings=[_repeat_finding(64, 0.01, policy)], policy=policy, meta={"model": "m"})
+    parts = [Report(sections={}, findings=[], policy=policy, meta={"model": "m"}), warned, warned]
+    adapter = ModelAdapter(LogisticRegression().fit(frame[["a", "b"]], frame["y"]))
+    merged = _merge(parts, adapter, n_rows=N, how="all rows", seconds=0.0)
+    (f,) = merged.findings
+    assert f.metric == "model.repeatability" and f.value == 0.01 and f.status == "warn"
