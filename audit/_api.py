@@ -8,7 +8,10 @@ import logging
 import platform
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -22,6 +25,7 @@ from audit.checks import REGISTRY, Check, starter_thresholds
 from audit.context import AuditContext, AuditOptions
 from audit.data import AuditData, load_data
 from audit.errors import AuditInputError
+from audit.findings import Finding
 from audit.model import ModelAdapter, OutputKind
 from audit.policy import Policy
 from audit.report import Report
@@ -31,6 +35,45 @@ from audit.stats import PredictionCells
 log = logging.getLogger(__name__)
 
 _VERSIONED = ("audit", "torch", "numpy", "pandas", "scikit-learn", "fairlearn", "shap", "captum", "lime")
+#: rows of data predicted a second time to see whether the model gives the same scores, and the largest
+#: difference in a class probability that counts as the same (float32 libraries differ by ~1e-7 between batch
+#: sizes; dropout left on or random noise by 1e-2 and more)
+REPEAT_ROWS, REPEAT_TOLERANCE = 64, 1e-4
+
+
+@dataclass
+class RunRecord:
+    """What a run has done so far, for a supervisor in another thread (the CLI's time budget).
+
+    ``stage`` says what is running; ``sections`` holds each check's section once it finished; ``partial`` builds
+    a report of the finished sections (the unfinished checks as error sections saying why) once checks started.
+    """
+
+    stage: str = "starting"
+    sections: dict[str, Section] = field(default_factory=dict)
+    partial: Callable[[str], Report] | None = None
+
+
+_RECORD: ContextVar[RunRecord | None] = ContextVar("audit_run_record", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[RunRecord]:
+    """Record the progress of the audits run inside the ``with`` block (same thread) in the yielded
+    :class:`RunRecord`, which another thread may read."""
+    record = RunRecord()
+    token = _RECORD.set(record)
+    try:
+        yield record
+    finally:
+        _RECORD.reset(token)
+
+
+def set_stage(stage: str) -> None:
+    """Say what the run is doing now (read by a supervisor through :func:`recording`); no-op otherwise."""
+    record = _RECORD.get()
+    if record is not None:
+        record.stage = stage
 
 
 def _versions() -> dict[str, str]:
@@ -216,6 +259,7 @@ def audit(
                            time_column=time_column, period=period)
     if transform is None and isinstance(model, torch.nn.Module) and callable(getattr(model, "transform", None)):
         transform = model.transform  # a module that carries its own DataFrame encoder
+    set_stage("wrapping the model")
     adapter = ModelAdapter(model, transform=transform, output=model_output, device=device)
     feats = _names(features, "features") if features is not None else _model_columns(adapter, data, target)
     data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data",
@@ -245,11 +289,32 @@ def audit(
         options=options,
     )
     # Predict once up front: a broken model or label mismatch fails here, before any check runs.
+    set_stage("predicting on data")
     _ = ctx.proba, ctx.y
     positive_class_of(ctx.classes, options.positive_class)  # a class the model lacks fails now, not in a check
+    repeat = ctx.repeat_difference(REPEAT_ROWS)
     if train_ is not None:
+        set_stage("predicting on train")
         _ = ctx.train_proba, ctx.train_y
-    return run_checks(ctx, check_list, pol, base, t0=t0, name=name)
+    report = run_checks(ctx, check_list, pol, base, t0=t0, name=name)
+    if repeat is not None:
+        rows, diff = repeat
+        report.meta["repeatability"] = {"rows": rows, "max_abs_difference": diff, "tolerance": REPEAT_TOLERANCE}
+        if diff > REPEAT_TOLERANCE:
+            report.findings.append(_repeat_finding(rows, diff, pol))
+    return report
+
+
+def _repeat_finding(rows: int, diff: float, pol: Policy) -> Finding:
+    """A warning: the model gave other scores for the same rows when called again (it blocks under fail_on='warn')."""
+    return Finding(
+        check="model", metric="model.repeatability", value=diff, threshold=f"max difference <= {REPEAT_TOLERANCE:g}",
+        severity="warn", status="warn", passed=pol.fail_on != "warn",
+        message=(f"the model returned different scores for the same rows: predicting the first {rows} rows again "
+                 f"changed a class probability by up to {diff:.4g} (tolerance {REPEAT_TOLERANCE:g}). The checks call the "
+                 "model many times on the same rows, so their numbers mix different draws: put the model in eval mode "
+                 "(dropout), fix its random seed, or remove the randomness"),
+    )
 
 
 def audit_summary(model: Any, cells: PredictionCells, frame: Any, *, target: str, sensitive: list[str],
@@ -282,6 +347,12 @@ def run_checks(ctx: AuditContext, check_list: list[Check], pol: Policy, base: An
     """Run ``check_list`` on ``ctx`` and turn the sections into a report (what :func:`audit` does once the data is
     loaded; the Dask engine calls it with a context of summarised predictions)."""
     sections: dict[str, Section] = {}
+    record = _RECORD.get()
+    if record is not None:
+        # a supervisor (the CLI's time budget) can write what finished, the rest as errors saying why
+        record.sections = sections
+        record.partial = lambda why: _assemble(ctx, _with_unfinished(dict(sections), check_list, why), pol, base,
+                                               t0=t0, name=name)
     bar = None
     if ctx.progress:
         from tqdm.auto import tqdm
@@ -290,12 +361,28 @@ def run_checks(ctx: AuditContext, check_list: list[Check], pol: Policy, base: An
     for check in check_list:
         if bar is not None:
             bar.set_postfix_str(check.name)
+        set_stage(f"check {check.name!r}")
         sections[check.name] = _run_check(check, ctx)
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
+    set_stage("writing the report")
+    return _assemble(ctx, sections, pol, base, t0=t0, name=name)
 
+
+def _with_unfinished(sections: dict[str, Section], check_list: list[Check], why: str) -> dict[str, Section]:
+    """``sections`` plus an error section for every check of ``check_list`` without one (it did not finish)."""
+    for check in check_list:
+        if check.name not in sections:
+            sections[check.name] = Section(check=check.name, title=check.title, status="error",
+                                           reason=f"the check did not finish: {why}")
+    return sections
+
+
+def _assemble(ctx: AuditContext, sections: dict[str, Section], pol: Policy, base: Any, *, t0: float,
+              name: str | None) -> Report:
+    """The report of ``sections``: the policy's findings and the run's metadata."""
     metrics = {m.name: m for s in sections.values() for m in s.metrics}
     check_of = {m.name: s.check for s in sections.values() for m in s.metrics}
     skipped = {s.check: s.reason for s in sections.values() if s.status != "ok"}
@@ -397,9 +484,17 @@ def _run_check(check: Check, ctx: AuditContext) -> Section:
             unweighted = check.weights_note(ctx) if section.status == "ok" else None
             if unweighted:
                 section.notes.append(unweighted)
-    except Exception as exc:  # noqa: BLE001 - one broken check must not sink the report
-        log.exception("check %s raised", check.name)
-        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    except KeyboardInterrupt:  # the user's Ctrl-C ends the run
+        raise
+    except BaseException as exc:  # noqa: BLE001 - one broken check must not sink the report
+        # BaseException: a model that calls sys.exit(0) (SystemExit) inside a check must not end the gate with
+        # exit 0 and no report; it is an error section, which fails the verdict. The reason is in the report;
+        # the traceback only at DEBUG (audit run --debug), so stderr keeps its one-line contract.
+        log.debug("check %s raised", check.name, exc_info=True)
+        if isinstance(exc, SystemExit):
+            tb = f"SystemExit: the model or the check called sys.exit({exc.code!r})"
+        else:
+            tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
         section = Section(check=check.name, title=check.title, status="error", reason=f"the check raised {tb}")
     section.duration_s = time.perf_counter() - t
     return section

@@ -58,13 +58,21 @@ def _number(value: Any, where: str) -> float:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         kind = "a boolean" if isinstance(value, bool) else f"a {type(value).__name__}"
-        raise AuditInputError(f"{where} must be a number or null, got {value!r} ({kind}); "
+        raise AuditInputError(f"{where} must be a number or null, got {_shown(value)} ({kind}); "
                               "use the audit.json a previous run wrote, or write the value as a bare number")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer of hundreds of digits: no metric value is that large
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        raise AuditInputError(f"{where} is an integer of about {digits} digits, too large for a metric value; "
+                              "use the audit.json a previous run wrote") from None
 
 
 def _shown(value: Any, limit: int = 60) -> str:
-    r = repr(value)
+    try:
+        r = repr(value)
+    except (ValueError, RecursionError):  # an int over 4,300 digits, a list nested thousands deep
+        return f"a {type(value).__name__} too large to show"
     return r if len(r) <= limit else r[: limit - 3] + "..."
 
 
@@ -109,6 +117,12 @@ def load_baseline(baseline: str | Path | Mapping[str, Any] | None) -> Baseline |
                               "pass the audit.json of a previous run") from None
     except json.JSONDecodeError as exc:
         raise AuditInputError(f"baseline {name!r} is not valid JSON: {exc}; pass the audit.json of a previous run") from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise AuditInputError(f"baseline {name!r} nests JSON arrays or objects too deeply to read; an audit.json nests "
+                              "a few levels: pass the audit.json of a previous run") from None
+    except ValueError as exc:  # an integer over Python's 4,300-digit conversion limit
+        raise AuditInputError(f"baseline {name!r} holds a number JSON cannot read here ({exc}); "
+                              "pass the audit.json of a previous run") from None
     if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
         got = "no 'metrics' key" if isinstance(data, dict) and "metrics" not in data else (
             f"'metrics' is {type(data['metrics']).__name__}" if isinstance(data, dict) else f"a JSON {type(data).__name__}")

@@ -1,7 +1,9 @@
 """Command line: ``audit run CONFIG``, ``audit checks``, ``audit demo``.
 
 Exit codes: 0 every gate passed, 1 a gate failed, 2 the audit could not run (bad config,
-unloadable model, invalid data), with a one-line reason on stderr (``--debug`` for a traceback).
+unloadable model, invalid data, the time budget ran out, code of the model or a factory that called
+``sys.exit``), with a one-line reason on stderr (``--debug`` for a traceback). Exit 0 comes only after
+the outputs of a passing verdict are written.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import hashlib
 import logging
 import os
 import sys
+import threading
 import traceback
 from pathlib import Path
+from typing import Any
 
 EXIT_PASS, EXIT_FAIL, EXIT_CANNOT_RUN = 0, 1, 2
 
@@ -31,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="audit.json of a previous run: gate on regressions (max_increase / max_decrease, inclusive "
                           "up to 1e-9 absolute + relative), show deltas; checked before the audit runs")
     run.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    run.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                     help="time budget of the whole run (overrides [audit] timeout): past it the run ends with exit 2, "
+                          "writing the checks that finished (the others as errors)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary on stdout")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
     chk = sub.add_parser("checks", help="list checks and the metric names a policy can use")
@@ -38,6 +45,19 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="audit the bundled COMPAS model and write an HTML report")
     demo.add_argument("--out", default="reports/compas.html")
     return ap
+
+
+def _seconds(text: str) -> float:
+    """``--timeout``: a positive, finite number of seconds."""
+    from audit.config import is_seconds
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not is_seconds(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
 
 
 def metric_reference_markdown() -> str:
@@ -86,13 +106,125 @@ def _cmd_checks(markdown: bool = False) -> int:
     return EXIT_PASS
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from audit import audit, starter_thresholds
-    from audit.config import build_audit_kwargs, read_config
-    from audit.policy import Policy
+class TimeBudget:
+    """Ends ``audit run`` with exit 2 once it has run ``seconds``, writing the checks that finished.
+
+    A thread, not a signal handler: the run may be blocked where no Python handler runs (a read from a FIFO,
+    a TorchScript loop in native code). When the time is up it builds the report of the finished sections
+    (:attr:`audit._api.RunRecord.partial`: the unfinished checks are error sections saying so), writes the
+    outputs, prints one line and ends the process with ``os._exit(2)``. Only native code that never releases
+    Python's GIL keeps it from running; a CI job's own timeout is the last resort there.
+    """
+
+    def __init__(self, seconds: float, source: str, record: Any, write: Any) -> None:
+        self.seconds, self.source, self.record, self.write = seconds, source, record, write
+        self.lock = threading.Lock()  # held by whoever writes the outputs: the run, or the budget
+        self.timer = threading.Timer(seconds, self._expire)
+        self.timer.daemon = True
+
+    def start(self) -> None:
+        self.timer.start()
+
+    def finish(self) -> None:
+        """The run is about to write its outputs: stop the timer. If the budget already ran out and is writing,
+        this waits, and the budget ends the process."""
+        self.timer.cancel()
+        self.lock.acquire()
+
+    def _expire(self) -> None:
+        if not self.lock.acquire(blocking=False):
+            return  # the run finished in time and is writing its own outputs
+        why = f"the time budget of {self.seconds:g} s ({self.source}) ran out during {self.record.stage}"
+        try:
+            if self.record.partial is None:
+                wrote = "no check had finished; nothing was written"
+            else:
+                done = list(self.record.sections)  # a snapshot: the run goes on meanwhile
+                report = self.record.partial(why)
+                report.meta["timed_out"] = why
+                out = self.write(report)
+                wrote = (f"wrote the {len(done)} finished check(s) ({', '.join(done) or 'none'}) to {out}, the others "
+                         "as errors")
+        except BaseException as exc:  # noqa: BLE001 - the process ends with exit 2 whatever happens here
+            wrote = f"could not write the finished checks: {type(exc).__name__}: {exc}"
+        print(f"audit: error: TimeoutError: {why}; {wrote}", file=sys.stderr)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001, S110 - a closed stream cannot stop the exit
+                pass
+        os._exit(EXIT_CANNOT_RUN)
+
+
+def _write_outputs(report: Any, out: Path, cfg: Any) -> Path:
+    """Write report.html, audit.json, junit.xml and summary.md to ``out`` (and append the summary to
+    ``$GITHUB_STEP_SUMMARY``); returns the HTML path."""
     from audit.report import write_atomic
 
+    report.meta["config"] = str(cfg.path)
+    report.meta["config_hash"] = hashlib.sha256(cfg.path.read_bytes()).hexdigest()[:12]
+    out.mkdir(parents=True, exist_ok=True)
+    html = report.save_html(out / "report.html")
+    report.to_json(out / "audit.json")
+    report.to_junit(out / "junit.xml")
+    md = report.to_markdown()
+    # UTF-8 through a temp file and a rename, like the other outputs: with the locale's codec, LC_ALL=C (or a
+    # Windows code page) failed on the first emoji and left a 0-byte summary.md
+    write_atomic(out / "summary.md", md)
+    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        with open(summary_path, "a", encoding="utf-8") as fh:
+            fh.write(md)
+    return html
+
+
+def _quiet_torch(debug: bool) -> None:
+    """Torch logs the traceback of a failed step at WARNING through its own handler (a torch.export file that does
+    not deserialize); the error itself reaches the user in one line, so below ERROR it speaks only with --debug.
+    Torch sets its loggers' levels when it is imported: call this after."""
+    if not debug:
+        logging.getLogger("torch").setLevel(logging.ERROR)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from audit._api import recording  # imports torch
+    from audit.config import read_config
+
+    _quiet_torch(args.debug)
     cfg = read_config(args.config)
+    out = Path(args.out)
+    seconds = args.timeout if args.timeout is not None else cfg.audit.get("timeout")
+    source = "--timeout" if args.timeout is not None else "[audit] timeout"
+    with recording() as record:
+        budget = None
+        if seconds is not None:
+            budget = TimeBudget(float(seconds), source, record, lambda report: _write_outputs(report, out, cfg).parent)
+            budget.start()
+        try:
+            report = _audit_from_config(args, cfg)
+        finally:
+            if budget is not None:
+                budget.timer.cancel()  # a run that raised ends now with its own reason
+        if budget is not None:
+            budget.finish()
+    html = _write_outputs(report, out, cfg)
+    # exit 0 only for a verdict that passed, and only once its outputs are written
+    code = EXIT_PASS if report.passed is True else EXIT_FAIL
+    if not args.quiet:
+        try:
+            _echo(report.to_markdown())
+            _echo(f"report: {html}")
+        except BrokenPipeError:  # `audit run ... | head`: the reader left; the verdict still decides the exit code
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
+
+
+def _audit_from_config(args: argparse.Namespace, cfg: Any) -> Any:
+    """Load what the config names and run the audit (a Dask cluster for it when the config has [engine])."""
+    from audit import audit, starter_thresholds
+    from audit.config import build_audit_kwargs
+    from audit.policy import Policy
+
     checks = [c.strip() for c in args.checks.split(",") if c.strip()] if args.checks else None
     kwargs = build_audit_kwargs(cfg, checks=checks)
     if args.seed is not None:
@@ -110,28 +242,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from audit.config import dask_client
 
         with dask_client(cfg):
-            report = audit(**kwargs, policy=policy, progress=not args.quiet)
-    else:
-        report = audit(**kwargs, policy=policy, progress=not args.quiet)
-    report.meta["config"] = str(cfg.path)
-    report.meta["config_hash"] = hashlib.sha256(cfg.path.read_bytes()).hexdigest()[:12]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    html = report.save_html(out / "report.html")
-    report.to_json(out / "audit.json")
-    report.to_junit(out / "junit.xml")
-    md = report.to_markdown()
-    # UTF-8 through a temp file and a rename, like the other outputs: with the locale's codec, LC_ALL=C (or a
-    # Windows code page) failed on the first emoji and left a 0-byte summary.md
-    write_atomic(out / "summary.md", md)
-    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary_path:
-        with open(summary_path, "a", encoding="utf-8") as fh:
-            fh.write(md)
-    if not args.quiet:
-        _echo(md)
-        _echo(f"report: {html}")
-    return EXIT_PASS if report.passed else EXIT_FAIL
+            return audit(**kwargs, policy=policy, progress=not args.quiet)
+    return audit(**kwargs, policy=policy, progress=not args.quiet)
 
 
 def _echo(text: str) -> None:
@@ -171,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CANNOT_RUN
     except BrokenPipeError:  # `audit checks | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_PASS
+        return EXIT_PASS if args.command != "run" else EXIT_CANNOT_RUN
     except Exception as exc:  # noqa: BLE001 - any failure to run is exit 2 with a one-line reason
         if getattr(args, "debug", False):
             traceback.print_exc()
@@ -179,6 +291,13 @@ def main(argv: list[str] | None = None) -> int:
         if len(str(exc).splitlines()) > 1:
             reason += " " + " ".join(line.strip() for line in str(exc).splitlines()[1:6])
         print(f"audit: error: {type(exc).__name__}: {reason}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    except BaseException as exc:  # noqa: BLE001 - SystemExit(0) from a model must not read as "passed"
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"raised {type(exc).__name__}"
+        print(f"audit: error: {type(exc).__name__}: code the audit ran (the model, a factory or a transform) {what} "
+              "before a verdict was written; the audit did not finish", file=sys.stderr)
         return EXIT_CANNOT_RUN
 
 

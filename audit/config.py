@@ -1,12 +1,22 @@
 """``audit.toml``: where the model and data come from, which checks run, and the policy.
 
 Paths are relative to the config file (or absolute); the config's folder and the working directory
-are importable, so ``factory = "mypkg.models:load_model"`` finds a package next to the config.
+are importable, so ``factory = "mypkg.models:load_model"`` finds a package next to the config. They are
+searched after the installed packages, so a project file named like a library (``lime.py``) never
+replaces it.
+
+Model files that are data (ONNX, XGBoost ``.ubj``/``.json``, LightGBM ``.txt``, CatBoost ``.cbm``, skops
+with its trusted-types check) load as they are; every format that is code (TorchScript ``.pt``,
+``torch.export`` ``.pt2``, pickles) loads only with ``trust_code = true`` (``trust_pickle`` is its
+older name): loading or calling it can run anything, so a model proposed in a pull request cannot
+take over the machine that audits it.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
+import stat
 import sys
 import tomllib
 from collections.abc import Callable
@@ -19,11 +29,12 @@ import pandas as pd
 from audit.errors import AuditInputError
 
 _SCHEMA: dict[str, set[str]] = {
-    "model": {"factory", "path", "transform", "output", "trust_pickle", "trusted_types", "score", "pred", "classes"},
+    "model": {"factory", "path", "transform", "output", "trust_code", "trust_pickle", "trusted_types", "score", "pred",
+              "classes"},
     "data": {"path", "factory", "target", "sensitive", "features", "modality", "sample_weight"},
     "train": {"path", "factory"},
     "audit": {"checks", "seed", "device", "immutable", "baseline", "name", "min_group_size", "positive_class",
-              "positive_is_favorable", "time_column", "period"},
+              "positive_is_favorable", "time_column", "period", "timeout"},
     "engine": {"scheduler", "workers"},  # Dask: data larger than memory
     "checks": set(),  # [checks.<name>] tables: settings passed to that check
     "policy": set(),  # metric names, validated by Policy
@@ -74,12 +85,18 @@ def _is_seed(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
+def is_seconds(v: Any) -> bool:
+    """A time budget: a positive, finite number of seconds (``nan`` or ``inf`` would never end the run)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
 #: the type every known key takes: (what it must be, test, an example value for the fix)
 _KEY_TYPES: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "model.factory": ("a string 'module:function'", _is_str, '"mypkg.models:load_model"'),
     "model.path": ("a string (a file path)", _is_str, '"model.pt"'),
     "model.transform": ("a string 'module:function'", _is_str, '"mypkg.features:make_encoder"'),
     "model.output": (f"one of {list(_OUTPUT_KINDS)}", lambda v: isinstance(v, str) and v in _OUTPUT_KINDS, '"auto"'),
+    "model.trust_code": ("true or false (a TOML boolean, without quotes)", _is_bool, "false"),
     "model.trust_pickle": ("true or false (a TOML boolean, without quotes)", _is_bool, "false"),
     "model.trusted_types": ("a list of type names", _is_strs, '["mypkg.module.MyClass"]'),
     "data.path": ("a string (a file path)", _is_str, '"data/test.csv"'),
@@ -107,6 +124,7 @@ _KEY_TYPES: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "audit.positive_is_favorable": ("true or false (a TOML boolean, without quotes)", _is_bool, "true"),
     "audit.time_column": ("a column name (a timestamp)", _is_str, '"scored_at"'),
     "audit.period": ('a pandas period: "D", "W", "M" or "Q"', _is_str, '"M"'),
+    "audit.timeout": ("a positive number of seconds", is_seconds, "1800"),
 }
 
 
@@ -249,6 +267,11 @@ def read_config(path: str | Path) -> AuditConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
+    except RecursionError:  # arrays or inline tables nested thousands deep
+        raise ConfigError(f"config file {str(p)!r} nests arrays or tables too deeply to read; "
+                          "an audit config needs two levels ([checks.<name>] tables)") from None
+    except ValueError as exc:  # an integer literal over Python's 4,300-digit conversion limit
+        raise ConfigError(f"config file {str(p)!r} holds a value TOML cannot read here: {exc}") from None
     unknown = set(raw) - set(_SCHEMA)
     if unknown:
         raise ConfigError(f"config has unknown table [{sorted(unknown)[0]}]; valid tables are {sorted(_SCHEMA)}")
@@ -283,6 +306,9 @@ def read_config(path: str | Path) -> AuditConfig:
         if isinstance(audit_t.get("immutable"), str):
             audit_t["immutable"] = [audit_t["immutable"]]
     _validate_types(raw)
+    if "trust_code" in m and "trust_pickle" in m and m["trust_code"] != m["trust_pickle"]:
+        raise ConfigError("config keys 'model.trust_code' and 'model.trust_pickle' disagree; trust_pickle is the older "
+                          "name of trust_code: keep only trust_code")
     checks = raw.get("checks", {})
     if not isinstance(checks, dict) or not all(isinstance(v, dict) for v in checks.values()):
         raise ConfigError("config [checks] must hold one table per check, e.g. [checks.fairness] n_boot = 200")
@@ -293,13 +319,17 @@ def read_config(path: str | Path) -> AuditConfig:
 
 
 def import_object(spec: str, key: str, root: Path) -> Any:
-    """Import ``"package.module:attribute"``; the config folder and cwd are on ``sys.path``."""
+    """Import ``"package.module:attribute"``; the config folder and cwd are on ``sys.path``.
+
+    They go at its end: a project file named like an installed library (``lime.py``, ``shap.py``) must not
+    replace that library for the audit's own code.
+    """
     if not isinstance(spec, str) or ":" not in spec:
         raise ConfigError(f"config key {key!r} must look like 'package.module:function', got {spec!r}")
     mod_name, _, attr = spec.partition(":")
     for folder in (str(root), str(Path.cwd())):
         if folder not in sys.path:
-            sys.path.insert(0, folder)
+            sys.path.append(folder)
     try:
         module = importlib.import_module(mod_name)
     except ImportError as exc:
@@ -309,29 +339,81 @@ def import_object(spec: str, key: str, root: Path) -> Any:
         for part in attr.split("."):
             obj = getattr(obj, part)
     except AttributeError:
-        raise ConfigError(f"config key {key!r}: module {mod_name!r} has no attribute {attr!r}") from None
+        raise ConfigError(f"config key {key!r}: module {mod_name!r} has no attribute {attr!r}"
+                          f"{_shadowed(module, mod_name, root)}") from None
     return obj
+
+
+def _shadowed(module: Any, mod_name: str, root: Path) -> str:
+    """A hint when an installed module of the same name was imported instead of the project's file."""
+    top = mod_name.split(".")[0]
+    mine = [root / f"{top}.py", root / top / "__init__.py"]
+    origin = getattr(module, "__file__", None)
+    if any(p.is_file() for p in mine) and origin and not Path(origin).resolve().is_relative_to(root.resolve()):
+        return (f" (an installed module {top!r} at {origin} comes before the project's {top!r} next to the config; "
+                "rename the project's module)")
+    return ""
 
 
 def _call(factory: Callable[[], Any], key: str) -> Any:
     try:
         return factory()
+    except SystemExit as exc:  # sys.exit(0) in a factory must not end the gate with "passed"
+        raise ConfigError(f"config key {key!r}: the factory called sys.exit({exc.code!r}); a factory must return "
+                          "its object or raise") from None
     except Exception as exc:  # noqa: BLE001 - reported as a cannot-run error with context
         raise ConfigError(f"config key {key!r}: the factory raised {type(exc).__name__}: {exc}") from exc
 
 
 def _resolve(root: Path, value: str, key: str) -> Path:
+    """The path ``value`` names (relative to the config's folder); it must exist and be a file or a folder.
+
+    A FIFO, socket or device is refused: reading one blocks until someone writes to it, or never ends.
+    """
     p = Path(value)
     p = p if p.is_absolute() else root / p
     if not p.exists():
         raise ConfigError(f"config key {key!r}: file {str(p)!r} not found")
+    mode = p.stat().st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise ConfigError(f"config key {key!r}: {str(p)!r} is {kind}, not a regular file; reading it could block "
+                          "for ever: pass a file")
     return p
 
 
+#: model file suffixes that are code: loading (TorchScript's and torch.export's graphs can call any operator,
+#: including ``aten::from_file`` which writes files; ``.pt2`` sample inputs and ``torch.load`` are pickles) or
+#: calling them runs what the file says. They load only with ``trust_code = true``.
+CODE_SUFFIXES = (".pt", ".pth", ".ts", ".pt2", ".pkl", ".pickle", ".joblib")
+#: model file suffixes that are data: trees, graphs of the runtime's own operators, or arrays (skops, with its
+#: trusted-types check). They load without a trust flag.
+DATA_SUFFIXES = (".onnx", ".ubj", ".json", ".txt", ".cbm", ".skops")
+
+
+def trusts_code(model: dict[str, Any]) -> bool:
+    """Whether ``[model]`` allows a model file that is code: ``trust_code = true`` (or its older name
+    ``trust_pickle = true``); read_config allows only real booleans there."""
+    return model.get("trust_code", False) is True or model.get("trust_pickle", False) is True
+
+
+def _untrusted_code(path: Path, what: str) -> ConfigError:
+    return ConfigError(
+        f"config key 'model.path': {path.name} is {what}, which runs arbitrary code when loaded or called, and "
+        "[model] does not set trust_code = true; set it only for a file you would run as a program (never for a "
+        "model proposed in an unreviewed pull request), or save the model as ONNX, skops or the library's own "
+        "model file"
+    )
+
+
 def load_model(cfg: AuditConfig) -> Any:
-    """The model named by ``[model]``: a factory, a TorchScript / torch.export file, an ONNX file, an XGBoost
-    (``.ubj``) or CatBoost (``.cbm``) model file, a skops file, or (only with ``trust_pickle = true``) a pickle.
-    None of these formats but the pickle runs code when loaded."""
+    """The model named by ``[model]``: a factory, or a model file.
+
+    Data formats load as they are: ONNX, XGBoost (``.ubj``, ``.json``), LightGBM (``.txt``), CatBoost
+    (``.cbm``), skops (types beyond skops' defaults and our reviewed list only when named in
+    ``trusted_types``). Code formats (:data:`CODE_SUFFIXES`: TorchScript, ``torch.export`` programs, pickles)
+    load only with ``trust_code = true``.
+    """
     m = cfg.model
     if "score" in m or "pred" in m:
         from audit.backends import StoredPredictions
@@ -341,66 +423,77 @@ def load_model(cfg: AuditConfig) -> Any:
         return _call(import_object(m["factory"], "model.factory", cfg.root), "model.factory")
     path = _resolve(cfg.root, m["path"], "model.path")
     suffix = path.suffix.lower()
-    trust = m.get("trust_pickle", False) is True  # read_config allows only a real boolean here
-    import torch
-
+    if suffix not in CODE_SUFFIXES + DATA_SUFFIXES:
+        raise ConfigError(
+            f"config key 'model.path': unsupported model file type {suffix!r}; use .onnx, .ubj or .json (XGBoost), "
+            ".txt (LightGBM), .cbm (CatBoost), .skops, or with trust_code = true .pt (TorchScript), .pt2 "
+            "(torch.export) or a pickle"
+        )
+    if suffix in CODE_SUFFIXES and not trusts_code(m):
+        what = {".pt2": "a torch.export program", ".pkl": "a pickle", ".pickle": "a pickle",
+                ".joblib": "a pickle"}.get(suffix, "a TorchScript program or a pickled torch model")
+        raise _untrusted_code(path, what)
     try:
-        if suffix == ".pt2":
-            return torch.export.load(str(path)).module()
-        if suffix == ".onnx":
-            from audit.backends import load_onnx
-
-            return load_onnx(path)
-        if suffix == ".ubj":  # XGBoost's binary model format: trees and parameters, no code
-            import xgboost
-
-            booster = xgboost.Booster()
-            booster.load_model(str(path))
-            return booster
-        if suffix == ".cbm":  # CatBoost's model format
-            import catboost
-
-            return catboost.CatBoostClassifier().load_model(str(path))
-        if suffix in (".pt", ".pth", ".ts"):
-            try:
-                return torch.jit.load(str(path), map_location="cpu")
-            except RuntimeError:
-                if not trust:
-                    raise ConfigError(
-                        f"config key 'model.path': {path.name} is not TorchScript; loading a pickled torch model "
-                        "runs arbitrary code: set trust_pickle = true in [model] if you trust the file"
-                    ) from None
-                return torch.load(str(path), map_location="cpu", weights_only=False)
-        if suffix == ".skops":
-            import skops.io as sio
-
-            # skops already trusts its own defaults; of the rest only our reviewed list and the user's names load
-            untrusted = sio.get_untrusted_types(file=str(path))
-            allowed = _SKOPS_TRUSTED | set(m.get("trusted_types", []))
-            unsafe = [t for t in untrusted if t not in allowed]
-            if unsafe:
-                raise ConfigError(
-                    f"config key 'model.path': {path.name} contains types that skops does not trust and that can run "
-                    f"code when loaded: {unsafe}; list them in [model] trusted_types = [...] only if you trust the file"
-                )
-            return sio.load(str(path), trusted=untrusted)
-        if suffix in (".pkl", ".pickle", ".joblib"):
-            if not trust:
-                raise ConfigError(
-                    f"config key 'model.path': {path.name} is a pickle, which runs arbitrary code when loaded; "
-                    "save the model with skops or TorchScript, or set trust_pickle = true in [model]"
-                )
-            import joblib
-
-            return joblib.load(path)
+        return _load_model_file(path, suffix, m)
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise ConfigError(f"config key 'model.path': cannot load {path.name}: {type(exc).__name__}: {exc}") from exc
-    raise ConfigError(
-        f"config key 'model.path': unsupported model file type {suffix!r}; use .pt (TorchScript), .pt2 (torch.export), "
-        ".onnx, .ubj (XGBoost), .cbm (CatBoost), .skops, or a pickle with trust_pickle = true"
-    )
+
+
+def _load_model_file(path: Path, suffix: str, m: dict[str, Any]) -> Any:
+    """Load ``path`` by its suffix; the caller has checked that a code format is trusted."""
+    if suffix == ".onnx":
+        from audit.backends import load_onnx
+
+        return load_onnx(path)
+    if suffix in (".ubj", ".json"):  # XGBoost's model formats: trees and parameters, no code
+        import xgboost
+
+        booster = xgboost.Booster()
+        booster.load_model(str(path))
+        return booster
+    if suffix == ".txt":  # LightGBM's text model format
+        import lightgbm
+
+        return lightgbm.Booster(model_file=str(path))
+    if suffix == ".cbm":  # CatBoost's model format
+        import catboost
+
+        return catboost.CatBoostClassifier().load_model(str(path))
+    if suffix == ".skops":
+        import skops.io as sio
+
+        # skops already trusts its own defaults; of the rest only our reviewed list and the user's names load
+        untrusted = sio.get_untrusted_types(file=str(path))
+        allowed = _SKOPS_TRUSTED | set(m.get("trusted_types", []))
+        unsafe = [t for t in untrusted if t not in allowed]
+        if unsafe:
+            raise ConfigError(
+                f"config key 'model.path': {path.name} contains types that skops does not trust and that can run "
+                f"code when loaded: {unsafe}; list them in [model] trusted_types = [...] only if you trust the file"
+            )
+        return sio.load(str(path), trusted=untrusted)
+    import logging
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):
+            # torch's loaders warn about pickle protocols and file versions while they try one reader after another;
+            # whether the file loads is what the user hears (the warnings with --debug)
+            warnings.simplefilter("ignore")
+        if suffix == ".pt2":
+            return torch.export.load(str(path)).module()
+        if suffix in (".pt", ".pth", ".ts"):
+            try:
+                return torch.jit.load(str(path), map_location="cpu")
+            except RuntimeError:  # not TorchScript: a pickled module
+                return torch.load(str(path), map_location="cpu", weights_only=False)
+    import joblib
+
+    return joblib.load(path)
 
 
 def load_frame(spec: dict[str, Any], table: str, root: Path) -> pd.DataFrame:
@@ -442,6 +535,8 @@ def load_dask_frame(spec: dict[str, Any], table: str, root: Path) -> Any:
         [Path(pattern)] if Path(pattern).exists() else [])
     if not matches:
         raise ConfigError(f"config key '{table}.path': nothing matches {pattern!r}")
+    for match in matches:  # a FIFO among the parts would block the read for ever
+        _resolve(root, str(match), f"{table}.path")
     try:
         return dd.read_parquet([str(p) for p in matches])
     except Exception as exc:  # noqa: BLE001
@@ -462,8 +557,16 @@ def dask_client(cfg: AuditConfig) -> Any:
         logging.getLogger("distributed").setLevel(logging.ERROR)
     scheduler = cfg.engine.get("scheduler", "local")
     if scheduler == "local":
-        cluster = distributed.LocalCluster(n_workers=int(cfg.engine.get("workers", 2)), threads_per_worker=1,
-                                           processes=True, dashboard_address=None, silence_logs=logging.WARNING)
+        # the workers log a task that raised with its traceback at ERROR: the error reaches the client and is
+        # reported in one line, so the workers stay silent but for --debug
+        quiet = logging.WARNING if logging.getLogger().isEnabledFor(logging.DEBUG) else logging.CRITICAL
+        import warnings
+
+        with warnings.catch_warnings():
+            # the scheduler's HTTP server moves off port 8787 when another cluster holds it, and says so
+            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+            cluster = distributed.LocalCluster(n_workers=int(cfg.engine.get("workers", 2)), threads_per_worker=1,
+                                               processes=True, dashboard_address=None, silence_logs=quiet)
         return distributed.Client(cluster)
     try:
         return distributed.Client(scheduler, timeout="10s")
@@ -493,11 +596,17 @@ def build_audit_kwargs(cfg: AuditConfig, *, checks: list[str] | None = None) -> 
                 instances.append(REGISTRY[n](**cfg.checks.get(n, {})))
             except TypeError as exc:
                 raise ConfigError(f"config table [checks.{n}]: {exc}") from None
+    from audit._api import set_stage
+
+    set_stage("loading the model ([model])")
     model = load_model(cfg)
     transform = None
     if "transform" in cfg.model:
+        set_stage("calling model.transform")
         transform = _call(import_object(cfg.model["transform"], "model.transform", cfg.root), "model.transform")
+    set_stage("reading the data ([data])")
     data = load_dask_frame(cfg.data, "data", cfg.root) if cfg.engine else load_frame(cfg.data, "data", cfg.root)
+    set_stage("reading the training data ([train])")
     train = load_frame(cfg.train, "train", cfg.root) if cfg.train else None
     baseline = cfg.audit.get("baseline")
     return {

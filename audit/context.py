@@ -147,6 +147,21 @@ class AuditContext:
             return None
         return self.model.predict_proba(self.train.X, what="train")
 
+    def repeat_difference(self, rows: int = 64) -> tuple[int, float] | None:
+        """Predict the first ``rows`` rows of ``data`` again: ``(rows predicted, largest absolute difference from
+        the cached probabilities)``, or None when the model is not called (stored predictions).
+
+        Every check reads :attr:`proba` and many call the model again on the same rows; a model whose scores
+        change between calls (dropout left on, random noise) makes those numbers disagree, so the audit says so.
+        """
+        if self.summary is not None or not self.model.backend.calls_model or len(self.data) == 0:
+            return None
+        k = min(rows, len(self.data))
+        X = self.data.X
+        head = X.iloc[:k] if isinstance(X, pd.DataFrame) else X[:k]
+        again = self.model.predict_proba(head, what=f"data (the first {k} rows, predicted again)")
+        return k, float(np.max(np.abs(again - self.proba[:k])))
+
     @cached_property
     def classes(self) -> np.ndarray:
         """Class values, in the order of ``proba`` columns."""

@@ -107,6 +107,13 @@ class Threshold:
     max_increase: float | None = None
     max_decrease: float | None = None
 
+    def __post_init__(self) -> None:
+        # a NaN bound compares False with everything, so it would pass every value; an infinite one bounds nothing
+        for k in ("min", "max", "max_increase", "max_decrease"):
+            v = getattr(self, k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                raise AuditInputError(f"threshold {k} must be a finite number, got {v!r}")
+
     def describe(self) -> str:
         parts = []
         if self.min is not None:
@@ -137,10 +144,25 @@ def _threshold_from(key: str, spec: Any) -> Threshold:
             v = spec[k]
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise AuditInputError(f"policy[{key!r}].{k} must be a number, got {v!r}")
-            vals[k] = float(v)
+            try:
+                f = float(v)
+            except OverflowError:  # an integer with hundreds of digits
+                f = math.inf
+            if not math.isfinite(f):
+                # NaN compares False with every value, so the bound would pass anything; inf bounds nothing
+                raise AuditInputError(f"policy[{key!r}].{k} must be a finite number, got {_shown_number(v)}; "
+                                      f"write the bound as a number such as {k} = 0.1")
+            vals[k] = f
     if not vals:
         raise AuditInputError(f"policy[{key!r}] sets no bound; give min, max, max_increase or max_decrease")
     return Threshold(severity=sev, **vals)
+
+
+def _shown_number(v: float) -> str:
+    """A bound as the error quotes it: an integer of hundreds of digits is shortened."""
+    if isinstance(v, int) and v.bit_length() > 200:  # str() of an int over 4,300 digits raises
+        return f"an integer of about {int(v.bit_length() * math.log10(2)) + 1} digits"
+    return repr(v)
 
 
 def _did_you_mean(key: str, names: Any) -> str:

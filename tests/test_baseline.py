@@ -234,3 +234,29 @@ def test_help_states_what_fail_on_warn_blocks(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "'warn': every gate whose status is not pass" in out and "blocks (exit 1): warnings, inconclusive results" in out
     assert "whose metric or baseline value was not computed" in out
+
+
+def test_baseline_numbers_too_large_or_too_deep_name_the_file_and_key(tmp_path):
+    """A value of hundreds of digits was a bare OverflowError, one over 4,300 digits a bare ValueError, and
+    arrays nested 100,000 deep a bare RecursionError."""
+    def bad(text: str, match: str) -> None:
+        p = tmp_path / "base.json"
+        p.write_text(text)
+        with pytest.raises(AuditInputError, match=match):
+            load_baseline(p)
+
+    bad('{"metrics": {"performance.accuracy": {"value": 1' + "0" * 400 + "}}}",
+        r"base\.json' key metrics\['performance\.accuracy'\]\.value is an integer of about 401 digits, too large")
+    bad('{"metrics": {"performance.accuracy": 1' + "0" * 5000 + "}}",
+        r"base\.json' holds a number JSON cannot read here \(Exceeds the limit \(4300 digits\)")
+    bad('{"metrics": ' + "[" * 100_000 + "]" * 100_000 + "}", r"base\.json' nests JSON arrays or objects too deeply")
+    bad('{"metrics": {"performance.accuracy": {"value": ' + "[" * 3000 + "]" * 3000 + "}}}",
+        r"base\.json' nests JSON arrays or objects too deeply|metrics\['performance\.accuracy'\]\.value must be a number")
+    with pytest.raises(AuditInputError, match=r"baseline\['performance\.accuracy'\] is an integer of about 401 digits"):
+        load_baseline({"performance.accuracy": 10**400})
+    with pytest.raises(AuditInputError, match=r"baseline\['performance\.accuracy'\] must be a number or null, got a list "
+                                              r"too large to show"):
+        nested: list = []
+        for _ in range(100_000):
+            nested = [nested]
+        load_baseline({"performance.accuracy": nested})

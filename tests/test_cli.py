@@ -97,14 +97,14 @@ def test_model_files_skops_torchscript_and_pickle_refusal(tmp_path):
     sio.dump(clf, tmp_path / "m.skops")
     joblib.dump(clf, tmp_path / "m.pkl")
     torch.jit.script(torch.nn.Linear(2, 2)).save(str(tmp_path / "m.pt"))
-    for name in ("m.skops", "m.pt"):
-        cfg = read_config(write(tmp_path, f'[model]\npath = "{name}"\n[data]\npath = "d.csv"\ntarget = "y"\n'))
+    for name, trust in (("m.skops", ""), ("m.pt", "trust_code = true\n")):  # TorchScript is code: trusted by name
+        cfg = read_config(write(tmp_path, f'[model]\npath = "{name}"\n{trust}[data]\npath = "d.csv"\ntarget = "y"\n'))
         kw = build_audit_kwargs(cfg)
         assert kw["data"].shape == (4, 3)
         if name == "m.skops":
             assert (kw["model"].predict_proba(df[["a", "b"]]) == clf.predict_proba(df[["a", "b"]])).all()
     cfg = read_config(write(tmp_path, '[model]\npath = "m.pkl"\n[data]\npath = "d.csv"\ntarget = "y"\n'))
-    with pytest.raises(ConfigError, match="pickle, which runs arbitrary code.*trust_pickle = true"):
+    with pytest.raises(ConfigError, match="pickle, which runs arbitrary code.*trust_code = true"):
         build_audit_kwargs(cfg)
     cfg = read_config(write(tmp_path, '[model]\npath = "m.pkl"\ntrust_pickle = true\n[data]\npath = "d.csv"\ntarget = "y"\n'))
     assert build_audit_kwargs(cfg)["model"].coef_.tolist() == clf.coef_.tolist()
@@ -237,7 +237,7 @@ def test_parquet_data_torch_export_model_check_settings_and_transform_factory(tm
         "def make():\n"
         "    return lambda df: torch.as_tensor(df[['a', 'b']].to_numpy(), dtype=torch.float32)\n"
     )
-    cfg = read_config(write(tmp_path, '[model]\npath = "m.pt2"\ntransform = "enc_mod:make"\n'
+    cfg = read_config(write(tmp_path, '[model]\npath = "m.pt2"\ntrust_code = true\ntransform = "enc_mod:make"\n'
                                       '[data]\npath = "d.parquet"\ntarget = "y"\nsensitive = ["g"]\n'
                                       '[checks.fairness]\nn_boot = 50\nmin_group_size = 5\n'))
     kw = build_audit_kwargs(cfg)
@@ -247,13 +247,13 @@ def test_parquet_data_torch_export_model_check_settings_and_transform_factory(tm
     torch.testing.assert_close(kw["transform"](df), x)
     fair = [c for c in kw["checks"] if getattr(c, "name", None) == "fairness"]
     assert len(fair) == 1 and fair[0].n_boot == 50
-    bad = read_config(write(tmp_path, '[model]\npath = "m.pt2"\n[data]\npath = "d.parquet"\ntarget = "y"\n'
+    bad = read_config(write(tmp_path, '[model]\npath = "m.pt2"\ntrust_code = true\n[data]\npath = "d.parquet"\ntarget = "y"\n'
                                       '[checks.fairness]\nn_bot = 50\n'))
     with pytest.raises(ConfigError, match=r"\[checks.fairness\].*n_bot"):
         build_audit_kwargs(bad)
     # a program exported with a fixed batch size gets a message that says how to export it
     torch.export.save(torch.export.export(net, (torch.zeros(3, 2),)), str(tmp_path / "fixed.pt2"))
-    fixed = write(tmp_path, '[model]\npath = "fixed.pt2"\ntransform = "enc_mod:make"\n'
+    fixed = write(tmp_path, '[model]\npath = "fixed.pt2"\ntrust_code = true\ntransform = "enc_mod:make"\n'
                             '[data]\npath = "d.parquet"\ntarget = "y"\n')
     capsys.readouterr()
     assert main(["run", str(fixed), "--out", str(tmp_path / "o"), "--quiet", "--checks", "performance"]) == 2

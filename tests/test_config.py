@@ -192,3 +192,28 @@ def test_data_sample_weight_key_weighs_the_audit(tmp_path, frame, capsys):
     assert "sample_weight column 'nope' not found" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="'data.sample_weight' must be a column name"):
         read_config(write(tmp_path, HEAD + "sample_weight = 3\n"))
+
+
+def test_a_config_nested_too_deeply_or_with_a_huge_integer_names_the_file(tmp_path, capsys):
+    """tomllib raised a bare RecursionError for arrays nested thousands deep and a bare ValueError for an integer of
+    5,000 digits; both are config errors naming the file."""
+    deep = write(tmp_path, "[audit]\nimmutable = " + "[" * 5000 + "]" * 5000 + "\n", name="deep.toml")
+    with pytest.raises(ConfigError, match=r"deep\.toml' nests arrays or tables too deeply to read"):
+        read_config(deep)
+    huge = write(tmp_path, "[audit]\nseed = 1" + "0" * 5000 + "\n", name="huge.toml")
+    with pytest.raises(ConfigError, match=r"huge\.toml' holds a value TOML cannot read here: Exceeds the limit"):
+        read_config(huge)
+    assert main(["run", str(deep), "--quiet"]) == 2
+    assert "nests arrays or tables too deeply" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["trust_code", "trust_pickle"])
+def test_trust_code_takes_only_a_real_boolean_too(tmp_path, frame, key):
+    marker = tmp_path / "code-ran"
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps(_Tripwire(str(marker))))
+    cfg = write(tmp_path, f'[model]\npath = "m.pkl"\n{key} = "yes"\n[data]\npath = "d.csv"\ntarget = "y"\n')
+    with pytest.raises(ConfigError, match=rf"'model\.{key}' must be true or false"):
+        read_config(cfg)
+    ok = write(tmp_path, f'[model]\npath = "m.pkl"\n{key} = true\n[data]\npath = "d.csv"\ntarget = "y"\n')
+    build_audit_kwargs(read_config(ok))  # trusted: the pickle runs (its "model" is the file it opened)
+    assert marker.exists()

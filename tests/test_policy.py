@@ -114,3 +114,21 @@ def test_metric_not_computed_for_cost_does_not_apply_under_the_starter_policy():
     # a NaN without a reason is still undefined, and inconclusive under the starter policy
     (f,) = judge(starter, Metric("explain.shap_exact_correlation", math.nan))
     assert f.status == "inconclusive" and "undefined" in f.message
+
+
+@pytest.mark.parametrize("bound", ["min", "max", "max_increase", "max_decrease"])
+def test_a_bound_that_is_nan_or_infinite_is_refused(bound):
+    """NaN compares False with every value, so `min = nan` passed every accuracy; inf bounds nothing."""
+    ok = Policy({"performance.accuracy": {bound: 0.1}}).thresholds["performance.accuracy"]
+    assert getattr(ok, bound) == 0.1
+    for value in (math.nan, math.inf, -math.inf):
+        with pytest.raises(AuditInputError, match=rf"policy\['performance.accuracy'\]\.{bound} must be a finite number, "
+                                                  rf"got {value!r}"):
+            Policy({"performance.accuracy": {bound: value}})
+    with pytest.raises(AuditInputError, match=rf"\.{bound} must be a finite number, got an integer of about 401 digits"):
+        Policy({"performance.accuracy": {bound: 10**400}})
+    # a Threshold built directly is held to the same rule
+    from audit.policy import Threshold
+
+    with pytest.raises(AuditInputError, match=f"threshold {bound} must be a finite number, got nan"):
+        Threshold(**{bound: math.nan})

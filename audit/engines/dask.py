@@ -427,6 +427,8 @@ def _merge(parts: list[Any], adapter: Any, *, n_rows: int, how: str, seconds: fl
     skipped = {s.check: s.reason for s in sections.values() if s.status != "ok"}
     ran = {s.check for s in sections.values() if s.status == "ok"}
     findings = first.policy.evaluate(metrics, check_of, baseline=first.baseline, skipped=skipped, ran=ran)
+    # a sampled audit that saw the model score the same rows differently says so once (audit._api._repeat_finding)
+    findings += [f for p in parts for f in p.findings if f.metric == "model.repeatability"][:1]
     meta = dict(next((p.meta for p in reversed(parts) if p.meta), {}))
     meta.update({"model": adapter.name, "model_kind": adapter.kind, "rows": n_rows, "engine": "dask",
                  "sample": how, "duration_s": round(seconds, 3),
