@@ -211,7 +211,8 @@ def audit(
         transform = model.transform  # a module that carries its own DataFrame encoder
     adapter = ModelAdapter(model, transform=transform, output=model_output, device=device)
     feats = _names(features, "features") if features is not None else _model_columns(adapter, data, target)
-    data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data")
+    data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data",
+                      model=adapter)
     if target is not None and target in data_.sensitive.columns:
         raise AuditInputError(f"column {target!r} is both the target and a sensitive column; the label cannot be a "
                               "group attribute: pick a different sensitive column")
