@@ -221,7 +221,7 @@ def audit(
     if train is not None:
         train_ = load_data(
             train, target=target, sensitive=_sensitive_for_train(sensitive, train), features=feats,
-            modality=data_.modality, arg="train",
+            modality=data_.modality, arg="train", model=adapter,
         )
         if data_.modality == "tabular" and list(train_.X.columns) != list(data_.X.columns):
             raise AuditInputError(

@@ -17,8 +17,9 @@ EMPTY_DATA = "{arg} is empty (0 rows); pass at least one row"
 NON_FINITE = "{arg} has infinite values in numeric column(s) {columns}; replace them (with NaN where the model takes missing values) or drop those rows"
 MISSING_REFUSED = (
     "{arg} has missing values in column(s) {columns} ({rows} of {n} rows) and the model cannot take them: {reason}. "
-    "Impute them in the model (e.g. make_pipeline(SimpleImputer(), model) fitted on the training data), use a model "
-    "that takes missing values (HistGradientBoostingClassifier, XGBoost, LightGBM), or drop those rows"
+    "Impute them as part of the model (make_pipeline(SimpleImputer(), model) fitted on the training data, or an imputing "
+    "transform=), use a model that takes missing values (HistGradientBoostingClassifier, XGBoost, LightGBM), or drop "
+    "those rows"
 )
 ONE_CLASS = "target {name!r} has a single class ({value!r}); an audit needs at least two classes"
 BAD_OUTPUT_SHAPE = "model returned shape {shape} for {n} rows; expected ({n},) scores or ({n}, n_classes) scores"

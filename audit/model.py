@@ -150,14 +150,14 @@ class ModelAdapter:
         failure = self._try_predict(rows)
         if failure is None or self._try_predict(filled) is not None:
             return None
-        return f"{self.name} ({self.kind}) {failure} on rows with missing values and predicts the same rows filled"
+        return f"{self.name} ({self.kind}) {failure} on rows with missing values (the same rows with them filled predict)"
 
     def _try_predict(self, rows: pd.DataFrame) -> str | None:
         """What went wrong predicting ``rows`` ("raised ...", "returned NaN scores"), or None."""
         try:
             proba = np.asarray(self.backend.predict_proba(self.model_input(rows)), dtype=np.float64)
         except Exception as exc:  # noqa: BLE001 - the reason the refusal states
-            return f"raised {type(exc).__name__}: {str(exc).strip()[:200]}"
+            return f"raised {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
         return None if np.isfinite(proba).all() else "returned NaN or infinite scores"
 
     @property
