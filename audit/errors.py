@@ -14,7 +14,8 @@ class ModelCallError(RuntimeError):
 UNKNOWN_COLUMN = "{arg} column {name!r} not found in {where}; columns are {columns}"
 LENGTH_MISMATCH = "{arg} has {got} rows but data has {expected}; pass values aligned with data rows"
 EMPTY_DATA = "{arg} is empty (0 rows); pass at least one row"
-NON_FINITE = "{arg} has infinite values in numeric column(s) {columns}; replace them (with NaN where the model takes missing values) or drop those rows"
+NON_FINITE = ("{arg} has infinite values in numeric column(s) {columns}; replace them (with NaN where the model takes "
+              "missing values) or drop those rows")
 MISSING_REFUSED = (
     "{arg} has missing values in column(s) {columns} ({rows} of {n} rows) and the model cannot take them: {reason}. "
     "Impute them as part of the model (make_pipeline(SimpleImputer(), model) fitted on the training data, or an imputing "

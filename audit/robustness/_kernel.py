@@ -92,7 +92,8 @@ class _Batch:
         else:
             self.x0 = prep.x[rows.to(prep.x.device)].to(dev)
             self.y = prep.y[rows].to(dev)
-        self.missing = torch.isnan(self.x0) if self.x0.is_floating_point() else torch.zeros_like(self.x0, dtype=torch.bool)
+        self.missing = (torch.isnan(self.x0) if self.x0.is_floating_point()
+                        else torch.zeros_like(self.x0, dtype=torch.bool))
         self.any_missing = bool(self.missing.any())
         if self.any_missing:
             self.x0 = torch.where(self.missing, torch.zeros_like(self.x0), self.x0)
