@@ -263,7 +263,7 @@ def audit(
     adapter = ModelAdapter(model, transform=transform, output=model_output, device=device)
     feats = _names(features, "features") if features is not None else _model_columns(adapter, data, target)
     data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data",
-                      sample_weight=sample_weight)
+                      sample_weight=sample_weight, model=adapter)
     if target is not None and target in data_.sensitive.columns:
         raise AuditInputError(f"column {target!r} is both the target and a sensitive column; the label cannot be a "
                               "group attribute: pick a different sensitive column")
@@ -272,7 +272,7 @@ def audit(
     if train is not None:
         train_ = load_data(
             train, target=target, sensitive=_sensitive_for_train(sensitive, train), features=feats,
-            modality=data_.modality, arg="train",
+            modality=data_.modality, arg="train", model=adapter,
         )
         if data_.modality == "tabular" and list(train_.X.columns) != list(data_.X.columns):
             raise AuditInputError(

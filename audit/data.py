@@ -7,15 +7,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 
 from audit._inputs import missing_as_label
-from audit.errors import EMPTY_DATA, LENGTH_MISMATCH, NON_FINITE, NOT_UNICODE, ONE_CLASS, UNKNOWN_COLUMN, AuditInputError
+from audit.errors import (
+    EMPTY_DATA,
+    LENGTH_MISMATCH,
+    MISSING_REFUSED,
+    NON_FINITE,
+    NOT_UNICODE,
+    ONE_CLASS,
+    UNKNOWN_COLUMN,
+    AuditInputError,
+)
 from audit.text import has_surrogate
+
+if TYPE_CHECKING:
+    from audit.model import ModelAdapter
+
+#: rows with missing values the model is tried on when its backend cannot say whether it takes them
+MISSING_PROBE_ROWS = 64
 
 Modality = Literal["tabular", "image"]
 
@@ -97,14 +112,64 @@ def _check_length(arg: str, got: int, expected: int) -> None:
         raise AuditInputError(LENGTH_MISMATCH.format(arg=arg, got=got, expected=expected))
 
 
-def _check_finite(arg: str, X: pd.DataFrame) -> None:
+def validate_missing(arg: str, X: pd.DataFrame, model: ModelAdapter | None = None) -> pd.Series:
+    """The missing-value rule of every tabular audit (in memory and per Dask partition): the count of missing
+    values per feature column, after refusing what cannot be audited.
+
+    Infinite values are always refused (they are not missing: no model reads them as such). Missing values
+    (NaN, None, NaT) pass through to a model that takes them: ``model.missing_refusal`` says, from the backend
+    (a scikit-learn ``allow_nan`` tag, XGBoost, LightGBM) or by predicting a few of the rows with missing values
+    and the same rows filled with column medians / most common values. Where the model cannot take them the
+    error names the columns, the reason and the fix. Without ``model`` (data loaded on its own) missing values
+    are counted, not judged.
+
+    Examples
+    --------
+    >>> validate_missing("data", pd.DataFrame({"a": [1.0, None], "b": ["x", None]})).to_dict()
+    {'a': 1, 'b': 1}
+    """
     num = X.select_dtypes(include=[np.number, "bool"])
-    if num.shape[1] == 0:
-        return
-    arr = num.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isfinite(arr).all(axis=0)
-    if bad.any():
-        raise AuditInputError(NON_FINITE.format(arg=arg, columns=[str(c) for c in num.columns[bad]]))
+    if num.shape[1]:
+        arr = num.to_numpy(dtype=np.float64, na_value=np.nan)
+        inf = np.isinf(arr).any(axis=0)
+        if inf.any():
+            raise AuditInputError(NON_FINITE.format(arg=arg, columns=[str(c) for c in num.columns[inf]]))
+    isna = X.isna()
+    counts = isna.sum()
+    if model is None or not counts.any():
+        return counts
+    rows = isna.any(axis=1).to_numpy()
+    probe = X.loc[rows].head(MISSING_PROBE_ROWS)
+    reason = model.missing_refusal(probe, fill_missing(probe, X))
+    if reason is None:
+        return counts
+    columns = [str(c) for c in counts.index[counts.to_numpy() > 0]]
+    raise AuditInputError(MISSING_REFUSED.format(arg=arg, columns=columns, rows=int(rows.sum()), n=len(X),
+                                                 reason=reason))
+
+
+def fill_missing(rows: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with each missing cell set to its column's median in ``reference`` (numeric) or most common value.
+
+    Examples
+    --------
+    >>> ref = pd.DataFrame({"a": [1.0, 3.0, None], "b": ["x", "x", None]})
+    >>> fill_missing(ref.tail(1), ref).to_dict("list")
+    {'a': [2.0], 'b': ['x']}
+    """
+    out = rows.copy()
+    for c in out.columns:
+        if not out[c].isna().any():
+            continue
+        col = reference[c]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            fill = col.median()
+            out[c] = out[c].fillna(0.0 if pd.isna(fill) else fill)
+        else:
+            mode = col.mode()
+            if len(mode):
+                out[c] = out[c].fillna(mode.iloc[0])
+    return out
 
 
 def _check_unicode(what: str, values: Any) -> None:
@@ -196,6 +261,7 @@ def load_data(
     modality: Modality | None = None,
     arg: str = "data",
     sample_weight: Any = None,
+    model: ModelAdapter | None = None,
 ) -> AuditData:
     """Turn a DataFrame, an ``(X, y)`` pair or a torch Dataset/DataLoader into :class:`AuditData`.
 
@@ -213,6 +279,9 @@ def load_data(
     sample_weight : str or array-like, optional
         Row weights: a column of the DataFrame (not a feature unless ``features`` names it, like the
         target) or one value per row.
+    model : ModelAdapter, optional
+        The model the data is for: missing feature values are refused when it cannot take them
+        (:func:`validate_missing`); infinite values are refused always.
 
     Examples
     --------
@@ -302,7 +371,7 @@ def load_data(
             raise AuditInputError(f"target {target or 'y'!r} has missing values; drop those rows before auditing")
     if isinstance(X, pd.DataFrame):
         X = X.reset_index(drop=True)
-        _check_finite(arg, X)
+        validate_missing(arg, X, model)
     else:
         if not torch.isfinite(X).all():
             raise AuditInputError(f"{arg} images contain NaN or infinite values")

@@ -14,7 +14,14 @@ class ModelCallError(RuntimeError):
 UNKNOWN_COLUMN = "{arg} column {name!r} not found in {where}; columns are {columns}"
 LENGTH_MISMATCH = "{arg} has {got} rows but data has {expected}; pass values aligned with data rows"
 EMPTY_DATA = "{arg} is empty (0 rows); pass at least one row"
-NON_FINITE = "{arg} has NaN or infinite values in numeric column(s) {columns}; impute or drop them before auditing"
+NON_FINITE = ("{arg} has infinite values in numeric column(s) {columns}; replace them (with NaN where the model takes "
+              "missing values) or drop those rows")
+MISSING_REFUSED = (
+    "{arg} has missing values in column(s) {columns} ({rows} of {n} rows) and the model cannot take them: {reason}. "
+    "Impute them as part of the model (make_pipeline(SimpleImputer(), model) fitted on the training data, or an imputing "
+    "transform=), use a model that takes missing values (HistGradientBoostingClassifier, XGBoost, LightGBM), or drop "
+    "those rows"
+)
 ONE_CLASS = "target {name!r} has a single class ({value!r}); an audit needs at least two classes"
 BAD_OUTPUT_SHAPE = "model returned shape {shape} for {n} rows; expected ({n},) scores or ({n}, n_classes) scores"
 NAN_OUTPUT = "model returned NaN or infinite scores for {count} of {n} rows"

@@ -131,6 +131,36 @@ class ModelAdapter:
         return self.backend.name
 
     @property
+    def accepts_missing(self) -> bool | None:
+        """Whether the model takes missing values: the backend's answer (None: unknown, found by trying); always
+        None with a ``transform``, which may impute or pass them on."""
+        return None if self.transform is not None else self.backend.accepts_missing
+
+    def missing_refusal(self, rows: pd.DataFrame, filled: pd.DataFrame) -> str | None:
+        """Why the model cannot take the missing values in ``rows`` (a few data rows that have some), or None.
+
+        A backend that knows answers; otherwise the model predicts ``rows`` as they are and ``filled`` (the
+        same rows with the missing cells filled): it is refused only when the filled rows predict and the rows
+        with missing values raise or give NaN scores, so an unrelated failure is left to the ordinary
+        prediction and its own message.
+        """
+        known = self.accepts_missing
+        if known is not None:
+            return None if known else self.backend.missing_reason
+        failure = self._try_predict(rows)
+        if failure is None or self._try_predict(filled) is not None:
+            return None
+        return f"{self.name} ({self.kind}) {failure} on rows with missing values (the same rows with them filled predict)"
+
+    def _try_predict(self, rows: pd.DataFrame) -> str | None:
+        """What went wrong predicting ``rows`` ("raised ...", "returned NaN scores"), or None."""
+        try:
+            proba = np.asarray(self.backend.predict_proba(self.model_input(rows)), dtype=np.float64)
+        except Exception as exc:  # noqa: BLE001 - the reason the refusal states
+            return f"raised {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        return None if np.isfinite(proba).all() else "returned NaN or infinite scores"
+
+    @property
     def feature_names_in(self) -> list[str] | None:
         """Data columns the model consumes: the transform's input columns, else the model's recorded feature names."""
         if self.transform is not None:

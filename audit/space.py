@@ -39,9 +39,19 @@ def _is_categorical(s: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
 
 
+def _one_missing(s: pd.Series) -> pd.Series:
+    """``s`` as objects with every missing value (None, NaN, NA) as ``np.nan``: one level, its own code."""
+    o = s.astype(object)
+    return o.where(o.notna(), np.nan)
+
+
 @dataclass
 class FrameCodec:
-    """Numeric matrix <-> DataFrame: numeric columns as floats, other columns as integer codes."""
+    """Numeric matrix <-> DataFrame: numeric columns as floats, other columns as integer codes.
+
+    A missing value keeps its meaning both ways: NaN in a numeric column stays NaN, and a missing
+    category (None, NaN) is one more level with its own code, decoded back to NaN.
+    """
 
     columns: list[str]
     levels: dict[str, np.ndarray]
@@ -57,7 +67,7 @@ class FrameCodec:
         for c in cols:
             if c in cat:
                 vals = pd.concat([f[c] for f in frames], ignore_index=True)
-                levels[c] = np.asarray(pd.unique(vals.astype(object)), dtype=object)
+                levels[c] = np.asarray(pd.unique(_one_missing(vals)), dtype=object)
         return cls(columns=cols, levels=levels, dtypes={c: first[c].dtype for c in cols})
 
     @property
@@ -68,7 +78,7 @@ class FrameCodec:
         out = np.empty((len(df), len(self.columns)), dtype=np.float64)
         for j, c in enumerate(self.columns):
             if c in self.levels:
-                codes = pd.Index(self.levels[c]).get_indexer(df[c].astype(object))
+                codes = pd.Index(self.levels[c]).get_indexer(_one_missing(df[c]))
                 if (codes < 0).any():
                     raise AuditInputError(f"column {c!r} has values not seen when the encoder was built")
                 out[:, j] = codes

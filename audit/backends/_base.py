@@ -65,6 +65,15 @@ class ModelBackend:
         return np.asarray(classes) if classes is not None else None
 
     @property
+    def accepts_missing(self) -> bool | None:
+        """Whether the model takes missing values (NaN) in its input: True, False, or None when only trying tells
+        (the audit then predicts a few rows with missing values and refuses with the reason if that fails)."""
+        return None
+
+    #: why :attr:`accepts_missing` is False, as the refusal states it
+    missing_reason: str = "it does not take missing values"
+
+    @property
     def tree_ensemble(self) -> bool:
         """True for tree models whose structure a tree explainer (TreeSHAP) reads."""
         return False

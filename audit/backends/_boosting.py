@@ -56,6 +56,11 @@ class _BoosterBackend(EstimatorBackend):
         raise NotImplementedError
 
     @property
+    def accepts_missing(self) -> bool | None:
+        """XGBoost and LightGBM learn a default direction for missing values at every split."""
+        return True
+
+    @property
     def tree_ensemble(self) -> bool:
         return True
 
@@ -193,6 +198,11 @@ class CatBoostBackend(EstimatorBackend):
     @property
     def tree_ensemble(self) -> bool:
         return True
+
+    @property
+    def accepts_missing(self) -> bool | None:
+        """None (try it): CatBoost takes NaN in numeric features but refuses it in categorical ones."""
+        return None
 
     def tree_shap(self, X: Any) -> Any:
         from audit.backends._treeshap import catboost_tree_shap

@@ -13,6 +13,31 @@ from audit.backends._scores import OutputKind, binary, one_hot, sigmoid, softmax
 from audit.errors import AuditInputError
 
 _METHODS = ("predict_proba", "decision_function", "predict")
+#: attributes of scikit-learn composites (Pipeline, ColumnTransformer, meta-estimators) whose tags do not say
+#: whether an imputer inside handles missing values (a Pipeline(SimpleImputer(), LogisticRegression()) is tagged
+#: allow_nan=False)
+_COMPOSITE = ("steps", "transformers", "estimators", "estimator", "base_estimator")
+
+
+def allow_nan_tag(model: Any) -> bool | None:
+    """The scikit-learn ``allow_nan`` tag of ``model`` (``__sklearn_tags__`` from scikit-learn 1.6, ``_get_tags``
+    before), or None when it has no tags.
+
+    Examples
+    --------
+    >>> from sklearn.ensemble import HistGradientBoostingClassifier
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> allow_nan_tag(HistGradientBoostingClassifier()), allow_nan_tag(LogisticRegression()), allow_nan_tag(object())
+    (True, False, None)
+    """
+    try:
+        if hasattr(model, "__sklearn_tags__"):
+            return bool(model.__sklearn_tags__().input_tags.allow_nan)
+        if hasattr(model, "_get_tags"):
+            return bool(model._get_tags().get("allow_nan", False))
+    except Exception:  # noqa: BLE001 - a third-party estimator with broken tags: unknown, so the audit tries
+        return None
+    return None
 
 
 def refuse_regressor(model: Any) -> None:
@@ -62,6 +87,21 @@ class EstimatorBackend(ModelBackend):
     def feature_names(self) -> list[str] | None:
         names = getattr(self.model, "feature_names_in_", None)
         return [str(c) for c in names] if names is not None else None
+
+    @property
+    def accepts_missing(self) -> bool | None:
+        """The estimator's ``allow_nan`` tag; None (try it) for composites, whose tags ignore the imputers inside."""
+        tag = allow_nan_tag(self.model)
+        if tag is True:
+            return True
+        if any(hasattr(self.model, a) for a in _COMPOSITE):
+            return None
+        return tag
+
+    @property
+    def missing_reason(self) -> str:  # type: ignore[override]
+        return (f"{type(self.model).__name__} does not accept NaN (its scikit-learn tag allow_nan is False); "
+                "scikit-learn would raise 'Input X contains NaN'")
 
     @property
     def tree_ensemble(self) -> bool:

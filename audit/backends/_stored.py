@@ -85,6 +85,11 @@ class StoredPredictionsBackend(ModelBackend):
         return "stored predictions"
 
     @property
+    def accepts_missing(self) -> bool | None:
+        """True: no model reads the features (missing score cells are refused by :meth:`predict_proba`)."""
+        return True
+
+    @property
     def feature_names(self) -> list[str] | None:
         return self.model.columns
 

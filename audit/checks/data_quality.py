@@ -178,6 +178,11 @@ class DataQualityCheck(Check):
 
         ov = r.overview.loc["data"]
         parts = [f"{int(ov['rows']):,} rows; {ov['duplicate_share']:.1%} exact duplicates"]
+        if len(r.columns) and "missing" in r.columns and (r.columns["missing"] > 0).any():
+            miss = r.columns["missing"]
+            worst = str(miss.idxmax())
+            parts.append(f"missing values in {int((miss > 0).sum())} column(s), most in {worst} "
+                         f"({float(r.columns.loc[worst, 'missing_share']):.1%} of rows)")
         if r.leakage_rows is not None:
             parts.append(f"{r.leakage_share:.1%} of rows also appear in train")
         if len(r.drift):

@@ -244,7 +244,8 @@ class RobustnessCheck(Check):
         else:  # model inputs made by a transform: its groups say which inputs belong to which column
             cons = self._constraints(ctx, z_all)
         zn = to_numpy(z_all)
-        integer = np.all(np.isfinite(zn) & (zn == np.round(zn)), axis=0)
+        # a missing cell (NaN) does not make a column fractional
+        integer = np.all(np.isnan(zn) | (np.isfinite(zn) & (zn == np.round(zn))), axis=0)
         notes = list(cons.notes) + [
             f"This {ctx.model.kind} model has no input gradients, so FGSM and PGD do not apply: a score-based black-box "
             f"random search (up to {self.queries} model calls per row and eps) searched each eps ball for a change that "

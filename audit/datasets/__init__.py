@@ -93,11 +93,18 @@ ADULT_COLUMNS = [
 ]
 
 
-def load_adult(split: Literal["train", "test", "all"] = "all") -> BundledData:
+def load_adult(split: Literal["train", "test", "all"] = "all", *, keep_missing: bool = False) -> BundledData:
     """UCI Adult census income; target ``income`` is 1 for ``>50K``.
 
     ``split`` picks the original training file (32,561 rows), the test file (16,281) or both.
-    Missing values (``?``) become the category ``"Unknown"``.
+    Missing values (``?`` in ``workclass``, ``occupation`` and ``native_country``) become the
+    category ``"Unknown"``, or stay missing (NaN) with ``keep_missing=True``, for a model that
+    takes missing values (an audit passes them through to it).
+
+    Examples
+    --------
+    >>> int(load_adult("test", keep_missing=True).frame["occupation"].isna().sum())
+    966
     """
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
@@ -113,7 +120,7 @@ def load_adult(split: Literal["train", "test", "all"] = "all") -> BundledData:
     df = pd.concat(parts, ignore_index=True).dropna(subset=["income"])
     df["income"] = df["income"].str.rstrip(".").eq(">50K").astype(int)
     cat = [c for c in ADULT_COLUMNS[:-1] if not pd.api.types.is_numeric_dtype(df[c])]
-    for c in cat:
+    for c in cat if not keep_missing else []:
         df[c] = df[c].fillna("Unknown")
     features = [c for c in ADULT_COLUMNS[:-1] if c != "fnlwgt"]
     return BundledData(

@@ -36,8 +36,9 @@ def _masks_and_weights(k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def differing(x: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
-    """``(n, B, d)`` bool: where row ``i`` and background row ``b`` differ."""
-    return x[:, None, :] != bg[None, :, :]
+    """``(n, B, d)`` bool: where row ``i`` and background row ``b`` differ (a missing value, NaN, equals itself)."""
+    a, b = x[:, None, :], bg[None, :, :]
+    return (a != b) & ~(torch.isnan(a) & torch.isnan(b))
 
 
 def exact_cost(x: torch.Tensor, bg: torch.Tensor) -> float:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats.contingency import association
 
+from audit._inputs import missing_as_label
 from audit.errors import LENGTH_MISMATCH, AuditInputError
 from audit.explain._result import ShapResult
 
@@ -65,8 +66,13 @@ def _is_cat(s: pd.Series, max_levels: int = 10) -> bool:
 
 
 def _eta(num: pd.Series, cat: pd.Series) -> float:
-    """Correlation ratio: sqrt(between-group / total variance) of ``num`` across the levels of ``cat``."""
-    y = num.to_numpy(dtype=np.float64)
+    """Correlation ratio: sqrt(between-group / total variance) of ``num`` across the levels of ``cat``, over the rows
+    where ``num`` is observed (a missing category is a level of its own)."""
+    y = pd.to_numeric(num, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    seen = ~np.isnan(y)
+    y, cat = y[seen], missing_as_label(cat)[seen]
+    if len(y) == 0:
+        return float("nan")
     total = ((y - y.mean()) ** 2).sum()
     if total == 0:
         return float("nan")
@@ -106,15 +112,17 @@ def proxy_associations(X: pd.DataFrame, sensitive: pd.DataFrame, *, max_rows: in
             xv = X[c]
             x_cat = _is_cat(xv)
             if x_cat and s_cat:
-                table = pd.crosstab(xv.astype(str), sv.astype(str)).to_numpy()
+                table = pd.crosstab(missing_as_label(xv).astype(str), missing_as_label(sv).astype(str)).to_numpy()
                 v = float(association(table, method="cramer")) if min(table.shape) > 1 else float("nan")
             elif s_cat:
                 v = _eta(xv, sv)
             elif x_cat:
                 v = _eta(sv, xv)
             else:
-                a, b = xv.to_numpy(dtype=np.float64), sv.to_numpy(dtype=np.float64)
-                v = float(abs(np.corrcoef(a, b)[0, 1])) if a.std() > 0 and b.std() > 0 else float("nan")
+                a, b = xv.to_numpy(dtype=np.float64, na_value=np.nan), sv.to_numpy(dtype=np.float64, na_value=np.nan)
+                seen = ~(np.isnan(a) | np.isnan(b))  # pairs where both are observed
+                a, b = a[seen], b[seen]
+                v = float(abs(np.corrcoef(a, b)[0, 1])) if len(a) > 1 and a.std() > 0 and b.std() > 0 else float("nan")
             out.loc[str(c), str(s)] = v
     return out
 

@@ -113,6 +113,13 @@ def lime_explanations(
     row is seeded from ``seed`` and its position, so a row's explanation does not depend on which
     other rows are explained.
 
+    A missing value (NaN in a numeric column, for a model that takes missing values) is a value of
+    its own. lime's statistics (quartiles, frequencies) come from the training data with missing
+    cells set to the column median; in a row with a missing cell, LIME's "same as the row" for that
+    column means missing: every sample that LIME draws in the row's quartile of that column (the
+    row itself among them) reaches the model with the cell missing, other samples with an observed
+    value, and the condition reads ``<column> is missing``. A missing category is one more category.
+
     Parameters
     ----------
     model : ModelAdapter | torch.nn.Module | scikit-learn estimator | callable
@@ -219,6 +226,8 @@ def _tabular(adapter: ModelAdapter, X: Any, rows: list[int], categorical: Sequen
 
     if len(Te) > 2000:
         Te = Te[np.sort(np.random.default_rng(seed).choice(len(Te), 2000, replace=False))]
+    numeric = np.array([j not in set(cat_idx) for j in range(len(names))])
+    Te, fills = _median_filled(Te, numeric)  # lime's quartiles and scaler cannot take NaN
     d = len(names)
     k = d if num_features is None else max(1, min(int(num_features), d))
     proba = predict(Xe)
@@ -235,13 +244,18 @@ def _tabular(adapter: ModelAdapter, X: Any, rows: list[int], categorical: Sequen
         explainer.random_state = explainer.base.random_state = rs
         if explainer.discretizer is not None:
             explainer.discretizer.random_state = rs
+        missing = np.flatnonzero(numeric & np.isnan(Xe[i]))
+        row = np.where(np.isnan(Xe[i]) & numeric, fills, Xe[i])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            exp = explainer.explain_instance(Xe[i], predict, labels=(label,), num_features=k, num_samples=num_samples)
+            exp = explainer.explain_instance(row, _missing_kept(predict, explainer.discretizer, row, missing),
+                                             labels=(label,), num_features=k, num_samples=num_samples)
         for j, wt in exp.local_exp[label]:
             W[i, j] = wt
         mapper = exp.domain_mapper
         desc[i] = mapper.discretized_feature_names or mapper.feature_names
+        for j in missing:
+            desc[i, j] = f"{names[j]} is missing"
         inter[i], score[i], local[i] = exp.intercept[label], exp.score, float(np.ravel(exp.local_pred)[0])
     return LimeResult(
         weights=pd.DataFrame(W, index=index, columns=names),
@@ -254,6 +268,36 @@ def _tabular(adapter: ModelAdapter, X: Any, rows: list[int], categorical: Sequen
         mode="tabular",
         num_samples=num_samples,
     )
+
+
+def _median_filled(T: np.ndarray, numeric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``T`` with NaN cells of numeric columns set to the column median (0 for a column with none observed),
+    and those medians."""
+    T = np.array(T, dtype=np.float64)
+    nan = np.isnan(T) & numeric[None, :]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an all-NaN column: its median is NaN, replaced below
+        med = np.nanmedian(np.where(numeric[None, :], T, 0.0), axis=0) if len(T) else np.zeros(T.shape[1])
+    fills = np.where(np.isfinite(med), med, 0.0)
+    T[nan] = np.broadcast_to(fills, T.shape)[nan]
+    return T, fills
+
+
+def _missing_kept(predict: Callable[[np.ndarray], np.ndarray], discretizer: Any, row: np.ndarray,
+                  missing: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """``predict`` for LIME's samples around ``row`` whose cells ``missing`` were NaN: a sample in the row's
+    quartile of such a column (what LIME counts as "same as the row") gets the cell back as NaN."""
+    if not len(missing) or discretizer is None:
+        return predict
+    own = discretizer.discretize(row[None, :])[0, missing]
+
+    def fn(Z: np.ndarray) -> np.ndarray:
+        Z = np.array(Z, dtype=np.float64)
+        same = discretizer.discretize(Z)[:, missing] == own[None, :]
+        Z[:, missing] = np.where(same, np.nan, Z[:, missing])
+        return predict(Z)
+
+    return fn
 
 
 @contextlib.contextmanager

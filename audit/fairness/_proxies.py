@@ -78,6 +78,16 @@ def _encode(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.column_stack(cols), np.array(cat)
 
 
+def _missing_below(col: np.ndarray) -> np.ndarray:
+    """A feature column with missing cells (NaN) set below every observed value: one value of its own, which a
+    decision tree can split off (a fixed fill such as -1 could merge them with real values)."""
+    nan = np.isnan(col)
+    if not nan.any():
+        return col
+    seen = col[~nan]
+    return np.where(nan, (seen.min() - 1.0) if len(seen) else 0.0, col)
+
+
 def _auc_interval(y: np.ndarray, proba: np.ndarray) -> tuple[float, float, float]:
     """AUC and its 95% normal interval (weighted one-vs-rest for more than two classes)."""
     k = proba.shape[1]
@@ -200,7 +210,7 @@ def proxy_auc(
             if per_feature:
                 tree = DecisionTreeClassifier(max_depth=3, min_samples_leaf=10, random_state=seed)
                 for j, f in enumerate(feats):
-                    col = np.nan_to_num(Xe[:, [j]], nan=-1.0)
+                    col = _missing_below(Xe[:, [j]])
                     auc = _auc(y, cross_val_predict(tree, col, y, cv=folds, method="predict_proba"))
                     feat_rows.append({"sensitive": s, "feature": str(f), "auc": auc})
         mine = [r for r in feat_rows if r["sensitive"] == s]

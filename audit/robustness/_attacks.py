@@ -24,7 +24,7 @@ def perturbation_size(delta: torch.Tensor, norm: str, scale: torch.Tensor | None
     Computed on the CPU in float64 (MPS has no float64), so the sizes do not depend on the device's
     reduction order either.
     """
-    d = delta.detach().cpu().double()
+    d = torch.nan_to_num(delta.detach().cpu().double(), nan=0.0)  # NaN - NaN: a missing cell, never moved
     if scale is not None:
         s = scale.detach().cpu().double()
         d = d / torch.where(s > 0, s, torch.ones_like(s))

@@ -5,7 +5,8 @@ and the Square Attack (Andriushchenko et al. 2020, https://arxiv.org/abs/1912.00
 a few candidates per row that re-draw a random subset of the free features from {-1, -1/2, 0, 1/2, 1} x eps,
 and keeps a candidate when it lowers the margin ``p[y] - max_{k != y} p[k]``. It only needs
 ``predict_proba``, works on piecewise-constant models (gradient estimates are zero there), keeps integer
-features integer and respects the same bounds and frozen features as the gradient attacks.
+features integer and respects the same bounds and frozen features as the gradient attacks. A missing cell
+(NaN, for a model that takes missing values) keeps its value: it is not a point the ball can move.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class _Problem:
         self.integer = _per_feature(integer, d, "integer", 0.0) > 0
         self.batch_rows = max(1, int(batch_rows))
         self.queries = 0
+        # missing cells (NaN) are values of their own: never moved, and never part of a distance
+        self.missing = np.isnan(self.x)
 
     def proba(self, z: np.ndarray) -> np.ndarray:
         parts = []
@@ -91,7 +94,8 @@ class _Problem:
         delta = s * (eps * self.scale)[None, :] * self.mask[None, :]
         if self.integer.any():
             delta[:, self.integer] = np.trunc(delta[:, self.integer])
-        return np.clip(self.x[rows] + delta, self.lo, self.hi)
+        x = self.x[rows]
+        return np.where(self.missing[rows], x, np.clip(x + delta, self.lo, self.hi))
 
 
 def _search(prob: _Problem, rows: np.ndarray, s: np.ndarray, eps: float, queries: int, candidates: int,
@@ -141,7 +145,7 @@ def _search(prob: _Problem, rows: np.ndarray, s: np.ndarray, eps: float, queries
 
 def _result(prob: _Problem, eps: float, x_adv: np.ndarray, pred_clean: np.ndarray, pred_adv: np.ndarray,
             rounds: int, duration: float, notes: list[str]) -> AttackResult:
-    diff = np.abs(x_adv - prob.x) / np.where(prob.scale > 0, prob.scale, 1.0)[None, :]
+    diff = np.abs(np.where(prob.missing, 0.0, x_adv - prob.x)) / np.where(prob.scale > 0, prob.scale, 1.0)[None, :]
     return AttackResult(
         attack="random_search", norm="linf", eps=float(eps), x_adv=torch.from_numpy(x_adv.copy()), y=prob.y,
         pred_clean=pred_clean, pred_adv=pred_adv, clean_correct=pred_clean == prob.y, success=pred_adv != prob.y,

@@ -100,6 +100,21 @@ def _map_features(
     ]
 
 
+def _nan_stats(xd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-feature min, max and (population) std over the observed cells, ignoring NaN; a feature with no
+    observed cell gets 0, 0, 0 (constant: frozen)."""
+    seen = ~torch.isnan(xd)
+    n = seen.sum(dim=0).clamp_min(1).double()
+    lo = torch.where(seen, xd, torch.full_like(xd, torch.inf)).min(dim=0).values
+    hi = torch.where(seen, xd, torch.full_like(xd, -torch.inf)).max(dim=0).values
+    filled = torch.where(seen, xd, torch.zeros_like(xd))
+    mean = filled.sum(dim=0) / n
+    var = (torch.where(seen, xd - mean, torch.zeros_like(xd)) ** 2).sum(dim=0) / n
+    empty = ~seen.any(dim=0)
+    zero = torch.zeros_like(mean)
+    return torch.where(empty, zero, lo), torch.where(empty, zero, hi), torch.where(empty, zero, var.sqrt())
+
+
 def tabular_constraints(
     x: torch.Tensor,
     *,
@@ -154,8 +169,7 @@ def tabular_constraints(
     # model's device.
     xd = x.detach().cpu().double()
     d = x.shape[1]
-    lo, hi = xd.min(dim=0).values, xd.max(dim=0).values
-    std = xd.std(dim=0, unbiased=False)
+    lo, hi, std = _nan_stats(xd)  # missing cells (NaN) stay fixed under attack and take no part in the ranges
     owner, cat_groups, mapping, notes = _map_features(d, transform, columns)
     reasons: list[set[str]] = [set() for _ in range(d)]
     for i, col in enumerate(owner):
@@ -172,7 +186,7 @@ def tabular_constraints(
             reasons[i].add("categorical")
     if freeze_binary:
         for i in range(d):
-            if not reasons[i] and torch.unique(xd[:, i]).numel() == 2:
+            if not reasons[i] and torch.unique(xd[:, i][~torch.isnan(xd[:, i])]).numel() == 2:
                 reasons[i].add("binary")
     for i in range(d):
         if float(std[i]) == 0.0:

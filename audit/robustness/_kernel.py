@@ -9,6 +9,10 @@ Perturbations live in "scaled units": feature ``j`` may move by ``eps * scale[j]
 vector ``delta / scale`` must have L2 norm ``<= eps``. ``scale`` carries the mask (0 = frozen), so
 frozen features never move. Bounds clip after every step, and the clean input always stays
 inside the allowed set, so an attack never has to move a row that is already out of bounds.
+
+A missing cell (NaN, for a model that takes missing values) is never moved and never enters the
+step arithmetic: the loop works on inputs with those cells set to 0, and the model gets them back as
+NaN (through ``torch.where``, so their gradient is exactly 0).
 """
 
 from __future__ import annotations
@@ -88,6 +92,11 @@ class _Batch:
         else:
             self.x0 = prep.x[rows.to(prep.x.device)].to(dev)
             self.y = prep.y[rows].to(dev)
+        self.missing = (torch.isnan(self.x0) if self.x0.is_floating_point()
+                        else torch.zeros_like(self.x0, dtype=torch.bool))
+        self.any_missing = bool(self.missing.any())
+        if self.any_missing:
+            self.x0 = torch.where(self.missing, torch.zeros_like(self.x0), self.x0)
         s = prep.scale
         lo, hi = prep.lo, prep.hi
         if spec.norm == "linf":
@@ -97,6 +106,12 @@ class _Batch:
         # the clean input always lies inside the allowed set
         self.lo = None if lo is None else torch.minimum(lo.expand_as(self.x0), self.x0)
         self.hi = None if hi is None else torch.maximum(hi.expand_as(self.x0), self.x0)
+
+    def logits(self, x: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+        """The model's logits on ``x`` with its missing cells (``missing``) given back as NaN."""
+        if self.any_missing:
+            x = torch.where(missing, torch.full_like(x, torch.nan), x)
+        return self.prep.logits(x)
 
     def clip(self, x: torch.Tensor, lo: torch.Tensor | None, hi: torch.Tensor | None) -> torch.Tensor:
         if lo is not None or hi is not None:
@@ -134,7 +149,7 @@ class _Batch:
         active = torch.arange(nb, device=dev)
         if spec.random_start:
             with torch.no_grad():
-                clean_pred = prep.logits(self.x0).argmax(1)
+                clean_pred = self.logits(self.x0, self.missing).argmax(1)
             if spec.early_stop:
                 wrong = clean_pred != self.y
                 res_pred[wrong] = clean_pred[wrong]
@@ -144,16 +159,20 @@ class _Batch:
             idx = active[~res_fooled[active]] if spec.early_stop else active
             if len(idx) == 0:
                 break
-            x0, yy = self.x0[idx], self.y[idx]
+            x0, yy, miss = self.x0[idx], self.y[idx], self.missing[idx]
             lo = None if self.lo is None else self.lo[idx]
             hi = None if self.hi is None else self.hi[idx]
-            cur = self.start(x0, noise.unit(r, self.rows[idx.cpu()]).to(dev), lo, hi) if spec.random_start else x0.clone()
+            if spec.random_start:  # a missing cell takes no part of the random start (nor of its L2 budget)
+                unit = noise.unit(r, self.rows[idx.cpu()]).to(dev)
+                cur = self.start(x0, torch.where(miss, torch.zeros_like(unit), unit), lo, hi)
+            else:
+                cur = x0.clone()
             pred = row_loss = None
             for t in range(spec.steps + 1):
                 last = t == spec.steps
                 cur = cur.detach().requires_grad_(not last)
                 with torch.set_grad_enabled(not last):
-                    logits = prep.logits(cur)
+                    logits = self.logits(cur, miss)
                 keep = None
                 if not (last or spec.early_stop or clean_pred is None):
                     (g,) = torch.autograd.grad(prep.loss(logits, yy).sum(), cur)
@@ -170,7 +189,7 @@ class _Batch:
                         res_pred[fi] = pred[fooled]
                         res_fooled[fi] = True
                         keep = ~fooled
-                        idx, x0, yy, pred = idx[keep], x0[keep], yy[keep], pred[keep]
+                        idx, x0, yy, pred, miss = idx[keep], x0[keep], yy[keep], pred[keep], miss[keep]
                         lo = None if lo is None else lo[keep]
                         hi = None if hi is None else hi[keep]
                         if len(idx) == 0:
@@ -197,6 +216,8 @@ class _Batch:
         assert clean_pred is not None
         if prep.scale is not None:  # frozen features: exactly the clean values
             res_x = torch.where(prep.scale == 0, self.x0, res_x)
+        if self.any_missing:  # missing cells: exactly the clean NaN
+            res_x = torch.where(self.missing, torch.full_like(res_x, torch.nan), res_x)
         return res_x, clean_pred, res_pred
 
 

@@ -84,3 +84,17 @@ def test_proxy_associations_against_hand_formulas():
     y = X["num"].to_numpy()
     between = sum((s == k).sum() * (y[s == k].mean() - y.mean()) ** 2 for k in "xyz")
     assert out.loc["num", "s"] == pytest.approx(np.sqrt(between / ((y - y.mean()) ** 2).sum()))
+
+
+def test_proxy_associations_use_the_observed_cells():
+    """A numeric column with missing cells: eta and |r| over the rows where it is observed (hand formulas), not NaN."""
+    x = pd.Series(np.where(np.arange(40) % 3 == 0, np.nan, np.arange(40.0)))
+    g = pd.Series(["p", "p", "q", "q", "q", "p", "q", "p"] * 5)
+    z = pd.Series(np.sin(np.arange(40.0)))
+    res = proxy_associations(pd.DataFrame({"x": x}), pd.DataFrame({"g": g, "z": z}))
+    seen = x.notna()
+    xs, gs = x[seen].to_numpy(), g[seen].to_numpy()
+    between = sum((gs == k).sum() * (xs[gs == k].mean() - xs.mean()) ** 2 for k in ("p", "q"))
+    eta = np.sqrt(between / ((xs - xs.mean()) ** 2).sum())
+    assert res.loc["x", "g"] == pytest.approx(eta, abs=1e-12)
+    assert res.loc["x", "z"] == pytest.approx(abs(np.corrcoef(xs, z[seen])[0, 1]), abs=1e-12)

@@ -84,3 +84,24 @@ def test_bad_rows_and_labels():
         lime_explanations(only_b, df, [25])
     with pytest.raises(AuditInputError, match="labels"):
         lime_explanations(only_b, df, [0], labels=[0, 1])
+
+
+def test_a_missing_value_is_its_own_value():
+    """A model that only reads whether ``a`` is missing: LIME on a row with ``a`` missing weighs ``a`` first, states
+    the condition as missing, and the model sees the row itself (its prediction) with ``a`` missing."""
+    df = _frame()
+    df.loc[::5, "a"] = np.nan
+    seen = []
+
+    def missing_a(frame: pd.DataFrame) -> np.ndarray:
+        seen.append(frame["a"].isna().mean())
+        p = np.where(frame["a"].isna(), 0.9, 0.1)
+        return np.column_stack([1 - p, p])
+
+    res = lime_explanations(missing_a, df, [0, 5], num_samples=400, seed=0)
+    for r in (0, 5):
+        assert res.top_features(r, k=1).index[0] == "a"
+        assert res.weights.loc[r, "a"] > 0.5  # missing raises p from 0.1 to 0.9
+        assert res.descriptions.loc[r, "a"] == "a is missing"
+    np.testing.assert_allclose(res.model_prediction.to_numpy(), [0.9, 0.9])
+    assert 0 < max(seen[1:]) < 1  # LIME's samples: some keep a missing, some draw an observed value

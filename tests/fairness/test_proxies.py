@@ -93,3 +93,13 @@ def test_proxy_sample_is_stratified_and_small_groups_stay_whole():
     assert row["rows"] == 3_000 and row["n_groups"] == 3
     assert row["proxy_auc_low"] < row["proxy_auc"] < row["proxy_auc_high"]
     assert any("stratified on grp" in n for n in res.notes)
+
+
+def test_a_missing_value_is_not_merged_with_a_real_one():
+    """Group a has the value -1, group b has it missing: the feature alone separates the groups (AUC 1), which a
+    fill of -1 would have hidden (AUC 0.5)."""
+    g = np.repeat(["a", "b"], 200)
+    X = pd.DataFrame({"f": np.where(g == "a", -1.0, np.nan), "noise": np.random.default_rng(0).normal(size=400)})
+    res = proxy_auc(X, pd.Series(g, name="g"), seed=0)
+    assert res.by_feature.loc[("g", "f"), "auc"] == pytest.approx(1.0)
+    assert res.table.loc["g", "proxy_auc"] == pytest.approx(1.0)

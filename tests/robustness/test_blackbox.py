@@ -132,3 +132,22 @@ def test_black_box_is_as_strong_as_white_box_pgd_on_an_mlp(mlp, blobs):
         assert b.clean_accuracy == w.clean_accuracy
         assert abs(b.robust_accuracy - w.robust_accuracy) <= 0.05, (w.eps, w.robust_accuracy, b.robust_accuracy)
     assert black.results[-1].robust_accuracy < black.results[0].clean_accuracy
+
+
+def test_missing_cells_stay_missing_and_count_as_no_change():
+    """A missing cell (NaN, for a model that takes it) is never moved: x_adv keeps NaN exactly there, the other
+    cells of the row still move, and the perturbation size (in the other cells) stays finite and within eps."""
+    w = np.array([1.0, -2.0])
+
+    def f(z):  # a model that reads a missing first feature as 0 (as an imputer would)
+        s = np.nan_to_num(z[:, 0], nan=0.0) * w[0] + z[:, 1] * w[1]
+        return np.stack([1 / (1 + np.exp(s)), 1 / (1 + np.exp(-s))], axis=1)
+
+    x = np.array([[np.nan, -0.05], [0.3, 0.0], [np.nan, -0.5]])
+    r = random_search(f, x, [1, 1, 1], eps=0.1)
+    x_adv = r.x_adv.numpy()
+    assert np.array_equal(np.isnan(x_adv), np.isnan(x))
+    assert np.isfinite(r.perturbation).all() and (r.perturbation <= 0.1 + 1e-12).all()
+    # row 0: margin 0.1 flips by moving the observed feature alone (|0.1| / |w_1| = 0.05 <= eps);
+    # row 2: margin 1.0 needs 0.5 > eps: it stands
+    assert r.success.tolist() == [True, True, False]

@@ -77,3 +77,13 @@ def test_image_bounds():
     assert (float(c.bounds[0]), float(c.bounds[1])) == (0.0, 1.0) and not c.notes
     c = image_constraints(torch.randn(3, 1, 4, 4))
     assert float(c.bounds[0]) < 0 and c.notes
+
+
+def test_missing_cells_take_no_part_in_bounds_and_scale():
+    """Bounds and the eps unit (std) come from the observed cells: numpy's nanmin / nanmax / nanstd."""
+    x = np.array([[1.0, 0.0], [np.nan, 1.0], [4.0, 2.0], [2.0, np.nan]])
+    c = tabular_constraints(torch.tensor(x), columns=["a", "b"])
+    np.testing.assert_allclose(c.bounds[0].numpy(), np.nanmin(x, axis=0))
+    np.testing.assert_allclose(c.bounds[1].numpy(), np.nanmax(x, axis=0))
+    np.testing.assert_allclose(c.scale.numpy(), np.nanstd(x, axis=0))
+    assert c.mask.tolist() == [1.0, 1.0]  # three observed values each: neither binary nor constant
