@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import time
 
 from sklearn.compose import ColumnTransformer
@@ -63,6 +64,7 @@ def main() -> None:
     report = audit(model, test, target=d.target, sensitive=d.sensitive, train=train, features=d.features, seed=args.seed,
                    name="Adult income gradient boosting")
     path = report.save_html(args.out)
+    report.to_json(Path(args.out).with_suffix(".json"))  # the numbers, for diffs between versions
     print(report)
     print(f"wrote {path} in {time.perf_counter() - t0:.1f}s")
 

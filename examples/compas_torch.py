@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import time
 
 from audit import audit
@@ -34,6 +35,7 @@ def main() -> None:
         name="COMPAS recidivism MLP",
     )
     path = report.save_html(args.out)
+    report.to_json(Path(args.out).with_suffix(".json"))  # the numbers, for diffs between versions
     print(report)
     for f in report.findings:
         if not f.passed:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import time
 
 import torch
@@ -28,6 +29,7 @@ def main() -> None:
     print(f"trained digits CNN in {time.perf_counter() - t0:.1f}s: test accuracy {acc:.3f} on {len(y_test)} images")
     report = audit(model, (X_test, y_test), train=(X_train, y_train), seed=args.seed, name="Digits CNN (8x8)")
     path = report.save_html(args.out)
+    report.to_json(Path(args.out).with_suffix(".json"))  # the numbers, for diffs between versions
     print(report)
     for f in report.findings:
         if f.status != "pass":
