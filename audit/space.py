@@ -166,7 +166,7 @@ class ModelSpace:
             p = self.adapter.predict_proba(self.codec.decode(Zn), what="explanation samples")
         else:  # already model input: the backend, not the transform, takes it
             p = self.adapter.backend.predict_proba(Zn.reshape(Zn.shape[0], *self.input_shape) if self.input_shape else Zn)
-            p = np.asarray(p, dtype=np.float64)
+            p = self.adapter.checked(p, Zn.shape[0])
         out = np.log(np.clip(p, 1e-12, 1.0)) if self.output == "logit" else p
         return torch.from_numpy(np.asarray(out, dtype=np.float64))
 
