@@ -15,6 +15,9 @@ UNKNOWN_COLUMN = "{arg} column {name!r} not found in {where}; columns are {colum
 LENGTH_MISMATCH = "{arg} has {got} rows but data has {expected}; pass values aligned with data rows"
 EMPTY_DATA = "{arg} is empty (0 rows); pass at least one row"
 NON_FINITE = "{arg} has NaN or infinite values in numeric column(s) {columns}; impute or drop them before auditing"
+TOO_LARGE = ("{arg} has values beyond +-{limit:.3g} (float32's range, in which scikit-learn trees, XGBoost, LightGBM "
+             "and torch compute: beyond it values become infinite there) in numeric column(s) {columns} (largest "
+             "magnitude {value:.3g}); rescale them (log or standard units) or drop them before auditing")
 ONE_CLASS = "target {name!r} has a single class ({value!r}); an audit needs at least two classes"
 BAD_OUTPUT_SHAPE = "model returned shape {shape} for {n} rows; expected ({n},) scores or ({n}, n_classes) scores"
 NAN_OUTPUT = "model returned NaN or infinite scores for {count} of {n} rows"
