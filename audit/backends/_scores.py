@@ -119,16 +119,20 @@ def check_proba(proba: Any, n: int, *, model: str, classes: np.ndarray | None, f
             raise AuditInputError(WRONG_WIDTH.format(model=model, k=k, c=len(classes), classes=np.asarray(classes).tolist()))
     if k < 2:
         raise AuditInputError(ONE_COLUMN.format(model=model))
-    bad = ~np.isfinite(proba).all(axis=1)
-    if bad.any():
-        raise AuditInputError(NAN_OUTPUT.format(count=int(bad.sum()), n=n))
     if proba.size == 0:
         return proba
+    # four passes over what may be millions of explanation rows: min, max, row sums, the division
+    lo, hi = proba.min(), proba.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        bad = ~np.isfinite(proba).all(axis=1)
+        raise AuditInputError(NAN_OUTPUT.format(count=int(bad.sum()), n=n))
     sums = proba.sum(axis=1)
-    off = (np.abs(sums - 1.0) > PROBA_ATOL) | (proba < -PROBA_ATOL).any(axis=1) | (proba > 1.0 + PROBA_ATOL).any(axis=1)
-    if off.any():
+    if lo < -PROBA_ATOL or hi > 1.0 + PROBA_ATOL or np.abs(sums - 1.0).max() > PROBA_ATOL:
+        off = (np.abs(sums - 1.0) > PROBA_ATOL) | (proba < -PROBA_ATOL).any(axis=1) | (proba > 1.0 + PROBA_ATOL).any(axis=1)
         raise AuditInputError(NOT_PROBABILITIES.format(
-            model=model, k=k, count=int(off.sum()), n=n, lo=sums.min(), hi=sums.max(), vmin=proba.min(),
-            vmax=proba.max(), atol=PROBA_ATOL, fix=fix))
-    proba = np.clip(proba, 0.0, 1.0)
-    return proba / proba.sum(axis=1, keepdims=True)
+            model=model, k=k, count=int(off.sum()), n=n, lo=sums.min(), hi=sums.max(), vmin=lo, vmax=hi,
+            atol=PROBA_ATOL, fix=fix))
+    if lo < 0.0 or hi > 1.0:
+        proba = np.clip(proba, 0.0, 1.0)
+        sums = proba.sum(axis=1)
+    return proba / sums[:, None]
