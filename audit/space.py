@@ -174,11 +174,11 @@ class ModelSpace:
 
     def _rows_per_call(self) -> int:
         """Rows per model call: unbounded, except when ``columns`` picks a few of many classes: then the model's
-        every-class output of one call stays under 2**24 values (128 MiB), whatever the rows asked for."""
+        every-class output of one call stays under 2**22 values (32 MiB), whatever the rows asked for."""
         k = self.adapter.n_classes
         if self.columns is None or not k:
             return 1 << 62
-        return max(1, (1 << 24) // k)
+        return max(1, (1 << 22) // k)
 
     def _numpy_call(self, Zn: np.ndarray) -> np.ndarray:
         if self.codec is not None:
