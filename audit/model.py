@@ -41,15 +41,14 @@ _COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
 
 def _private(X: Any) -> Any:
     """``X`` as a model may be handed it: a model that writes into its input, or drops a column of it, must not
-    change the data every later check reads. Frames are copied (free under copy-on-write); arrays and tensors
-    become read-only views, so a write raises instead of corrupting the audit."""
+    change the data every later check reads. Frames are copied (free under copy-on-write); arrays and tensors are
+    copied too (a read-only view would break models that use their input as scratch, and makes torch warn)."""
     if isinstance(X, pd.DataFrame):
         return X.copy(deep=not _COPY_ON_WRITE)
     if isinstance(X, torch.Tensor):
-        X = as_numpy(X)
+        return np.array(as_numpy(X))
     if isinstance(X, np.ndarray):
-        X = X.view()
-        X.flags.writeable = False
+        return X.copy()
     return X
 
 __all__ = ["ModelAdapter", "OutputKind", "as_adapter", "resolve_device", "set_training", "try_forward_hook"]
@@ -222,8 +221,8 @@ class ModelAdapter:
         text = str(exc)
         shape = getattr(X, "shape", None)
         if "read-only" in text:
-            msg += (" (the audit hands models read-only inputs, so that no call can change what later checks read: "
-                    "copy the input inside the model before writing to it)")
+            msg += (" (the model wrote into a read-only view of its input, such as a DataFrame's to_numpy() under "
+                    "pandas' copy-on-write: copy it inside the model before writing to it)")
         elif self.differentiable and "Guard failed" in text and "size()[0]" in text:
             msg += (" (a torch.export program with a fixed batch size: export it with dynamic_shapes="
                     "({0: torch.export.Dim('batch')},) so the audit can batch its calls)")

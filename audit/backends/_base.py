@@ -32,8 +32,8 @@ class ModelBackend:
     takes_frames: ClassVar[bool] = True
     #: False for stored predictions: nothing can be called on new rows (explanations, attacks skip)
     calls_model: ClassVar[bool] = True
-    #: True when the model runs code that could write into its input: the adapter hands it a private copy (frames)
-    #: or a read-only view (arrays); False where the backend itself builds a fresh input (torch, ONNX) or only reads
+    #: True when the model runs code that could write into its input: the adapter hands it a private copy;
+    #: False where the backend itself builds a fresh input (torch, ONNX) or only reads
     isolate_input: ClassVar[bool] = True
 
     def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
