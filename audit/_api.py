@@ -274,6 +274,10 @@ def audit(
             train, target=target, sensitive=_sensitive_for_train(sensitive, train), features=feats,
             modality=data_.modality, arg="train", model=adapter,
         )
+    labels = {**(train_.column_labels if train_ is not None else {}), **data_.column_labels}
+    if labels and adapter.feature_names_in is None:  # a model that recorded string names takes the strings
+        adapter.use_column_labels(labels)
+    if train_ is not None:
         if data_.modality == "tabular" and list(train_.X.columns) != list(data_.X.columns):
             raise AuditInputError(
                 f"train has feature columns {list(train_.X.columns)} but data has {list(data_.X.columns)}; "
@@ -541,4 +545,5 @@ def _meta(ctx: AuditContext, policy: Policy, sections: dict[str, Section], durat
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "duration_s": round(duration, 3),
         "check_durations": {k: round(s.duration_s, 3) for k, s in sections.items()},
+        "data_notes": list(d.notes),
     }

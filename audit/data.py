@@ -21,6 +21,7 @@ from audit.errors import (
     NON_FINITE,
     NOT_UNICODE,
     ONE_CLASS,
+    TOO_LARGE,
     UNKNOWN_COLUMN,
     AuditInputError,
 )
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 MISSING_PROBE_ROWS = 64
 
 Modality = Literal["tabular", "image"]
+#: the largest feature magnitude an audit accepts: float32's range. Many models and libraries compute in float32
+#: (scikit-learn trees, XGBoost, LightGBM, torch), so a larger value is infinite there; fairness's proxy models,
+#: LIME's sampling and the attacks' steps broke on such values
+MAX_FEATURE_ABS = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -54,6 +59,11 @@ class AuditData:
         Name of the label column (``"y"`` when labels came as an array).
     weight : ndarray or None
         Row weights (``sample_weight=``): finite, non-negative, with a positive sum; None for equal weights.
+    column_labels : dict
+        The original label of each column whose name was not a string (``pd.DataFrame(X)`` gives integers), keyed
+        by the string name the audit uses: the model is handed its frames under the original labels.
+    notes : list of str
+        What loading changed about the data, said in the report.
     """
 
     X: Any
@@ -64,6 +74,8 @@ class AuditData:
     target: str = "y"
     categorical: list[str] = field(default_factory=list)
     weight: np.ndarray | None = None
+    column_labels: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.X)
@@ -183,6 +195,73 @@ def _check_unicode(what: str, values: Any) -> None:
             raise AuditInputError(NOT_UNICODE.format(what=what, value=v[max(0, at - 20): at + 20]))
 
 
+def string_columns(frame: pd.DataFrame, arg: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``frame`` with every column name a string, and the original label of each renamed one.
+
+    Integer and tuple names (``pd.DataFrame(X)`` gives ``0, 1, ...``) would break every check that names a column
+    by string (metric names, tables, explanations, attacks), so they become ``str(label)``; the model still gets
+    its frames under the original labels (:meth:`audit.model.ModelAdapter.use_column_labels`). Two names that read
+    the same as strings (``0`` and ``"0"``) are an error.
+
+    Examples
+    --------
+    >>> f, labels = string_columns(pd.DataFrame([[1.0, 2.0]]), "data")
+    >>> list(f.columns), labels
+    (['0', '1'], {'0': 0, '1': 1})
+    """
+    labels = {str(c): c for c in frame.columns if not isinstance(c, str)}
+    if not labels:
+        return frame, {}
+    names = [str(c) for c in frame.columns]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise AuditInputError(
+            f"{arg} has columns whose names read the same as strings ({clash}, e.g. 0 and '0'); give every column a "
+            "unique string name, e.g. df.columns = [f'x{i}' for i in range(df.shape[1])]"
+        )
+    return frame.set_axis(names, axis=1), labels
+
+
+def _label_note(labels: dict[str, Any], arg: str) -> str:
+    shown = ", ".join(f"{v!r} -> {k!r}" for k, v in list(labels.items())[:5])
+    more = f" and {len(labels) - 5} more" if len(labels) > 5 else ""
+    return (f"{len(labels)} column name(s) of {arg} were not strings ({shown}{more}); the report names them as "
+            "strings, and the model is still handed its original column labels. To silence this, set "
+            "df.columns = df.columns.astype(str) before fitting and auditing.")
+
+
+def check_features(X: pd.DataFrame, arg: str = "data", model: ModelAdapter | None = None) -> pd.Series:
+    """The rule every path applies to tabular features (in memory in :func:`load_data`, per partition and on the
+    sample in the Dask engine), so a value refused in one is refused in all: missing values judged against
+    ``model`` (:func:`validate_missing`), no infinite values, magnitudes within float32's range. Returns the
+    missing count per column; a refusal is an :class:`AuditInputError` naming ``arg`` and the columns.
+
+    Examples
+    --------
+    >>> check_features(pd.DataFrame({"a": [1.0, float("inf")]}), "partition 3")
+    Traceback (most recent call last):
+    ...
+    audit.errors.AuditInputError: partition 3 has infinite values in numeric column(s) ['a']; replace them (with NaN where the model takes missing values) or drop those rows
+    """
+    counts = validate_missing(arg, X, model)
+    _check_magnitude(arg, X)
+    return counts
+
+
+def _check_magnitude(arg: str, X: pd.DataFrame) -> None:
+    """Numeric columns within :data:`MAX_FEATURE_ABS` (column by column: no copy of the whole frame)."""
+    largest = {}
+    for c in X.columns:
+        col = X[c]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col) and len(col):
+            top = np.fmax.reduce(np.abs(col.to_numpy(dtype=np.float64, na_value=np.nan)))  # NaN ignored
+            if top > MAX_FEATURE_ABS:
+                largest[str(c)] = float(top)
+    if largest:
+        raise AuditInputError(TOO_LARGE.format(arg=arg, limit=MAX_FEATURE_ABS, columns=list(largest),
+                                               value=max(largest.values())))
+
+
 def _resolve_sensitive(
     sensitive: Sequence[Any] | Any | None, frame: pd.DataFrame | None, n: int, arg: str
 ) -> pd.DataFrame:
@@ -295,6 +374,7 @@ def load_data(
         raise AuditInputError(f"modality must be 'tabular' or 'image', got {modality!r}")
     frame: pd.DataFrame | None = None
     y: np.ndarray | None
+    labels: dict[str, Any] = {}
     if isinstance(data, pd.DataFrame):
         frame = data.reset_index(drop=True)
         if len(frame) == 0:
@@ -307,6 +387,9 @@ def load_data(
         dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
         if dup:
             raise AuditInputError(f"{arg} has duplicate column names {dup}; give every column a unique name")
+        frame, labels = string_columns(frame, arg)
+        if target is not None and not isinstance(target, str) and str(target) in labels:
+            target = str(target)  # named by its original label (target=0)
         if target is not None and target not in frame.columns:
             raise AuditInputError(UNKNOWN_COLUMN.format(arg="target", name=target, where=arg, columns=[str(c) for c in frame.columns]))
         y = frame[target].to_numpy() if target is not None else None
@@ -331,7 +414,7 @@ def load_data(
         elif y is not None:
             y = np.asarray(y)
         if isinstance(X, pd.DataFrame):
-            frame = X.reset_index(drop=True)
+            frame, labels = string_columns(X.reset_index(drop=True), f"X in {arg}")
             X = frame
         if y is not None and y.ndim != 1:
             raise AuditInputError(f"y must be one-dimensional labels, got shape {y.shape}")
@@ -371,7 +454,7 @@ def load_data(
             raise AuditInputError(f"target {target or 'y'!r} has missing values; drop those rows before auditing")
     if isinstance(X, pd.DataFrame):
         X = X.reset_index(drop=True)
-        validate_missing(arg, X, model)
+        check_features(X, arg, model)
     else:
         if not torch.isfinite(X).all():
             raise AuditInputError(f"{arg} images contain NaN or infinite values")
@@ -383,7 +466,7 @@ def load_data(
     )
     weight = _resolve_weight(sample_weight, frame, n, arg)
     return AuditData(X=X, y=y, sensitive=sens, modality=mod, frame=frame, target=target or "y", categorical=categorical,
-                     weight=weight)
+                     weight=weight, column_labels=labels, notes=[_label_note(labels, arg)] if labels else [])
 
 
 def take(data: AuditData, idx: np.ndarray) -> AuditData:
@@ -398,4 +481,6 @@ def take(data: AuditData, idx: np.ndarray) -> AuditData:
         target=data.target,
         categorical=list(data.categorical),
         weight=None if data.weight is None else data.weight[idx],
+        column_labels=dict(data.column_labels),
+        notes=list(data.notes),
     )

@@ -29,11 +29,27 @@ from audit.backends import (
     try_forward_hook,
 )
 from audit.backends._device import numeric_values
-from audit.backends._scores import OUTPUT_KINDS
-from audit.errors import BAD_OUTPUT_SHAPE, MODEL_RAISED, NAN_OUTPUT, AuditInputError, ModelCallError
+from audit.backends._scores import OUTPUT_KINDS, check_proba
+from audit.errors import MODEL_RAISED, AuditInputError, ModelCallError
 from audit.transforms import resolve_transform
 
 log = logging.getLogger(__name__)
+
+#: pandas 3 copies on write: a shallow copy of a frame is a private frame at no cost (pandas 2 needs a deep copy)
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
+
+
+def _private(X: Any) -> Any:
+    """``X`` as a model may be handed it: a model that writes into its input, or drops a column of it, must not
+    change the data every later check reads. Frames are copied (free under copy-on-write); arrays and tensors are
+    copied too (a read-only view would break models that use their input as scratch, and makes torch warn)."""
+    if isinstance(X, pd.DataFrame):
+        return X.copy(deep=not _COPY_ON_WRITE)
+    if isinstance(X, torch.Tensor):
+        return np.array(as_numpy(X))
+    if isinstance(X, np.ndarray):
+        return X.copy()
+    return X
 
 __all__ = ["ModelAdapter", "OutputKind", "as_adapter", "resolve_device", "set_training", "try_forward_hook"]
 
@@ -86,6 +102,13 @@ class ModelAdapter:
         if isinstance(self.backend, TorchBackend):
             self.backend.batch_size = batch_size
         self._n_classes: int | None = None
+        self.column_labels: dict[str, Any] = {}
+
+    def use_column_labels(self, labels: dict[str, Any]) -> None:
+        """Hand the model frames under its own column labels: ``labels`` maps the data's string column names to the
+        labels the model was fitted with (integers from ``pd.DataFrame(X)``, tuples), which :func:`audit.data.load_data`
+        turned into strings for the checks."""
+        self.column_labels = dict(labels)
 
     # ------------------------------------------------------------------ info
     @property
@@ -170,7 +193,12 @@ class ModelAdapter:
 
     # ------------------------------------------------------------ model input
     def model_input(self, X: Any) -> Any:
-        """``X`` as the model takes it: the transform applied to a DataFrame, then the backend's own form."""
+        """``X`` as the model takes it: a private copy under the model's own column labels, the transform applied to
+        a DataFrame, then the backend's own form."""
+        if isinstance(X, pd.DataFrame) and any(c in self.column_labels for c in X.columns):
+            X = X.rename(columns=self.column_labels)  # a new frame: private like a copy
+        elif self.transform is not None or self.backend.isolate_input:
+            X = _private(X)
         if self.transform is not None and isinstance(X, pd.DataFrame):
             X = self.transform(X)
         if isinstance(self.backend, TorchBackend):
@@ -196,7 +224,7 @@ class ModelAdapter:
 
     # --------------------------------------------------------------- generic
     def predict_proba(self, X: Any, *, what: str = "data") -> np.ndarray:
-        """Class probabilities, shape ``(n, n_classes)``; validated for shape and NaN."""
+        """Class probabilities, shape ``(n, n_classes)``; validated (:meth:`checked`)."""
         n = len(X)
         try:
             proba = self.backend.predict_proba(self.model_input(X))
@@ -204,15 +232,14 @@ class ModelAdapter:
             raise
         except Exception as exc:  # noqa: BLE001 - wrapped with context for the user
             raise ModelCallError(self._call_error(exc, X, what)) from exc
-        proba = np.asarray(proba, dtype=np.float64)
-        if proba.ndim != 2 or proba.shape[0] != n:
-            raise AuditInputError(BAD_OUTPUT_SHAPE.format(shape=proba.shape, n=n))
-        bad = ~np.isfinite(proba).all(axis=1)
-        if bad.any():
-            raise AuditInputError(NAN_OUTPUT.format(count=int(bad.sum()), n=n))
-        sums = proba.sum(axis=1, keepdims=True)
-        if proba.size and np.allclose(sums, 1.0, atol=1e-4):
-            proba = proba / sums  # float32 libraries (XGBoost, ONNX) sum to 1 only within 1e-7
+        return self.checked(proba, n)
+
+    def checked(self, proba: Any, n: int) -> np.ndarray:
+        """What the backend returned for ``n`` rows, validated once for every backend: ``(n, k)`` finite
+        probabilities in [0, 1] whose rows sum to 1, one column per recorded class, no class twice
+        (:func:`audit.backends._scores.check_proba`); an error names the model and the fix."""
+        who = self.name if self.name == self.kind else f"{self.kind} model {self.name}"
+        proba = check_proba(proba, n, model=who, classes=self.classes, fix=self.backend.output_fix)
         if self._n_classes is None:
             self._n_classes = proba.shape[1]
         if isinstance(self.backend, TorchBackend):
@@ -223,7 +250,10 @@ class ModelAdapter:
         msg = MODEL_RAISED.format(exc_type=type(exc).__name__, what=what, exc=exc)
         text = str(exc)
         shape = getattr(X, "shape", None)
-        if self.differentiable and "Guard failed" in text and "size()[0]" in text:
+        if "read-only" in text:
+            msg += (" (the model wrote into a read-only view of its input, such as a DataFrame's to_numpy() under "
+                    "pandas' copy-on-write: copy it inside the model before writing to it)")
+        elif self.differentiable and "Guard failed" in text and "size()[0]" in text:
             msg += (" (a torch.export program with a fixed batch size: export it with dynamic_shapes="
                     "({0: torch.export.Dim('batch')},) so the audit can batch its calls)")
         elif self.differentiable and shape is not None and any(w in text for w in ("shape", "size", "mat1")):

@@ -116,6 +116,9 @@ class ModelSpace:
     in_data_columns : bool
         True when ``groups``' keys are columns of the data (False: model inputs a transform made
         that could not be traced back to columns).
+    columns : tuple of int, optional
+        The model's output columns (classes) this space returns, in this order; default all. A model with
+        thousands of classes is explained for a few: every evaluation then holds ``len(columns)`` outputs per row.
     """
 
     adapter: ModelAdapter
@@ -127,6 +130,7 @@ class ModelSpace:
     codec: FrameCodec | None = None
     in_data_columns: bool = True
     batch_size: int = 1 << 16
+    columns: tuple[int, ...] | None = None
     n_calls: int = field(default=0, init=False)
     n_rows: int = field(default=0, init=False)
 
@@ -154,31 +158,47 @@ class ModelSpace:
     # ---------------------------------------------------------- evaluation
     def module_fn(self) -> torch.nn.Module:
         """A torch module ``(m, d) -> (m, K)`` giving this space's output (for shap's Deep/Gradient explainers)."""
-        return _OutputModule(self.adapter, self.input_shape, self.output)
+        return _OutputModule(self.adapter, self.input_shape, self.output, self.columns)
 
     def __call__(self, Z: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Model output for rows of ``Z``: ``(m, K)`` float64 tensor on CPU."""
+        """Model output for rows of ``Z``: ``(m, K)`` float64 tensor on CPU (``K = len(columns)`` when set)."""
         self.n_calls += 1
         self.n_rows += int(Z.shape[0])
         if self.kind == "torch":
             z = Z if isinstance(Z, torch.Tensor) else torch.as_tensor(Z)
             z = z.to(self.device, self.dtype)
-            fn = _OutputModule(self.adapter, self.input_shape, self.output)
+            fn = _OutputModule(self.adapter, self.input_shape, self.output, self.columns)
 
             def step(a: int, b: int) -> torch.Tensor:
                 with torch.no_grad():
                     return fn(z[a:b]).cpu().double()  # float64 on the CPU: MPS has none
 
-            parts, self.batch_size = run_batched(step, z.shape[0], self.batch_size)
+            parts, batch = run_batched(step, z.shape[0], min(self.batch_size, self._rows_per_call()))
+            self.batch_size = batch if batch < self.batch_size else self.batch_size
             return concat(parts)
         Zn = Z.detach().cpu().numpy() if isinstance(Z, torch.Tensor) else np.asarray(Z)
+        step = self._rows_per_call()
+        parts = [self._numpy_call(Zn[a:a + step]) for a in range(0, len(Zn), step)] or [self._numpy_call(Zn)]
+        out = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        return torch.from_numpy(np.asarray(out, dtype=np.float64))
+
+    def _rows_per_call(self) -> int:
+        """Rows per model call: unbounded, except when ``columns`` picks a few of many classes: then the model's
+        every-class output of one call stays under 2**22 values (32 MiB), whatever the rows asked for."""
+        k = self.adapter.n_classes
+        if self.columns is None or not k:
+            return 1 << 62
+        return max(1, (1 << 22) // k)
+
+    def _numpy_call(self, Zn: np.ndarray) -> np.ndarray:
         if self.codec is not None:
             p = self.adapter.predict_proba(self.codec.decode(Zn), what="explanation samples")
         else:  # already model input: the backend, not the transform, takes it
             p = self.adapter.backend.predict_proba(Zn.reshape(Zn.shape[0], *self.input_shape) if self.input_shape else Zn)
-            p = np.asarray(p, dtype=np.float64)
-        out = np.log(np.clip(p, 1e-12, 1.0)) if self.output == "logit" else p
-        return torch.from_numpy(np.asarray(out, dtype=np.float64))
+            p = self.adapter.checked(p, Zn.shape[0])
+        if self.columns is not None:
+            p = p[:, list(self.columns)]
+        return np.log(np.clip(p, 1e-12, 1.0)) if self.output == "logit" else p
 
     def numpy_fn(self, Z: np.ndarray) -> np.ndarray:
         """Same as calling the space, numpy in and out (for shap's model-agnostic explainers and lime)."""
@@ -188,17 +208,20 @@ class ModelSpace:
 class _OutputModule(torch.nn.Module):
     """``(m, d)`` -> probabilities (``nn.Softmax``, which shap's DeepExplainer knows) or logits."""
 
-    def __init__(self, adapter: ModelAdapter, input_shape: tuple[int, ...], output: OutputSpace) -> None:
+    def __init__(self, adapter: ModelAdapter, input_shape: tuple[int, ...], output: OutputSpace,
+                 columns: tuple[int, ...] | None = None) -> None:
         super().__init__()
         self.net = adapter.module
         self._adapter = adapter
         self._shape = input_shape
         self.softmax = torch.nn.Softmax(dim=1) if output == "proba" else None
+        self._columns = list(columns) if columns is not None else None
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = z.reshape(z.shape[0], *self._shape) if self._shape else z
         out = self._adapter.logits(x)
-        return self.softmax(out) if self.softmax is not None else out
+        out = self.softmax(out) if self.softmax is not None else out  # over every class, then the explained ones
+        return out[:, self._columns] if self._columns is not None else out
 
 
 def build_space(

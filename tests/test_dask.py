@@ -295,3 +295,45 @@ def test_train_metrics_are_produced_on_dask_and_equal_the_pandas_run(client, com
         assert b["performance.train.roc_auc"] == pytest.approx(roc_auc_score(y, p[:, 1]), abs=1e-12)
         gate = [f for f in dk.findings if f.metric == "performance.train_test_gap.accuracy"]
         assert gate and gate[0].status == "pass"
+
+
+def test_nan_features_outside_the_sample_are_refused_as_in_memory(client, compas, monkeypatch):
+    """The pandas path refuses NaN features; the Dask path checked only its sample, so a NaN in a row outside it
+    passed. Every partition now applies the same rule (audit.data.check_features), with and without a full-data
+    check."""
+    import audit.engines.dask as engine
+    from audit.errors import AuditInputError
+
+    monkeypatch.setitem(engine.audit_dask.__kwdefaults__, "sample_rows", 200)
+    lr, test = compas
+    bad = test.copy()
+    bad.loc[len(bad) - 3, "priors_count"] = np.nan
+    with pytest.raises(AuditInputError, match=r"data has NaN or infinite values in numeric column\(s\) \['priors_count'\]"):
+        audit(lr, bad, checks=["performance"], **KW)
+    ddf = dd.from_pandas(bad, npartitions=4)
+    for checks in (["performance"], ["explain"]):
+        with pytest.raises(AuditInputError, match=r"data \(partition 3\) has NaN or infinite values in numeric "
+                                                  r"column\(s\) \['priors_count'\]"):
+            audit(lr, ddf, checks=checks, **KW)
+
+
+def test_integer_column_names_audit_on_dask_like_pandas(client):
+    from audit.checks.explain import ExplainCheck
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(600, 3))
+    y = (A[:, 0] + rng.normal(scale=0.5, size=600) > 0).astype(int)
+    X = pd.DataFrame(A)
+    lr = LogisticRegression().fit(X, y)  # fitted on integer names
+    df = X.assign(label=y, g=rng.choice(["u", "v"], 600))
+    kw = dict(target="label", sensitive=["g"], features=["0", "1", "2"], progress=False, seed=0,
+              checks=["performance", "fairness", ExplainCheck(n_rows=30, n_background=10, n_lime_rows=2,
+                                                               lime_samples=200)])
+    mem = audit(lr, df, **kw)
+    dk = audit(lr, dd.from_pandas(df, npartitions=3), **kw)
+    assert all(s.status == "ok" for s in dk.sections.values()), {k: s.reason for k, s in dk.sections.items()}
+    for check in ("performance", "fairness", "explain"):
+        a = {m.name: m.value for m in mem.sections[check].metrics if "proxy" not in m.name}
+        b = {m.name: m.value for m in dk.sections[check].metrics}
+        for k, v in a.items():
+            np.testing.assert_allclose(b[k], v, rtol=1e-9, equal_nan=True, err_msg=k)

@@ -151,3 +151,145 @@ def test_regressor_is_refused_early():
     reg = LinearRegression().fit(np.arange(10.0).reshape(-1, 1), np.arange(10.0))
     with pytest.raises(AuditInputError, match=r"model is a regressor \(LinearRegression\); audit checks classifiers"):
         ModelAdapter(reg)
+
+
+# ------------------------------------------------------- outputs validated once, in the adapter (issue item 3)
+def _frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "g": rng.choice(["u", "v"], n)})
+    df["y"] = (df["a"] + rng.normal(scale=0.5, size=n) > 0).astype(int)
+    return df
+
+
+class _Fixed:
+    """A duck-typed model whose predict_proba returns ``f(X)`` and whose classes_ are ``classes``."""
+
+    def __init__(self, f, classes=(0, 1)) -> None:
+        self.f, self.classes_ = f, np.asarray(classes)
+
+    def predict_proba(self, X):
+        return self.f(X)
+
+
+def _sig(X) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-X["a"].to_numpy()))
+
+
+@pytest.mark.parametrize("f, classes, match", [
+    # rows summing to 0.5: once gated as a log loss and an ECE of 0.385
+    (lambda X: 0.5 * np.column_stack([1 - _sig(X), _sig(X)]), (0, 1),
+     r"duck-typed model _Fixed returned 2 scores per row that are not probabilities for 200 of 200 rows \(row sums "
+     r"0\.5 to 0\.5.*pass model_output='logits'"),
+    # rows summing to 1 with negative entries
+    (lambda X: np.column_stack([1.2 - _sig(X), _sig(X) - 0.2]), (0, 1), r"not probabilities for \d+ of 200 rows.*values -0\.1"),
+    # more columns than classes_ (ROC AUC came out NaN)
+    (lambda X: np.column_stack([(1 - _sig(X)) / 2, (1 - _sig(X)) / 2, _sig(X)]), (0, 1),
+     r"returned 3 probability columns but records 2 classes \[0, 1\]"),
+    # a class listed twice (pandas' InvalidIndexError deep in the checks)
+    (lambda X: np.column_stack([(1 - _sig(X)) / 2, (1 - _sig(X)) / 2, _sig(X)]), (0, 0, 1),
+     r"lists class\(es\) \[0\] more than once in its classes \[0, 0, 1\]"),
+])
+def test_model_outputs_that_are_not_probabilities_are_refused_naming_the_model_and_the_fix(f, classes, match):
+    from audit import audit
+
+    with pytest.raises(AuditInputError, match=match):
+        audit(_Fixed(f, classes), _frame(), target="y", sensitive=["g"], features=["a", "b"],
+              checks=["performance", "calibration"], progress=False)
+
+
+def test_float32_probabilities_within_tolerance_are_renormalised():
+    p = np.array([[0.3, 0.7], [0.123456, 0.876544]], dtype=np.float32) * np.float32(1.00004)
+    out = ModelAdapter(_Fixed(lambda X: p)).predict_proba(np.zeros((2, 2)))
+    np.testing.assert_allclose(out, p.astype(np.float64) / p.astype(np.float64).sum(axis=1, keepdims=True), rtol=1e-15)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+
+
+def test_logits_from_a_predict_proba_only_model_are_softmaxed_with_model_output_logits():
+    """The fix the error names works for a model with predict_proba and no decision_function (it used to fall back to
+    predict() and hard labels)."""
+    from scipy.special import softmax
+
+    z = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    model = _Fixed(lambda X: z, classes=(0, 1, 2))
+    model.predict = lambda X: z.argmax(axis=1)
+    with pytest.raises(AuditInputError, match="model_output='logits'"):
+        ModelAdapter(model).predict_proba(np.zeros((2, 2)))
+    m = ModelAdapter(model, output="logits")
+    np.testing.assert_allclose(m.predict_proba(np.zeros((2, 2))), softmax(z, axis=1), rtol=1e-12)
+    assert m.has_scores
+
+
+# --------------------------------------------- a model cannot change what later checks read (issue item 4)
+class _Writer:
+    """Predicts like ``lr``, then overwrites a column of the frame it was given."""
+
+    classes_ = np.array([0, 1])
+
+    def __init__(self, lr) -> None:
+        self.lr = lr
+
+    def predict_proba(self, X):
+        p = self.lr.predict_proba(X[["a", "b"]])
+        X.loc[:, "a"] = 5.0
+        return p
+
+
+class _Dropper(_Writer):
+    """Predicts like ``lr``, then drops a column of the frame it was given in place."""
+
+    def predict_proba(self, X):
+        p = self.lr.predict_proba(X[["a", "b"]])
+        X.drop(columns=["b"], inplace=True)
+        return p
+
+
+@pytest.mark.parametrize("cls", [_Writer, _Dropper])
+def test_a_model_that_mutates_its_input_leaves_the_audit_unchanged(cls):
+    """Robust accuracy once fell from 0.77 to 0.51 behind a writing model; a dropping one made explain and
+    robustness raise. Every number now equals the audit of the same model that does not mutate (scikit-learn's)."""
+    from audit import audit
+
+    df = _frame(300)
+    lr = LogisticRegression().fit(df[["a", "b"]], df["y"])
+    before = df.copy()
+    kw = dict(target="y", sensitive=["g"], features=["a", "b"], checks=["performance", "explain", "robustness"],
+              progress=False, seed=0)
+    got, ref = audit(cls(lr), df, **kw), audit(lr, df, **kw)
+    pd.testing.assert_frame_equal(df, before)
+    for name in ("performance", "explain", "robustness"):
+        assert got.sections[name].status == "ok", got.sections[name].reason
+        a = {m.name: m.value for m in got.sections[name].metrics}
+        b = {m.name: m.value for m in ref.sections[name].metrics}
+        assert a.keys() == b.keys() and any("accuracy@" in k for k in a) == (name == "robustness")
+        for k in a:
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-12, equal_nan=True, err_msg=k)
+
+
+def test_a_model_writing_into_an_array_or_tensor_works_on_its_own_copy():
+    def scales(X):  # uses its input as scratch space
+        X *= 2.0
+        return 1.0 / (1.0 + np.exp(-X[:, 0]))
+
+    x = np.arange(6.0).reshape(3, 2)
+    for given in (x, torch.from_numpy(x)):
+        p = ModelAdapter(scales).predict_proba(given)
+        np.testing.assert_allclose(p[:, 1], 1.0 / (1.0 + np.exp(-2.0 * np.arange(6.0).reshape(3, 2)[:, 0])), rtol=1e-15)
+        np.testing.assert_array_equal(x, np.arange(6.0).reshape(3, 2))
+
+
+def test_a_torch_module_writing_into_its_input_tensor_leaves_it_unchanged():
+    class InPlace(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.lin(x.mul_(2.0))
+
+    torch.manual_seed(0)
+    net, x = InPlace(), torch.from_numpy(X.copy())
+    p = ModelAdapter(net).predict_proba(x)
+    np.testing.assert_array_equal(x.numpy(), X)
+    with torch.no_grad():
+        ref = torch.softmax(net.lin(torch.from_numpy(X) * 2.0), dim=1).numpy()
+    np.testing.assert_allclose(p, ref, rtol=1e-6)

@@ -81,3 +81,21 @@ def test_per_period_breakdown_of_a_log(live_and_log):
     with pytest.raises(AuditInputError, match="period must be a pandas period frequency"):
         audit(StoredPredictions(score="score"), log, target="two_year_recid", progress=False, time_column="scored_at",
               period="fortnight")
+
+
+def test_multiclass_scores_that_do_not_sum_to_one_are_refused_naming_the_fix(live_and_log):
+    """Three score columns summing to 0.7 per row were gated as real numbers (ECE 0.03, or a raising ROC AUC); the
+    same log with the columns renormalised audits, with the log loss scikit-learn gives."""
+    from sklearn.metrics import log_loss
+
+    _, _, log = live_and_log
+    y3 = np.digitize(log["score"], [0.33, 0.66])
+    three = log.assign(y3=y3, p0=0.2, p1=0.3, p2=0.2)
+    kw = dict(target="y3", sensitive=["race"], checks=["performance", "calibration"], progress=False)
+    with pytest.raises(AuditInputError, match=r"stored predictions returned 3 scores per row that are not probabilities "
+                                              r"for \d+ of \d+ rows \(row sums 0\.7 to 0\.7.*summing to 1 in every row"):
+        audit(StoredPredictions(score=["p0", "p1", "p2"], classes=[0, 1, 2]), three, **kw)
+    fixed = three.assign(p0=2 / 7, p1=3 / 7, p2=2 / 7)
+    r = audit(StoredPredictions(score=["p0", "p1", "p2"], classes=[0, 1, 2]), fixed, **kw)
+    ref = log_loss(y3, fixed[["p0", "p1", "p2"]].to_numpy(), labels=[0, 1, 2])
+    assert _metrics(r, "performance")["performance.log_loss"] == pytest.approx(ref, rel=1e-12)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from audit.backends._scores import OutputKind
-from audit.errors import AuditInputError
+from audit.errors import LOGITS_FIX, AuditInputError
 
 
 class ModelBackend:
@@ -17,7 +17,8 @@ class ModelBackend:
     A backend knows, before any prediction, its feature names, its classes (where the model
     records them), whether it returns scores, and its device. ``predict_proba`` takes the model's
     own input (a DataFrame for models fitted on frames, a numeric array or tensor otherwise) and
-    returns an ``(n, n_classes)`` float64 array; the adapter validates shape and finiteness.
+    returns an ``(n, n_classes)`` float64 array; the adapter validates it once for every backend
+    (:func:`audit.backends._scores.check_proba`: shape, classes, finite probabilities summing to 1).
 
     Adding a model kind is one subclass with ``accepts`` and ``predict_proba``, and one
     :func:`register_backend` line.
@@ -31,6 +32,9 @@ class ModelBackend:
     takes_frames: ClassVar[bool] = True
     #: False for stored predictions: nothing can be called on new rows (explanations, attacks skip)
     calls_model: ClassVar[bool] = True
+    #: True when the model runs code that could write into its input: the adapter hands it a private copy;
+    #: False where the backend itself builds a fresh input (torch, ONNX) or only reads
+    isolate_input: ClassVar[bool] = True
 
     def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
         self.model = model
@@ -85,6 +89,11 @@ class ModelBackend:
         """Exact (path-dependent) TreeSHAP of the model's raw output through the library's own implementation:
         ``(values (n, d, K), base (K,), raw output (n, K), "margin" | "proba")``; None when the model has none."""
         return None
+
+    @property
+    def output_fix(self) -> str:
+        """What to do when the model's scores are not probabilities (the end of the adapter's error)."""
+        return LOGITS_FIX
 
     @property
     def has_scores(self) -> bool:

@@ -51,7 +51,8 @@ def refuse_regressor(model: Any) -> None:
 class EstimatorBackend(ModelBackend):
     """Any object with ``predict_proba``, ``decision_function`` or ``predict`` (in that order of preference).
 
-    ``model_output="logits"`` uses ``decision_function`` even when ``predict_proba`` exists;
+    ``model_output="logits"`` uses ``decision_function`` even when ``predict_proba`` exists, and
+    applies softmax to ``predict_proba``'s scores when there is no ``decision_function``;
     ``"labels"`` uses ``predict``. Models that only predict labels get one-hot probabilities and
     ``has_scores`` False.
     """
@@ -71,6 +72,8 @@ class EstimatorBackend(ModelBackend):
             return "predict_proba"
         if output in ("auto", "logits") and has["decision_function"]:
             return "decision_function"
+        if output == "logits" and has["predict_proba"]:
+            return "predict_proba"  # its scores are logits: softmax applies (predict() would drop them for labels)
         if output == "proba" and not has["predict_proba"]:
             raise AuditInputError(f"model_output='proba' but {type(model).__name__} has no predict_proba")
         if has["predict"]:
@@ -123,11 +126,11 @@ class EstimatorBackend(ModelBackend):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         m = self.model
-        if self.method == "predict_proba":
+        if self.method == "predict_proba" and self.output != "logits":
             return np.asarray(m.predict_proba(X), dtype=np.float64)
-        if self.method == "decision_function":
-            d = np.asarray(m.decision_function(X), dtype=np.float64)
-            return binary(sigmoid(d)) if d.ndim == 1 or d.shape[1] == 1 else softmax(d)
+        if self.method in ("predict_proba", "decision_function"):
+            d = np.asarray(getattr(m, self.method)(X), dtype=np.float64)
+            return binary(sigmoid(d.reshape(-1))) if d.ndim == 1 or d.shape[1] == 1 else softmax(d)
         labels = np.asarray(m.predict(X)).reshape(-1)
         classes = self.classes
         if classes is None:

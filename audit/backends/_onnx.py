@@ -47,6 +47,7 @@ class OnnxBackend(ModelBackend):
     """An ONNX classifier run by onnxruntime (on CPU: its output is the same on any machine)."""
 
     kind = "onnx"
+    isolate_input = False
 
     def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
         if isinstance(model, (str, Path)):

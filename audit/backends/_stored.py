@@ -68,6 +68,7 @@ class StoredPredictionsBackend(ModelBackend):
     """The backend of :class:`StoredPredictions`: reads the score (or label) columns of the frame it is given."""
 
     kind = "stored predictions"
+    isolate_input = False
     calls_model = False
 
     def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
@@ -96,6 +97,11 @@ class StoredPredictionsBackend(ModelBackend):
     @property
     def classes(self) -> np.ndarray | None:
         return self.model.classes_
+
+    @property
+    def output_fix(self) -> str:
+        return ("the score columns must hold each class's probability, summing to 1 in every row (for a binary log, "
+                "name the positive class's column alone: StoredPredictions(score='p'))")
 
     def predict_proba(self, X: Any) -> np.ndarray:
         if not isinstance(X, pd.DataFrame):

@@ -61,6 +61,7 @@ class TorchBackend(ModelBackend):
     """
 
     kind = "torch"
+    isolate_input = False
     differentiable = True
     takes_frames = False
 
@@ -114,11 +115,14 @@ class TorchBackend(ModelBackend):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         x = self.as_tensor(X)
+        # a module that writes into its input (an in-place first op) must not change the caller's tensor
+        shared = isinstance(X, torch.Tensor) and x.untyped_storage().data_ptr() == X.untyped_storage().data_ptr()
 
         def step(a: int, b: int) -> torch.Tensor:
             with torch.no_grad():
+                batch = x[a:b].clone() if shared else x[a:b]
                 # softmax in float64 on the CPU: the same on every device (MPS has no float64)
-                return torch.softmax(self.logits(x[a:b]).cpu().double(), dim=1)
+                return torch.softmax(self.logits(batch).cpu().double(), dim=1)
 
         parts, self.batch_size = run_batched(step, x.shape[0], self.batch_size)
         return concat(parts).numpy()

@@ -130,7 +130,9 @@ class DataQualityCheck(Check):
         return f"all {len(ctx.data):,} rows{train} (no cap: hashing and counting, linear in rows)"
 
     def run(self, ctx: AuditContext) -> Section:
-        return self.section(self._compute(ctx), ctx.data.X if ctx.data.modality == "tabular" else None)
+        section = self.section(self._compute(ctx), ctx.data.X if ctx.data.modality == "tabular" else None)
+        section.notes = [*ctx.data.notes, *section.notes]  # what loading changed (column names made strings)
+        return section
 
     def section(self, r: DataQualityResult, features: pd.DataFrame | None = None) -> DataQualitySection:
         """The section for a computed result (in memory, or merged from a Dask audit's partitions); ``features``

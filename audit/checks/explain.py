@@ -21,6 +21,7 @@ from audit.explain import (
     shap_values,
     tree_shap_values,
 )
+from audit.errors import AuditInputError
 from audit.explain._permutation import TARGET_SE
 from audit.plots.explain import ROWS_TABLE, beeswarm, importance_bars, shap_vs_lime
 from audit.section import DeferredFigures, Metric, Section, metric_parts
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 SHAP_LIME_AGREEMENT_MIN = 0.5
 #: a LIME surrogate fit this poor (R^2 below it) is named in the disagreement note
 LIME_POOR_FIT = 0.5
+
+#: models with more classes are explained for this many (the most often predicted), as fairness assesses 20
+MAX_CLASSES = 20
 
 _OUTPUT_WORDS = {"proba": "probabilities", "logit": "logits", "margin": "raw margins (log-odds)"}
 
@@ -74,6 +78,11 @@ class ExplainCheck(Check):
     target_se : float
         Sampled SHAP values stop once each row's largest standard error is at most this fraction of
         the model output's spread (default 0.01); the "SHAP computation" table shows what was reached.
+    max_classes : int
+        A model with more classes is explained for the ``max_classes`` it predicts most often (and the
+        classes of the LIME rows), on rows predicted as one of them: time and memory grow with the
+        classes explained (a 10,000-class model once took 9 GiB). At least 3; the fairness check caps
+        its classes the same way.
     """
 
     name = "explain"
@@ -123,7 +132,9 @@ class ExplainCheck(Check):
         max_tree_rows: int = 4000,
         small_group_rows: int = 300,
         target_se: float = TARGET_SE,
+        max_classes: int = MAX_CLASSES,
     ) -> None:
+        self.max_classes = max_classes
         self.target_se = target_se
         self.max_tree_rows = max_tree_rows
         self.small_group_rows = small_group_rows
@@ -183,8 +194,11 @@ class ExplainCheck(Check):
         chosen = self._chosen_rows(ctx)
         chosen_pos = [i for i, _ in chosen]
         class_names = [str(c) for c in ctx.classes]
+        keep = self._classes_to_explain(ctx, chosen_pos)
+        # with classes capped, SHAP rows are rows predicted as a kept class: "each row's predicted class" stays true
+        eligible = np.arange(n) if keep is None else np.flatnonzero(np.isin(ctx.pred, keep))
         res, why_not_tree = None, ""
-        if ctx.model.backend.tree_ensemble and self.explainer in ("auto", "tree"):
+        if ctx.model.backend.tree_ensemble and self.explainer in ("auto", "tree") and keep is None:
             # native TreeSHAP is linear in rows: explain them all, up to a cap that keeps small groups whole. Tried
             # first, so that a model it cannot take (categorical inputs) gets the sized sample below, not every row
             sample = self._tree_rows(ctx, rng)
@@ -194,20 +208,26 @@ class ExplainCheck(Check):
         tree = res is not None
         sized = ""
         if res is None:
-            order = rng.choice(n, size=min(self.n_rows, n), replace=False)
+            order = eligible[rng.choice(len(eligible), size=min(self.n_rows, len(eligible)), replace=False)]
             n_rows, n_bg, sized = self._fit_budget(ctx, X, order, source, budget, seed)
             sample = np.sort(order[:n_rows])
             explain_pos = _with_chosen(sample, chosen_pos)
             res = shap_values(
                 ctx.model, X.iloc[explain_pos], background=source, explainer=self.explainer, output=self.output,
                 n_background=n_bg, seed=seed, class_names=class_names, exact_budget=1.5 * budget, space=ctx.space,
-                target_se=self.target_se, native_tree=False,
+                target_se=self.target_se, native_tree=False, outputs=None if keep is None else keep.tolist(),
             )
         n_bg = res.n_background
         notes = ([sized] if sized else []) + list(res.notes)
         if why_not_tree:
             notes.insert(0, f"Native TreeSHAP was not used ({why_not_tree}): {res.explainer} SHAP on a seeded sample "
                             "sized to the model-row budget instead of every row.")
+        if keep is not None:
+            notes.append(
+                f"The model has {ctx.n_classes:,} classes: SHAP values are computed for the {len(keep)} it predicts most "
+                f"often (cap max_classes={self.max_classes}) and the classes of the LIME rows, on rows predicted as one "
+                f"of them ({len(eligible):,} of {n:,} rows); explaining every class would not fit in memory."
+            )
         lime_rows = f"; LIME on {len(chosen_pos)} chosen row(s)" if chosen_pos else ""
         if tree:
             notes.append(f"Row budget: {len(sample):,} of {n:,} rows explained" + (
@@ -233,7 +253,7 @@ class ExplainCheck(Check):
                                  training_data=source, seed=seed)
         pos_to_label = dict(zip(explain_pos.tolist(), res.data.index))
         shap_chosen = pd.DataFrame([
-            res.for_class(res.classes[int(c)], by_column=True).loc[pos_to_label[i]] for i, c in zip(chosen_pos, lime.explained_class)
+            res.for_class(class_names[int(c)], by_column=True).loc[pos_to_label[i]] for i, c in zip(chosen_pos, lime.explained_class)
         ])
         agree = [_spearman(shap_chosen.iloc[j].abs(), lime.weights.iloc[j].abs()) if res.in_data_columns else float("nan")
                  for j in range(len(chosen))]
@@ -292,6 +312,17 @@ class ExplainCheck(Check):
 
     def row_budget(self, ctx: AuditContext, section: Section) -> str | None:
         return None  # run() states it: rows explained, the cap, and which rows were kept whole
+
+    def _classes_to_explain(self, ctx: AuditContext, chosen: list[int]) -> np.ndarray | None:
+        """Class positions to explain when the model has more than ``max_classes`` (None: every class): the most
+        often predicted (ties: class order) and each LIME row's predicted class, in class order."""
+        if isinstance(self.max_classes, bool) or not isinstance(self.max_classes, (int, np.integer)) or self.max_classes < 3:
+            raise AuditInputError(f"max_classes must be an integer of at least 3, got {self.max_classes!r}")
+        k = ctx.n_classes
+        if k <= self.max_classes:
+            return None
+        top = np.argsort(-np.bincount(ctx.pred, minlength=k), kind="stable")[: self.max_classes]
+        return np.union1d(top, ctx.pred[np.asarray(chosen, dtype=int)]).astype(int)
 
     def _tree_rows(self, ctx: AuditContext, rng: np.random.Generator) -> np.ndarray:
         """Every row up to ``max_tree_rows``; above it, every row of small sensitive groups plus a seeded sample."""

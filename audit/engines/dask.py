@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit.data import check_features, string_columns
 from audit.errors import AuditInputError, ModelCallError
 from audit.stats import EXACT_LIMIT, PredictionCells, build_cells, merge_cells, stratified_quotas
 
@@ -64,10 +65,11 @@ def is_dask_frame(obj: Any) -> bool:
 
 
 def predict_log(ddf: Any, predict_proba: Callable[..., np.ndarray], *, features: list[str],
-                keep: list[str], n_classes: int) -> pd.DataFrame:
+                keep: list[str], n_classes: int, model: Any = None) -> pd.DataFrame:
     """Class probabilities per partition plus the ``keep`` columns, gathered as one pandas frame.
 
-    A model that raises in a partition is reported with the partition's number.
+    A model that raises in a partition is reported with the partition's number; ``model`` (the adapter) judges
+    each partition's missing values as in memory (:func:`audit.data.check_features`).
     """
     score_cols = [f"{SCORE_PREFIX}{j}" for j in range(n_classes)]
 
@@ -76,6 +78,7 @@ def predict_log(ddf: Any, predict_proba: Callable[..., np.ndarray], *, features:
         out = df[keep].reset_index(drop=True)
         if len(df) == 0:
             return out.assign(**{c: np.zeros(0) for c in score_cols})
+        check_features(df[features], f"data (partition {number})", model)  # the in-memory rule, on every row
         p = _predict(predict_proba, df[features], number)
         return out.assign(**{c: p[:, j] for j, c in enumerate(score_cols)})
 
@@ -99,6 +102,7 @@ def partition_cells(df: pd.DataFrame, number: int, adapter: Any, *, features: li
     """One partition's predictions as prediction cells (exact while its scores are few enough); None when empty."""
     if len(df) == 0:
         return None
+    check_features(df[features], f"data (partition {number})", adapter)  # the in-memory rule, on every row
     p = _predict(adapter.predict_proba, df[features], number)
     y = pd.Index(classes).get_indexer(df[target])
     if (y < 0).any():
@@ -132,6 +136,18 @@ def summarise(ddf: Any, adapter: Any, **kwargs: Any) -> PredictionCells:
     if cells is None:
         raise AuditInputError("the Dask DataFrame has no rows")
     return cells
+
+
+def checked_rows(ddf: Any, features: list[str], model: Any = None) -> int:
+    """The rows of ``ddf``, counted in one pass that applies the in-memory feature rule
+    (:func:`audit.data.check_features`) to every partition: for audits whose checks read no partition's features."""
+
+    def part(df: pd.DataFrame, partition_info: dict | None = None) -> pd.Series:
+        number = partition_info.get("number") if partition_info else "?"
+        check_features(df[features], f"data (partition {number})", model)
+        return pd.Series([len(df)])
+
+    return int(ddf.map_partitions(part, meta=pd.Series(dtype=np.int64)).sum().compute())
 
 
 def stratified_sample(ddf: Any, column: str | None, rows: int, seed: int) -> tuple[pd.DataFrame, str]:
@@ -181,15 +197,23 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
     sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
     if any(not isinstance(s, str) for s in sensitive):
         raise AuditInputError("with a Dask DataFrame, sensitive= must name columns (arrays cannot be aligned)")
+    _, labels = string_columns(ddf._meta, "the Dask DataFrame")  # integer names (pd.DataFrame(X)) as strings
+    if labels:
+        ddf = ddf.rename(columns={v: k for k, v in labels.items()})
     columns = [str(c) for c in ddf.columns]
     missing = [c for c in [target, *sensitive] if c not in columns]
     if missing:
         raise AuditInputError(f"column {missing[0]!r} not found in the Dask DataFrame; columns are {columns}")
     adapter = ModelAdapter(model, transform=kwargs.get("transform"), output=kwargs.get("model_output", "auto"),
                            device=kwargs.get("device", "auto"))
+    if labels and adapter.feature_names_in is None:  # the model still gets its own column labels, as in memory
+        adapter.use_column_labels(labels)
     features = kwargs.get("features") or adapter.feature_names_in or [c for c in columns if c != target]
     seed = int(kwargs.get("seed", 0))
+    full_data = any(c.name in FULL_DATA_CHECKS for c in kwargs["checks"])
+    n_rows = None if full_data else checked_rows(ddf, features, adapter)  # else the full-data pass checks each partition
     sample, how = stratified_sample(ddf, sensitive[0] if sensitive else None, sample_rows, seed)
+    check_features(sample[features], "data (the sample)", adapter)  # before the model sees it
     k = adapter.predict_proba(sample[features].iloc[: min(len(sample), 50)]).shape[1]
     time_column = kwargs.get("time_column")
     time_column = time_column if time_column in columns else None  # else the section says it is not a column
@@ -204,7 +228,6 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
     stored = StoredPredictions(score=score_cols if k > 2 else [score_cols[1]],
                                classes=list(classes) if classes is not None else None)
     parts = []
-    n_rows = None
     train = kwargs.get("train")
     # the training rows' predictions, as a log the stored-predictions reader takes: performance.train.* as in memory
     train_log = _train_log(train, adapter, features=features, target=target, n_classes=k) if full and train is not None \
@@ -227,7 +250,7 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
         whole.meta["groups"] = {c: sorted(map(str, lv)) for c, lv in zip(cells.names, cells.levels)}  # data has no rows
     elif full:  # multiclass (or the first class of a binary model): the rows' predictions come back
         keep = list(dict.fromkeys([target, *sensitive] + ([time_column] if time_column else [])))
-        log = predict_log(ddf, adapter.predict_proba, features=features, keep=keep, n_classes=k)
+        log = predict_log(ddf, adapter.predict_proba, features=features, keep=keep, n_classes=k, model=adapter)
         n_rows = len(log)
         whole = audit_fn(stored, log, checks=full, train=train_log, **common)
         for s in whole.sections.values():
@@ -250,7 +273,9 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
         sampled_kwargs = {**kwargs, "features": features}
         if is_dask_frame(train):  # the sampled checks (overfitting, drift) take a seeded sample of the training rows
             sampled_kwargs["train"] = stratified_sample(train, None, sample_rows, seed)[0]
-        sampled, where = _run_sampled(audit_fn, model, sample, sampled_kwargs, rest)
+        # the sample under the data's own column labels: the in-memory audit turns them into strings as it did here
+        sampled, where = _run_sampled(audit_fn, model, sample.rename(columns=labels) if labels else sample,
+                                      sampled_kwargs, rest)
         for s in sampled.sections.values():
             if s.status == "ok":  # a skipped check computed nothing: its reason is the whole story
                 s.notes = [f"Computed on {how} of the Dask DataFrame{where}."] + list(s.notes)
@@ -271,7 +296,8 @@ def _train_log(train: Any, adapter: Any, *, features: list[str], target: str, n_
     if missing:
         raise AuditInputError(f"column {missing[0]!r} not found in train; its columns are {columns[:20]}")
     if is_dask_frame(train):
-        return predict_log(train, adapter.predict_proba, features=features, keep=[target], n_classes=n_classes)
+        return predict_log(train, adapter.predict_proba, features=features, keep=[target], n_classes=n_classes,
+                           model=adapter)
     p = _predict(adapter.predict_proba, train[features], "train")
     return train[[target]].reset_index(drop=True).assign(**{f"{SCORE_PREFIX}{j}": p[:, j] for j in range(n_classes)})
 

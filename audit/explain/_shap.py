@@ -57,6 +57,7 @@ def shap_values(
     space: ModelSpace | None = None,
     target_se: float = TARGET_SE,
     native_tree: bool = True,
+    outputs: Sequence[int] | None = None,
 ) -> ShapResult:
     """Interventional SHAP values of a model's per-class output for the rows of ``X``.
 
@@ -114,6 +115,10 @@ def shap_values(
     native_tree : bool
         Try the model library's own path-dependent TreeSHAP first (:func:`tree_shap_values`) for
         ``explainer`` "auto" or "tree"; False when the caller already tried it.
+    outputs : sequence of int, optional
+        The model's output columns (class positions) to explain; default all. Time and memory grow with the
+        classes explained, so a model with thousands of classes is explained for a few (the explain check
+        caps them at ``max_classes``). Tree models then go through the model-agnostic explainers.
 
     Returns
     -------
@@ -156,7 +161,9 @@ def shap_values(
         space = build_space(adapter, X, [bg_data], output=output)
     elif space.output != output:
         space = dataclasses.replace(space, output=output)
-    if explainer in ("auto", "tree") and native_tree:
+    if outputs is not None:
+        space, class_names = _select_outputs(space, X, list(outputs), class_names)
+    if explainer in ("auto", "tree") and native_tree and outputs is None:
         res, _ = tree_shap_values(adapter, X, class_names=class_names, space=space)
         if res is not None:
             return res
@@ -185,6 +192,23 @@ def shap_values(
                     standard_errors=None if est is None else est.standard_errors,
                     stopped_by="" if est is None else est.stopped_by,
                     output_spread=float("nan") if est is None else est.spread, reference_skipped=ref_skipped)
+
+
+def _select_outputs(space: ModelSpace, X: Any, outputs: list[int], class_names: Sequence[Any] | None,
+                    ) -> tuple[ModelSpace, list[Any]]:
+    """The space restricted to output columns ``outputs``, and their labels."""
+    k = space.adapter.n_classes
+    if k is None:
+        space.adapter.predict_proba(X[:1] if not isinstance(X, pd.DataFrame) else X.iloc[:1], what="X")
+        k = space.adapter.n_classes
+    bad = [j for j in outputs if isinstance(j, bool) or not isinstance(j, (int, np.integer)) or not 0 <= j < k]
+    if bad or not outputs or len(set(outputs)) != len(outputs):
+        raise AuditInputError(f"outputs must be distinct class positions 0..{k - 1}, got {outputs[:10]}")
+    labels = list(class_names) if class_names is not None else (
+        list(space.adapter.classes) if space.adapter.classes is not None else list(range(k)))
+    if len(labels) != k:
+        raise AuditInputError(f"class_names has {len(labels)} labels but the model has {k} outputs")
+    return dataclasses.replace(space, columns=tuple(int(j) for j in outputs)), [labels[j] for j in outputs]
 
 
 def exact_cost_estimate(

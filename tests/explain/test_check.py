@@ -131,3 +131,43 @@ def test_tree_model_without_native_tree_shap_keeps_the_stated_row_budget():
     lime = 3 * 200
     assert sum(calls) <= n + lime + 1.5 * 100_000, (sum(calls), comp["model rows evaluated"])
     assert comp["model rows evaluated"] <= 1.5 * 100_000
+
+
+def test_a_model_with_thousands_of_classes_is_explained_for_a_capped_few():
+    """A 10,000-class model made explain allocate 9 GiB (every class's SHAP values on every coalition): it now
+    explains the ``max_classes`` classes predicted most often (and the LIME rows' classes), on rows predicted as one
+    of them, and each kept class's values equal those of the uncapped computation."""
+    import tracemalloc
+
+    from audit.explain import shap_values
+
+    rng = np.random.default_rng(0)
+    K, n = 10_000, 200
+    W = rng.normal(size=(3, K))
+
+    def model(X):
+        z = np.asarray(X, dtype=np.float64) @ W
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    A = rng.normal(size=(n, 3))
+    df = pd.DataFrame(A, columns=["a", "b", "c"]).assign(g=rng.choice(["u", "v"], n), y=model(A).argmax(axis=1))
+    ctx = AuditContext(model=ModelAdapter(model), data=load_data(df, target="y", sensitive=["g"],
+                                                                 features=["a", "b", "c"]), seed=0)
+    _ = ctx.proba
+    tracemalloc.start()
+    s = ExplainCheck(**{**SMALL, "n_rows": 30}).run(ctx)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert s.status == "ok"
+    assert peak < 200e6, peak  # uncapped: 30 rows x 12 background x 8 coalitions x 10,000 classes x 8 bytes alone
+    assert any(n.startswith("The model has 10,000 classes: SHAP values are computed for the") for n in s.notes)
+    assert s.metric("explain.additivity_error").value < 1e-9
+    # the capped computation of a few classes is the uncapped one's, class by class
+    small = ModelAdapter(lambda X: model(X)[:, :30] / model(X)[:, :30].sum(axis=1, keepdims=True))
+    X = df[["a", "b", "c"]]
+    full = shap_values(small, X.iloc[:5], background=X.iloc[5:15], explainer="exact")
+    part = shap_values(small, X.iloc[:5], background=X.iloc[5:15], explainer="exact", outputs=[3, 17])
+    assert part.classes == ["3", "17"]
+    for c in ("3", "17"):
+        np.testing.assert_allclose(part.for_class(c).to_numpy(), full.for_class(c).to_numpy(), rtol=1e-12, atol=1e-15)
