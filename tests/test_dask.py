@@ -298,9 +298,9 @@ def test_train_metrics_are_produced_on_dask_and_equal_the_pandas_run(client, com
 
 
 def test_nan_features_outside_the_sample_are_refused_as_in_memory(client, compas, monkeypatch):
-    """The pandas path refuses NaN features; the Dask path checked only its sample, so a NaN in a row outside it
-    passed. Every partition now applies the same rule (audit.data.check_features), with and without a full-data
-    check."""
+    """The pandas path refuses NaN features for a model that cannot take them; the Dask path checked only its
+    sample, so a NaN in a row outside it passed. Every partition now applies the same rule
+    (audit.data.check_features, with the model), with and without a full-data check."""
     import audit.engines.dask as engine
     from audit.errors import AuditInputError
 
@@ -308,12 +308,12 @@ def test_nan_features_outside_the_sample_are_refused_as_in_memory(client, compas
     lr, test = compas
     bad = test.copy()
     bad.loc[len(bad) - 3, "priors_count"] = np.nan
-    with pytest.raises(AuditInputError, match=r"data has NaN or infinite values in numeric column\(s\) \['priors_count'\]"):
+    with pytest.raises(AuditInputError, match=r"data has missing values in column\(s\) \['priors_count'\] .* cannot take"):
         audit(lr, bad, checks=["performance"], **KW)
     ddf = dd.from_pandas(bad, npartitions=4)
     for checks in (["performance"], ["explain"]):
-        with pytest.raises(AuditInputError, match=r"data \(partition 3\) has NaN or infinite values in numeric "
-                                                  r"column\(s\) \['priors_count'\]"):
+        with pytest.raises(AuditInputError, match=r"data \(partition 3\) has missing values in column\(s\) "
+                                                  r"\['priors_count'\] .* cannot take"):
             audit(lr, ddf, checks=checks, **KW)
 
 
