@@ -31,8 +31,15 @@ import pandas as pd
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.errors import AuditInputError
-from audit.fairness import DISPARITIES, INTERSECTION, FairnessAssessment, ProxyResult, assess_fairness, proxy_auc
-from audit.fairness._text import findings_table
+from audit.fairness import (
+    DISPARITIES,
+    INTERSECTION,
+    FairnessAssessment,
+    ProxyResult,
+    assess_fairness,
+    findings_table,
+    proxy_auc,
+)
 from audit.plots.fairness import disparity_bars, group_bars, heat_map
 from audit.stats import GapEvidence, family_confidence, worst_of
 from audit.text import short_label
