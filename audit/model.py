@@ -18,18 +18,19 @@ import pandas as pd
 import torch
 
 from audit.backends import (
+    OUTPUT_KINDS,
     ModelBackend,
     OutputKind,
     TorchBackend,
     as_numpy,
     backend_for,
+    check_proba,
     module_device,
+    numeric_values,
     resolve_device,
     set_training,
     try_forward_hook,
 )
-from audit.backends._device import numeric_values
-from audit.backends._scores import OUTPUT_KINDS, check_proba
 from audit.errors import MODEL_RAISED, AuditInputError, ModelCallError
 from audit.transforms import resolve_transform
 

@@ -337,3 +337,27 @@ def test_integer_column_names_audit_on_dask_like_pandas(client):
         b = {m.name: m.value for m in dk.sections[check].metrics}
         for k, v in a.items():
             np.testing.assert_allclose(b[k], v, rtol=1e-9, equal_nan=True, err_msg=k)
+
+
+def test_sample_proxies_report_as_the_fairness_check_does():
+    """Proxy detection on the Dask sample goes through the check's own reporting (issue 25): the same metric,
+    tables and notes (the model-feature note included, which the engine's copy used to drop)."""
+    from sklearn.metrics import roc_auc_score
+
+    from audit.engines.dask import _sample_proxies
+    from audit.section import Section
+
+    rng = np.random.default_rng(0)
+    g = np.repeat([0, 1], 200)
+    sample = pd.DataFrame({"copy": g.astype(float), "g": g, "noise": rng.normal(size=g.size)})
+    skip = "Proxy detection needs the model's features; a prediction log has only its scores, so it was skipped."
+    section = Section(check="fairness", title="Fairness", notes=["kept", skip])
+    _sample_proxies(section, sample, ["copy", "g", "noise"], ["g"], 0, "a sample of 400 rows")
+    (metric,) = section.metrics
+    assert metric.name == "fairness.g.proxy_auc"
+    assert metric.value == pytest.approx(roc_auc_score(g, g), abs=1e-12)  # "copy" is the column itself: AUC 1
+    assert metric.description.endswith("(ROC AUC on the sample, 0.5 = not at all; 400 rows)")
+    assert list(section.tables) == ["Proxies", "Proxy features"]
+    assert section.notes[:2] == ["kept", "Proxy detection ran on a sample of 400 rows (it needs the features, "
+                                         "which stay on the workers)."]
+    assert "g is itself a model feature: the model sees it directly (proxy AUC uses the other features)." in section.notes

@@ -23,10 +23,10 @@ Nothing outside this package tests a model's kind: checks ask the adapter what i
 from audit.backends._base import BACKENDS, ModelBackend, backend_for, is_regressor, library_of, register_backend
 from audit.backends._boosting import CatBoostBackend, LightGBMBackend, XGBoostBackend
 from audit.backends._callable import CallableBackend
-from audit.backends._device import as_numpy, module_device, resolve_device
+from audit.backends._device import as_numpy, module_device, numeric_values, resolve_device
 from audit.backends._estimators import DuckBackend, EstimatorBackend, SklearnBackend
 from audit.backends._onnx import OnnxBackend, load_onnx
-from audit.backends._scores import OUTPUT_KINDS, OutputKind, scores_to_proba
+from audit.backends._scores import OUTPUT_KINDS, OutputKind, check_proba, scores_to_proba
 from audit.backends._stored import StoredPredictions, StoredPredictionsBackend
 from audit.backends._torch import TorchBackend, input_dtype, last_leaf, set_training, try_forward_hook
 
@@ -52,12 +52,14 @@ __all__ = [
     "XGBoostBackend",
     "as_numpy",
     "backend_for",
+    "check_proba",
     "input_dtype",
     "is_regressor",
     "last_leaf",
     "library_of",
     "load_onnx",
     "module_device",
+    "numeric_values",
     "register_backend",
     "resolve_device",
     "scores_to_proba",

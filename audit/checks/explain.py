@@ -14,6 +14,7 @@ from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.explain import (
     EXACT_EXPLAINERS,
+    TARGET_SE,
     exact_cost_estimate,
     global_explanation,
     lime_explanations,
@@ -22,7 +23,6 @@ from audit.explain import (
     tree_shap_values,
 )
 from audit.errors import AuditInputError
-from audit.explain._permutation import TARGET_SE
 from audit.plots.explain import ROWS_TABLE, beeswarm, importance_bars, shap_vs_lime
 from audit.section import DeferredFigures, Metric, Section, metric_parts
 from audit.stats import TOTAL_SHARE, bootstrap_shares

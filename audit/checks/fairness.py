@@ -31,8 +31,15 @@ import pandas as pd
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.errors import AuditInputError
-from audit.fairness import DISPARITIES, INTERSECTION, FairnessAssessment, ProxyResult, assess_fairness, proxy_auc
-from audit.fairness._text import findings_table
+from audit.fairness import (
+    DISPARITIES,
+    INTERSECTION,
+    FairnessAssessment,
+    ProxyResult,
+    assess_fairness,
+    findings_table,
+    proxy_auc,
+)
 from audit.plots.fairness import disparity_bars, group_bars, heat_map
 from audit.stats import GapEvidence, family_confidence, worst_of
 from audit.text import short_label
@@ -111,6 +118,31 @@ def _who(row: pd.Series, label: str, n_classes: int, column: str | None = None) 
     if column is not None:
         text = f"{short_label(column)}, {text}"
     return text + (f" (class {short_label(label)})" if n_classes > 1 else "")
+
+
+def add_proxies(res: ProxyResult, names: list[str], *, tables: dict[str, pd.DataFrame], metrics: list[Metric],
+                notes: list[str], on: str = "") -> None:
+    """Add one :func:`~audit.fairness.proxy_auc` result to a fairness section's parts, in place: its tables
+    (``Proxies``, ``Proxy features``), one ``fairness.<column>.proxy_auc`` metric per sensitive column and its notes.
+
+    The fairness check and the Dask engine (which runs proxy detection on its sample) both report proxies
+    through this one function. ``names`` are the sensitive columns (their metric-name parts come from
+    :func:`_keys`); ``on`` says where the AUC was computed (``" on the sample"``), empty for every row.
+    """
+    tables["Proxies"] = res.table
+    tables["Proxy features"] = res.by_feature
+    keys = _keys(names)
+    for col, row in res.table.iterrows():
+        lo, hi = row.get("proxy_auc_low"), row.get("proxy_auc_high")
+        metrics.append(Metric(f"fairness.{keys[str(col)]}.proxy_auc", float(row["proxy_auc"]),
+                              None if lo is None or pd.isna(lo) else float(lo),
+                              None if hi is None or pd.isna(hi) else float(hi), higher_is_better=False,
+                              description=f"how well the other features predict {col} (ROC AUC{on}, 0.5 = not at all; "
+                                          f"{int(row['rows']):,} rows)"))
+    notes.extend(res.notes)
+    for col, row in res.table.iterrows():
+        if row["is_model_feature"]:
+            notes.append(f"{col} is itself a model feature: the model sees it directly (proxy AUC uses the other features).")
 
 
 class FairnessCheck(Check):
@@ -248,15 +280,7 @@ class FairnessCheck(Check):
         figures = DeferredFigures(draw)
         proxies = self._proxies(ctx, names, rng, notes)
         if proxies is not None:
-            tables["Proxies"] = proxies.table
-            tables["Proxy features"] = proxies.by_feature
-            for col, row in proxies.table.iterrows():
-                lo, hi = row.get("proxy_auc_low"), row.get("proxy_auc_high")
-                metrics.append(Metric(f"fairness.{_keys(names)[str(col)]}.proxy_auc", float(row["proxy_auc"]),
-                                      None if lo is None or pd.isna(lo) else float(lo),
-                                      None if hi is None or pd.isna(hi) else float(hi), higher_is_better=False,
-                                      description=f"how well the other features predict {col} (ROC AUC, 0.5 = not at all; "
-                                                  f"{int(row['rows']):,} rows)"))
+            add_proxies(proxies, names, tables=tables, metrics=metrics, notes=notes)
         summary = self._summary(ctx, results, findings, gated, multiclass)
         return FairnessSection(
             check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables, figures=figures,
@@ -327,12 +351,7 @@ class FairnessCheck(Check):
         if not isinstance(X, pd.DataFrame) or X.shape[1] == 0:
             notes.append("Proxy detection needs tabular features; skipped.")
             return None
-        res = proxy_auc(X, ctx.data.sensitive, seed=int(rng.integers(2**31 - 1)))
-        notes.extend(res.notes)
-        for col, row in res.table.iterrows():
-            if row["is_model_feature"]:
-                notes.append(f"{col} is itself a model feature: the model sees it directly (proxy AUC uses the other features).")
-        return res
+        return proxy_auc(X, ctx.data.sensitive, seed=int(rng.integers(2**31 - 1)))
 
     def _notes(self, ctx: AuditContext, tasks: list[tuple[str, int]], results: dict[str, FairnessAssessment],
                multiclass: bool, hidden: list[str], favorable: bool) -> list[str]:

@@ -11,9 +11,16 @@ from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.errors import AuditInputError
 from audit.plots.saliency import curves_figure, overlay_grid
-from audit.saliency import METHODS, attribute, faithfulness, method_label, randomization_test
-from audit.saliency._faithfulness import BaselineKind, FaithfulnessResult
-from audit.saliency._sanity import SanityResult
+from audit.saliency import (
+    METHODS,
+    BaselineKind,
+    FaithfulnessResult,
+    SanityResult,
+    attribute,
+    faithfulness,
+    method_label,
+    randomization_test,
+)
 from audit.section import DeferredFigures, Metric, Section
 from audit.stats import bootstrap_mean
 

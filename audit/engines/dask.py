@@ -419,22 +419,16 @@ def _group_auc_bound(cells: PredictionCells) -> float:
 
 def _sample_proxies(section: Any, sample: pd.DataFrame, features: list[str], sensitive: list[str], seed: int,
                     how: str) -> None:
-    """Proxy detection needs the features, which stay on the workers: it runs on the stratified sample."""
-    from audit.fairness import INTERSECTION, proxy_auc
-    from audit.section import Metric, metric_parts
+    """Proxy detection needs the features, which stay on the workers: it runs on the stratified sample and is
+    reported as the fairness check reports it (:func:`audit.checks.fairness.add_proxies`)."""
+    from audit.checks.fairness import add_proxies
+    from audit.fairness import proxy_auc
 
     res = proxy_auc(sample[features], sample[sensitive], seed=seed)
-    keys = metric_parts([INTERSECTION, *sensitive])
-    section.tables["Proxies"] = res.table
-    section.tables["Proxy features"] = res.by_feature
     section.notes = [n for n in section.notes if not n.startswith("Proxy detection needs")]
     section.notes.append(f"Proxy detection ran on {how} (it needs the features, which stay on the workers).")
-    for col, row in res.table.iterrows():
-        lo, hi = row["proxy_auc_low"], row["proxy_auc_high"]
-        section.metrics.append(Metric(
-            f"fairness.{keys[str(col)]}.proxy_auc", float(row["proxy_auc"]), None if pd.isna(lo) else float(lo),
-            None if pd.isna(hi) else float(hi), higher_is_better=False,
-            description=f"how well the other features predict {col} (ROC AUC on the sample, 0.5 = not at all)"))
+    add_proxies(res, [str(c) for c in sensitive], tables=section.tables, metrics=section.metrics, notes=section.notes,
+                on=" on the sample")
 
 
 def _merge(parts: list[Any], adapter: Any, *, n_rows: int, how: str, seconds: float) -> Any:

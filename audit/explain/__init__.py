@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from audit.explain._exact import exact_shapley
+from audit.explain._permutation import TARGET_SE
 from audit.explain._global import GlobalExplanation, global_explanation, proxy_associations
 from audit.explain._lime import LimeResult, grid_segmentation, lime_explanations
 from audit.explain._result import ShapResult
@@ -19,6 +20,7 @@ __all__ = [
     "GlobalExplanation",
     "LimeResult",
     "ShapResult",
+    "TARGET_SE",
     "exact_cost_estimate",
     "exact_shapley",
     "global_explanation",

@@ -19,7 +19,7 @@ from audit.fairness._group_metrics import GROUP_METRIC_COLUMNS, GroupMetrics, ev
 from audit.fairness._proxies import ProxyResult, proxy_auc
 from audit.fairness._regression import RegressionFairness, regression_fairness
 from audit.fairness._spread import DISPARITIES
-from audit.stats import percentile_interval, resample_counts  # public here before audit.stats existed
+from audit.fairness._text import findings_table
 
 __all__ = [
     "DISPARITIES",
@@ -33,10 +33,9 @@ __all__ = [
     "assess_fairness",
     "disparities",
     "evaluate_groups",
+    "findings_table",
     "group_label",
     "group_metrics",
-    "percentile_interval",
     "proxy_auc",
     "regression_fairness",
-    "resample_counts",
 ]

@@ -46,7 +46,7 @@ from audit.fairness._counts import (
     rates,
     score_cells,
 )
-from audit.stats._gaps import (
+from audit.stats import (
     AUC_TEST_GROUPS,
     PERMUTATION_SCHEMES,
     GapEvidence,

@@ -35,11 +35,10 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import AuditInputError
-from audit.stats._gaps import apply_test, permutation_p_value, split_cells
 from audit.health._calibration import MIN_BIN_COUNT, GroupBinning, _bin_index, column_groups
 from audit.health._common import as_labels, as_proba, as_sensitive_frame
 from audit.health._ece_cells import HitCells, bin_sums, hit_cells, hit_cells_of, mass_bins, width_bins
-from audit.stats import PredictionCells, build_cells, resample_counts
+from audit.stats import PredictionCells, apply_test, build_cells, permutation_p_value, resample_counts, split_cells
 
 #: fine equal-mass confidence cells of the ECE permutation test (fewer with many groups: the test costs
 #: (groups - 1) x (2 cells - 1) hypergeometric draws, each vectorised over the permutations)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from audit.saliency._attribute import METHODS, AttributionFn, SaliencyResult, attribute, method_label
 from audit.saliency._common import find_last_conv
-from audit.saliency._faithfulness import FaithfulnessResult, faithfulness, gaussian_blur, pixel_order
+from audit.saliency._faithfulness import BaselineKind, FaithfulnessResult, faithfulness, gaussian_blur, pixel_order
 from audit.saliency._sanity import SanityResult, randomizable_layers, randomization_test, rank_correlation
 from audit.saliency._tabular import feature_attributions
 
 __all__ = [
     "METHODS",
     "AttributionFn",
+    "BaselineKind",
     "FaithfulnessResult",
     "SaliencyResult",
     "SanityResult",

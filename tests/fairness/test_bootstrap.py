@@ -7,7 +7,8 @@ import pytest
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
 from sklearn.metrics import roc_auc_score
 
-from audit.fairness import assess_fairness, resample_counts
+from audit.fairness import assess_fairness
+from audit.stats import resample_counts
 
 Q = [0.1587, 0.8413]  # +-1 sd: stable with the few resamples fairlearn can afford in a test
 
