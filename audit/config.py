@@ -5,27 +5,26 @@ are importable, so ``factory = "mypkg.models:load_model"`` finds a package next 
 searched after the installed packages, so a project file named like a library (``lime.py``) never
 replaces it.
 
-Model files that are data (ONNX, XGBoost ``.ubj``/``.json``, LightGBM ``.txt``, CatBoost ``.cbm``, skops
-with its trusted-types check) load as they are; every format that is code (TorchScript ``.pt``,
-``torch.export`` ``.pt2``, pickles) loads only with ``trust_code = true`` (``trust_pickle`` is its
-older name): loading or calling it can run anything, so a model proposed in a pull request cannot
-take over the machine that audits it.
+This module parses and validates; the files it names load elsewhere: model files through their backend
+(:func:`audit.backends.load_model_file`: a format that is code loads only with ``trust_code = true``, or its
+older name ``trust_pickle``), data files through :mod:`audit.data_files`.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
-import stat
 import sys
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from audit.data_files import DataFileError, read_dask_frame, read_frame, regular_path
 from audit.errors import AuditInputError
 
 _SCHEMA: dict[str, set[str]] = {
@@ -39,28 +38,6 @@ _SCHEMA: dict[str, set[str]] = {
     "checks": set(),  # [checks.<name>] tables: settings passed to that check
     "policy": set(),  # metric names, validated by Policy
 }
-#: Types skops does not trust by default (``skops.io.get_untrusted_types``) that we accept anyway, one by
-#: one: each is a scikit-learn/numpy container of fitted arrays that skops rebuilds from those arrays, holds no
-#: callable and imports nothing else. Anything else (``builtins.eval``, a user function, a custom class) must
-#: be listed in ``[model] trusted_types``. No prefixes: a prefix such as ``builtins.`` or ``numpy.`` would also
-#: trust functions (``builtins.eval``, ``builtins.exec``, ``numpy.load``) a FunctionTransformer can call.
-_SKOPS_TRUSTED = frozenset({
-    "sklearn.tree._tree.Tree",  # fitted nodes of every tree model (DecisionTree, RandomForest, GradientBoosting, ...)
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # the same for HistGradientBoosting
-    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",  # MLP solver state: learning rate, moment arrays
-    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",  # MLP solver state: learning rate, velocities
-    "sklearn.neighbors._kd_tree.KDTree",  # nearest-neighbour index of KNeighbors*: arrays of points and bounds
-    "sklearn.neighbors._ball_tree.BallTree",  # the same, ball-tree layout
-    # the built-in distances those indexes hold (a user-supplied metric is PyFuncDistance64, not listed)
-    "sklearn.metrics._dist_metrics.EuclideanDistance64",
-    "sklearn.metrics._dist_metrics.ManhattanDistance64",
-    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
-    "sklearn.metrics._dist_metrics.ChebyshevDistance64",
-    "sklearn.calibration._CalibratedClassifier",  # CalibratedClassifierCV's fitted (estimator, calibrators) pairs
-    "sklearn.calibration._SigmoidCalibration",  # two fitted floats a and b
-    "sklearn.utils._bunch.Bunch",  # a dict with attribute access (StackingClassifier.named_estimators_)
-    "numpy.dtype",  # a dtype descriptor such as float64 (KBinsDiscretizer(dtype=...)); no code
-})
 _OUTPUT_KINDS = ("auto", "logits", "proba", "labels")
 _MODALITIES = ("tabular", "image")
 
@@ -365,30 +342,21 @@ def _call(factory: Callable[[], Any], key: str) -> Any:
         raise ConfigError(f"config key {key!r}: the factory raised {type(exc).__name__}: {exc}") from exc
 
 
+@contextmanager
+def _keyed(key: str) -> Iterator[None]:
+    """A model or data file error as a :class:`ConfigError` naming the config key the file came from."""
+    from audit.backends import ModelFileError
+
+    try:
+        yield
+    except (ModelFileError, DataFileError) as exc:
+        raise ConfigError(f"config key {key!r}: {exc}") from exc.__cause__
+
+
 def _resolve(root: Path, value: str, key: str) -> Path:
-    """The path ``value`` names (relative to the config's folder); it must exist and be a file or a folder.
-
-    A FIFO, socket or device is refused: reading one blocks until someone writes to it, or never ends.
-    """
-    p = Path(value)
-    p = p if p.is_absolute() else root / p
-    if not p.exists():
-        raise ConfigError(f"config key {key!r}: file {str(p)!r} not found")
-    mode = p.stat().st_mode
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
-        raise ConfigError(f"config key {key!r}: {str(p)!r} is {kind}, not a regular file; reading it could block "
-                          "for ever: pass a file")
-    return p
-
-
-#: model file suffixes that are code: loading (TorchScript's and torch.export's graphs can call any operator,
-#: including ``aten::from_file`` which writes files; ``.pt2`` sample inputs and ``torch.load`` are pickles) or
-#: calling them runs what the file says. They load only with ``trust_code = true``.
-CODE_SUFFIXES = (".pt", ".pth", ".ts", ".pt2", ".pkl", ".pickle", ".joblib")
-#: model file suffixes that are data: trees, graphs of the runtime's own operators, or arrays (skops, with its
-#: trusted-types check). They load without a trust flag.
-DATA_SUFFIXES = (".onnx", ".ubj", ".json", ".txt", ".cbm", ".skops")
+    """The path ``value`` names (relative to the config's folder): a file or folder, never a FIFO or device."""
+    with _keyed(key):
+        return regular_path(root, value)
 
 
 def trusts_code(model: dict[str, Any]) -> bool:
@@ -397,103 +365,20 @@ def trusts_code(model: dict[str, Any]) -> bool:
     return model.get("trust_code", False) is True or model.get("trust_pickle", False) is True
 
 
-def _untrusted_code(path: Path, what: str) -> ConfigError:
-    return ConfigError(
-        f"config key 'model.path': {path.name} is {what}, which runs arbitrary code when loaded or called, and "
-        "[model] does not set trust_code = true; set it only for a file you would run as a program (never for a "
-        "model proposed in an unreviewed pull request), or save the model as ONNX, skops or the library's own "
-        "model file"
-    )
-
-
 def load_model(cfg: AuditConfig) -> Any:
-    """The model named by ``[model]``: a factory, or a model file.
+    """The model named by ``[model]``: stored predictions, a factory, or a model file, which its backend loads
+    (:func:`audit.backends.load_model_file`: code formats only with ``trust_code = true``, skops types beyond the
+    reviewed defaults only when named in ``trusted_types``)."""
+    from audit.backends import StoredPredictions, load_model_file
 
-    Data formats load as they are: ONNX, XGBoost (``.ubj``, ``.json``), LightGBM (``.txt``), CatBoost
-    (``.cbm``), skops (types beyond skops' defaults and our reviewed list only when named in
-    ``trusted_types``). Code formats (:data:`CODE_SUFFIXES`: TorchScript, ``torch.export`` programs, pickles)
-    load only with ``trust_code = true``.
-    """
     m = cfg.model
     if "score" in m or "pred" in m:
-        from audit.backends import StoredPredictions
-
         return StoredPredictions(m.get("score"), pred=m.get("pred"), classes=m.get("classes"))
     if "factory" in m:
         return _call(import_object(m["factory"], "model.factory", cfg.root), "model.factory")
     path = _resolve(cfg.root, m["path"], "model.path")
-    suffix = path.suffix.lower()
-    if suffix not in CODE_SUFFIXES + DATA_SUFFIXES:
-        raise ConfigError(
-            f"config key 'model.path': unsupported model file type {suffix!r}; use .onnx, .ubj or .json (XGBoost), "
-            ".txt (LightGBM), .cbm (CatBoost), .skops, or with trust_code = true .pt (TorchScript), .pt2 "
-            "(torch.export) or a pickle"
-        )
-    if suffix in CODE_SUFFIXES and not trusts_code(m):
-        what = {".pt2": "a torch.export program", ".pkl": "a pickle", ".pickle": "a pickle",
-                ".joblib": "a pickle"}.get(suffix, "a TorchScript program or a pickled torch model")
-        raise _untrusted_code(path, what)
-    try:
-        return _load_model_file(path, suffix, m)
-    except ConfigError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise ConfigError(f"config key 'model.path': cannot load {path.name}: {type(exc).__name__}: {exc}") from exc
-
-
-def _load_model_file(path: Path, suffix: str, m: dict[str, Any]) -> Any:
-    """Load ``path`` by its suffix; the caller has checked that a code format is trusted."""
-    if suffix == ".onnx":
-        from audit.backends import load_onnx
-
-        return load_onnx(path)
-    if suffix in (".ubj", ".json"):  # XGBoost's model formats: trees and parameters, no code
-        import xgboost
-
-        booster = xgboost.Booster()
-        booster.load_model(str(path))
-        return booster
-    if suffix == ".txt":  # LightGBM's text model format
-        import lightgbm
-
-        return lightgbm.Booster(model_file=str(path))
-    if suffix == ".cbm":  # CatBoost's model format
-        import catboost
-
-        return catboost.CatBoostClassifier().load_model(str(path))
-    if suffix == ".skops":
-        import skops.io as sio
-
-        # skops already trusts its own defaults; of the rest only our reviewed list and the user's names load
-        untrusted = sio.get_untrusted_types(file=str(path))
-        allowed = _SKOPS_TRUSTED | set(m.get("trusted_types", []))
-        unsafe = [t for t in untrusted if t not in allowed]
-        if unsafe:
-            raise ConfigError(
-                f"config key 'model.path': {path.name} contains types that skops does not trust and that can run "
-                f"code when loaded: {unsafe}; list them in [model] trusted_types = [...] only if you trust the file"
-            )
-        return sio.load(str(path), trusted=untrusted)
-    import logging
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():
-        if not logging.getLogger().isEnabledFor(logging.DEBUG):
-            # torch's loaders warn about pickle protocols and file versions while they try one reader after another;
-            # whether the file loads is what the user hears (the warnings with --debug)
-            warnings.simplefilter("ignore")
-        if suffix == ".pt2":
-            return torch.export.load(str(path)).module()
-        if suffix in (".pt", ".pth", ".ts"):
-            try:
-                return torch.jit.load(str(path), map_location="cpu")
-            except RuntimeError:  # not TorchScript: a pickled module
-                return torch.load(str(path), map_location="cpu", weights_only=False)
-    import joblib
-
-    return joblib.load(path)
+    with _keyed("model.path"):
+        return load_model_file(path, trust_code=trusts_code(m), trusted_types=m.get("trusted_types", []))
 
 
 def load_frame(spec: dict[str, Any], table: str, root: Path) -> pd.DataFrame:
@@ -504,21 +389,8 @@ def load_frame(spec: dict[str, Any], table: str, root: Path) -> pd.DataFrame:
             raise ConfigError(f"config key '{table}.factory' must return a pandas DataFrame, got {type(obj).__name__}")
         return obj
     path = _resolve(root, spec["path"], f"{table}.path")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            try:
-                import pyarrow  # noqa: F401 - pandas' Parquet engine, an optional dependency
-            except ImportError:
-                raise ConfigError(
-                    f"config key '{table}.path': reading {path.name} needs pyarrow; install it with "
-                    "pip install 'audit[parquet]' (or pip install pyarrow), or pass a CSV file"
-                ) from None
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except ConfigError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise ConfigError(f"config key '{table}.path': cannot read {path.name}: {type(exc).__name__}: {exc}") from exc
+    with _keyed(f"{table}.path"):
+        return read_frame(path)
 
 
 def load_dask_frame(spec: dict[str, Any], table: str, root: Path) -> Any:
@@ -526,21 +398,11 @@ def load_dask_frame(spec: dict[str, Any], table: str, root: Path) -> Any:
     if "factory" in spec:
         return load_frame(spec, table, root)
     try:
-        import dask.dataframe as dd
+        import dask.dataframe  # noqa: F401 - read_dask_frame's reader, an optional dependency
     except ImportError:
         raise ConfigError("config table [engine] needs Dask: pip install 'audit[dask]'") from None
-    value = str(spec["path"])
-    pattern = value if Path(value).is_absolute() else str(root / value)
-    matches = sorted(Path(pattern).parent.glob(Path(pattern).name)) if any(ch in value for ch in "*?[") else (
-        [Path(pattern)] if Path(pattern).exists() else [])
-    if not matches:
-        raise ConfigError(f"config key '{table}.path': nothing matches {pattern!r}")
-    for match in matches:  # a FIFO among the parts would block the read for ever
-        _resolve(root, str(match), f"{table}.path")
-    try:
-        return dd.read_parquet([str(p) for p in matches])
-    except Exception as exc:  # noqa: BLE001
-        raise ConfigError(f"config key '{table}.path': cannot read {value!r} with Dask: {type(exc).__name__}: {exc}") from exc
+    with _keyed(f"{table}.path"):
+        return read_dask_frame(str(spec["path"]), root)
 
 
 def dask_client(cfg: AuditConfig) -> Any:

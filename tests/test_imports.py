@@ -123,7 +123,7 @@ LAYERS: list[tuple[str, set[str]]] = [
                      "audit.baseline", "audit.report"}),
     ("shared helpers", {"audit.stats", "audit._inputs", "audit._batching"}),
     ("models and data", {"audit.backends", "audit.transforms", "audit.model", "audit.space", "audit.data",
-                         "audit.datasets", "audit.models", "audit.context"}),
+                         "audit.data_files", "audit.datasets", "audit.models", "audit.context"}),
     ("domain", {"audit.fairness", "audit.explain", "audit.robustness", "audit.saliency", "audit.health"}),
     ("plots", {"audit.plots"}),
     ("checks", {"audit.checks"}),

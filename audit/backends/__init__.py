@@ -16,15 +16,29 @@ backend                models
 ``StoredPredictions``  no model: score / label columns of a prediction log
 =====================  =================================================================
 
+Each backend names the model files it loads (``file_formats``: suffixes, loader, whether loading runs
+code); :func:`load_model_file` picks one by suffix and loads a format that is code only with
+``trust_code=True``.
+
 Nothing outside this package tests a model's kind: checks ask the adapter what it can do
 (``differentiable``, ``has_scores``, ``feature_names``).
 """
 
-from audit.backends._base import BACKENDS, ModelBackend, backend_for, is_regressor, library_of, register_backend
+from audit.backends._base import (
+    BACKENDS,
+    ModelBackend,
+    ModelFile,
+    ModelFileError,
+    backend_for,
+    is_regressor,
+    library_of,
+    register_backend,
+)
 from audit.backends._boosting import CatBoostBackend, LightGBMBackend, XGBoostBackend
 from audit.backends._callable import CallableBackend
 from audit.backends._device import as_numpy, module_device, numeric_values, resolve_device
-from audit.backends._estimators import DuckBackend, EstimatorBackend, SklearnBackend
+from audit.backends._estimators import SKOPS_TRUSTED, DuckBackend, EstimatorBackend, SklearnBackend
+from audit.backends._files import load_model_file, model_file_format, model_suffixes
 from audit.backends._onnx import OnnxBackend, load_onnx
 from audit.backends._scores import OUTPUT_KINDS, OutputKind, check_proba, scores_to_proba
 from audit.backends._stored import StoredPredictions, StoredPredictionsBackend
@@ -37,12 +51,15 @@ for _cls in (StoredPredictionsBackend, TorchBackend, OnnxBackend, XGBoostBackend
 __all__ = [
     "BACKENDS",
     "OUTPUT_KINDS",
+    "SKOPS_TRUSTED",
     "CallableBackend",
     "CatBoostBackend",
     "DuckBackend",
     "EstimatorBackend",
     "LightGBMBackend",
     "ModelBackend",
+    "ModelFile",
+    "ModelFileError",
     "OnnxBackend",
     "OutputKind",
     "SklearnBackend",
@@ -57,7 +74,10 @@ __all__ = [
     "is_regressor",
     "last_leaf",
     "library_of",
+    "load_model_file",
     "load_onnx",
+    "model_file_format",
+    "model_suffixes",
     "module_device",
     "numeric_values",
     "register_backend",

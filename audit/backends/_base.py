@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -9,6 +11,26 @@ import torch
 
 from audit.backends._scores import OutputKind
 from audit.errors import LOGITS_FIX, AuditInputError
+
+
+class ModelFileError(AuditInputError):
+    """A model file that cannot be loaded: an unknown format, code without trust, or a file its library refuses."""
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One model file format a backend loads.
+
+    ``load(path, *, trusted_types)`` returns the model (``trusted_types``: type names the caller trusts beyond
+    the format's own list; only skops reads it). ``runs_code`` is True when loading or calling the file can run
+    anything it says (TorchScript, ``torch.export``, pickles): such a file loads only when the caller trusts code,
+    and the refusal calls it ``what`` ("a pickle").
+    """
+
+    suffixes: tuple[str, ...]
+    load: Callable[..., Any]
+    runs_code: bool
+    what: str = ""
 
 
 class ModelBackend:
@@ -21,7 +43,7 @@ class ModelBackend:
     (:func:`audit.backends._scores.check_proba`: shape, classes, finite probabilities summing to 1).
 
     Adding a model kind is one subclass with ``accepts`` and ``predict_proba``, and one
-    :func:`register_backend` line.
+    :func:`register_backend` line; a model file format is one :class:`ModelFile` in its ``file_formats``.
     """
 
     #: short label shown in reports ("torch", "sklearn", "xgboost", ...)
@@ -35,6 +57,8 @@ class ModelBackend:
     #: True when the model runs code that could write into its input: the adapter hands it a private copy;
     #: False where the backend itself builds a fresh input (torch, ONNX) or only reads
     isolate_input: ClassVar[bool] = True
+    #: the model files this backend loads, by suffix (:func:`audit.backends.load_model_file` picks one)
+    file_formats: ClassVar[tuple[ModelFile, ...]] = ()
 
     def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
         self.model = model

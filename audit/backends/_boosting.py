@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from audit.backends._base import ModelBackend, library_of
+from audit.backends._base import ModelBackend, ModelFile, library_of
 from audit.backends._estimators import EstimatorBackend
 from audit.backends._scores import OutputKind, scores_to_proba
 from audit.errors import AuditInputError
@@ -36,6 +37,29 @@ def _refuse_objective(objective: str, model: Any) -> None:
             f"{type(model).__name__} has objective {objective!r}, not a classification objective; audit checks "
             "classifiers: pass a classifier, or wrap the model in a callable that returns class scores"
         )
+
+
+def load_xgboost(path: Path, *, trusted_types: frozenset[str] = frozenset()) -> Any:
+    """An ``xgboost.Booster`` from XGBoost's model formats (``.ubj``, ``.json``): trees and parameters, no code."""
+    import xgboost
+
+    booster = xgboost.Booster()
+    booster.load_model(str(path))
+    return booster
+
+
+def load_lightgbm(path: Path, *, trusted_types: frozenset[str] = frozenset()) -> Any:
+    """A ``lightgbm.Booster`` from LightGBM's text model format (``.txt``)."""
+    import lightgbm
+
+    return lightgbm.Booster(model_file=str(path))
+
+
+def load_catboost(path: Path, *, trusted_types: frozenset[str] = frozenset()) -> Any:
+    """A ``catboost.CatBoostClassifier`` from CatBoost's model format (``.cbm``)."""
+    import catboost
+
+    return catboost.CatBoostClassifier().load_model(str(path))
 
 
 class _BoosterBackend(EstimatorBackend):
@@ -70,6 +94,7 @@ class XGBoostBackend(_BoosterBackend):
 
     kind = "xgboost"
     tree_shap_source = "XGBoost"
+    file_formats = (ModelFile((".ubj", ".json"), load_xgboost, runs_code=False),)
 
     def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
         super().__init__(model, output=output, device=device)
@@ -133,6 +158,7 @@ class LightGBMBackend(_BoosterBackend):
 
     kind = "lightgbm"
     tree_shap_source = "LightGBM"
+    file_formats = (ModelFile((".txt",), load_lightgbm, runs_code=False),)
 
     @staticmethod
     def _objective(booster: Any) -> str:
@@ -174,6 +200,7 @@ class CatBoostBackend(EstimatorBackend):
 
     kind = "catboost"
     tree_shap_source = "CatBoost"
+    file_formats = (ModelFile((".cbm",), load_catboost, runs_code=False),)
 
     @classmethod
     def accepts(cls, model: Any) -> bool:

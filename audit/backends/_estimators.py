@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from audit.backends._base import ModelBackend, is_regressor
+from audit.backends._base import ModelBackend, ModelFile, ModelFileError, is_regressor
 from audit.backends._scores import OutputKind, binary, one_hot, sigmoid, softmax
 from audit.errors import AuditInputError
 
@@ -17,6 +18,52 @@ _METHODS = ("predict_proba", "decision_function", "predict")
 #: whether an imputer inside handles missing values (a Pipeline(SimpleImputer(), LogisticRegression()) is tagged
 #: allow_nan=False)
 _COMPOSITE = ("steps", "transformers", "estimators", "estimator", "base_estimator")
+
+#: Types skops does not trust by default (``skops.io.get_untrusted_types``) that we accept anyway, one by
+#: one: each is a scikit-learn/numpy container of fitted arrays that skops rebuilds from those arrays, holds no
+#: callable and imports nothing else. Anything else (``builtins.eval``, a user function, a custom class) must
+#: be listed in ``[model] trusted_types``. No prefixes: a prefix such as ``builtins.`` or ``numpy.`` would also
+#: trust functions (``builtins.eval``, ``builtins.exec``, ``numpy.load``) a FunctionTransformer can call.
+SKOPS_TRUSTED = frozenset({
+    "sklearn.tree._tree.Tree",  # fitted nodes of every tree model (DecisionTree, RandomForest, GradientBoosting, ...)
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # the same for HistGradientBoosting
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",  # MLP solver state: learning rate, moment arrays
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",  # MLP solver state: learning rate, velocities
+    "sklearn.neighbors._kd_tree.KDTree",  # nearest-neighbour index of KNeighbors*: arrays of points and bounds
+    "sklearn.neighbors._ball_tree.BallTree",  # the same, ball-tree layout
+    # the built-in distances those indexes hold (a user-supplied metric is PyFuncDistance64, not listed)
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+    "sklearn.metrics._dist_metrics.ChebyshevDistance64",
+    "sklearn.calibration._CalibratedClassifier",  # CalibratedClassifierCV's fitted (estimator, calibrators) pairs
+    "sklearn.calibration._SigmoidCalibration",  # two fitted floats a and b
+    "sklearn.utils._bunch.Bunch",  # a dict with attribute access (StackingClassifier.named_estimators_)
+    "numpy.dtype",  # a dtype descriptor such as float64 (KBinsDiscretizer(dtype=...)); no code
+})
+
+
+def load_skops(path: Path, *, trusted_types: frozenset[str] = frozenset()) -> Any:
+    """A skops file: skops' own trusted types, :data:`SKOPS_TRUSTED` and ``trusted_types`` load, nothing else."""
+    import skops.io as sio
+
+    # skops already trusts its own defaults; of the rest only our reviewed list and the caller's names load
+    untrusted = sio.get_untrusted_types(file=str(path))
+    allowed = SKOPS_TRUSTED | set(trusted_types)
+    unsafe = [t for t in untrusted if t not in allowed]
+    if unsafe:
+        raise ModelFileError(
+            f"{path.name} contains types that skops does not trust and that can run code when loaded: {unsafe}; "
+            "list them in [model] trusted_types = [...] only if you trust the file"
+        )
+    return sio.load(str(path), trusted=untrusted)
+
+
+def load_pickle(path: Path, *, trusted_types: frozenset[str] = frozenset()) -> Any:
+    """A pickle (``joblib.dump``, scikit-learn's documented way to save a model): code, it runs on load."""
+    import joblib
+
+    return joblib.load(path)
 
 
 def allow_nan_tag(model: Any) -> bool | None:
@@ -142,9 +189,17 @@ class EstimatorBackend(ModelBackend):
 
 
 class SklearnBackend(EstimatorBackend):
-    """A scikit-learn estimator or Pipeline (anything deriving from ``sklearn.base.BaseEstimator``)."""
+    """A scikit-learn estimator or Pipeline (anything deriving from ``sklearn.base.BaseEstimator``).
+
+    Its files: skops (data, with the trusted-types check) and pickles (code; any pickled object, which then
+    finds its own backend).
+    """
 
     kind = "sklearn"
+    file_formats = (
+        ModelFile((".skops",), load_skops, runs_code=False),
+        ModelFile((".pkl", ".pickle", ".joblib"), load_pickle, runs_code=True, what="a pickle"),
+    )
 
     @classmethod
     def accepts(cls, model: Any) -> bool:

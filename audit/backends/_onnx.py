@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.backends._base import ModelBackend, library_of
+from audit.backends._base import ModelBackend, ModelFile, library_of
 from audit.backends._device import as_numpy
 from audit.backends._scores import OutputKind, one_hot, scores_to_proba
 from audit.errors import AuditInputError
@@ -43,11 +43,17 @@ def load_onnx(path: str | Path) -> Any:
         raise AuditInputError(f"model file {str(path)!r} is not a valid ONNX model: {exc}") from exc
 
 
+def _load_onnx_file(path: Path, *, trusted_types: frozenset[str] = frozenset()) -> Any:
+    """:func:`load_onnx` as a :class:`ModelFile` loader: a graph of the runtime's own operators, no code."""
+    return load_onnx(path)
+
+
 class OnnxBackend(ModelBackend):
     """An ONNX classifier run by onnxruntime (on CPU: its output is the same on any machine)."""
 
     kind = "onnx"
     isolate_input = False
+    file_formats = (ModelFile((".onnx",), _load_onnx_file, runs_code=False),)
 
     def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
         if isinstance(model, (str, Path)):

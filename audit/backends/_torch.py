@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,7 +14,7 @@ import pandas as pd
 import torch
 
 from audit._batching import concat, run_batched
-from audit.backends._base import ModelBackend
+from audit.backends._base import ModelBackend, ModelFile
 from audit.backends._device import as_numpy, numeric_values, resolve_device
 from audit.backends._scores import OutputKind
 from audit.errors import BAD_OUTPUT_SHAPE, AuditInputError
@@ -53,6 +57,34 @@ def input_dtype(module: torch.nn.Module) -> torch.dtype:
     return torch.float32
 
 
+@contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """torch's loaders warn about pickle protocols and file versions while they try one reader after another;
+    whether the file loads is what the user hears (the warnings with --debug)."""
+    with warnings.catch_warnings():
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):
+            warnings.simplefilter("ignore")
+        yield
+
+
+def load_torchscript(path: Path, *, trusted_types: frozenset[str] = frozenset()) -> Any:
+    """A TorchScript program (``.pt``, ``.pth``, ``.ts``) or, failing that, a pickled module, on CPU.
+
+    Code: TorchScript graphs can call any operator (``aten::from_file`` writes files) and ``torch.load`` unpickles.
+    """
+    with _quiet_loading():
+        try:
+            return torch.jit.load(str(path), map_location="cpu")
+        except RuntimeError:  # not TorchScript: a pickled module
+            return torch.load(str(path), map_location="cpu", weights_only=False)
+
+
+def load_exported(path: Path, *, trusted_types: frozenset[str] = frozenset()) -> Any:
+    """A ``torch.export`` program (``.pt2``) as a module; code: its graph and its pickled sample inputs."""
+    with _quiet_loading():
+        return torch.export.load(str(path)).module()
+
+
 class TorchBackend(ModelBackend):
     """A ``torch.nn.Module`` (eager, ``torch.jit`` script/trace, or ``torch.export(...).module()``).
 
@@ -64,6 +96,11 @@ class TorchBackend(ModelBackend):
     isolate_input = False
     differentiable = True
     takes_frames = False
+    file_formats = (
+        ModelFile((".pt", ".pth", ".ts"), load_torchscript, runs_code=True,
+                  what="a TorchScript program or a pickled torch model"),
+        ModelFile((".pt2",), load_exported, runs_code=True, what="a torch.export program"),
+    )
 
     def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
         super().__init__(model, output=output, device=device)
