@@ -337,3 +337,21 @@ def test_integer_column_names_audit_on_dask_like_pandas(client):
         b = {m.name: m.value for m in dk.sections[check].metrics}
         for k, v in a.items():
             np.testing.assert_allclose(b[k], v, rtol=1e-9, equal_nan=True, err_msg=k)
+
+
+def test_dask_arguments_default_as_audit_does_and_refuse_unknown_names():
+    """The Dask engine states each argument's default once (DaskAuditArgs); they must be audit()'s defaults, and
+    a misspelt argument is an error, not a setting silently ignored."""
+    import inspect
+
+    from audit.engines._dask_options import DaskAuditArgs
+
+    audit_defaults = {k: p.default for k, p in inspect.signature(audit).parameters.items()
+                      if p.kind is p.KEYWORD_ONLY}
+    args = DaskAuditArgs()
+    for name in audit_defaults:
+        if name != "checks":  # audit() resolves None to Check instances before the engine sees them
+            assert getattr(args, name) == audit_defaults[name], name
+    assert set(args.given()) == set(audit_defaults)
+    with pytest.raises(TypeError, match="min_group_sise"):
+        DaskAuditArgs(min_group_sise=50)
