@@ -262,9 +262,7 @@ def _check_magnitude(arg: str, X: pd.DataFrame) -> None:
                                                value=max(largest.values())))
 
 
-def _resolve_sensitive(
-    sensitive: Sequence[Any] | Any | None, frame: pd.DataFrame | None, n: int, arg: str
-) -> pd.DataFrame:
+def _resolve_sensitive(sensitive: Sequence[Any] | Any | None, frame: pd.DataFrame | None, n: int, arg: str) -> pd.DataFrame:
     if sensitive is None:
         return pd.DataFrame(index=pd.RangeIndex(n))
     if isinstance(sensitive, str) or not isinstance(sensitive, (list, tuple, dict, pd.DataFrame)):
@@ -373,100 +371,115 @@ def load_data(
     if modality not in (None, "tabular", "image"):
         raise AuditInputError(f"modality must be 'tabular' or 'image', got {modality!r}")
     frame: pd.DataFrame | None = None
-    y: np.ndarray | None
     labels: dict[str, Any] = {}
     if isinstance(data, pd.DataFrame):
-        frame = data.reset_index(drop=True)
-        if len(frame) == 0:
-            raise AuditInputError(EMPTY_DATA.format(arg=arg))
-        if isinstance(frame.columns, pd.MultiIndex):
-            raise AuditInputError(
-                f"{arg} has MultiIndex columns {list(frame.columns[:3])}...; flatten them first, e.g. "
-                "df.columns = ['_'.join(map(str, c)) for c in df.columns]"
-            )
-        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-        if dup:
-            raise AuditInputError(f"{arg} has duplicate column names {dup}; give every column a unique name")
-        frame, labels = string_columns(frame, arg)
-        if target is not None and not isinstance(target, str) and str(target) in labels:
-            target = str(target)  # named by its original label (target=0)
-        if target is not None and target not in frame.columns:
-            raise AuditInputError(UNKNOWN_COLUMN.format(arg="target", name=target, where=arg, columns=[str(c) for c in frame.columns]))
-        y = frame[target].to_numpy() if target is not None else None
-        if features is not None:
-            missing = [f for f in features if f not in frame.columns]
-            if missing:
-                raise AuditInputError(UNKNOWN_COLUMN.format(arg="features", name=missing[0], where=arg, columns=[str(c) for c in frame.columns]))
-            X: Any = frame[list(features)]
-        else:
-            weight_col = [sample_weight] if isinstance(sample_weight, str) and sample_weight in frame.columns else []
-            X = frame.drop(columns=[c for c in [target, *weight_col] if c is not None])
-        if target is None:
-            raise AuditInputError(f"{arg} is a DataFrame but target= is missing; name the label column, e.g. target='label'")
+        frame, X, y, target, labels = _from_frame(data, target, features, sample_weight, arg)
     elif isinstance(data, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
         X, y = _from_torch(data)
     elif isinstance(data, (tuple, list)) and len(data) == 2:
-        X, y = data
-        if isinstance(y, (pd.Series, pd.DataFrame)):
-            y = np.asarray(y).reshape(-1)
-        elif isinstance(y, torch.Tensor):
-            y = y.detach().cpu().numpy()
-        elif y is not None:
-            y = np.asarray(y)
-        if isinstance(X, pd.DataFrame):
-            frame, labels = string_columns(X.reset_index(drop=True), f"X in {arg}")
-            X = frame
-        if y is not None and y.ndim != 1:
-            raise AuditInputError(f"y must be one-dimensional labels, got shape {y.shape}")
+        X, y, frame, labels = _from_pair(data, arg)
     else:
         raise AuditInputError(
             f"{arg} of type {type(data).__name__} is not supported; pass a pandas DataFrame with target=, "
             "an (X, y) tuple, or a torch Dataset/DataLoader"
         )
-
-    if not isinstance(X, pd.DataFrame):
-        arr = X if isinstance(X, torch.Tensor) else np.asarray(X)
-        if arr.ndim == 1:
-            raise AuditInputError(f"X in {arg} must be 2-D (rows x features) or an image batch; got shape {tuple(arr.shape)}")
-        detected: Modality = "image" if arr.ndim >= 3 else "tabular"
-        mod = modality or detected
-        if mod == "image":
-            X = _as_tensor_images(arr)
-        else:
-            a = arr.detach().cpu().numpy() if isinstance(arr, torch.Tensor) else arr
-            X = pd.DataFrame(a.reshape(len(a), -1), columns=[f"x{i}" for i in range(int(np.prod(a.shape[1:])))])
-            frame = X
-    else:
-        mod = modality or "tabular"
-        if mod == "image":
-            raise AuditInputError("modality='image' needs image arrays (n, c, h, w), not a DataFrame")
-
+    X, frame, mod = _with_modality(X, frame, modality, arg)
     n = len(X)
     if n == 0:
         raise AuditInputError(EMPTY_DATA.format(arg=arg))
     if y is not None:
-        _check_length(f"{arg} labels (y)", len(y), n)
-        _check_unicode(f"target {target or 'y'!r}", y)
-        uniq = pd.unique(pd.Series(y).dropna())
-        if len(uniq) < 2:
-            raise AuditInputError(ONE_CLASS.format(name=target or "y", value=uniq[0] if len(uniq) else None))
-        if pd.isna(pd.Series(y)).any():
-            raise AuditInputError(f"target {target or 'y'!r} has missing values; drop those rows before auditing")
+        _check_labels(y, n, target, arg)
     if isinstance(X, pd.DataFrame):
         X = X.reset_index(drop=True)
         check_features(X, arg, model)
-    else:
-        if not torch.isfinite(X).all():
-            raise AuditInputError(f"{arg} images contain NaN or infinite values")
+    elif not torch.isfinite(X).all():
+        raise AuditInputError(f"{arg} images contain NaN or infinite values")
     sens = _resolve_sensitive(sensitive, frame, n, arg)
-    categorical = (
-        [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c])]
-        if isinstance(X, pd.DataFrame)
-        else []
-    )
+    categorical = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
+                   or pd.api.types.is_bool_dtype(X[c])] if isinstance(X, pd.DataFrame) else []
     weight = _resolve_weight(sample_weight, frame, n, arg)
     return AuditData(X=X, y=y, sensitive=sens, modality=mod, frame=frame, target=target or "y", categorical=categorical,
                      weight=weight, column_labels=labels, notes=[_label_note(labels, arg)] if labels else [])
+
+
+def _from_frame(data: pd.DataFrame, target: Any, features: Sequence[str] | None, sample_weight: Any,
+                arg: str) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, str, dict[str, Any]]:
+    """A DataFrame's frame (string column names), features, labels, target name and renamed columns' labels."""
+    frame = data.reset_index(drop=True)
+    if len(frame) == 0:
+        raise AuditInputError(EMPTY_DATA.format(arg=arg))
+    if isinstance(frame.columns, pd.MultiIndex):
+        raise AuditInputError(
+            f"{arg} has MultiIndex columns {list(frame.columns[:3])}...; flatten them first, e.g. "
+            "df.columns = ['_'.join(map(str, c)) for c in df.columns]"
+        )
+    dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if dup:
+        raise AuditInputError(f"{arg} has duplicate column names {dup}; give every column a unique name")
+    frame, labels = string_columns(frame, arg)
+    if target is not None and not isinstance(target, str) and str(target) in labels:
+        target = str(target)  # named by its original label (target=0)
+    if target is not None and target not in frame.columns:
+        raise AuditInputError(UNKNOWN_COLUMN.format(arg="target", name=target, where=arg, columns=[str(c) for c in frame.columns]))
+    y = frame[target].to_numpy() if target is not None else None
+    if features is not None:
+        missing = [f for f in features if f not in frame.columns]
+        if missing:
+            raise AuditInputError(UNKNOWN_COLUMN.format(arg="features", name=missing[0], where=arg, columns=[str(c) for c in frame.columns]))
+        X = frame[list(features)]
+    else:
+        weight_col = [sample_weight] if isinstance(sample_weight, str) and sample_weight in frame.columns else []
+        X = frame.drop(columns=[c for c in [target, *weight_col] if c is not None])
+    if target is None:
+        raise AuditInputError(f"{arg} is a DataFrame but target= is missing; name the label column, e.g. target='label'")
+    return frame, X, y, target, labels
+
+
+def _from_pair(data: tuple | list, arg: str) -> tuple[Any, np.ndarray | None, pd.DataFrame | None, dict[str, Any]]:
+    """An ``(X, y)`` pair's features, labels as a 1-D array, frame (when X is a DataFrame) and renamed columns' labels."""
+    X, y = data
+    if isinstance(y, (pd.Series, pd.DataFrame)):
+        y = np.asarray(y).reshape(-1)
+    elif isinstance(y, torch.Tensor):
+        y = y.detach().cpu().numpy()
+    elif y is not None:
+        y = np.asarray(y)
+    X, labels = string_columns(X.reset_index(drop=True), f"X in {arg}") if isinstance(X, pd.DataFrame) else (X, {})
+    if y is not None and y.ndim != 1:
+        raise AuditInputError(f"y must be one-dimensional labels, got shape {y.shape}")
+    return X, y, (X if isinstance(X, pd.DataFrame) else None), labels
+
+
+def _with_modality(X: Any, frame: pd.DataFrame | None, modality: Modality | None,
+                   arg: str) -> tuple[Any, pd.DataFrame | None, Modality]:
+    """Features as a DataFrame (tabular; arrays get columns x0, x1, ... and become the frame) or an image tensor,
+    the frame, and the modality: forced, else detected from the shape (3 or 4 dimensions are images)."""
+    if isinstance(X, pd.DataFrame):
+        mod = modality or "tabular"
+        if mod == "image":
+            raise AuditInputError("modality='image' needs image arrays (n, c, h, w), not a DataFrame")
+        return X, frame, mod
+    arr = X if isinstance(X, torch.Tensor) else np.asarray(X)
+    if arr.ndim == 1:
+        raise AuditInputError(f"X in {arg} must be 2-D (rows x features) or an image batch; got shape {tuple(arr.shape)}")
+    detected: Modality = "image" if arr.ndim >= 3 else "tabular"
+    mod = modality or detected
+    if mod == "image":
+        return _as_tensor_images(arr), frame, mod
+    a = arr.detach().cpu().numpy() if isinstance(arr, torch.Tensor) else arr
+    X = pd.DataFrame(a.reshape(len(a), -1), columns=[f"x{i}" for i in range(int(np.prod(a.shape[1:])))])
+    return X, X, mod
+
+
+def _check_labels(y: np.ndarray, n: int, target: str | None, arg: str) -> None:
+    """Labels: one per row, valid text, at least two classes, none missing."""
+    _check_length(f"{arg} labels (y)", len(y), n)
+    _check_unicode(f"target {target or 'y'!r}", y)
+    uniq = pd.unique(pd.Series(y).dropna())
+    if len(uniq) < 2:
+        raise AuditInputError(ONE_CLASS.format(name=target or "y", value=uniq[0] if len(uniq) else None))
+    if pd.isna(pd.Series(y)).any():
+        raise AuditInputError(f"target {target or 'y'!r} has missing values; drop those rows before auditing")
 
 
 def take(data: AuditData, idx: np.ndarray) -> AuditData:

@@ -361,3 +361,21 @@ def test_sample_proxies_report_as_the_fairness_check_does():
     assert section.notes[:2] == ["kept", "Proxy detection ran on a sample of 400 rows (it needs the features, "
                                          "which stay on the workers)."]
     assert "g is itself a model feature: the model sees it directly (proxy AUC uses the other features)." in section.notes
+
+
+def test_dask_arguments_default_as_audit_does_and_refuse_unknown_names():
+    """The Dask engine states each argument's default once (DaskAuditArgs); they must be audit()'s defaults, and
+    a misspelt argument is an error, not a setting silently ignored."""
+    import inspect
+
+    from audit.engines._dask_options import DaskAuditArgs
+
+    audit_defaults = {k: p.default for k, p in inspect.signature(audit).parameters.items()
+                      if p.kind is p.KEYWORD_ONLY}
+    args = DaskAuditArgs()
+    for name in audit_defaults:
+        if name != "checks":  # audit() resolves None to Check instances before the engine sees them
+            assert getattr(args, name) == audit_defaults[name], name
+    assert set(args.given()) == set(audit_defaults)
+    with pytest.raises(TypeError, match="min_group_sise"):
+        DaskAuditArgs(min_group_sise=50)

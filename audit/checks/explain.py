@@ -11,10 +11,16 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from audit.checks._base import Check
+from audit.checks._explain_parts import (
+    SHAP_LIME_AGREEMENT_MIN,
+    disagreement_note,
+    explain_tables,
+    reference_note,
+)
 from audit.context import AuditContext
 from audit.explain import (
-    EXACT_EXPLAINERS,
     TARGET_SE,
+    ShapResult,
     exact_cost_estimate,
     global_explanation,
     lime_explanations,
@@ -23,18 +29,12 @@ from audit.explain import (
     tree_shap_values,
 )
 from audit.errors import AuditInputError
-from audit.plots.explain import ROWS_TABLE, beeswarm, importance_bars, shap_vs_lime
+from audit.plots.explain import beeswarm, importance_bars, shap_vs_lime
 from audit.section import DeferredFigures, Metric, Section, metric_parts
 from audit.stats import TOTAL_SHARE, bootstrap_shares
 
 log = logging.getLogger(__name__)
 
-
-#: mean SHAP-LIME Spearman rank agreement below which the report warns (a note, and a warn finding in the
-#: starter policy): at 0.5 the two rankings share only about a quarter of their variance
-SHAP_LIME_AGREEMENT_MIN = 0.5
-#: a LIME surrogate fit this poor (R^2 below it) is named in the disagreement note
-LIME_POOR_FIT = 0.5
 
 #: models with more classes are explained for this many (the most often predicted), as fairness assesses 20
 MAX_CLASSES = 20
@@ -185,14 +185,37 @@ class ExplainCheck(Check):
     # ------------------------------------------------------------------- run
     def run(self, ctx: AuditContext) -> Section:
         X = ctx.data.X
-        n = len(X)
         rng = ctx.rng(self.name)
         seed = int(rng.integers(0, 2**31 - 1))
         source = ctx.train.X if ctx.train is not None else X
-        # a torch forward on a batch of coalitions is far cheaper per row than a Python-side model call
-        budget = float(self.max_model_rows or (3_000_000 if ctx.model.differentiable else 400_000))
         chosen = self._chosen_rows(ctx)
         chosen_pos = [i for i, _ in chosen]
+        shap = self._shap(ctx, rng, seed, source, chosen_pos)
+        res, sample, notes = shap.res, shap.sample, shap.notes
+        sens = ctx.data.sensitive
+        assoc = proxy_associations(X, sens, seed=seed) if sens.shape[1] else None
+        sub = _subset(res, len(sample))
+        glob = global_explanation(sub, sens.iloc[sample], associations=assoc, proxy_threshold=self.proxy_threshold)
+        notes += glob.notes
+        lime = lime_explanations(ctx.model, X, chosen_pos, num_samples=self.lime_samples,
+                                 training_data=source, seed=seed)
+        shap_chosen, agree, agreement = _agreement(ctx, res, shap.explain_pos, chosen_pos, lime, notes)
+        notes += reference_note(res)
+        metrics = self._metrics(glob, sub, sens.iloc[sample], res, agreement, rng)
+        tables = explain_tables(ctx, res, glob, lime, chosen, shap_chosen, agree, X)
+        figs = self._figures(glob, sub, res, lime, chosen, shap_chosen, sens, seed)
+        summary = _summary(glob, res, len(sample), sens, agreement, len(chosen), notes)
+        return Section(check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
+                       figures=figs, notes=notes)
+
+    def _shap(self, ctx: AuditContext, rng: np.random.Generator, seed: int, source: pd.DataFrame,
+              chosen_pos: list[int]) -> _ShapRun:
+        """SHAP values of the explained rows: native TreeSHAP on every row up to a cap where it applies, else a
+        seeded sample sized to the model-row budget; plus the notes saying which and how many."""
+        X = ctx.data.X
+        n = len(X)
+        # a torch forward on a batch of coalitions is far cheaper per row than a Python-side model call
+        budget = float(self.max_model_rows or (3_000_000 if ctx.model.differentiable else 400_000))
         class_names = [str(c) for c in ctx.classes]
         keep = self._classes_to_explain(ctx, chosen_pos)
         # with classes capped, SHAP rows are rows predicted as a kept class: "each row's predicted class" stays true
@@ -217,7 +240,6 @@ class ExplainCheck(Check):
                 n_background=n_bg, seed=seed, class_names=class_names, exact_budget=1.5 * budget, space=ctx.space,
                 target_se=self.target_se, native_tree=False, outputs=None if keep is None else keep.tolist(),
             )
-        n_bg = res.n_background
         notes = ([sized] if sized else []) + list(res.notes)
         if why_not_tree:
             notes.insert(0, f"Native TreeSHAP was not used ({why_not_tree}): {res.explainer} SHAP on a seeded sample "
@@ -228,15 +250,8 @@ class ExplainCheck(Check):
                 f"often (cap max_classes={self.max_classes}) and the classes of the LIME rows, on rows predicted as one "
                 f"of them ({len(eligible):,} of {n:,} rows); explaining every class would not fit in memory."
             )
-        lime_rows = f"; LIME on {len(chosen_pos)} chosen row(s)" if chosen_pos else ""
-        if tree:
-            notes.append(f"Row budget: {len(sample):,} of {n:,} rows explained" + (
-                f"{lime_rows}." if len(sample) == n else f" (cap {self.max_tree_rows:,}; every row of sensitive groups "
-                f"under {self.small_group_rows} rows kept, the rest a seeded sample){lime_rows}."))
-        else:
-            notes.append(f"Row budget: {len(sample):,} of {n:,} rows explained (a seeded sample; n_rows={self.n_rows:,}"
-                         f"{', shrunk to the model-row budget' if sized else ''}) against {n_bg:,} background rows"
-                         f"{lime_rows}; SHAP evaluated {res.model_rows:,} model rows (budget {1.5 * budget:,.0f}).")
+        notes.append(self._budget_note(res, len(sample), n, len(chosen_pos), tree=tree, sized=bool(sized),
+                                       budget=budget))
         if not res.in_data_columns:
             notes.append(
                 f"The transform's {len(res.groups)} outputs could not be traced back to the data's columns (give it "
@@ -244,36 +259,22 @@ class ExplainCheck(Check):
                 "are per model input (x0, x1, ...), not per column: attribution shares of sensitive columns and the "
                 "SHAP-LIME agreement (LIME works on the data's columns) are not computed."
             )
-        sens = ctx.data.sensitive
-        assoc = proxy_associations(X, sens, seed=seed) if sens.shape[1] else None
-        sub = _subset(res, len(sample))
-        glob = global_explanation(sub, sens.iloc[sample], associations=assoc, proxy_threshold=self.proxy_threshold)
-        notes += glob.notes
-        lime = lime_explanations(ctx.model, X, chosen_pos, num_samples=self.lime_samples,
-                                 training_data=source, seed=seed)
-        pos_to_label = dict(zip(explain_pos.tolist(), res.data.index))
-        shap_chosen = pd.DataFrame([
-            res.for_class(class_names[int(c)], by_column=True).loc[pos_to_label[i]] for i, c in zip(chosen_pos, lime.explained_class)
-        ])
-        agree = [_spearman(shap_chosen.iloc[j].abs(), lime.weights.iloc[j].abs()) if res.in_data_columns else float("nan")
-                 for j in range(len(chosen))]
-        finite = [a for a in agree if np.isfinite(a)]
-        agreement = float(np.mean(finite)) if finite else float("nan")
-        if len(finite) < len(agree) and res.in_data_columns:
-            notes.append("SHAP-LIME rank agreement is undefined for rows where one method gives all columns equal weight.")
-        if np.isfinite(agreement) and agreement < SHAP_LIME_AGREEMENT_MIN:
-            notes.append(_disagreement_note(agreement, res, lime.score))
-        if res.reference_skipped and not np.isfinite(res.reference_correlation):
-            se = res.max_standard_error
-            notes.append(
-                f"explain.shap_exact_correlation was not computed: {res.reference_skipped}. It only checks "
-                "approximate values against exact ones, so a starter-policy gate on it does not apply"
-                + (f"; the standard errors bound the sampling error instead (largest {se:.3g})." if np.isfinite(se)
-                   else ".")
-            )
+        return _ShapRun(res=res, sample=sample, explain_pos=explain_pos, notes=notes)
 
-        metrics = self._metrics(glob, sub, sens.iloc[sample], res, agreement, rng)
-        tables = self._tables(ctx, res, glob, lime, chosen, shap_chosen, agree, X)
+    def _budget_note(self, res, explained: int, n: int, lime_count: int, *, tree: bool, sized: bool,
+                     budget: float) -> str:
+        """The row budget: rows explained of all, the cap or the sample and background, and the LIME rows."""
+        lime_rows = f"; LIME on {lime_count} chosen row(s)" if lime_count else ""
+        if tree:
+            return f"Row budget: {explained:,} of {n:,} rows explained" + (
+                f"{lime_rows}." if explained == n else f" (cap {self.max_tree_rows:,}; every row of sensitive groups "
+                f"under {self.small_group_rows} rows kept, the rest a seeded sample){lime_rows}.")
+        return (f"Row budget: {explained:,} of {n:,} rows explained (a seeded sample; n_rows={self.n_rows:,}"
+                f"{', shrunk to the model-row budget' if sized else ''}) against {res.n_background:,} background rows"
+                f"{lime_rows}; SHAP evaluated {res.model_rows:,} model rows (budget {1.5 * budget:,.0f}).")
+
+    def _figures(self, glob, sub, res, lime, chosen, shap_chosen, sens, seed: int) -> DeferredFigures:
+        """Importance bars, the beeswarm and SHAP beside LIME per chosen row, drawn when the report is written."""
         sensitive_cols = [c for c in sens.columns if c in glob.importance.index]
         proxy_cols = glob.proxies["feature"].tolist()
         phi_cols = _explained(sub, glob.explained)
@@ -288,27 +289,7 @@ class ExplainCheck(Check):
                 out += shap_vs_lime(shap_chosen, lime.weights, titles)
             return out
 
-        figs = DeferredFigures(draw)
-
-        top3 = ", ".join(glob.importance.index[:3])
-        summary = (
-            f"The model's {glob.explained} output leans most on {top3} ({res.explainer} SHAP on {len(sample)} rows, "
-            f"{_OUTPUT_WORDS.get(res.output, res.output)} explained)."
-        )
-        if sens.shape[1]:
-            summary += f" Sensitive input columns carry {glob.sensitive_share:.1%} of the attribution"
-            proxies = set(glob.proxies["feature"])
-            if proxies:
-                summary += f", their proxies ({', '.join(sorted(proxies))}) {float(glob.importance.loc[sorted(proxies), 'share'].sum()):.1%}"
-            summary += "."
-        else:
-            notes.append("No sensitive columns were given: attribution shares on sensitive columns are not computed.")
-        if res.in_data_columns:
-            summary += f" SHAP and LIME rankings agree with mean Spearman {agreement:.2f} on {len(chosen)} chosen rows"
-            summary += (f" (below {SHAP_LIME_AGREEMENT_MIN}: one of the two is unreliable there, see the notes)."
-                        if agreement < SHAP_LIME_AGREEMENT_MIN else ".")
-        return Section(check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
-                       figures=figs, notes=notes)
+        return DeferredFigures(draw)
 
     def row_budget(self, ctx: AuditContext, section: Section) -> str | None:
         return None  # run() states it: rows explained, the cap, and which rows were kept whole
@@ -397,53 +378,59 @@ class ExplainCheck(Check):
                                        "audit compute it" if skipped else ""))
         return out
 
-    def _tables(self, ctx, res, glob, lime, chosen, shap_chosen, agree, X) -> dict[str, pd.DataFrame]:
-        sens_cols = list(ctx.data.sensitive.columns)
-        proxy_of = glob.proxies.groupby("feature")["sensitive"].agg(", ".join) if len(glob.proxies) else pd.Series()
-        imp = glob.importance.rename(columns={"mean_abs": "mean |SHAP|", "mean": "mean SHAP"})
-        imp["role"] = [
-            "sensitive" if c in sens_cols else (f"proxy of {proxy_of[c]}" if c in proxy_of.index else "")
-            for c in imp.index
-        ]
-        tables = {"Global importance": imp}
-        if any(len(v) > 1 for v in res.groups.values()):
-            tables["Importance per model input"] = glob.importance_inputs.rename(
-                columns={"mean_abs": "mean |SHAP|", "mean": "mean SHAP"})
-        for s, t in glob.by_group.items():
-            sizes = glob.group_sizes[s]
-            tables[f"Mean |SHAP| by {s}"] = t.rename(columns={g: f"{g} (n={sizes[g]})" for g in t.columns})
-        if len(glob.proxies):
-            tables["Proxies of sensitive columns"] = glob.proxies
-        y = ctx.y
-        rows = []
-        for j, (i, why) in enumerate(chosen):
-            rows.append({
-                "row": i, "reason": why, "explained class": str(ctx.classes[int(lime.explained_class.iloc[j])]),
-                "probability": float(lime.model_prediction.iloc[j]),
-                "label": str(ctx.classes[y[i]]) if y is not None else "",
-                "predicted": str(ctx.classes[ctx.pred[i]]), "SHAP-LIME spearman": agree[j],
-                "LIME R^2": float(lime.score.iloc[j]),
-            })
-        tables["Explained rows"] = pd.DataFrame(rows).set_index("row")
-        long = []
-        for j, (i, _) in enumerate(chosen):
-            s = shap_chosen.iloc[j]
-            for c in s.abs().sort_values(ascending=False).index[:5]:
-                in_data = c in X.columns  # False for model inputs a transform made that map to no column
-                long.append({"row": i, "column": c, "value": str(X.iloc[i][c]) if in_data else "", "SHAP": float(s[c]),
-                             "LIME": float(lime.weights.iloc[j][c]) if in_data else float("nan"),
-                             "LIME condition": str(lime.descriptions.iloc[j][c]) if in_data else ""})
-        tables[ROWS_TABLE] = pd.DataFrame(long).set_index(["row", "column"])
-        tables["SHAP computation"] = pd.DataFrame({"value": {
-            "explainer": res.explainer, "output explained": res.output, "rows explained": len(res.model_output),
-            "background rows": res.n_background, "model rows evaluated": res.model_rows,
-            "additivity error": f"{res.additivity_error:.2e}",
-            "largest standard error": _largest_se(res),
-            "correlation with exact values": (f"not computed: {res.reference_skipped}" if res.reference_skipped
-                                              else f"{res.reference_correlation:.4f} ({res.reference_rows} rows)"),
-            "seconds": round(res.seconds, 3),
-        }})
-        return tables
+
+@dataclasses.dataclass
+class _ShapRun:
+    """The SHAP values of a run, the sampled rows (positions), the rows explained (sample then the chosen rows
+    outside it) and the notes on how they were computed."""
+
+    res: ShapResult
+    sample: np.ndarray
+    explain_pos: np.ndarray
+    notes: list[str]
+
+
+def _agreement(ctx: AuditContext, res, explain_pos: np.ndarray, chosen_pos: list[int], lime,
+               notes: list[str]) -> tuple[pd.DataFrame, list[float], float]:
+    """SHAP values of the chosen rows (for the class LIME explained), the Spearman rank agreement of |SHAP| and
+    |LIME| per row and its mean; notes on undefined and low agreement are appended to ``notes``."""
+    class_names = [str(c) for c in ctx.classes]
+    pos_to_label = dict(zip(explain_pos.tolist(), res.data.index))
+    shap_chosen = pd.DataFrame([
+        res.for_class(class_names[int(c)], by_column=True).loc[pos_to_label[i]] for i, c in zip(chosen_pos, lime.explained_class)
+    ])
+    agree = [_spearman(shap_chosen.iloc[j].abs(), lime.weights.iloc[j].abs()) if res.in_data_columns else float("nan")
+             for j in range(len(chosen_pos))]
+    finite = [a for a in agree if np.isfinite(a)]
+    agreement = float(np.mean(finite)) if finite else float("nan")
+    if len(finite) < len(agree) and res.in_data_columns:
+        notes.append("SHAP-LIME rank agreement is undefined for rows where one method gives all columns equal weight.")
+    if np.isfinite(agreement) and agreement < SHAP_LIME_AGREEMENT_MIN:
+        notes.append(disagreement_note(agreement, res, lime.score))
+    return shap_chosen, agree, agreement
+
+
+def _summary(glob, res, explained: int, sens: pd.DataFrame, agreement: float, n_chosen: int, notes: list[str]) -> str:
+    """The section's summary: what the model leans on, the sensitive share and the SHAP-LIME agreement (without
+    sensitive columns a note saying so is appended to ``notes``)."""
+    top3 = ", ".join(glob.importance.index[:3])
+    summary = (
+        f"The model's {glob.explained} output leans most on {top3} ({res.explainer} SHAP on {explained} rows, "
+        f"{_OUTPUT_WORDS.get(res.output, res.output)} explained)."
+    )
+    if sens.shape[1]:
+        summary += f" Sensitive input columns carry {glob.sensitive_share:.1%} of the attribution"
+        proxies = set(glob.proxies["feature"])
+        if proxies:
+            summary += f", their proxies ({', '.join(sorted(proxies))}) {float(glob.importance.loc[sorted(proxies), 'share'].sum()):.1%}"
+        summary += "."
+    else:
+        notes.append("No sensitive columns were given: attribution shares on sensitive columns are not computed.")
+    if res.in_data_columns:
+        summary += f" SHAP and LIME rankings agree with mean Spearman {agreement:.2f} on {n_chosen} chosen rows"
+        summary += (f" (below {SHAP_LIME_AGREEMENT_MIN}: one of the two is unreliable there, see the notes)."
+                    if agreement < SHAP_LIME_AGREEMENT_MIN else ".")
+    return summary
 
 
 def _with_chosen(sample: np.ndarray, chosen: list[int]) -> np.ndarray:
@@ -461,38 +448,6 @@ def _spearman(a: pd.Series, b: pd.Series) -> float:
     if a.nunique() < 2 or b.nunique() < 2:
         return float("nan")
     return float(spearmanr(a.to_numpy(), b.to_numpy()).statistic)
-
-
-def _largest_se(res) -> str:
-    """The "SHAP computation" table's cell: the largest standard error of any value, and what bounded it."""
-    se = res.max_standard_error
-    if res.explainer in EXACT_EXPLAINERS:
-        return "0 (exact values)"
-    if not np.isfinite(se):
-        return f"not estimated ({res.explainer} gives no error estimate)"
-    stop = {"target": "target reached", "budget": "model-row budget spent", "rounds": "round cap reached"}
-    rel = f"{se / res.output_spread:.2%} of the output spread {res.output_spread:.3g}; " if res.output_spread > 0 else ""
-    return f"{se:.3g} ({rel}stopped: {stop.get(res.stopped_by, res.stopped_by)})"
-
-
-def _disagreement_note(agreement: float, res, lime_r2: pd.Series) -> str:
-    """What a low SHAP-LIME rank agreement means for the reader, given how the SHAP values were computed."""
-    poor = int((lime_r2 < LIME_POOR_FIT).sum())
-    text = (
-        f"SHAP and LIME rank the columns differently on the chosen rows (mean Spearman {agreement:.2f}, below "
-        f"{SHAP_LIME_AGREEMENT_MIN}): at least one of the two explanations is unreliable for these rows. LIME fits a "
-        f"local linear surrogate, which misleads where the model is strongly nonlinear or its features interact "
-        f"({poor} of {len(lime_r2)} rows have LIME R^2 below {LIME_POOR_FIT}; see 'Explained rows'). "
-    )
-    if res.explainer in EXACT_EXPLAINERS:
-        how = {"exact": "every coalition evaluated", "tree": "TreeSHAP"}.get(res.explainer, "interventional TreeSHAP")
-        return text + (f"The SHAP values here are exact ({how}), so the disagreement comes from LIME: trust the SHAP "
-                       "values, and read LIME weights only for rows with a high LIME R^2.")
-    if res.explainer == "permutation" and np.isfinite(res.max_standard_error):
-        return text + (f"The SHAP values here are sampled (largest standard error {res.max_standard_error:.3g}, see "
-                       "'SHAP computation'); where that is small next to the values, trust them over LIME.")
-    return text + (f"The SHAP values here are a {res.explainer} approximation with no error estimate: recompute them with "
-                   "explainer='exact' or 'permutation' before trusting either ranking.")
 
 
 def _subset(res, n: int):

@@ -50,7 +50,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit.context import AuditOptions
 from audit.data import check_features, string_columns
+from audit.engines._dask_options import DaskAuditArgs
 from audit.errors import AuditInputError, ModelCallError
 from audit.stats import EXACT_LIMIT, PredictionCells, build_cells, merge_cells, stratified_quotas
 
@@ -180,109 +182,125 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
 
     ``audit_fn`` is :func:`audit.audit`, ``summary_fn`` ``audit._api.audit_summary`` (the checks on summarised
     predictions) and ``checks`` the resolved Check instances (all passed in, so this module never imports the
-    orchestrator).
+    orchestrator). ``kwargs`` are the other arguments of ``audit()`` (:class:`DaskAuditArgs`).
     """
-    from audit.backends import StoredPredictions
     from audit.model import ModelAdapter
 
     t0 = time.perf_counter()
-    target = kwargs.get("target")
-    if target is None:
-        raise AuditInputError("a Dask DataFrame needs target= (the label column)")
-    if kwargs.get("sample_weight") is not None:
-        # prediction cells count rows; weighted cells would need weighted resampling in every check built on them
-        raise AuditInputError("sample_weight= is not supported for a Dask DataFrame yet (the per-partition summaries "
-                              "count rows); audit a pandas DataFrame (or a weighted sample of the data) to weigh rows")
-    sensitive = kwargs.get("sensitive") or []
-    sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
-    if any(not isinstance(s, str) for s in sensitive):
-        raise AuditInputError("with a Dask DataFrame, sensitive= must name columns (arrays cannot be aligned)")
-    _, labels = string_columns(ddf._meta, "the Dask DataFrame")  # integer names (pd.DataFrame(X)) as strings
-    if labels:
-        ddf = ddf.rename(columns={v: k for k, v in labels.items()})
-    columns = [str(c) for c in ddf.columns]
-    missing = [c for c in [target, *sensitive] if c not in columns]
-    if missing:
-        raise AuditInputError(f"column {missing[0]!r} not found in the Dask DataFrame; columns are {columns}")
-    adapter = ModelAdapter(model, transform=kwargs.get("transform"), output=kwargs.get("model_output", "auto"),
-                           device=kwargs.get("device", "auto"))
+    args = DaskAuditArgs(**kwargs)
+    ddf, labels, columns, sensitive = _validated_frame(ddf, args)
+    adapter = ModelAdapter(model, transform=args.transform, output=args.model_output, device=args.device)
     if labels and adapter.feature_names_in is None:  # the model still gets its own column labels, as in memory
         adapter.use_column_labels(labels)
-    features = kwargs.get("features") or adapter.feature_names_in or [c for c in columns if c != target]
-    seed = int(kwargs.get("seed", 0))
-    full_data = any(c.name in FULL_DATA_CHECKS for c in kwargs["checks"])
-    n_rows = None if full_data else checked_rows(ddf, features, adapter)  # else the full-data pass checks each partition
+    features = args.features or adapter.feature_names_in or [c for c in columns if c != args.target]
+    seed = int(args.seed)
+    full = [c for c in args.checks if c.name in FULL_DATA_CHECKS]
+    rest = [c for c in args.checks if c.name not in FULL_DATA_CHECKS]
+    n_rows = None if full else checked_rows(ddf, features, adapter)  # else the full-data pass checks each partition
     sample, how = stratified_sample(ddf, sensitive[0] if sensitive else None, sample_rows, seed)
     check_features(sample[features], "data (the sample)", adapter)  # before the model sees it
     k = adapter.predict_proba(sample[features].iloc[: min(len(sample), 50)]).shape[1]
-    time_column = kwargs.get("time_column")
-    time_column = time_column if time_column in columns else None  # else the section says it is not a column
-
-    wanted = kwargs["checks"]  # Check instances, resolved by the orchestrator
-    full = [c for c in wanted if c.name in FULL_DATA_CHECKS]
-    rest = [c for c in wanted if c.name not in FULL_DATA_CHECKS]
-    common = {k_: v for k_, v in kwargs.items() if k_ not in ("checks", "features", "transform", "model_output",
-                                                              "device", "train", "history", "immutable")}
-    score_cols = [f"{SCORE_PREFIX}{j}" for j in range(k)]
-    classes = adapter.classes
-    stored = StoredPredictions(score=score_cols if k > 2 else [score_cols[1]],
-                               classes=list(classes) if classes is not None else None)
     parts = []
-    train = kwargs.get("train")
-    # the training rows' predictions, as a log the stored-predictions reader takes: performance.train.* as in memory
-    train_log = _train_log(train, adapter, features=features, target=target, n_classes=k) if full and train is not None \
-        else None
-    if full and _summarisable(k, classes, kwargs.get("positive_class")):
-        n_bins = next((int(c.n_bins) for c in full if c.name == "calibration"), 15)
-        cells = summarise(ddf, adapter, features=features, target=target, sensitive=sensitive,
-                          classes=list(classes) if classes is not None else [0, 1], time_column=time_column,
-                          period=kwargs.get("period") or "M", n_bins=n_bins, exact_limit=EXACT_LIMIT)
-        n_rows = cells.n
-        frame = ddf._meta[[target, *sensitive]].assign(**{c: np.zeros(0) for c in score_cols})
-        whole = summary_fn(stored, cells, frame, target=target, sensitive=sensitive, checks=full,
-                              policy=kwargs.get("policy"), baseline=kwargs.get("baseline"), seed=seed,
-                              name=kwargs.get("name"), min_group_size=kwargs.get("min_group_size") or 30,
-                              positive_class=kwargs.get("positive_class"),
-                              positive_is_favorable=kwargs.get("positive_is_favorable", True),
-                              time_column=kwargs.get("time_column"), period=kwargs.get("period") or "M",
-                              train=train_log)
-        _note_cells(whole, cells)
-        whole.meta["groups"] = {c: sorted(map(str, lv)) for c, lv in zip(cells.names, cells.levels)}  # data has no rows
-    elif full:  # multiclass (or the first class of a binary model): the rows' predictions come back
-        keep = list(dict.fromkeys([target, *sensitive] + ([time_column] if time_column else [])))
-        log = predict_log(ddf, adapter.predict_proba, features=features, keep=keep, n_classes=k, model=adapter)
-        n_rows = len(log)
-        whole = audit_fn(stored, log, checks=full, train=train_log, **common)
-        for s in whole.sections.values():
-            s.notes.append(f"Computed on all {n_rows:,} rows, gathered on the client: prediction cells summarise "
-                           "binary models for their second class only, so memory grows with the rows here.")
-    if full and train_log is not None and "performance" in whole.sections:
-        whole.sections["performance"].notes.append(
-            f"Training metrics (performance.train.*): the model's predictions on all {len(train_log):,} training rows, "
-            "gathered on the client as a label and its class probabilities per row.")
     if full:
+        whole, n_rows = _full_data_part(audit_fn, summary_fn, ddf, adapter, args, full, features=features,
+                                        sensitive=sensitive, columns=columns, n_classes=k)
         # a prediction log's columns are scores, not features: no proxies, as in memory
         if ("fairness" in whole.sections and whole.sections["fairness"].status == "ok" and sensitive
                 and adapter.backend.calls_model):
             _sample_proxies(whole.sections["fairness"], sample, features, sensitive, seed, how)
         parts.append(whole)
     quality = next((c for c in rest if c.name == "data_quality"), None)
-    if quality is not None and _whole_data_quality(quality, ddf, kwargs, target, sensitive, features, parts):
+    if quality is not None and _whole_data_quality(quality, ddf, args, args.target, sensitive, features, parts):
         rest = [c for c in rest if c is not quality]
     if rest:
-        sampled_kwargs = {**kwargs, "features": features}
-        if is_dask_frame(train):  # the sampled checks (overfitting, drift) take a seeded sample of the training rows
-            sampled_kwargs["train"] = stratified_sample(train, None, sample_rows, seed)[0]
-        # the sample under the data's own column labels: the in-memory audit turns them into strings as it did here
-        sampled, where = _run_sampled(audit_fn, model, sample.rename(columns=labels) if labels else sample,
-                                      sampled_kwargs, rest)
-        for s in sampled.sections.values():
-            if s.status == "ok":  # a skipped check computed nothing: its reason is the whole story
-                s.notes = [f"Computed on {how} of the Dask DataFrame{where}."] + list(s.notes)
-        parts.append(sampled)
+        parts.append(_sampled_part(audit_fn, model, sample, args, rest, features=features, labels=labels, how=how,
+                                   sample_rows=sample_rows))
     if n_rows is None:
         n_rows = int(ddf.shape[0].compute())
     return _merge(parts, adapter, n_rows=n_rows, how=how, seconds=time.perf_counter() - t0)
+
+
+def _validated_frame(ddf: Any, args: DaskAuditArgs) -> tuple[Any, dict[str, Any], list[str], list[str]]:
+    """The arguments a Dask audit cannot take refused, before any pass over the data; the frame with string
+    column names, the original labels of renamed columns, the column names and the sensitive columns."""
+    if args.target is None:
+        raise AuditInputError("a Dask DataFrame needs target= (the label column)")
+    if args.sample_weight is not None:
+        # prediction cells count rows; weighted cells would need weighted resampling in every check built on them
+        raise AuditInputError("sample_weight= is not supported for a Dask DataFrame yet (the per-partition summaries "
+                              "count rows); audit a pandas DataFrame (or a weighted sample of the data) to weigh rows")
+    sensitive = args.sensitive_names
+    if any(not isinstance(s, str) for s in sensitive):
+        raise AuditInputError("with a Dask DataFrame, sensitive= must name columns (arrays cannot be aligned)")
+    _, labels = string_columns(ddf._meta, "the Dask DataFrame")  # integer names (pd.DataFrame(X)) as strings
+    if labels:
+        ddf = ddf.rename(columns={v: k for k, v in labels.items()})
+    columns = [str(c) for c in ddf.columns]
+    missing = [c for c in [args.target, *sensitive] if c not in columns]
+    if missing:
+        raise AuditInputError(f"column {missing[0]!r} not found in the Dask DataFrame; columns are {columns}")
+    return ddf, labels, columns, sensitive
+
+
+def _full_data_part(audit_fn: Callable[..., Any], summary_fn: Callable[..., Any], ddf: Any, adapter: Any,
+                    args: DaskAuditArgs, full: list[Any], *, features: list[str], sensitive: list[str],
+                    columns: list[str], n_classes: int) -> tuple[Any, int]:
+    """The full-data checks on every row: from prediction cells (a binary model's second class), else from each
+    row's predictions gathered on the client. Returns the report part and the rows it read."""
+    from audit.backends import StoredPredictions
+
+    target, k, classes = args.target, n_classes, adapter.classes
+    time_column = args.time_column if args.time_column in columns else None  # else the section says it is not one
+    score_cols = [f"{SCORE_PREFIX}{j}" for j in range(k)]
+    stored = StoredPredictions(score=score_cols if k > 2 else [score_cols[1]],
+                               classes=list(classes) if classes is not None else None)
+    # the training rows' predictions, as a log the stored-predictions reader takes: performance.train.* as in memory
+    train_log = None if args.train is None else _train_log(args.train, adapter, features=features, target=target,
+                                                           n_classes=k)
+    if _summarisable(k, classes, args.positive_class):
+        n_bins = next((int(c.n_bins) for c in full if c.name == "calibration"), 15)
+        cells = summarise(ddf, adapter, features=features, target=target, sensitive=sensitive,
+                          classes=list(classes) if classes is not None else [0, 1], time_column=time_column,
+                          period=args.period or AuditOptions.period, n_bins=n_bins, exact_limit=EXACT_LIMIT)
+        n_rows = cells.n
+        frame = ddf._meta[[target, *sensitive]].assign(**{c: np.zeros(0) for c in score_cols})
+        whole = summary_fn(stored, cells, frame, target=target, sensitive=sensitive, checks=full,
+                           policy=args.policy, baseline=args.baseline, seed=int(args.seed), name=args.name,
+                           min_group_size=args.min_group_size or AuditOptions.min_group_size,
+                           positive_class=args.positive_class, positive_is_favorable=args.positive_is_favorable,
+                           time_column=args.time_column, period=args.period or AuditOptions.period, train=train_log)
+        _note_cells(whole, cells)
+        whole.meta["groups"] = {c: sorted(map(str, lv)) for c, lv in zip(cells.names, cells.levels)}  # data has no rows
+    else:  # multiclass (or the first class of a binary model): the rows' predictions come back
+        keep = list(dict.fromkeys([target, *sensitive] + ([time_column] if time_column else [])))
+        log = predict_log(ddf, adapter.predict_proba, features=features, keep=keep, n_classes=k, model=adapter)
+        n_rows = len(log)
+        whole = audit_fn(stored, log, checks=full, train=train_log, **args.for_log())
+        for s in whole.sections.values():
+            s.notes.append(f"Computed on all {n_rows:,} rows, gathered on the client: prediction cells summarise "
+                           "binary models for their second class only, so memory grows with the rows here.")
+    if train_log is not None and "performance" in whole.sections:
+        whole.sections["performance"].notes.append(
+            f"Training metrics (performance.train.*): the model's predictions on all {len(train_log):,} training rows, "
+            "gathered on the client as a label and its class probabilities per row.")
+    return whole, n_rows
+
+
+def _sampled_part(audit_fn: Callable[..., Any], model: Any, sample: pd.DataFrame, args: DaskAuditArgs,
+                  checks: list[Any], *, features: list[str], labels: dict[str, Any], how: str,
+                  sample_rows: int) -> Any:
+    """The checks that need the model on rows, as an in-memory audit of the stratified sample; each section that
+    computed something says so."""
+    sampled_kwargs = {**args.given(), "features": features}
+    if is_dask_frame(args.train):  # the sampled checks (overfitting, drift) take a seeded sample of the training rows
+        sampled_kwargs["train"] = stratified_sample(args.train, None, sample_rows, int(args.seed))[0]
+    # the sample under the data's own column labels: the in-memory audit turns them into strings as it did here
+    sampled, where = _run_sampled(audit_fn, model, sample.rename(columns=labels) if labels else sample,
+                                  sampled_kwargs, checks)
+    for s in sampled.sections.values():
+        if s.status == "ok":  # a skipped check computed nothing: its reason is the whole story
+            s.notes = [f"Computed on {how} of the Dask DataFrame{where}."] + list(s.notes)
+    return sampled
 
 
 def _train_log(train: Any, adapter: Any, *, features: list[str], target: str, n_classes: int) -> pd.DataFrame:
@@ -302,19 +320,18 @@ def _train_log(train: Any, adapter: Any, *, features: list[str], target: str, n_
     return train[[target]].reset_index(drop=True).assign(**{f"{SCORE_PREFIX}{j}": p[:, j] for j in range(n_classes)})
 
 
-def _whole_data_quality(check: Any, ddf: Any, kwargs: dict[str, Any], target: str, sensitive: list[str],
+def _whole_data_quality(check: Any, ddf: Any, args: DaskAuditArgs, target: str, sensitive: list[str],
                         features: list[str], parts: list[Any]) -> bool:
     """Data quality of every row, partition by partition and merged on the workers, as a report part of its own;
     False (the check then runs on the sample) when the training data is not a pandas frame."""
-    from audit.context import AuditOptions
     from audit.engines._dask_quality import dask_data_quality
     from audit.report import Report
 
-    train = kwargs.get("train")
+    train = args.train
     if train is not None and not isinstance(train, pd.DataFrame):
         return False
     t0 = time.perf_counter()
-    options = AuditOptions(min_group_size=kwargs.get("min_group_size", AuditOptions.min_group_size))
+    options = AuditOptions(min_group_size=args.min_group_size)
     result = dask_data_quality(ddf, target=target, sensitive=sensitive, features=[f for f in features if f != target],
                                train_frame=train, **check.settings(options))
     section = check.section(result, None)
@@ -328,7 +345,7 @@ def _whole_data_quality(check: Any, ddf: Any, kwargs: dict[str, Any], target: st
     from audit.checks import starter_thresholds
     from audit.policy import Policy
 
-    policy = Policy.coerce(kwargs.get("policy"), starter=starter_thresholds())
+    policy = Policy.coerce(args.policy, starter=starter_thresholds())
     parts.append(Report(sections={check.name: section}, findings=[], policy=policy, meta={}, baseline=None))
     return True
 

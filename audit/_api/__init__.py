@@ -1,4 +1,8 @@
-"""The orchestrator: ``audit(model, data, ...) -> Report``."""
+"""The orchestrator: ``audit(model, data, ...) -> Report``.
+
+Loading and checking the inputs is in :mod:`audit._api._inputs`, the run's progress record (the CLI's time
+budget) in :mod:`audit._api._record`; both are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,7 @@ import logging
 import platform
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from audit._api._inputs import checked_seed, column_names, load_inputs
+from audit._api._record import RunRecord, current_record, recording, set_stage
 from audit.baseline import Baseline, load_baseline
 from audit.checks import REGISTRY, Check, starter_thresholds
 from audit.context import AuditContext, AuditOptions
@@ -32,6 +35,11 @@ from audit.report import Report
 from audit.section import Section
 from audit.stats import PredictionCells
 
+__all__ = [
+    "REPEAT_ROWS", "REPEAT_TOLERANCE", "RunRecord", "audit", "audit_summary", "metric_patterns", "positive_class_of",
+    "recording", "resolve_checks", "run_checks", "set_stage", "starter_policy", "starter_thresholds",
+]
+
 log = logging.getLogger(__name__)
 
 _VERSIONED = ("audit", "torch", "numpy", "pandas", "scikit-learn", "fairlearn", "shap", "captum", "lime")
@@ -39,41 +47,6 @@ _VERSIONED = ("audit", "torch", "numpy", "pandas", "scikit-learn", "fairlearn", 
 #: difference in a class probability that counts as the same (float32 libraries differ by ~1e-7 between batch
 #: sizes; dropout left on or random noise by 1e-2 and more)
 REPEAT_ROWS, REPEAT_TOLERANCE = 64, 1e-4
-
-
-@dataclass
-class RunRecord:
-    """What a run has done so far, for a supervisor in another thread (the CLI's time budget).
-
-    ``stage`` says what is running; ``sections`` holds each check's section once it finished; ``partial`` builds
-    a report of the finished sections (the unfinished checks as error sections saying why) once checks started.
-    """
-
-    stage: str = "starting"
-    sections: dict[str, Section] = field(default_factory=dict)
-    partial: Callable[[str], Report] | None = None
-
-
-_RECORD: ContextVar[RunRecord | None] = ContextVar("audit_run_record", default=None)
-
-
-@contextmanager
-def recording() -> Iterator[RunRecord]:
-    """Record the progress of the audits run inside the ``with`` block (same thread) in the yielded
-    :class:`RunRecord`, which another thread may read."""
-    record = RunRecord()
-    token = _RECORD.set(record)
-    try:
-        yield record
-    finally:
-        _RECORD.reset(token)
-
-
-def set_stage(stage: str) -> None:
-    """Say what the run is doing now (read by a supervisor through :func:`recording`); no-op otherwise."""
-    record = _RECORD.get()
-    if record is not None:
-        record.stage = stage
 
 
 def _versions() -> dict[str, str]:
@@ -122,17 +95,6 @@ def starter_policy() -> Policy:
     '<= 0.1'
     """
     return Policy.default(starter_thresholds())
-
-
-def _sensitive_for_train(sensitive: Any, train: Any) -> Any:
-    """Train data gets the same sensitive columns when they were given by name."""
-    if sensitive is None:
-        return None
-    items = [sensitive] if isinstance(sensitive, str) else list(sensitive) if isinstance(sensitive, (list, tuple)) else []
-    names = [s for s in items if isinstance(s, str)]
-    if hasattr(train, "columns"):
-        return [n for n in names if n in train.columns] or None
-    return None
 
 
 def audit(
@@ -231,9 +193,7 @@ def audit(
     >>> report.passed  # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise AuditInputError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = checked_seed(seed)
     from audit.engines.dask import audit_dask, is_dask_frame
 
     # policy, checks and baseline before any work: a bad one fails before a pass over the data (Dask too)
@@ -254,52 +214,14 @@ def audit(
         )
     torch.manual_seed(seed)
 
-    options = AuditOptions(immutable=_names(immutable, "immutable"), history=history, min_group_size=min_group_size,
-                           positive_class=positive_class, positive_is_favorable=positive_is_favorable,
-                           time_column=time_column, period=period)
-    if transform is None and isinstance(model, torch.nn.Module) and callable(getattr(model, "transform", None)):
-        transform = model.transform  # a module that carries its own DataFrame encoder
-    set_stage("wrapping the model")
-    adapter = ModelAdapter(model, transform=transform, output=model_output, device=device)
-    feats = _names(features, "features") if features is not None else _model_columns(adapter, data, target)
-    data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data",
-                      sample_weight=sample_weight, model=adapter)
-    if target is not None and target in data_.sensitive.columns:
-        raise AuditInputError(f"column {target!r} is both the target and a sensitive column; the label cannot be a "
-                              "group attribute: pick a different sensitive column")
-    _check_width(adapter, data_, features)
-    train_: AuditData | None = None
-    if train is not None:
-        train_ = load_data(
-            train, target=target, sensitive=_sensitive_for_train(sensitive, train), features=feats,
-            modality=data_.modality, arg="train", model=adapter,
-        )
-    labels = {**(train_.column_labels if train_ is not None else {}), **data_.column_labels}
-    if labels and adapter.feature_names_in is None:  # a model that recorded string names takes the strings
-        adapter.use_column_labels(labels)
-    if train_ is not None:
-        if data_.modality == "tabular" and list(train_.X.columns) != list(data_.X.columns):
-            raise AuditInputError(
-                f"train has feature columns {list(train_.X.columns)} but data has {list(data_.X.columns)}; "
-                "pass train and data with the same columns"
-            )
-    immutable = list(options.immutable)
-    if data_.modality == "tabular":
-        unknown = [c for c in immutable if c not in data_.X.columns]
-        if unknown:
-            raise AuditInputError(f"immutable column {unknown[0]!r} not found in data; columns are {list(data_.X.columns)}")
-    ctx = AuditContext(
-        model=adapter, data=data_, train=train_, seed=seed, progress=progress,
-        options=options,
-    )
-    # Predict once up front: a broken model or label mismatch fails here, before any check runs.
-    set_stage("predicting on data")
-    _ = ctx.proba, ctx.y
-    positive_class_of(ctx.classes, options.positive_class)  # a class the model lacks fails now, not in a check
-    repeat = ctx.repeat_difference(REPEAT_ROWS)
-    if train_ is not None:
-        set_stage("predicting on train")
-        _ = ctx.train_proba, ctx.train_y
+    options = AuditOptions(immutable=column_names(immutable, "immutable"), history=history,
+                           min_group_size=min_group_size, positive_class=positive_class,
+                           positive_is_favorable=positive_is_favorable, time_column=time_column, period=period)
+    adapter, data_, train_ = load_inputs(model, data, train, options, target=target, sensitive=sensitive,
+                                         features=features, modality=modality, model_output=model_output,
+                                         transform=transform, device=device, sample_weight=sample_weight)
+    ctx = AuditContext(model=adapter, data=data_, train=train_, seed=seed, progress=progress, options=options)
+    repeat = _predict_up_front(ctx)
     report = run_checks(ctx, check_list, pol, base, t0=t0, name=name)
     if repeat is not None:
         rows, diff = repeat
@@ -307,6 +229,19 @@ def audit(
         if diff > REPEAT_TOLERANCE:
             report.findings.append(_repeat_finding(rows, diff, pol))
     return report
+
+
+def _predict_up_front(ctx: AuditContext) -> tuple[int, float] | None:
+    """Predict once before any check, so a broken model or a label mismatch fails here, not in a check; returns
+    :meth:`AuditContext.repeat_difference` (the rows predicted twice and the largest difference)."""
+    set_stage("predicting on data")
+    _ = ctx.proba, ctx.y
+    positive_class_of(ctx.classes, ctx.options.positive_class)  # a class the model lacks fails now, not in a check
+    repeat = ctx.repeat_difference(REPEAT_ROWS)
+    if ctx.train is not None:
+        set_stage("predicting on train")
+        _ = ctx.train_proba, ctx.train_y
+    return repeat
 
 
 def _repeat_finding(rows: int, diff: float, pol: Policy) -> Finding:
@@ -351,7 +286,7 @@ def run_checks(ctx: AuditContext, check_list: list[Check], pol: Policy, base: An
     """Run ``check_list`` on ``ctx`` and turn the sections into a report (what :func:`audit` does once the data is
     loaded; the Dask engine calls it with a context of summarised predictions)."""
     sections: dict[str, Section] = {}
-    record = _RECORD.get()
+    record = current_record()
     if record is not None:
         # a supervisor (the CLI's time budget) can write what finished, the rest as errors saying why
         record.sections = sections
@@ -428,50 +363,6 @@ def positive_class_of(classes: Sequence[Any], positive_class: Any) -> tuple[Any,
 def _plain(value: Any) -> Any:
     """numpy scalars as Python values, for messages (``1`` rather than ``np.int64(1)``)."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _names(value: Any, arg: str) -> list[str]:
-    """A list of column names; a bare string or a non-sequence is refused (it would split into characters)."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) and not hasattr(value, "__iter__"):
-        raise AuditInputError(f"{arg} must be a list of column names, e.g. {arg}=[{value!r}]; got {type(value).__name__}")
-    out = list(value)
-    bad = [v for v in out if not isinstance(v, str)]
-    if bad:
-        raise AuditInputError(f"{arg} must hold column names (strings); got {bad[0]!r}")
-    return out
-
-
-def _model_columns(adapter: ModelAdapter, data: Any, target: str | None) -> list[str] | None:
-    """The data columns the model takes, from the transform or the model's own record; checked against the data."""
-    names = adapter.feature_names_in
-    if names is None or not hasattr(data, "columns"):
-        return names
-    columns = [str(c) for c in data.columns]
-    missing = [c for c in names if c not in columns]
-    if missing:
-        source = "its transform takes" if adapter.transform is not None else "the model was fitted on"
-        raise AuditInputError(
-            f"data lacks column(s) {missing[:5]} that {source} ({len(names)} columns: {names[:8]}"
-            f"{'...' if len(names) > 8 else ''}); data columns are {columns[:20]}. Rename the data's columns to match, "
-            "or pass features=[...] naming the data columns the model takes, in order"
-        )
-    if target is not None and target in names:
-        raise AuditInputError(f"target column {target!r} is one of the model's input features {names}; check target=")
-    return names
-
-
-def _check_width(adapter: ModelAdapter, data: AuditData, features: Any) -> None:
-    """A model that records how many inputs it takes must get that many columns (before any prediction)."""
-    if data.modality != "tabular" or adapter.transform is not None:
-        return
-    n = adapter.backend.n_features
-    got = len(data.feature_names)
-    if n is not None and n != got:
-        how = "features=" if features is not None else "all columns but the target"
-        raise AuditInputError(
-            f"the model takes {n} input features but data gives {got} ({how}: {data.feature_names[:12]}"
-            f"{'...' if got > 12 else ''}); pass features=[...] naming the {n} columns the model takes, in order"
-        )
 
 
 def _run_check(check: Check, ctx: AuditContext) -> Section:
