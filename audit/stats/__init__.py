@@ -67,10 +67,9 @@ from audit.stats._gaps import (
     family_confidence,
     permutation_p_value,
     range_interval,
-    split_cells,
-    split_counts,
     worst_of,
 )
+from audit.stats._permutations import split_cells, split_counts
 from audit.stats._resample import (
     EXACT_CELL_ROWS,
     TOTAL_SHARE,
