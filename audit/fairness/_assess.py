@@ -3,7 +3,7 @@
 One multinomial draw of the intersection cells per resample is shared by every view (each sensitive
 column, the intersection, any extra view), so a resample is consistent across views and the
 "worst over columns" statistics have a proper joint interval. Likewise one permutation of the
-group labels (drawn as cell counts, :mod:`audit.stats._gaps`) is shared by every view, so the
+group labels (drawn as cell counts, :mod:`audit.stats._permutations`) is shared by every view, so the
 worst-over-columns gap has a proper joint test.
 
 Where the numbers differ from fairlearn, and why

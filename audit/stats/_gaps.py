@@ -31,6 +31,7 @@ A test of "no gap"
     a random permutation is multivariate hypergeometric, so no loop over permutations or rows is
     needed. :func:`permutation_p_value` compares the observed gap with its permutation distribution.
     The test is exact for unweighted counts (up to the Monte-Carlo error of the permutations).
+    The draws live in :mod:`audit.stats._permutations` (importable from here as before).
 
 The gate reads the interval: :func:`apply_test` sets the lower end of a difference to 0 (the upper
 end of a ratio to 1) when the permutation test does not reject "no gap" at ``1 - confidence``, so
