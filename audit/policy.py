@@ -364,8 +364,21 @@ class Policy:
         """One finding; ``source`` names the baseline when one was given (None: no baseline at all);
         ``explicit``: the threshold is the user's (not the starter policy's)."""
         v = m.value
+        common = dict(check=check, metric=m.name, value=v, threshold=th.describe(), severity=th.severity, low=m.low,
+                      high=m.high, baseline=base)
+        unjudged = self._unjudged(m, th, common, explicit)
+        if unjudged is not None:
+            return unjudged
+        lo = m.low if m.low is not None and not math.isnan(m.low) else v
+        hi = m.high if m.high is not None and not math.isnan(m.high) else v
+        bad, straddle = _bound_breaks(v, lo, hi, th)
+        bad += _baseline_breaks(v, th, base, source)
+        return self._verdict(m, th, base, common, bad, straddle)
+
+    def _unjudged(self, m: Metric, th: Threshold, common: dict[str, Any], explicit: bool) -> Finding | None:
+        """The finding of a metric without a value (not computed, or NaN); None when it has one."""
+        v = m.value
         desc = th.describe()
-        common = dict(check=check, metric=m.name, value=v, threshold=desc, severity=th.severity, low=m.low, high=m.high, baseline=base)
         undefined = v is None or (isinstance(v, float) and math.isnan(v))
         if undefined and m.not_computed:
             # a metric that only checks an approximation, skipped by the audit for cost: the starter policy's
@@ -379,34 +392,15 @@ class Policy:
         if undefined:
             return Finding(**common, passed=self.inconclusive != "fail", status="inconclusive",
                            message=f"{m.name} is undefined (NaN); cannot judge {desc}")
-        bad: list[str] = []
-        straddle = False
-        lo = m.low if m.low is not None and not math.isnan(m.low) else v
-        hi = m.high if m.high is not None and not math.isnan(m.high) else v
-        if th.min is not None:
-            if exceeds(th.min, hi):
-                bad.append(f"{v:.4g} < min {th.min:g}")
-            elif exceeds(th.min, lo):
-                straddle = True
-        if th.max is not None:
-            if exceeds(lo, th.max):
-                bad.append(f"{v:.4g} > max {th.max:g}")
-            elif exceeds(hi, th.max):
-                straddle = True
-        change = th.max_increase is not None or th.max_decrease is not None
-        if base is not None and math.isfinite(base):
-            delta = v - base
-            if th.max_increase is not None and exceeds(delta, th.max_increase, v, base):
-                bad.append(f"increased by {delta:+.4g} over baseline {base:.4g} (max {th.max_increase:g})")
-            if th.max_decrease is not None and exceeds(-delta, th.max_decrease, v, base):
-                bad.append(f"decreased by {delta:+.4g} from baseline {base:.4g} (max {th.max_decrease:g})")
-        elif change and source is not None:
-            # a baseline was given but cannot judge this metric: as blocking as a metric that was not computed
-            why = "has no value for it" if base is None else f"holds {base} for it"
-            bad.append(f"change not checked: baseline {source!r} {why}; the gate cannot pass without it")
+        return None
+
+    def _verdict(self, m: Metric, th: Threshold, base: float | None, common: dict[str, Any], bad: list[str],
+                 straddle: bool) -> Finding:
+        """The finding and its message from the broken bounds (``bad``) and whether the interval straddles one."""
+        v, desc = m.value, th.describe()
         ci = f" [95% CI {m.low:.4g}, {m.high:.4g}]" if m.low is not None and m.high is not None else ""
         # a gap's finding states the rule and quotes the description (plug-in value, permutation p-value)
-        rule, rule_text = "", ""
+        rule = ""
         if is_gap(m.name) and (th.min is not None or th.max is not None):
             rule_text = gap_rule(th, bool(ci))
             rule = ". " + rule_text + (f" ({m.description})" if m.description else "")
@@ -418,6 +412,55 @@ class Policy:
             return Finding(**common, passed=passed, status="inconclusive",
                            message=f"{m.name} = {v:.4g}{ci}: interval straddles the threshold ({desc}); inconclusive{rule}")
         unchecked = ""
+        change = th.max_increase is not None or th.max_decrease is not None
         if change and base is None:  # no baseline at all (a first release): nothing to compare against
             unchecked = " (no baseline value, so the change bound was not checked)"
         return Finding(**common, passed=True, status="pass", message=f"{m.name} = {v:.4g}{ci} meets {desc}{unchecked}{rule}")
+
+
+def _bound_breaks(v: float, lo: float, hi: float, th: Threshold) -> tuple[list[str], bool]:
+    """The ``min``/``max`` bounds the interval ``[lo, hi]`` breaks, and whether it straddles one.
+
+    The interval rule: fail only when the whole interval lies beyond a bound; inconclusive when it
+    reaches across one.
+
+    >>> _bound_breaks(0.2, 0.15, 0.25, Threshold(max=0.1)), _bound_breaks(0.2, 0.05, 0.25, Threshold(max=0.1))
+    ((['0.2 > max 0.1'], False), ([], True))
+    """
+    bad: list[str] = []
+    straddle = False
+    if th.min is not None:
+        if exceeds(th.min, hi):
+            bad.append(f"{v:.4g} < min {th.min:g}")
+        elif exceeds(th.min, lo):
+            straddle = True
+    if th.max is not None:
+        if exceeds(lo, th.max):
+            bad.append(f"{v:.4g} > max {th.max:g}")
+        elif exceeds(hi, th.max):
+            straddle = True
+    return bad, straddle
+
+
+def _baseline_breaks(v: float, th: Threshold, base: float | None, source: str | None) -> list[str]:
+    """The change bounds (``max_increase``/``max_decrease``) the value breaks against the baseline.
+
+    A baseline that was given (``source``) but holds no finite value for the metric breaks a change
+    bound too: the gate cannot pass without it. No baseline at all checks nothing.
+
+    >>> _baseline_breaks(0.85, Threshold(max_decrease=0.02), 0.89, "old.json")
+    ['decreased by -0.04 from baseline 0.89 (max 0.02)']
+    """
+    bad: list[str] = []
+    change = th.max_increase is not None or th.max_decrease is not None
+    if base is not None and math.isfinite(base):
+        delta = v - base
+        if th.max_increase is not None and exceeds(delta, th.max_increase, v, base):
+            bad.append(f"increased by {delta:+.4g} over baseline {base:.4g} (max {th.max_increase:g})")
+        if th.max_decrease is not None and exceeds(-delta, th.max_decrease, v, base):
+            bad.append(f"decreased by {delta:+.4g} from baseline {base:.4g} (max {th.max_decrease:g})")
+    elif change and source is not None:
+        # a baseline was given but cannot judge this metric: as blocking as a metric that was not computed
+        why = "has no value for it" if base is None else f"holds {base} for it"
+        bad.append(f"change not checked: baseline {source!r} {why}; the gate cannot pass without it")
+    return bad

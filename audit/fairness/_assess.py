@@ -3,7 +3,7 @@
 One multinomial draw of the intersection cells per resample is shared by every view (each sensitive
 column, the intersection, any extra view), so a resample is consistent across views and the
 "worst over columns" statistics have a proper joint interval. Likewise one permutation of the
-group labels (drawn as cell counts, :mod:`audit.stats._gaps`) is shared by every view, so the
+group labels (drawn as cell counts, :mod:`audit.stats._permutations`) is shared by every view, so the
 worst-over-columns gap has a proper joint test.
 
 Where the numbers differ from fairlearn, and why
@@ -26,7 +26,6 @@ Where the numbers differ from fairlearn, and why
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +34,7 @@ import pandas as pd
 
 from audit.errors import AuditInputError
 from audit.fairness._counts import (
-    FN,
     RATE_METRICS,
-    TP,
     GroupCounts,
     ScoreCells,
     aggregate,
@@ -46,32 +43,25 @@ from audit.fairness._counts import (
     rates,
     score_cells,
 )
-from audit.stats import (
-    AUC_TEST_GROUPS,
-    PERMUTATION_SCHEMES,
-    GapEvidence,
-    apply_test,
-    family_confidence,
-    permutation_p_value,
-    permuted_auc,
-    permuted_rates,
-    range_interval,
-    worst_of,
-)
-from audit.fairness._inputs import prepare
+from audit.fairness._draws import auc_draws, auc_parts, auc_test, permuted_views, view_layout
+from audit.fairness._gap_stats import GapStat, disparity_stat, gap_blocks, log_floors, overall_table, rate_sizes
+from audit.fairness._inputs import Prepared, prepare
 from audit.fairness._spread import DISPARITIES, best_worst, direction, disparity, spread
 from audit.stats import (
-    PredictionCells,
-    auc_from_bins,
-    bootstrap_auc,
-    group_auc_vectorised,
     EXACT_CELL_ROWS,
+    PredictionCells,
+    family_confidence,
+    group_auc_vectorised,
     percentile_interval,
     resample_counts,
     small_weighted_cells,
 )
-from audit.stats import auc_bins as cell_bins
 from audit.text import short_label
+
+# disparity_stat, log_floors and rate_sizes live in _gap_stats; bench/gap_simulation.py imports them from here
+__all__ = ["INTERSECTION", "FairnessAssessment", "assess_fairness", "disparity_stat", "group_label", "log_floors",
+           "rate_sizes"]
+
 
 logger = logging.getLogger(__name__)
 
@@ -163,19 +153,6 @@ def _views(views: dict[str, tuple[str, ...]] | None, names: list[str]) -> dict[s
             raise AuditInputError(f"views[{key!r}] names unknown sensitive feature(s) {unknown}; features are {names}")
     return {k: tuple(v) for k, v in views.items()}
 
-
-def _auc_parts(gc: GroupCounts, auc: ScoreCells, max_bins: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Row and weighted counts per (intersection group, label, score bin); bins from :func:`audit.stats.auc_bins`."""
-    keys, inv = np.unique(auc.key, return_inverse=True)
-    inv = inv.reshape(-1)
-    bins = cell_bins(keys, np.bincount(inv, weights=auc.rows, minlength=len(keys)), exact=auc.exact, n_bins=auc.n_bins,
-                    max_bins=max_bins)[inv]
-    U = int(bins.max()) + 1
-    cell = (auc.group * 2 + auc.label) * U + bins
-    size = gc.n_groups * 2 * U
-    rows = np.bincount(cell, weights=auc.rows, minlength=size).reshape(gc.n_groups, 2, U)
-    wtd = rows if auc.weighted is auc.rows else np.bincount(cell, weights=auc.weighted, minlength=size).reshape(gc.n_groups, 2, U)
-    return rows, wtd, len(keys) > max_bins
 
 
 def _undefined_notes(view: str, index: pd.Index, metrics: dict[str, np.ndarray], eligible: np.ndarray) -> list[str]:
@@ -274,6 +251,47 @@ def assess_fairness(
     >>> bool(row["low"] <= row["corrected"] <= row["value"] <= row["high"]), float(row["low"]), bool(row["p_value"] > 0.05)
     (True, 0.0, True)
     """
+    B, P, level = _check_options(confidence, n_boot, n_perm, min_group_size, family)
+    if cells is None:
+        prep: Prepared | None = prepare(y_true, y_pred, sensitive, y_score, sample_weight)
+        gc = group_counts(prep.y_true, prep.y_pred, prep.sensitive, prep.sample_weight)
+        auc = None if prep.y_score is None else score_cells(gc, prep.y_true, prep.y_score, prep.sample_weight)
+    else:
+        prep, (gc, auc) = None, cell_counts(cells)
+    view_map = _views(views, gc.names)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    notes: list[str] = []
+    layout = {v: view_layout(gc, feats, min_group_size, include_small_groups) for v, feats in view_map.items()}
+    draws = _draw(rng, gc, prep, auc, layout, B, P, auc_bins, notes)
+    metric_names = list(RATE_METRICS) + (["roc_auc"] if auc is not None else [])
+
+    groups: dict[str, pd.DataFrame] = {}
+    disp_rows: list[dict[str, Any]] = []
+    gap_rows: list[dict[str, Any]] = []
+    single_samples: dict[str, dict[str, GapStat]] = {}
+    for vname, feats in view_map.items():
+        view = _view_metrics(vname, layout[vname], gc, draws, notes)
+        groups[vname] = _group_table(view, metric_names, B, confidence, min_group_size)
+        notes.extend(_view_notes(view, metric_names, min_group_size, include_small_groups))
+        stats = {d: disparity_stat(d, view.m_pt, view.m_b, view.m_p, view.eligible, view.floors, view.sizes)
+                 for d in DISPARITIES}
+        disp_rows.extend(_disparity_row(view, d, stats[d], level, positive_is_favorable) for d in DISPARITIES)
+        gap_rows.extend(_gap_row(view, m, B, level) for m in metric_names)
+        if len(feats) == 1:
+            single_samples[vname] = stats
+
+    disparities = _frame(disp_rows, "disparity")
+    return FairnessAssessment(
+        groups=groups, disparities=disparities, gaps=_frame(gap_rows, "metric"),
+        overall=overall_table(single_samples, level, disparities), notes=notes, views=view_map, n_boot=B,
+        confidence=confidence, min_group_size=min_group_size, include_small_groups=include_small_groups,
+        n_perm=P if draws.perm_views else 0,
+    )
+
+
+def _check_options(confidence: float, n_boot: int, n_perm: int | None, min_group_size: int,
+                   family: int) -> tuple[int, int, float]:
+    """Validate the options: ``(resamples, permutations, the confidence of every gap's interval)``."""
     if not (0 < confidence < 1):
         raise AuditInputError(f"confidence must be in (0, 1), got {confidence!r}")
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
@@ -286,341 +304,178 @@ def assess_fairness(
         raise AuditInputError(f"min_group_size must be >= 0, got {min_group_size!r}")
     if isinstance(family, bool) or not isinstance(family, (int, np.integer)) or family < 1:
         raise AuditInputError(f"family must be a positive integer, got {family!r}")
-    level = family_confidence(confidence, int(family))  # every gap's interval; per-group intervals keep confidence
-    if cells is None:
-        prep = prepare(y_true, y_pred, sensitive, y_score, sample_weight)
-        gc = group_counts(prep.y_true, prep.y_pred, prep.sensitive, prep.sample_weight)
-        auc = None if prep.y_score is None else score_cells(gc, prep.y_true, prep.y_score, prep.sample_weight)
-    else:
-        gc, auc = cell_counts(cells)
-    view_map = _views(views, gc.names)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    B, P = int(n_boot), int(n_perm)
-    notes: list[str] = []
-    if B:
-        exact = None
-        if gc.weight_sd is not None and cells is None:  # small cells: weights resampled exactly, not approximated
-            cell_of_row = gc.row_group * 4 + 2 * prep.y_true.astype(np.int64) + prep.y_pred.astype(np.int64)
-            exact = small_weighted_cells(cell_of_row, prep.sample_weight, gc.rows.size)
-        rows_b, w_b = resample_counts(rng, gc.rows, gc.weighted, gc.weight_sd, B, exact_cells=exact)
-        approx = gc.weight_sd is not None and (gc.weight_sd.reshape(-1) > 0)
-        if exact:
-            approx[list(exact)] = False
-        if np.any(approx):
-            notes.append(f"Intervals with unequal sample weights resample the weights of cells up to {EXACT_CELL_ROWS} rows "
-                         "exactly and use a normal approximation to the resampled weight totals of larger cells.")
-    # the permutations get a generator of their own, so adding them left every bootstrap draw as it was
-    perm_rng = np.random.default_rng(rng.integers(2**63 - 1)) if P else None
-    has_auc = auc is not None
-    if has_auc:
-        auc_rows, auc_w, binned = _auc_parts(gc, auc, auc_bins)
-        if binned and B:
-            notes.append(f"ROC AUC intervals resample scores in {auc_bins} equal-mass bins (whole grid cells), re-centred "
-                         "on the AUC.")
-    metric_names = list(RATE_METRICS) + (["roc_auc"] if has_auc else [])
-
-    layout = {v: _view_layout(gc, feats, min_group_size, include_small_groups) for v, feats in view_map.items()}
-    perm_views = _permuted_views(perm_rng, gc, layout, P) if P else {}
-    if perm_views and gc.weight_sd is not None and (gc.weight_sd > 0).any():
-        notes.append("Permutation tests with unequal sample weights draw permuted weight totals from a normal approximation.")
-
-    groups: dict[str, pd.DataFrame] = {}
-    disp_rows: list[dict[str, Any]] = []
-    gap_rows: list[dict[str, Any]] = []
-    single_samples: dict[str, dict[str, _Stat]] = {}
-    for vname, feats in view_map.items():
-        member, index, count, eligible = layout[vname]
-        V = len(index)
-        r_pt = aggregate(gc.rows, member, V)
-        m_pt = rates(aggregate(gc.weighted, member, V))
-        floors = log_floors(r_pt)
-        sizes = (rate_sizes(r_pt) if gc.weighted_sq is None
-                 else rate_sizes(r_pt, aggregate(gc.weighted_sq, member, V), aggregate(gc.weighted, member, V)))
-        m_b: dict[str, np.ndarray] = {}
-        if B:
-            r_bv = aggregate(rows_b, member, V)
-            m_b = rates(aggregate(w_b, member, V)) if gc.weight_sd is not None else rates(r_bv)
-            m_b["count"] = r_bv.sum(-1)
-        m_p = perm_views.get(vname, {})
-        if has_auc:
-            m_pt["roc_auc"] = group_auc_vectorised(auc.label, auc.key, member[auc.group], V, auc.weighted)
-            if B:
-                m_b["roc_auc"] = _auc_draws(rng, auc_rows, auc_w, member, V, r_bv, m_pt["roc_auc"], weighted=gc.weight_sd is not None)
-        auc_test = _auc_test(perm_rng, auc_rows, member, eligible, P, notes, vname) if has_auc and m_p else None
-
-        table = pd.DataFrame({"count": count.astype(np.int64), "small": count < min_group_size}, index=index)
-        samples = {"count": m_b.get("count"), **{m: m_b.get(m) for m in metric_names}}
-        values = {"count": count, **m_pt}
-        for m in ["count", *metric_names]:
-            if m != "count":
-                table[m] = values[m]
-            lo, hi = percentile_interval(samples[m], confidence) if B else (np.full(V, np.nan),) * 2
-            table[f"{m}_low"], table[f"{m}_high"] = lo, hi
-        groups[vname] = table
-        notes.extend(_undefined_notes(vname, index, {m: m_pt[m] for m in metric_names}, eligible))
-        small = np.flatnonzero(count < min_group_size)
-        if len(small):
-            listed = ", ".join(f"{short_label(group_label(index[i]))!r} (n={int(count[i])})" for i in small[:8])
-            more = f" and {len(small) - 8} more" if len(small) > 8 else ""
-            how = "included in" if include_small_groups else "excluded from"
-            notes.append(f"{vname}: {len(small)} group(s) under {min_group_size} rows, {how} disparities and gates: {listed}{more}.")
-
-        labels = [group_label(v) for v in index]
-        if len(feats) == 1:
-            single_samples[vname] = {}
-        for d, (kind, comps) in DISPARITIES.items():
-            val, which = disparity(d, m_pt, eligible)
-            comp = comps[int(which)]
-            best, worst = best_worst(m_pt[comp], eligible, direction(comp, positive_is_favorable))
-            stat = disparity_stat(d, m_pt, m_b, m_p, eligible, floors, sizes)
-            ev = stat.evidence(level)
-            disp_rows.append({
-                "feature": vname, "disparity": d, "value": ev.plug_in, "corrected": ev.corrected, "low": ev.low,
-                "high": ev.high, "p_value": ev.p_value, "metric": comp,
-                "best_group": labels[best] if best >= 0 else None, "best_value": m_pt[comp][best] if best >= 0 else np.nan,
-                "worst_group": labels[worst] if worst >= 0 else None, "worst_value": m_pt[comp][worst] if worst >= 0 else np.nan,
-                "n_groups": int(eligible.sum()),
-            })
-            if len(feats) == 1:
-                single_samples[vname][d] = stat
-        for m in metric_names:
-            diff, ratio = spread(m_pt[m], eligible)
-            hi_g, lo_g = best_worst(m_pt[m], eligible, True)
-            row: dict[str, Any] = {"feature": vname, "metric": m}
-            dd, rr = spread(m_b[m], eligible) if B else (None, None)
-            if m == "roc_auc":
-                (pd_, pr_), obs = ((None, None), None) if auc_test is None else auc_test
-            else:
-                pd_, pr_ = spread(m_p[m], eligible) if m_p else (None, None)
-                obs = None
-            for k, val, dist, perm in (("difference", diff, dd, pd_), ("ratio", ratio, rr, pr_)):
-                stat = _Stat(k, (m,), float(val), dist, perm, _blocks((m,), m_pt, m_b, eligible, floors, k, sizes),
-                             observed=None if obs is None else obs[0 if k == "difference" else 1])
-                ev = stat.evidence(level)
-                row.update({k: ev.plug_in, f"{k}_corrected": ev.corrected, f"{k}_low": ev.low, f"{k}_high": ev.high,
-                            f"{k}_p_value": ev.p_value})
-            row["max_group"] = labels[hi_g] if hi_g >= 0 else None
-            row["max_value"] = m_pt[m][hi_g] if hi_g >= 0 else np.nan
-            row["min_group"] = labels[lo_g] if lo_g >= 0 else None
-            row["min_value"] = m_pt[m][lo_g] if lo_g >= 0 else np.nan
-            gap_rows.append(row)
-
-    disparities = pd.DataFrame(disp_rows).set_index(["feature", "disparity"])
-    gaps = pd.DataFrame(gap_rows).set_index(["feature", "metric"])
-    for df in (disparities, gaps):
-        for c in df.columns:
-            if df[c].dtype == object and c not in ("metric", "best_group", "worst_group", "max_group", "min_group"):
-                df[c] = df[c].astype(float)
-    overall = _overall(single_samples, level, disparities)
-    return FairnessAssessment(
-        groups=groups, disparities=disparities, gaps=gaps, overall=overall, notes=notes, views=view_map,
-        n_boot=B, confidence=confidence, min_group_size=min_group_size, include_small_groups=include_small_groups,
-        n_perm=P if perm_views else 0,
-    )
-
-
-def disparity_stat(name: str, m_pt: dict[str, np.ndarray], m_b: dict[str, np.ndarray], m_p: dict[str, np.ndarray],
-                   eligible: np.ndarray, floors: dict[str, np.ndarray], sizes: dict[str, np.ndarray] | None = None) -> _Stat:
-    """Disparity ``name`` of one view from its group metrics: point ``(V,)``, bootstrap ``(B, V)`` and permuted
-    ``(P, V)`` values per metric (empty dicts: none). ``.evidence(confidence)`` gives its :class:`GapEvidence`.
-    ``sizes`` (:func:`rate_sizes`) gives the rows behind each rate, so the interval uses Wilson bounds per group.
-
-    This is all :func:`assess_fairness` does per view and disparity; ``bench/gap_simulation.py`` calls it on
-    simulated cell counts, so the simulation measures this code and not a copy of it.
-    """
-    kind, comps = DISPARITIES[name]
-    val = disparity(name, m_pt, eligible)[0]
-    return _Stat(kind, comps, float(val), disparity(name, m_b, eligible)[0] if m_b else None,
-                 disparity(name, m_p, eligible)[0] if m_p else None, _blocks(comps, m_pt, m_b, eligible, floors, kind, sizes))
+    # every gap's interval; per-group intervals keep confidence
+    return int(n_boot), int(n_perm), family_confidence(confidence, int(family))
 
 
 @dataclass
-class _Stat:
-    """One gap statistic: plug-in value, bootstrap and permutation distributions, contrast blocks."""
+class _Draws:
+    """What every view shares: the generators, the bootstrap cell counts, the permuted rates, the AUC cells."""
 
-    kind: str  # "difference" or "ratio"
-    comps: tuple[str, ...]
-    value: float
-    dist: np.ndarray | None
-    perm: np.ndarray | None
-    blocks: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]
-    #: the statistic the permutations are compared with when it is not ``value`` (ROC AUC on coarse bins)
-    observed: float | None = None
-
-    def evidence(self, confidence: float) -> GapEvidence:
-        p = permutation_p_value(self.value if self.observed is None else self.observed, self.perm,
-                                larger_is_extreme=self.kind == "difference")
-        low, high = _interval(self.kind, self.value, self.blocks, confidence)
-        return apply_test(self.value, self.dist, low, high, p, confidence, self.kind)
+    rng: np.random.Generator
+    perm_rng: np.random.Generator | None
+    boot: tuple[np.ndarray, np.ndarray] | None  # resampled (rows, weighted) per resample and cell; None: no bootstrap
+    perm_views: dict[str, dict[str, np.ndarray]]
+    n_perm: int
+    auc: ScoreCells | None
+    auc_rows: np.ndarray | None = None
+    auc_w: np.ndarray | None = None
 
 
-def _interval(kind: str, value: float, blocks: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]], confidence: float) -> tuple[float, float]:
-    """The gap's interval from the contrast band; a ratio's from the band on log values (min/max = exp(-range))."""
-    if np.isnan(value) or not blocks or any(b[1] is None for b in blocks):
-        return float("nan"), float("nan")
-    if kind == "difference":
-        return range_interval(blocks, confidence)
-    lo_l, hi_l = range_interval(blocks, confidence, log=True)
-    low, high = float(np.exp(-hi_l)), float(np.exp(-lo_l))
-    return (0.0 if value == 0 else min(low, value)), high
+def _draw(rng: np.random.Generator, gc: GroupCounts, prep: Prepared | None, auc: ScoreCells | None,
+          layout: dict[str, tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray]], B: int, P: int, auc_bins: int,
+          notes: list[str]) -> _Draws:
+    """The bootstrap and the joint permutations, in the order that keeps every seeded draw as it was."""
+    boot = _bootstrap(rng, gc, prep, B, notes) if B else None
+    # the permutations get a generator of their own, so adding them left every bootstrap draw as it was
+    perm_rng = np.random.default_rng(rng.integers(2**63 - 1)) if P else None
+    draws = _Draws(rng, perm_rng, boot, {}, P, auc)
+    if auc is not None:
+        draws.auc_rows, draws.auc_w, binned = auc_parts(gc, auc, auc_bins)
+        if binned and B:
+            notes.append(f"ROC AUC intervals resample scores in {auc_bins} equal-mass bins (whole grid cells), re-centred "
+                         "on the AUC.")
+    draws.perm_views = permuted_views(perm_rng, gc, layout, P) if P else {}
+    if draws.perm_views and gc.weight_sd is not None and (gc.weight_sd > 0).any():
+        notes.append("Permutation tests with unequal sample weights draw permuted weight totals from a normal approximation.")
+    return draws
 
 
-def _blocks(comps: tuple[str, ...], m_pt: dict[str, np.ndarray], m_b: dict[str, np.ndarray], eligible: np.ndarray,
-            floors: dict[str, np.ndarray], kind: str,
-            sizes: dict[str, np.ndarray] | None = None) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
-    """(point, draws, rows) of the eligible groups per component metric; a ratio's values floored above 0 for logs.
-    ``rows`` is None for a metric that is not a proportion (ROC AUC) or without ``sizes``."""
-    out = []
-    for c in comps:
-        n = sizes[c][eligible] if sizes is not None and c in sizes else None
-        pt = m_pt[c][eligible]
-        dr = m_b[c][:, eligible] if c in m_b else None
-        if kind == "ratio":
-            f = floors.get(c, np.full(len(eligible), 1e-3))[eligible]
-            pt = np.where(np.isnan(pt), np.nan, np.maximum(pt, f))
-            dr = None if dr is None else np.where(np.isnan(dr), np.nan, np.maximum(dr, f))
-        out.append((pt, dr, n))
-    return out
+def _bootstrap(rng: np.random.Generator, gc: GroupCounts, prep: Prepared | None, B: int,
+               notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``B`` resampled (rows, weighted) counts per cell; small weighted cells of raw rows resample their weights."""
+    exact = None
+    if gc.weight_sd is not None and prep is not None:  # small cells: weights resampled exactly, not approximated
+        cell_of_row = gc.row_group * 4 + 2 * prep.y_true.astype(np.int64) + prep.y_pred.astype(np.int64)
+        exact = small_weighted_cells(cell_of_row, prep.sample_weight, gc.rows.size)
+    rows_b, w_b = resample_counts(rng, gc.rows, gc.weighted, gc.weight_sd, B, exact_cells=exact)
+    approx = gc.weight_sd is not None and (gc.weight_sd.reshape(-1) > 0)
+    if exact:
+        approx[list(exact)] = False
+    if np.any(approx):
+        notes.append(f"Intervals with unequal sample weights resample the weights of cells up to {EXACT_CELL_ROWS} rows "
+                     "exactly and use a normal approximation to the resampled weight totals of larger cells.")
+    return rows_b, w_b
 
 
-def rate_sizes(rows: np.ndarray, sq_weights: np.ndarray | None = None, weighted: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Rows behind each rate per group (its stratum's cells, e.g. actual positives for the true positive rate).
+@dataclass
+class _View:
+    """One view's groups and metrics: point ``(V,)``, bootstrap ``(B, V)`` and permuted ``(P, V)`` per metric."""
 
-    With weights (``weighted`` totals and ``sq_weights`` sums of squared weights per cell) it is Kish's
-    effective number ``(sum w)^2 / sum w^2``, which equals the row count for equal weights.
-
-    >>> rate_sizes(np.array([[10.0, 5, 5, 10]]))["true_positive_rate"].tolist()
-    [15.0]
-    """
-    out = {}
-    for m, (stratum, _) in PERMUTATION_SCHEMES.items():
-        cols = list(stratum)
-        if sq_weights is None or weighted is None:
-            out[m] = rows[..., cols].sum(axis=-1)
-        else:
-            w, w2 = weighted[..., cols].sum(axis=-1), sq_weights[..., cols].sum(axis=-1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out[m] = np.where(w2 > 0, w * w / np.where(w2 > 0, w2, 1.0), 0.0)
-    return out
+    name: str
+    index: pd.Index
+    count: np.ndarray
+    eligible: np.ndarray
+    labels: list[str]
+    m_pt: dict[str, np.ndarray]
+    m_b: dict[str, np.ndarray]
+    m_p: dict[str, np.ndarray]
+    floors: dict[str, np.ndarray]
+    sizes: dict[str, np.ndarray]
+    #: ROC AUC permutation test: ((difference, ratio) draws, observed (difference, ratio)); None: no test
+    auc_test: tuple[tuple[np.ndarray, np.ndarray], tuple[float, float]] | None
 
 
-def log_floors(r_pt: np.ndarray) -> dict[str, np.ndarray]:
-    """Half a row of each rate's denominator: a group with 0 of 40 positives selected has log rate log(0.5 / 40),
-    not -inf, in the ratio's band (the plug-in ratio stays 0 and the interval's lower end is 0)."""
-    return {m: 0.5 / np.maximum(den, 1.0) for m, den in rate_sizes(r_pt).items()}
+def _view_metrics(name: str, lay: tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray], gc: GroupCounts,
+                  draws: _Draws, notes: list[str]) -> _View:
+    """Aggregate the cells, the bootstrap and the permutations to the groups of one view."""
+    member, index, count, eligible = lay
+    V = len(index)
+    r_pt = aggregate(gc.rows, member, V)
+    m_pt = rates(aggregate(gc.weighted, member, V))
+    sizes = (rate_sizes(r_pt) if gc.weighted_sq is None
+             else rate_sizes(r_pt, aggregate(gc.weighted_sq, member, V), aggregate(gc.weighted, member, V)))
+    m_b: dict[str, np.ndarray] = {}
+    if draws.boot is not None:
+        r_bv = aggregate(draws.boot[0], member, V)
+        m_b = rates(aggregate(draws.boot[1], member, V)) if gc.weight_sd is not None else rates(r_bv)
+        m_b["count"] = r_bv.sum(-1)
+    m_p = draws.perm_views.get(name, {})
+    test = None
+    if draws.auc is not None:
+        auc = draws.auc
+        m_pt["roc_auc"] = group_auc_vectorised(auc.label, auc.key, member[auc.group], V, auc.weighted)
+        if draws.boot is not None:
+            m_b["roc_auc"] = auc_draws(draws.rng, draws.auc_rows, draws.auc_w, member, V, r_bv, m_pt["roc_auc"],
+                                       weighted=gc.weight_sd is not None)
+        if m_p:
+            test = auc_test(draws.perm_rng, draws.auc_rows, member, eligible, draws.n_perm, notes, name)
+    return _View(name, index, count, eligible, [group_label(v) for v in index], m_pt, m_b, m_p, log_floors(r_pt),
+                 sizes, test)
 
 
-def _view_layout(gc: GroupCounts, feats: tuple[str, ...], min_group_size: int,
-                 include_small_groups: bool) -> tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray]:
-    member, index = gc.view(feats)
-    count = aggregate(gc.rows, member, len(index)).sum(-1)
-    eligible = np.ones(len(index), bool) if include_small_groups else count >= min_group_size
-    return member, index, count, eligible
+def _group_table(view: _View, metric_names: list[str], B: int, confidence: float, min_group_size: int) -> pd.DataFrame:
+    """One row per group: ``count``, ``small`` and each metric with its percentile interval."""
+    V = len(view.index)
+    table = pd.DataFrame({"count": view.count.astype(np.int64), "small": view.count < min_group_size}, index=view.index)
+    samples = {"count": view.m_b.get("count"), **{m: view.m_b.get(m) for m in metric_names}}
+    values = {"count": view.count, **view.m_pt}
+    for m in ["count", *metric_names]:
+        if m != "count":
+            table[m] = values[m]
+        lo, hi = percentile_interval(samples[m], confidence) if B else (np.full(V, np.nan),) * 2
+        table[f"{m}_low"], table[f"{m}_high"] = lo, hi
+    return table
 
 
-def _permuted_views(rng: np.random.Generator, gc: GroupCounts,
-                    layout: dict[str, tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray]], P: int) -> dict[str, dict[str, np.ndarray]]:
-    """Every rate of every view under ``P`` joint permutations of the group labels, ``(P, V)`` per metric.
-
-    One permutation of the intersection labels permutes every view's labels at once (consistently, so
-    the worst-over-columns statistic has a joint null distribution). Only eligible groups enter a
-    statistic, and what they receive does not depend on how the other rows are split, so the draw is
-    made on the coarsest partition that keeps every eligible group of every view apart (the other rows
-    pooled): a column with 5,000 small groups costs no more than one with two.
-    """
-    tested = {v: lay for v, lay in layout.items() if lay[3].sum() >= 2}
-    if not tested:
-        return {}
-    key = np.stack([np.where(lay[3][lay[0]], lay[0], -1) for lay in tested.values()], axis=1)
-    uniq, part = np.unique(key, axis=0, return_inverse=True)
-    part = part.reshape(-1)
-    n_part = len(uniq)
-    rows = aggregate(gc.rows, part, n_part)
-    weighted = aggregate(gc.weighted, part, n_part)
-    sd = None
-    if gc.weight_sd is not None:  # pool the within-cell weight spread of the merged groups
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(gc.rows > 0, gc.weighted / np.where(gc.rows > 0, gc.rows, 1.0), 0.0)
-            sq = aggregate(gc.rows * (gc.weight_sd**2 + mean**2), part, n_part)
-            pm = np.where(rows > 0, weighted / np.where(rows > 0, rows, 1.0), 0.0)
-            sd = np.sqrt(np.clip(np.where(rows > 0, sq / np.where(rows > 0, rows, 1.0), 0.0) - pm**2, 0.0, None))
-    drawn = permuted_rates(rng, rows, weighted, sd, P)
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for j, (v, (_, index, _, eligible)) in enumerate(tested.items()):
-        V = len(index)
-        to_view = np.where(uniq[:, j] >= 0, uniq[:, j], V)  # pooled rows go to a dummy group V
-        view_rates = {}
-        for m, nd in drawn.items():
-            agg = aggregate(nd, to_view, V + 1)[:, :V]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                view_rates[m] = np.where(agg[..., 1] > 0, agg[..., 0] / np.where(agg[..., 1] > 0, agg[..., 1], 1.0), np.nan)
-        out[v] = view_rates
-    return out
+def _view_notes(view: _View, metric_names: list[str], min_group_size: int, include_small_groups: bool) -> list[str]:
+    """Undefined metrics and small groups of one view."""
+    notes = _undefined_notes(view.name, view.index, {m: view.m_pt[m] for m in metric_names}, view.eligible)
+    small = np.flatnonzero(view.count < min_group_size)
+    if len(small):
+        listed = ", ".join(f"{short_label(group_label(view.index[i]))!r} (n={int(view.count[i])})" for i in small[:8])
+        more = f" and {len(small) - 8} more" if len(small) > 8 else ""
+        how = "included in" if include_small_groups else "excluded from"
+        notes.append(f"{view.name}: {len(small)} group(s) under {min_group_size} rows, {how} disparities and gates: "
+                     f"{listed}{more}.")
+    return notes
 
 
-def _auc_test(rng: np.random.Generator, auc_rows: np.ndarray, member: np.ndarray, eligible: np.ndarray, P: int,
-              notes: list[str], vname: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[float, float]] | None:
-    """Permutation distributions of the ROC AUC difference and ratio of one view (eligible groups, the rest pooled)."""
-    E = int(eligible.sum())
-    pooled = ~eligible
-    n_test = E + int(pooled[member].any())
-    if n_test > AUC_TEST_GROUPS:
-        notes.append(f"{vname}: no permutation test for the ROC AUC gap ({E} eligible groups; the test handles "
-                     f"{AUC_TEST_GROUPS - 1}); its p-value is NaN.")
-        return None
-    pos_in = np.cumsum(eligible) - 1
-    to_test = np.where(eligible[member], pos_in[member], E)
-    G, _, U = auc_rows.shape
-    counts = aggregate(auc_rows.reshape(G, 1, 2 * U)[:, 0], to_test, E + 1).reshape(E + 1, 2, U)[:n_test]
-    observed, permuted = permuted_auc(rng, counts, P)
-    keep = np.ones(E, bool)
-    diff, ratio = spread(permuted[:, :E], keep)
-    od, orat = spread(observed[None, :E], keep)
-    return (diff, ratio), (float(od[0]), float(orat[0]))
+def _disparity_row(view: _View, d: str, stat: GapStat, level: float, positive_is_favorable: bool) -> dict[str, Any]:
+    """Disparity ``d`` of one view: its evidence and the best and worst group of the metric that decides it."""
+    m_pt, labels = view.m_pt, view.labels
+    _, which = disparity(d, m_pt, view.eligible)
+    comp = DISPARITIES[d][1][int(which)]
+    best, worst = best_worst(m_pt[comp], view.eligible, direction(comp, positive_is_favorable))
+    ev = stat.evidence(level)
+    return {
+        "feature": view.name, "disparity": d, "value": ev.plug_in, "corrected": ev.corrected, "low": ev.low,
+        "high": ev.high, "p_value": ev.p_value, "metric": comp,
+        "best_group": labels[best] if best >= 0 else None, "best_value": m_pt[comp][best] if best >= 0 else np.nan,
+        "worst_group": labels[worst] if worst >= 0 else None, "worst_value": m_pt[comp][worst] if worst >= 0 else np.nan,
+        "n_groups": int(view.eligible.sum()),
+    }
 
 
-def _auc_draws(
-    rng: np.random.Generator, auc_rows: np.ndarray, auc_w: np.ndarray, member: np.ndarray, V: int,
-    r_bv: np.ndarray, exact: np.ndarray, *, weighted: bool,
-) -> np.ndarray:
-    """Bootstrap AUC per view group, ``(B, V)``; loops over groups, never over resamples."""
-    B = r_bv.shape[0]
-    out = np.full((B, V), np.nan)
-    for v in range(V):
-        sel = member == v
-        rows = auc_rows[sel].sum(0)  # (2, U)
-        if np.isnan(exact[v]):
-            continue
-        pw = nw = None
-        wt = auc_w[sel].sum(0)
-        if weighted:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = np.where(rows > 0, wt / np.where(rows > 0, rows, 1.0), 0.0)
-            pw, nw = mean[1], mean[0]
-        n_pos = r_bv[:, v, TP] + r_bv[:, v, FN]
-        n_neg = r_bv[:, v].sum(-1) - n_pos
-        draws = bootstrap_auc(rng, rows[1], rows[0], n_pos, n_neg, pw, nw)
-        out[:, v] = draws + (exact[v] - auc_from_bins(wt[1], wt[0]))
-    return out
+def _gap_row(view: _View, m: str, B: int, level: float) -> dict[str, Any]:
+    """Difference and ratio of metric ``m`` over one view's eligible groups, and its highest and lowest group."""
+    m_pt, m_b, eligible = view.m_pt, view.m_b, view.eligible
+    diff, ratio = spread(m_pt[m], eligible)
+    hi_g, lo_g = best_worst(m_pt[m], eligible, True)
+    row: dict[str, Any] = {"feature": view.name, "metric": m}
+    dd, rr = spread(m_b[m], eligible) if B else (None, None)
+    if m == "roc_auc":
+        (pd_, pr_), obs = ((None, None), None) if view.auc_test is None else view.auc_test
+    else:
+        pd_, pr_ = spread(view.m_p[m], eligible) if view.m_p else (None, None)
+        obs = None
+    for k, val, dist, perm in (("difference", diff, dd, pd_), ("ratio", ratio, rr, pr_)):
+        stat = GapStat(k, (m,), float(val), dist, perm, gap_blocks((m,), m_pt, m_b, eligible, view.floors, k, view.sizes),
+                       observed=None if obs is None else obs[0 if k == "difference" else 1])
+        ev = stat.evidence(level)
+        row.update({k: ev.plug_in, f"{k}_corrected": ev.corrected, f"{k}_low": ev.low, f"{k}_high": ev.high,
+                    f"{k}_p_value": ev.p_value})
+    row["max_group"] = view.labels[hi_g] if hi_g >= 0 else None
+    row["max_value"] = m_pt[m][hi_g] if hi_g >= 0 else np.nan
+    row["min_group"] = view.labels[lo_g] if lo_g >= 0 else None
+    row["min_value"] = m_pt[m][lo_g] if lo_g >= 0 else np.nan
+    return row
 
 
-def _overall(single: dict[str, dict[str, _Stat]], confidence: float, disparities: pd.DataFrame) -> pd.DataFrame:
-    """Worst disparity over the single columns (:func:`audit.stats.worst_of`): each column's gap at the
-    Bonferroni-adjusted confidence for the number of columns, so the worst-over-columns gate is never weaker
-    than the gate on any one column at that level; ``feature`` and the groups name the worst column."""
-    feats = list(single)
-    level = family_confidence(confidence, len(feats))
-    rows = []
-    for d, (kind, _) in DISPARITIES.items():
-        pick, ev = worst_of([single[f][d].evidence(level) for f in feats], kind) if feats else (-1, None)
-        row: dict[str, Any] = {"disparity": d, "value": np.nan, "corrected": np.nan, "low": np.nan, "high": np.nan,
-                               "p_value": np.nan, "feature": None, "metric": None, "best_group": None,
-                               "best_value": np.nan, "worst_group": None, "worst_value": np.nan, "columns": len(feats),
-                               "column_confidence": level}
-        if pick >= 0:
-            at = disparities.loc[(feats[pick], d)]
-            row.update(value=ev.plug_in, corrected=ev.corrected, low=ev.low, high=ev.high, p_value=ev.p_value,
-                       feature=feats[pick], **{k: at[k] for k in ("metric", "best_group", "best_value", "worst_group",
-                                                                    "worst_value")})
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("disparity")
+def _frame(rows: list[dict[str, Any]], key: str) -> pd.DataFrame:
+    """Rows indexed by ``(feature, key)``; every column but the metric and group names as float."""
+    df = pd.DataFrame(rows).set_index(["feature", key])
+    for c in df.columns:
+        if df[c].dtype == object and c not in ("metric", "best_group", "worst_group", "max_group", "min_group"):
+            df[c] = df[c].astype(float)
+    return df

@@ -167,14 +167,53 @@ def gradient_health(
     >>> list(r.layers.index), r.vanishing, r.exploding
     (['0', '2'], False, False)
     """
+    adapter, was_training = _adapter_keeping_mode(model)
+    module = adapter.module
+    xt, yt = _batch(adapter, x, y, batch_size, seed)
+    n = len(xt)
+    loss_fn: LossFn = loss or torch.nn.functional.cross_entropy
+
+    owned = [(name, m) for name, m in module.named_modules() if any(True for _ in m.parameters(recurse=False))]
+    if not owned:
+        raise AuditInputError("the model has no parameters; gradient health needs a trainable torch model")
+    all_params = [p for _, m in owned for p in m.parameters(recurse=False)]
+    last = last_leaf(module)
+    skip_last = adapter.output == "proba" and last is not None and type(last) in (torch.nn.Sigmoid, torch.nn.Softmax)
+    acts = [(name, m, _kind(m)) for name, m in module.named_modules() if _kind(m) and not (skip_last and m is last)]
+
+    order: list[str] = []
+    parts = _hooked_pass(adapter, owned, acts, all_params, xt, yt, loss_fn, order, was_training)
+    grads, total_loss, act_stats = _merge_parts(parts, len(all_params))
+    hooks_fired = bool(order)
+    if not hooks_fired:
+        # a torch.export program runs flattened (its submodules are never called) and a TorchScript module
+        # takes no Python hooks: no call order was seen, so registration order stands in for it.
+        order = [name for name, _ in owned]
+    result = _summarise(owned, all_params, grads, order, act_stats, total_loss, n,
+                        vanishing_ratio, vanishing_norm, exploding_norm)
+    if not hooks_fired:
+        result.notes[:] = [t for t in result.notes if not t.startswith("No nn.ReLU")]  # there may be some: unseen
+        result.notes.append(
+            "This model's layers are not called as Python modules (a torch.export program or a TorchScript module), so "
+            "layers are listed in registration order and dead/saturated unit fractions could not be measured."
+        )
+    return result
+
+
+def _adapter_keeping_mode(model: Any) -> tuple[ModelAdapter, bool]:
+    """The differentiable adapter, and whether the module was in training mode (restored at the end)."""
     if isinstance(model, torch.nn.Module):
         was_training = model.training
     else:
         was_training = model.module.training if isinstance(model, ModelAdapter) and model.differentiable else False
     adapter = _adapter(model)
-    module = adapter.module
     if isinstance(model, torch.nn.Module) and was_training:
-        set_training(module, True)  # ModelAdapter() put it in eval mode; restore before anything can fail
+        set_training(adapter.module, True)  # ModelAdapter() put it in eval mode; restore before anything can fail
+    return adapter, was_training
+
+
+def _batch(adapter: ModelAdapter, x: Any, y: Any, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated inputs and labels: a seeded sample of ``batch_size`` rows (in row order), on the model's device."""
     if int(batch_size) < 1:
         raise AuditInputError(f"batch_size must be a positive integer, got {batch_size!r}")
     xt = adapter.to_tensor(x) if isinstance(x, pd.DataFrame) else torch.as_tensor(to_numpy(x) if not isinstance(x, torch.Tensor) else x)
@@ -191,20 +230,37 @@ def gradient_health(
         ti = torch.as_tensor(idx, device=xt.device)
         xt, yt = xt[ti], yt[torch.as_tensor(idx)]
     dev = adapter.device
-    xt, yt = xt.to(dev), yt.to(dev)
-    n = len(xt)
-    loss_fn: LossFn = loss or torch.nn.functional.cross_entropy
+    return xt.to(dev), yt.to(dev)
 
-    owned = [(name, m) for name, m in module.named_modules() if any(True for _ in m.parameters(recurse=False))]
-    if not owned:
-        raise AuditInputError("the model has no parameters; gradient health needs a trainable torch model")
-    all_params = [p for _, m in owned for p in m.parameters(recurse=False)]
+
+def _act_stat(out: torch.Tensor, kind: str) -> Any:
+    """One activation call's statistic: which units fired (ReLU), or (saturated outputs, outputs)."""
+    v = _unit_view(out)
+    if kind == "relu":
+        return (v > 0).any(dim=1).cpu()
+    if kind == "sigmoid":
+        return (int(((v < 0.01) | (v > 0.99)).sum()), v.numel())
+    return (int((v.abs() > 0.99).sum()), v.numel())
+
+
+def _hooked_pass(
+    adapter: ModelAdapter,
+    owned: list[tuple[str, torch.nn.Module]],
+    acts: list[tuple[str, torch.nn.Module, str | None]],
+    all_params: list[torch.Tensor],
+    xt: torch.Tensor,
+    yt: torch.Tensor,
+    loss_fn: LossFn,
+    order: list[str],
+    was_training: bool,
+) -> list[tuple[list[torch.Tensor | None], float, dict]]:
+    """Forward and backward in eval mode with hooks, per batch part: (gradients, loss share, activation stats).
+
+    ``order`` receives the parameterised modules in the order the forward pass first calls them.
+    ``requires_grad``, the hooks and the train/eval mode are restored whatever happens.
+    """
+    module, n = adapter.module, len(xt)
     saved_flags = [p.requires_grad for p in all_params]
-    last = last_leaf(module)
-    skip_last = adapter.output == "proba" and last is not None and type(last) in (torch.nn.Sigmoid, torch.nn.Softmax)
-    acts = [(name, m, _kind(m)) for name, m in module.named_modules() if _kind(m) and not (skip_last and m is last)]
-
-    order: list[str] = []
     state: dict[str, Any] = {}
     handles = []
 
@@ -221,14 +277,7 @@ def gradient_health(
             calls = state["calls"]
             k = calls.get(name, 0)
             calls[name] = k + 1
-            v = _unit_view(out)
-            if kind == "relu":
-                stat: Any = (v > 0).any(dim=1).cpu()
-            elif kind == "sigmoid":
-                stat = (int(((v < 0.01) | (v > 0.99)).sum()), v.numel())
-            else:
-                stat = (int((v.abs() > 0.99).sum()), v.numel())
-            state["acts"][(name, k, kind)] = stat
+            state["acts"][(name, k, kind)] = _act_stat(out, kind)
         return hook
 
     def step(a: int, b: int) -> tuple[list[torch.Tensor | None], float, dict]:
@@ -252,8 +301,13 @@ def gradient_health(
         for p, flag in zip(all_params, saved_flags):
             p.requires_grad_(flag)
         set_training(module, was_training)
+    return parts
 
-    grads: list[torch.Tensor | None] = [None] * len(all_params)
+
+def _merge_parts(parts: list[tuple[list[torch.Tensor | None], float, dict]],
+                 n_params: int) -> tuple[list[torch.Tensor | None], float, dict[tuple[str, int, str], Any]]:
+    """Add up the parts' gradients and losses; a unit fired if it fired in any part; saturation counts add."""
+    grads: list[torch.Tensor | None] = [None] * n_params
     total_loss = 0.0
     act_stats: dict[tuple[str, int, str], Any] = {}
     for g_part, l_part, a_part in parts:
@@ -268,20 +322,7 @@ def gradient_health(
                 act_stats[key] = act_stats[key] | stat
             else:
                 act_stats[key] = (act_stats[key][0] + stat[0], act_stats[key][1] + stat[1])
-    hooks_fired = bool(order)
-    if not hooks_fired:
-        # a torch.export program runs flattened (its submodules are never called) and a TorchScript module
-        # takes no Python hooks: no call order was seen, so registration order stands in for it.
-        order = [name for name, _ in owned]
-    result = _summarise(owned, all_params, grads, order, act_stats, total_loss, n,
-                        vanishing_ratio, vanishing_norm, exploding_norm)
-    if not hooks_fired:
-        result.notes[:] = [t for t in result.notes if not t.startswith("No nn.ReLU")]  # there may be some: unseen
-        result.notes.append(
-            "This model's layers are not called as Python modules (a torch.export program or a TorchScript module), so "
-            "layers are listed in registration order and dead/saturated unit fractions could not be measured."
-        )
-    return result
+    return grads, total_loss, act_stats
 
 
 def _summarise(

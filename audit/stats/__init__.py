@@ -71,10 +71,9 @@ from audit.stats._gaps import (
     permuted_auc,
     permuted_rates,
     range_interval,
-    split_cells,
-    split_counts,
     worst_of,
 )
+from audit.stats._permutations import split_cells, split_counts
 from audit.stats._resample import (
     EXACT_CELL_ROWS,
     TOTAL_SHARE,

@@ -20,9 +20,9 @@ from audit.stats._gaps import (
     family_confidence,
     permutation_p_value,
     range_interval,
-    split_counts,
     worst_of,
 )
+from audit.stats._permutations import split_counts
 
 
 def proportion_gaps(
