@@ -1,6 +1,6 @@
 """Data quality of a Dask DataFrame: every partition summarised on the workers, the summaries merged.
 
-Two passes over the partitions (:mod:`audit.health._data_quality_parts`): the first returns each
+Two passes over the partitions (:func:`audit.health.plan_data_quality` and friends): the first returns each
 partition's row count and column moments (the near-duplicate grid needs the global mean and standard
 deviation), the second each partition's sufficient statistics under the plan built from them. Both
 are added up pairwise on the workers, so the client receives one moments object and one part, whose
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.health import DataQualityResult
-from audit.health._data_quality_parts import (
+from audit.health import (
+    DataQualityResult,
     column_moments,
     data_quality_part,
     finish,
@@ -53,7 +53,7 @@ def dask_data_quality(ddf: Any, *, target: str | None, sensitive: Sequence[str],
                       **options: Any) -> DataQualityResult:
     """:func:`audit.health.data_quality` of every row of ``ddf``, partition by partition.
 
-    ``options`` are :func:`audit.health._data_quality_parts.plan_data_quality`'s (``min_group_size``,
+    ``options`` are :func:`audit.health.plan_data_quality`'s (``min_group_size``,
     ``near_tolerance``, ``drift_alpha``, ``drift_min_effect``, ...). ``train_frame`` must be a pandas frame.
 
     Examples

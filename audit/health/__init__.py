@@ -18,6 +18,21 @@ from audit.health._calibration import CalibrationResult, calibration, calibratio
 from audit.health._calibration_ci import ece_intervals, ece_intervals_of_cells
 from audit.health._conformal import ConformalResult, conformal_quantile, split_conformal
 from audit.health._data_quality import DataQualityResult, data_quality
+from audit.health._data_quality_parts import (
+    ColumnMoments,
+    DataQualityPart,
+    DataQualityPlan,
+    DataQualitySettings,
+    column_moments,
+    data_quality_chunks,
+    data_quality_part,
+    drift_bounds,
+    finish,
+    merge_moments,
+    merge_parts,
+    plan_data_quality,
+    plan_from_settings,
+)
 from audit.health._drift import DriftResult, feature_drift
 from audit.health._gradients import GradientHealthResult, gradient_health
 from audit.health._image_quality import image_data_quality
@@ -30,13 +45,26 @@ __all__ = [
     "ConformalResult",
     "conformal_quantile",
     "split_conformal",
+    "ColumnMoments",
+    "DataQualityPart",
+    "DataQualityPlan",
     "DataQualityResult",
+    "DataQualitySettings",
     "DriftResult",
     "GradientHealthResult",
     "OverfittingResult",
     "calibration",
     "calibration_of_cells",
+    "column_moments",
     "data_quality",
+    "data_quality_chunks",
+    "data_quality_part",
+    "drift_bounds",
+    "finish",
+    "merge_moments",
+    "merge_parts",
+    "plan_data_quality",
+    "plan_from_settings",
     "feature_drift",
     "gradient_health",
     "image_data_quality",

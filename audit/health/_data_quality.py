@@ -18,7 +18,7 @@ Definitions (all exact and fast: one hash per row, no pairwise distances)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,15 +149,22 @@ def label_conflicts(feature_keys: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def label_table(y: np.ndarray | None, y_train: np.ndarray | None) -> pd.DataFrame:
     """Counts and shares per class (classes of either sample, sorted)."""
-    if y is None and y_train is None:
+    return label_table_of_counts(
+        None if y is None else pd.Series(y).value_counts(), 0 if y is None else len(y),
+        None if y_train is None else pd.Series(y_train).value_counts(), 0 if y_train is None else len(y_train),
+    )
+
+
+def label_table_of_counts(counts: pd.Series | None, n: int, train_counts: pd.Series | None, train_n: int) -> pd.DataFrame:
+    """:func:`label_table` from the count per class of each sample (None: no labels) and the sample sizes."""
+    if counts is None and train_counts is None:
         return pd.DataFrame(columns=["count", "share"])
     parts = {}
-    for prefix, v in (("", y), ("train_", y_train)):
-        if v is None:
+    for prefix, vc, m in (("", counts, n), ("train_", train_counts, train_n)):
+        if vc is None:
             continue
-        vc = pd.Series(v).value_counts()
         parts[f"{prefix}count"] = vc
-        parts[f"{prefix}share"] = vc / len(v)
+        parts[f"{prefix}share"] = vc / m
     out = pd.DataFrame(parts)
     out.index = out.index.map(str)
     out = out.sort_index()
@@ -173,28 +180,61 @@ def balance(y: np.ndarray | None) -> tuple[float, float]:
     """(share of the rarest class, largest count / smallest count); NaN without labels."""
     if y is None or len(y) == 0:
         return float("nan"), float("nan")
-    counts = pd.Series(y).value_counts().to_numpy()
+    return balance_of_counts(pd.Series(y).value_counts().to_numpy())
+
+
+def balance_of_counts(counts: np.ndarray) -> tuple[float, float]:
+    """:func:`balance` from the count per class (not empty)."""
     return float(counts.min() / counts.sum()), float(counts.max() / counts.min())
+
+
+def coarse_note(feature_duplicate_share: float) -> list[str]:
+    """The note that leakage may be natural when many rows repeat another row's features (over 10 %)."""
+    if feature_duplicate_share <= 0.1:
+        return []
+    return [
+        f"{feature_duplicate_share:.0%} of data rows repeat another data row's features: the feature space is coarse, "
+        "so part of the train/test overlap may be natural rather than leaked records."
+    ]
+
+
+def constant_note(cols: pd.DataFrame) -> list[str]:
+    """The note naming the constant columns of the ``columns`` table, if any."""
+    const = cols.index[cols["constant"].astype(bool)].tolist()
+    return [f"Constant column(s) in data: {const}; they carry no information."] if const else []
 
 
 def group_table(sens: pd.DataFrame, sens_train: pd.DataFrame | None, min_group_size: int) -> pd.DataFrame:
     """Count, share and small flag per (sensitive column, group), with train columns when available."""
-    rows = []
+    columns = []
     for col in sens.columns:
-        s = missing_as_label(sens[col]).astype(str)
-        t = None
+        train = None
         if sens_train is not None and col in sens_train.columns:
-            t = missing_as_label(sens_train[col]).astype(str)
-        vc = s.value_counts()
-        tc = t.value_counts() if t is not None else None
-        groups = sorted(set(vc.index) | (set(tc.index) if tc is not None else set()))
-        for g in groups:
+            train = _group_counts(sens_train[col])
+        columns.append((col, _group_counts(sens[col]), len(sens), train, 0 if sens_train is None else len(sens_train)))
+    return group_table_of_counts(columns, min_group_size)
+
+
+def _group_counts(s: pd.Series) -> dict[str, int]:
+    vc = missing_as_label(s).astype(str).value_counts()
+    return {k: int(v) for k, v in vc.items()}
+
+
+#: one sensitive column: (name, count per group, rows, train count per group or None, train rows)
+GroupCounts = tuple[Any, Mapping[str, int], int, Mapping[str, int] | None, int]
+
+
+def group_table_of_counts(columns: Sequence[GroupCounts], min_group_size: int) -> pd.DataFrame:
+    """:func:`group_table` from ``(column, count per group, rows, train count per group or None, train rows)``."""
+    rows = []
+    for col, vc, n, tc, tn in columns:
+        for g in sorted(set(vc) | (set(tc) if tc is not None else set())):
             row: dict[str, Any] = {"column": str(col), "group": g, "count": int(vc.get(g, 0))}
-            row["share"] = row["count"] / len(s)
+            row["share"] = row["count"] / n
             row["small"] = row["count"] < min_group_size
-            if tc is not None and t is not None:
+            if tc is not None:
                 row["train_count"] = int(tc.get(g, 0))
-                row["train_share"] = row["train_count"] / len(t)
+                row["train_share"] = row["train_count"] / tn
                 row["train_small"] = row["train_count"] < min_group_size
             rows.append(row)
     if not rows:
@@ -375,18 +415,12 @@ def data_quality(
         drift, notes = dr.table, notes + dr.notes
         y_train = train_frame[target].to_numpy() if target else None
         train_sens = train_frame[[c for c in sensitive if c in train_frame.columns]]
-        feat_dup = float(duplicated(keys).mean())
-        if leak_rows and feat_dup > 0.1:
-            notes.append(
-                f"{feat_dup:.0%} of data rows repeat another data row's features: the feature space is coarse, so part of "
-                "the train/test overlap may be natural rather than leaked records."
-            )
+        if leak_rows:
+            notes += coarse_note(float(duplicated(keys).mean()))
     y = frame[target].to_numpy() if target else None
     groups = group_table(frame[sensitive], train_sens, min_group_size)
     notes += group_notes(groups, min_group_size)
-    const = cols.index[cols["constant"].astype(bool)].tolist()
-    if const:
-        notes.append(f"Constant column(s) in data: {const}; they carry no information.")
+    notes += constant_note(cols)
     return DataQualityResult(
         modality="tabular",
         overview=pd.DataFrame.from_dict(overview, orient="index")[OVERVIEW_COLUMNS],

@@ -298,3 +298,39 @@ def test_chunk_list_convenience_matches(compas):
     ref = data_quality(test, **kw)
     pd.testing.assert_frame_equal(got.overview, ref.overview, check_exact=True)
     assert got.leakage_rows == ref.leakage_rows
+
+
+def test_settings_object_plans_like_keywords_and_numeric_summaries_add_by_name():
+    """One DataQualitySettings gives the plan the keywords give; per-feature drift counts merge field by field."""
+    from audit.health import DataQualitySettings, plan_from_settings
+
+    df = pd.DataFrame({"x": [1.0, 1.0, 2.0, 4.0], "c": ["a", "a", "b", "b"], "y": [0, 0, 1, 1]})
+    train = pd.DataFrame({"x": [1.0, 3.0, 4.0], "c": ["a", "b", "b"], "y": [0, 1, 1]})
+    kw = dict(target="y", near_tolerance=0.5, distinct_cap=8, drift_bins=2)
+    settings = DataQualitySettings(target="y", near_tolerance=0.5, distinct_cap=8, drift_bins=2)
+    a = plan_from_settings(column_moments(df), settings, train)
+    b = plan_data_quality(column_moments(df), train_frame=train, **kw)
+    assert (a.features, a.categorical, a.near_tolerance, a.distinct_cap, a.drift_bins) == (("x", "c"), ("c",), 0.5, 8, 2)
+    assert a.settings == b.settings and a.grid == b.grid
+    parts = [data_quality_part(df.iloc[:3], a), data_quality_part(df.iloc[3:], a, offset=3)]
+    whole = merge_parts(parts).numeric["x"]
+    # by hand: 4 finite values; the exact sum is 8 * 2**1126; the PSI deciles of train's x hold 4 data values
+    assert whole.n == 4 and whole.sum == 8 << 1126 and int(whole.psi_counts.sum()) == 4
+    assert whole.at_edges.tolist() == (parts[0].numeric["x"].at_edges + parts[1].numeric["x"].at_edges).tolist()
+    with pytest.raises(AuditInputError, match="near_tolerance must be positive"):
+        plan_from_settings(column_moments(df), DataQualitySettings(near_tolerance=0.0))
+
+
+def test_dask_engine_imports_the_public_face_of_health():
+    """audit.engines reaches data quality through audit.health's exports, never its private modules."""
+    import ast
+    from pathlib import Path
+
+    import audit.engines._dask_quality as engine
+    import audit.health as health
+
+    tree = ast.parse(Path(engine.__file__).read_text(encoding="utf-8"))
+    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not [m for m in modules if m and m.startswith("audit.health._")]
+    for name in ["column_moments", "merge_moments", "plan_data_quality", "data_quality_part", "merge_parts", "finish"]:
+        assert name in health.__all__ and getattr(engine, name) is getattr(health, name)
