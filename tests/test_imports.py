@@ -165,10 +165,7 @@ def test_value_types_import_nothing_above_them(module):
 
 
 #: private-module imports across packages that are allowed for now, each with the reason
-PRIVATE_IMPORT_EXCEPTIONS = {
-    # issue 25: moved by the data-quality engine change
-    ("audit.engines._dask_quality", "audit.health._data_quality_parts"),
-}
+PRIVATE_IMPORT_EXCEPTIONS: set[tuple[str, str]] = set()  # none: every package is reached through its public face
 
 
 def _home(module: str) -> str:
