@@ -293,3 +293,29 @@ def test_a_torch_module_writing_into_its_input_tensor_leaves_it_unchanged():
     with torch.no_grad():
         ref = torch.softmax(net.lin(torch.from_numpy(X) * 2.0), dim=1).numpy()
     np.testing.assert_allclose(p, ref, rtol=1e-6)
+
+
+def test_one_score_per_row_outside_unit_interval_is_an_error_not_a_silent_sigmoid():
+    """Issue 26: a callable returning credit scores of 200-800 for a binary target was put through a sigmoid
+    (every score 1.0, ROC AUC 0.500 where the scores' own is far higher). The scale cannot be read from the numbers:
+    an early error names model_output=; with model_output='logits' the AUC is the scores' own (scikit-learn)."""
+    from sklearn.metrics import roc_auc_score
+
+    from audit import audit
+    from audit.errors import AuditInputError
+
+    rng = np.random.default_rng(0)
+    n = 600
+    df = pd.DataFrame({"a": rng.normal(size=n), "g": rng.choice(["x", "y"], n)})
+    df["y"] = (df.a + rng.normal(size=n) > 0).astype(int)
+
+    def score(X):
+        return X["a"].to_numpy() * 100 + 500
+
+    with pytest.raises(AuditInputError, match=r"one score per row outside \[0, 1\].*model_output='logits'"):
+        audit(score, df, target="y", sensitive=["g"], features=["a"], checks=["performance"], progress=False)
+    scaled = lambda X: (X["a"].to_numpy() * 100 + 500) / 400 - 1.25  # noqa: E731 - log-odds around 0
+    r = audit(scaled, df, target="y", sensitive=["g"], features=["a"], checks=["performance"], progress=False,
+              model_output="logits")
+    auc = r.sections["performance"].metric("performance.roc_auc").value
+    assert auc == pytest.approx(roc_auc_score(df["y"], scaled(df)), abs=1e-12) and auc > 0.7

@@ -55,8 +55,9 @@ def one_hot(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
 def scores_to_proba(out: np.ndarray, n: int, output: OutputKind, n_classes: int | None = None) -> tuple[np.ndarray, bool]:
     """``(proba, has_scores)`` from an array a model returned for ``n`` rows.
 
-    ``output="auto"`` reads non-negative integers as labels, one column outside [0, 1] as a margin,
-    rows that do not sum to 1 as logits; any other value of ``output`` states it.
+    ``output="auto"`` reads non-negative integers as labels and one column in [0, 1] as the positive class's
+    probability; one column outside [0, 1], or rows that do not sum to 1, are an error asking for
+    ``output="logits"`` (the scale cannot be read from the numbers); any other value of ``output`` states it.
     """
     if out.ndim == 2 and out.shape[1] == 1:
         out = out[:, 0]
@@ -69,7 +70,16 @@ def scores_to_proba(out: np.ndarray, n: int, output: OutputKind, n_classes: int 
             k = max(int(out.max()) + 1 if out.size else 2, 2, n_classes or 0)
             return np.eye(k)[out.astype(int)], False
         out = out.astype(np.float64)
-        if output == "logits" or (output == "auto" and (out.min() < 0 or out.max() > 1)):
+        if output == "auto" and out.size and (out.min() < 0 or out.max() > 1):
+            # a silent sigmoid once turned scores of 200-800 into 1.0 for every row (ROC AUC 0.500 where the scores'
+            # own was 0.817): the scale cannot be read from the numbers, so the user says what they are
+            raise AuditInputError(
+                f"model returned one score per row outside [0, 1] (from {out.min():.4g} to {out.max():.4g}), which is "
+                "not a probability of the positive class; pass model_output='logits' if the scores are log-odds "
+                "(a sigmoid is applied), or return probabilities in [0, 1]. A model that predicts a number for a "
+                "numeric target (a regressor) is not a classifier: regression audits are not supported yet"
+            )
+        if output == "logits":
             return binary(sigmoid(out)), True
         return binary(out), True
     if out.ndim == 2:
