@@ -90,8 +90,10 @@ def allow_nan_tag(model: Any) -> bool | None:
 def refuse_regressor(model: Any) -> None:
     if is_regressor(model):
         raise AuditInputError(
-            f"model is a regressor ({type(model).__name__}); audit checks classifiers: pass a classifier, or "
-            "wrap the regressor in a callable that returns class scores or labels"
+            f"model is a regressor ({type(model).__name__}); audit checks classifiers, and regression audits are not "
+            "supported yet. To audit a decision made from its prediction (approve when above a threshold), pass a "
+            "callable that returns that decision's class probabilities, with a target column holding the decision's "
+            "classes"
         )
 
 
