@@ -20,6 +20,38 @@ from audit.space import ModelSpace, build_space
 from audit.stats import PredictionCells, build_cells
 
 
+def positive_class_of(classes: Sequence[Any], positive_class: Any) -> tuple[Any, str] | None:
+    """The class a binary audit treats as positive, and where that choice came from; None for multiclass
+    models without ``positive_class`` (one-vs-rest for every class).
+
+    A ``positive_class`` the model does not predict is an error naming the classes (a string ``"1"`` matches
+    the integer class 1, as in a TOML file); :attr:`AuditContext.positive_class` applies it once per audit.
+
+    >>> positive_class_of(["approved", "rejected"], None)
+    ('rejected', "the model's second class (sorted: ['approved', 'rejected']); set positive_class= to choose")
+    >>> positive_class_of([0, 1], "1")[0]
+    1
+    """
+    classes = list(classes)
+    if positive_class is not None:
+        match = [c for c in classes if c == positive_class or str(c) == str(positive_class)]
+        if not match:
+            raise AuditInputError(
+                f"positive_class={positive_class!r} is not one of the model's classes {[_plain(c) for c in classes][:20]}; "
+                "pass one of them (audit(positive_class=...) or [audit] positive_class in the config)"
+            )
+        return match[0], "positive_class="
+    if len(classes) != 2:
+        return None
+    return classes[1], (f"the model's second class (sorted: {[_plain(c) for c in classes]}); set positive_class= to "
+                        "choose")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python values, for messages (``1`` rather than ``np.int64(1)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 @dataclass(frozen=True)
 class AuditOptions:
     """Audit-wide settings every check reads, with one precedence rule.
@@ -161,6 +193,12 @@ class AuditContext:
         head = X.iloc[:k] if isinstance(X, pd.DataFrame) else X[:k]
         again = self.model.predict_proba(head, what=f"data (the first {k} rows, predicted again)")
         return k, float(np.max(np.abs(again - self.proba[:k])))
+
+    @cached_property
+    def positive_class(self) -> tuple[Any, str] | None:
+        """``(class, why it is the one)`` a binary audit treats as positive (:func:`positive_class_of`); None for a
+        multiclass model without ``positive_class``. Read once before any check runs, so a bad one fails early."""
+        return positive_class_of(self.classes, self.options.positive_class)
 
     @cached_property
     def classes(self) -> np.ndarray:

@@ -25,7 +25,7 @@ from audit._api._inputs import checked_seed, column_names, load_inputs
 from audit._api._record import RunRecord, current_record, recording, set_stage
 from audit.baseline import Baseline, load_baseline
 from audit.checks import REGISTRY, Check, starter_thresholds
-from audit.context import AuditContext, AuditOptions
+from audit.context import AuditContext, AuditOptions, positive_class_of
 from audit.data import AuditData, load_data
 from audit.errors import AuditInputError
 from audit.findings import Finding
@@ -236,7 +236,7 @@ def _predict_up_front(ctx: AuditContext) -> tuple[int, float] | None:
     :meth:`AuditContext.repeat_difference` (the rows predicted twice and the largest difference)."""
     set_stage("predicting on data")
     _ = ctx.proba, ctx.y
-    positive_class_of(ctx.classes, ctx.options.positive_class)  # a class the model lacks fails now, not in a check
+    _ = ctx.positive_class  # a class the model lacks fails now, not in a check
     repeat = ctx.repeat_difference(REPEAT_ROWS)
     if ctx.train is not None:
         set_stage("predicting on train")
@@ -277,7 +277,7 @@ def audit_summary(model: Any, cells: PredictionCells, frame: Any, *, target: str
     train_ = None if train is None else load_data(train, target=target, features=adapter.feature_names_in, arg="train")
     ctx = AuditContext(model=adapter, data=data_, train=train_, seed=int(seed), progress=progress,
                        options=AuditOptions(**options), summary=cells)
-    positive_class_of(ctx.classes, ctx.options.positive_class)
+    _ = ctx.positive_class
     return run_checks(ctx, checks, pol, base, t0=t0, name=name)
 
 
@@ -333,38 +333,6 @@ def _assemble(ctx: AuditContext, sections: dict[str, Section], pol: Policy, base
     return Report(sections=sections, findings=findings, policy=pol, meta=meta, baseline=base)
 
 
-def positive_class_of(classes: Sequence[Any], positive_class: Any) -> tuple[Any, str] | None:
-    """The class a binary audit treats as positive, and where that choice came from; None for multiclass
-    models without ``positive_class`` (one-vs-rest for every class).
-
-    A ``positive_class`` the model does not predict is an error here, before any check runs (a string
-    ``"1"`` matches the integer class 1, as in a TOML file).
-
-    >>> positive_class_of(["approved", "rejected"], None)
-    ('rejected', "the model's second class (sorted: ['approved', 'rejected']); set positive_class= to choose")
-    >>> positive_class_of([0, 1], "1")[0]
-    1
-    """
-    classes = list(classes)
-    if positive_class is not None:
-        match = [c for c in classes if c == positive_class or str(c) == str(positive_class)]
-        if not match:
-            raise AuditInputError(
-                f"positive_class={positive_class!r} is not one of the model's classes {[_plain(c) for c in classes][:20]}; "
-                "pass one of them (audit(positive_class=...) or [audit] positive_class in the config)"
-            )
-        return match[0], "positive_class="
-    if len(classes) != 2:
-        return None
-    return classes[1], (f"the model's second class (sorted: {[_plain(c) for c in classes]}); set positive_class= to "
-                        "choose")
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars as Python values, for messages (``1`` rather than ``np.int64(1)``)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _run_check(check: Check, ctx: AuditContext) -> Section:
     t = time.perf_counter()
     try:
@@ -402,10 +370,7 @@ def _load_baseline(baseline: str | Path | Mapping[str, float] | None) -> Baselin
 
 def _positive_meta(ctx: AuditContext) -> dict[str, str]:
     """The positive class and why it was chosen (the report's first screen states both)."""
-    try:
-        chosen = positive_class_of(ctx.classes, ctx.options.positive_class)
-    except AuditInputError:
-        return {}
+    chosen = ctx.positive_class  # validated before any check ran
     if chosen is None:
         return {}
     return {"positive_class": str(chosen[0]), "positive_class_source": chosen[1]}

@@ -207,12 +207,9 @@ class FairnessCheck(Check):
     # ------------------------------------------------------------------ helpers
     def _tasks(self, ctx: AuditContext) -> list[tuple[str, int]]:
         classes = list(ctx.classes)
-        pos = ctx.options.positive_class
-        if pos is not None:
-            match = [i for i, c in enumerate(classes) if c == pos or str(c) == str(pos)]
-            if not match:
-                raise AuditInputError(f"positive_class = {pos!r} is not one of the model's classes {classes}")
-            return [(str(classes[match[0]]), match[0])]
+        if ctx.options.positive_class is not None:  # the audit-wide rule (audit.context.positive_class_of)
+            i = classes.index(ctx.positive_class[0])
+            return [(str(classes[i]), i)]
         if ctx.n_classes == 2:
             return [(str(classes[1]), 1)]
         if ctx.n_classes > MAX_CLASSES:  # the most frequent classes (ties: class order), in class order
