@@ -23,12 +23,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
 import warnings
 
-# this folder holds bench/audit.py, named like the package: take it off the path so `import audit` finds the library
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 warnings.filterwarnings("ignore")
 
 

@@ -1,6 +1,6 @@
 """Benchmark: the seconds each figure of the bundled reports takes to draw, apart from the audit.
 
-Runs the audits of ``bench/audit.py``'s COMPAS, Adult and digits workloads (COMPAS with its training
+Runs the audits of ``bench/audits.py``'s COMPAS, Adult and digits workloads (COMPAS with its training
 history, as ``examples/compas_torch.py`` does, so the overfitting figure is drawn too), then draws each
 section's figures on their own and prints seconds per figure, per section and per report, with the
 size of the HTML report. ``--profile`` adds the top functions of a cProfile of all the drawing.
@@ -16,31 +16,19 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib.util
 import io
 import os
 import pstats
-import sys
 import tempfile
 import time
 import warnings
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-# bench/audit.py is named like the package: take this folder off the path so `import audit` finds the library
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+import audits  # bench/audits.py, beside this script: its workloads
 
 WORKLOADS = ("compas", "adult", "digits")
 #: CPU seconds of this process by default: on the shared 2-core machine wall time swung 2x with other jobs'
 #: load, while drawing is single-threaded work whose CPU time hardly moves (``--wall`` for wall time)
 _clock = time.process_time
-
-
-def _bench_audit():
-    """bench/audit.py, loaded under another name (it is named like the package)."""
-    spec = importlib.util.spec_from_file_location("bench_audit", os.path.join(_HERE, "audit.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _report(name: str):
@@ -52,7 +40,7 @@ def _report(name: str):
         t = train_compas_mlp(seed=0)
         return audit(t.model, t.test, target=t.target, sensitive=["race", "sex"], train=t.train, history=t.history,
                      transform=t.transform, features=list(t.transform.columns_), seed=0, progress=False)
-    model, data, kw = _bench_audit()._workload(name)
+    model, data, kw = audits._workload(name)
     return audit(model, data, progress=False, seed=0, **kw)
 
 

@@ -2,6 +2,8 @@
 
 - calibration: ``audit.health.calibration`` (bincount) vs a bare loop over bins with boolean masks;
 - leakage: hashed rows (``data_quality``'s leakage) vs a pandas merge of test onto de-duplicated train;
+- data quality: the audit's engine (``data_quality_chunks``, one chunk, exact caps) vs the one-pass
+  ``data_quality`` it is tested against; distinct hashes: ``sorted_unique`` vs numpy 2.3+'s ``np.unique``;
 - drift: ``feature_drift`` vs bare ``scipy.stats.ks_2samp`` / ``chi2_contingency`` calls per column;
 - gradients: ``gradient_health`` (hooks, autograd.grad, restoring state) vs a bare forward + backward.
 
@@ -23,7 +25,8 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from audit.health import calibration, ece_intervals, feature_drift, gradient_health
+from audit._arrays import sorted_unique
+from audit.health import calibration, data_quality, data_quality_chunks, ece_intervals, feature_drift, gradient_health
 from audit.health._data_quality import hash_rows, leakage_table
 
 
@@ -102,6 +105,20 @@ def main() -> None:
         )
         assert len(leak) == int((merged == "both").sum())
         rows.append(("leakage rows", f"{n:,} x {n:,} rows, 7 cols", t_ours, "pandas merge", t_bare))
+
+    for n in ([20_000] if args.quick else [1_000_000]):
+        test, train = frame(n, 5), frame(n // 5, 6)
+        kw = dict(categorical=["work", "sex", "marital"], train_frame=train)
+        got, t_ours = best_of(lambda: data_quality_chunks([test], exact=True, **kw), repeat=2)
+        ref, t_bare = best_of(lambda: data_quality(test, **kw), repeat=2)
+        assert got.overview.equals(ref.overview) and got.columns.equals(ref.columns)
+        rows.append(("data quality (audit engine)", f"{n:,} + {n // 5:,} train rows, 7 cols", t_ours,
+                     "one-pass oracle", t_bare))
+        h = hash_rows(test)
+        u, t_ours = best_of(lambda: sorted_unique(h))
+        ref_u, t_bare = best_of(lambda: np.unique(h))
+        assert np.array_equal(u, ref_u)
+        rows.append(("distinct row hashes", f"{n:,} uint64", t_ours, "np.unique (hash table)", t_bare))
 
     n = 20_000 if args.quick else 200_000
     a, b = frame(n, 3), frame(n, 4)

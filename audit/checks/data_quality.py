@@ -11,7 +11,7 @@ import pandas as pd
 from audit.checks._base import Check
 from audit.context import AuditContext, AuditOptions
 from audit.data import AuditData
-from audit.health import DataQualityResult, data_quality, image_data_quality
+from audit.health import DataQualityResult, data_quality_chunks, image_data_quality
 from audit.plots.data_quality import feature_drift, label_balance
 from audit.section import DeferredFigures, Metric, Section, metric_parts
 
@@ -120,9 +120,10 @@ class DataQualityCheck(Check):
             )
         frame = _frame(d)
         train = _frame(t) if t is not None else None
-        return data_quality(
-            frame, target=d.target if d.y is not None else None, sensitive=d.sensitive_names, features=d.feature_names,
-            categorical=d.categorical, train_frame=train, **kw,
+        # the Dask engine's functions on one chunk, with caps at the data's size: exact, and one engine for both
+        return data_quality_chunks(
+            [frame], target=d.target if d.y is not None else None, sensitive=d.sensitive_names,
+            features=d.feature_names, categorical=d.categorical, train_frame=train, exact=True, **kw,
         )
 
     def row_budget(self, ctx: AuditContext, section: Section) -> str | None:

@@ -47,14 +47,15 @@ Approximate, with the bound in ``DataQualityResult.notes``:
   between edges). The reported D is attained by the data (a lower bound); the true D is at most the
   upper bound from the same counts, which exceeds it by at most the largest mass of one open bin in
   either sample (:func:`drift_bounds`). The p-value is computed from the reported D.
-- ``current_mean`` in the drift table: the correctly rounded sum / n instead of numpy's pairwise
-  sum: equal up to a few units in the last place.
-- near duplicates: the grid mean is bit-for-bit :func:`data_quality`'s (``math.fsum``), the standard
-  deviation is the exactly computed one, correctly rounded, while ``data_quality`` sums rounded
-  squared deviations: they differ by a few units in the last place, which can move a value lying
-  within that distance of a grid line into the next cell. Rows with a scaled value within
-  ``GRID_MARGIN`` (1e-9, relative) of a grid line are counted; ``near_duplicate_rows`` is within
-  plus or minus that count of ``data_quality``'s (in practice 0, and then exact).
+
+Independent of the partitioning, and different from :func:`data_quality` (the oracle) only in the
+last digits: the drift ``current_mean`` is the correctly rounded sum / n where ``data_quality`` takes
+numpy's pairwise sum; the near-duplicate grid's mean is bit-for-bit ``data_quality``'s
+(``math.fsum``) and its standard deviation is computed exactly and correctly rounded, where
+``data_quality`` sums rounded squared deviations. A last-digit change can move a value lying within
+that distance of a grid line into the next cell; each part counts the rows whose scaled value lies
+within ``GRID_MARGIN`` (1e-9, relative) of a grid line (``near_borderline``), and
+``near_duplicate_rows`` is within plus or minus that count of ``data_quality``'s (in practice 0).
 
 Memory per part: 24 bytes per distinct row (row hash, feature hash, count; 16 without a target),
 8 bytes per distinct near-duplicate key, ``8 * distinct_cap`` bytes per column, 16 bytes per leaked
@@ -72,10 +73,12 @@ Modules: the value types (settings, plan, part, named summaries) in ``_dq_types`
 result in ``_dq_finish``; the primitives (exact sums, the KMV sketch, KS from counts) in
 :mod:`audit.health._mergeable`. The public names are exported by :mod:`audit.health`.
 
-:func:`audit.health.data_quality` (the in-memory audit) keeps its own one-pass implementation: it
-is the oracle the tests hold this engine to, and its numbers are exact where this engine's are
-within a stated bound (n_unique past ``distinct_cap``, binned KS, the near-duplicate grid's std and
-the drift mean in the last digits), so routing it through one partition would move numbers.
+One engine: the in-memory audit (``DataQualityCheck``) runs :func:`data_quality_chunks` on one chunk
+with ``exact=True``, the Dask engine runs the same functions per partition with the default caps.
+:func:`audit.health.data_quality` keeps its own one-pass implementation as the oracle the tests hold
+this engine to (and for users who call it directly): its numbers equal this engine's with exact
+caps, except the drift ``current_mean`` and the near-duplicate grid's std, which it sums in floating
+point where this engine sums exactly (a few units in the last place; see above).
 """
 
 from __future__ import annotations
@@ -142,23 +145,29 @@ def data_quality_chunks(
     distinct_cap: int = DISTINCT_CAP,
     leak_cap: int = LEAK_CAP,
     drift_bins: int = DRIFT_BINS,
+    exact: bool = False,
 ) -> DataQualityResult:
-    """:func:`data_quality` of the concatenation of ``chunks``, by the two-pass protocol (the reference for an engine).
+    """:func:`data_quality` of the concatenation of ``chunks``, by the two-pass protocol (the in-memory audit's engine).
 
     Chunks are taken in order: a leaked row's position counts the rows of the chunks before it.
-    Arguments as in :func:`plan_data_quality`.
+    Arguments as in :func:`plan_data_quality`; ``exact=True`` raises the three caps to the data's own
+    size (every distinct value kept, every training value a drift edge, every leaked row listed), so
+    nothing is approximate: what the in-memory audit runs, on one chunk.
 
     Examples
     --------
     >>> import pandas as pd
     >>> df = pd.DataFrame({"x": [1.0, 1.0, 2.0, 3.0], "y": [0, 0, 1, 1]})
     >>> r = data_quality_chunks([df.iloc[:1], df.iloc[1:]], target="y")
-    >>> int(r.overview.loc["data", "duplicate_rows"])
-    1
+    >>> int(r.overview.loc["data", "duplicate_rows"]), r.notes
+    (1, [])
     """
     chunks = list(chunks)
     if not chunks:
         raise AuditInputError("chunks must hold at least one DataFrame")
+    if exact:
+        rows = sum(len(c) for c in chunks) + (0 if train_frame is None else len(train_frame))
+        distinct_cap = leak_cap = drift_bins = max(rows, 3)
     settings = DataQualitySettings(
         target=target, sensitive=tuple(sensitive or ()), features=None if features is None else tuple(features),
         categorical=None if categorical is None else tuple(categorical), min_group_size=min_group_size,

@@ -21,7 +21,7 @@ from audit.health._data_quality import (
     group_table_of_counts,
     label_table_of_counts,
 )
-from audit.health._dq_types import GAPS, GRID_MARGIN, NO_ROWS, PLAN_MISMATCH, DataQualityPart, DataQualityPlan
+from audit.health._dq_types import GAPS, NO_ROWS, PLAN_MISMATCH, DataQualityPart, DataQualityPlan
 from audit.health._drift import DRIFT_COLUMNS, _psi
 from audit.health._mergeable import SCALE, kmv_count, ks_from_counts, ks_test
 
@@ -197,8 +197,6 @@ def _train_approximations(plan: DataQualityPlan, part: DataQualityPart, binned: 
             f"counts on {plan.drift_bins} edges at train's quantiles; the true D lies in the range shown, whose width "
             f"is at most the largest bin's mass: {'; '.join(binned)}."
         )
-    if any(c not in plan.categorical for c in plan.features):
-        approx.append("Drift current_mean is the correctly rounded mean; an in-memory mean may differ in the last digits.")
     if leak_rows > len(part.leaked):
         approx.append(f"leakage lists the first {len(part.leaked)} of {leak_rows} leaked rows (leak_cap).")
     return approx
@@ -212,11 +210,6 @@ def _sketch_approximations(name: str, p: DataQualityPart) -> list[str]:
         approx.append(
             f"n_unique of {name} column(s) {big} is a KMV-sketch estimate (more than {p.distinct_cap} distinct values): "
             f"relative standard error {1 / math.sqrt(p.distinct_cap - 2):.1%}."
-        )
-    if p.near_borderline:
-        approx.append(
-            f"{p.near_borderline} {name} row(s) lie within {GRID_MARGIN:g} of a near-duplicate grid line; "
-            f"near_duplicate_rows is within +/-{p.near_borderline} of the in-memory count."
         )
     return approx
 

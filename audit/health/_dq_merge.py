@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from audit._arrays import sorted_unique
 from audit.errors import AuditInputError
 from audit.health._dq_types import OVERLAP, PLAN_MISMATCH, DataQualityPart, NumericSummary
 
@@ -41,7 +42,7 @@ def _merge_sketches(parts: list[DataQualityPart]) -> tuple[tuple[np.ndarray, ...
     cap = parts[0].distinct_cap
     sketches, saturated = [], []
     for j in range(len(parts[0].columns)):
-        u = np.unique(np.concatenate([p.sketches[j] for p in parts]))
+        u = sorted_unique(np.concatenate([p.sketches[j] for p in parts]))
         saturated.append(any(bool(p.saturated[j]) for p in parts) or len(u) > cap)
         sketches.append(u[:cap])
     return tuple(sketches), np.asarray(saturated, dtype=bool)
@@ -80,7 +81,7 @@ def merge_parts(parts: Iterable[DataQualityPart]) -> DataQualityPart:
         columns=p0.columns, missing=np.sum([p.missing for p in parts], axis=0).astype(np.int64),
         sketches=sketches, saturated=saturated, row_keys=keys[starts], feature_keys=fkeys,
         row_counts=np.add.reduceat(counts, starts) if len(starts) else counts,
-        near_keys=np.unique(np.concatenate([p.near_keys for p in parts])),
+        near_keys=sorted_unique(np.concatenate([p.near_keys for p in parts])),
         near_borderline=sum(p.near_borderline for p in parts),
         labels=_add_counts(p.labels for p in parts),
         groups={c: _add_counts(p.groups[c] for p in parts) for c in p0.groups},

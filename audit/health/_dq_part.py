@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._arrays import sorted_unique
 from audit._inputs import missing_as_label
 from audit.errors import AuditInputError
 from audit.health._data_quality import hash_rows
@@ -67,7 +68,7 @@ def _sketches(chunk: pd.DataFrame, plan: DataQualityPlan) -> tuple[tuple[np.ndar
     """Per column: the ``distinct_cap`` smallest distinct value hashes, and whether there were more."""
     sketches, saturated = [], []
     for c in plan.columns:
-        u = np.unique(mix64(hash_rows(chunk[[c]])))  # one column: a bijection of its value hash
+        u = sorted_unique(mix64(hash_rows(chunk[[c]])))  # one column: a bijection of its value hash
         sketches.append(u[:plan.distinct_cap])
         saturated.append(len(u) > plan.distinct_cap)
     return tuple(sketches), np.asarray(saturated, dtype=bool)
@@ -156,6 +157,6 @@ def data_quality_part(chunk: pd.DataFrame, plan: DataQualityPlan, *, offset: int
         rows=n, distinct_cap=plan.distinct_cap, leak_cap=plan.leak_cap, spans=((int(offset), n),) if n else (),
         columns=plan.columns, missing=missing, sketches=sketches, saturated=saturated, row_keys=uk,
         feature_keys=feat_keys[first] if target else None, row_counts=counts.astype(np.int64),
-        near_keys=np.unique(near), near_borderline=border, labels=labels, groups=groups,
+        near_keys=sorted_unique(near), near_borderline=border, labels=labels, groups=groups,
         leak_rows=leak_rows, leaked=leaked, categories=categories, numeric=numeric,
     )

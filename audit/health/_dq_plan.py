@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._arrays import sorted_unique
 from audit.errors import AuditInputError
 from audit.health._data_quality import hash_rows
 from audit.health._dq_moments import ColumnMoments, column_moments, resolve_kind
@@ -120,11 +121,11 @@ def plan_from_settings(moments: ColumnMoments, settings: DataQualitySettings,
 
 def _numeric_reference(rv: np.ndarray, drift_bins: int) -> NumericRef:
     """Train's drift reference for one numeric feature from its finite values ``rv`` (not empty)."""
-    edges = np.unique(rv)
+    edges = sorted_unique(rv)
     exact = len(edges) <= drift_bins
     if not exact:  # edges at train's quantiles, taken from train's own values
         s = np.sort(rv)
-        edges = np.unique(s[np.linspace(0, len(s) - 1, drift_bins).round().astype(np.int64)])
+        edges = sorted_unique(s[np.linspace(0, len(s) - 1, drift_bins).round().astype(np.int64)])
     eq, gap = edge_counts(rv, edges)
     psi_edges = np.unique(np.quantile(rv, np.linspace(0, 1, 11)[1:-1]))  # as _drift._numeric
     psi_share = np.bincount(np.searchsorted(psi_edges, rv, side="right"), minlength=len(psi_edges) + 1) / len(rv)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 import pandas as pd
 
+from audit._arrays import sorted_unique
 from audit._inputs import missing_as_label
 from audit.errors import AuditInputError
 
@@ -248,7 +249,7 @@ def build_cells(y: np.ndarray, proba: np.ndarray, sensitive: pd.DataFrame | None
     loss = -np.log(clipped[np.arange(n), y] / clipped.sum(axis=1))  # scikit-learn's log_loss renormalises each row
     brier = np.einsum("ij,ij->i", proba, proba) - 2.0 * proba[np.arange(n), y] + 1.0
     score = proba[:, 1] if k == 2 else np.zeros(n)
-    exact = exact_limit is None or max(len(np.unique(score)), len(np.unique(conf))) <= exact_limit
+    exact = exact_limit is None or max(len(sorted_unique(score)), len(sorted_unique(conf))) <= exact_limit
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).reshape(-1)
     if len(w) != n:
         raise AuditInputError(f"sample_weight has {len(w)} values but proba has {n} rows; pass one weight per row")
@@ -330,13 +331,13 @@ def merge_cells(parts: Sequence[PredictionCells], exact_limit: int | None = EXAC
     global_codes = [np.stack([remap[j][i][p.group_codes[:, j]] for j in range(len(dims))], axis=1)
                     if dims else np.zeros((1, 0), np.int64) for i, p in enumerate(parts)]
     flat = [np.ravel_multi_index(g.T, dims) if dims else np.zeros(1, np.int64) for g in global_codes]
-    uniq = np.unique(np.concatenate(flat))
+    uniq = sorted_unique(np.concatenate(flat))
     group_codes = np.stack(np.unravel_index(uniq, dims), axis=1) if dims else np.zeros((1, 0), np.int64)
     periods = None
     if head.periods is not None:
         periods = pd.Index(pd.unique(np.concatenate([np.asarray(p.periods, dtype=object) for p in parts]))).sort_values()
     exact = all(p.exact for p in parts)
-    if exact and exact_limit is not None and max(len(np.unique(np.concatenate([getattr(p, a) for p in parts])))
+    if exact and exact_limit is not None and max(len(sorted_unique(np.concatenate([getattr(p, a) for p in parts])))
                                                   for a in ("score", "conf")) > exact_limit:
         exact = False
     pieces = []

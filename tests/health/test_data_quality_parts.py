@@ -14,7 +14,6 @@ from audit.errors import AuditInputError
 from audit.health import data_quality
 from audit.health._data_quality import _mean_std
 from audit.health._data_quality_parts import (
-    GRID_MARGIN,
     DataQualityPart,
     column_moments,
     data_quality_chunks,
@@ -252,8 +251,29 @@ def test_rows_on_a_grid_line_are_counted_and_bound_the_near_duplicates():
     frame = pd.DataFrame({"x": [-2.0, 2.0, -2.0, 2.0]})  # mean 0, std 2: z / 0.4 = +-2.5, on a grid line
     ref = data_quality(frame, near_tolerance=0.4)
     got, part, plan = run(split(frame, 3), near_tolerance=0.4)
-    assert part.near_borderline > 0 and any(f"within {GRID_MARGIN:g}" in n for n in got.notes)
+    assert part.near_borderline == 4  # every row: the bound on the difference from the oracle
     assert_matches(got, ref, part, plan)
+    one, _, _ = run([frame], near_tolerance=0.4)  # the grid is exact, so the count does not depend on the split
+    pd.testing.assert_frame_equal(got.overview, one.overview, check_exact=True)
+
+
+def test_exact_caps_are_the_in_memory_audit_equal_to_the_oracle_past_every_default_cap(adult):
+    """``exact=True`` (what DataQualityCheck runs) keeps every distinct value, drift edge and leaked row."""
+    test, train, a = adult
+    test = pd.concat([test, train.iloc[:20]], ignore_index=True)  # 20 leaked rows, more than leak_cap=5 below
+    kw = dict(target=a.target, train_frame=train, sensitive=a.sensitive)
+    ref = data_quality(test, **kw)
+    capped = data_quality_chunks([test], distinct_cap=16, drift_bins=8, leak_cap=5, **kw)
+    assert any("KMV" in n for n in capped.notes) and any("KS drift" in n for n in capped.notes)
+    got = data_quality_chunks([test], exact=True, distinct_cap=16, drift_bins=8, leak_cap=5, **kw)
+    for name in ["overview", "columns", "labels", "groups", "leakage"]:
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(ref, name), check_exact=True)
+    assert got.leakage_rows == ref.leakage_rows >= 20
+    g, r = got.drift.sort_index(), ref.drift.sort_index()
+    no_mean = [c for c in r.columns if c != "current_mean"]
+    pd.testing.assert_frame_equal(g[no_mean], r[no_mean], check_exact=True)  # KS D and p-value exact too
+    np.testing.assert_allclose(g["current_mean"].astype(float), r["current_mean"].astype(float), rtol=1e-12)
+    assert got.notes == ref.notes
 
 
 def test_parts_and_plan_pickle(compas):

@@ -163,7 +163,7 @@ def test_every_renderer_writes_a_hand_built_report_with_surrogates(tmp_path):
     html = report.save_html(tmp_path / "r.html").read_bytes().decode("utf-8")
     assert html.count("caf\ufffd") >= 5 and "caf\ufffd" in _svgs(html)[0]
     data = json.loads(report.to_json(tmp_path / "a.json"))
-    assert data["sections"]["fairness"]["tables"][f"by caf\ufffd"]["data"][0][0] == "caf\ufffd"
+    assert data["sections"]["fairness"]["tables"]["by caf\ufffd"]["data"][0][0] == "caf\ufffd"
     assert data["sections"]["fairness"]["notes"] == ["group caf\ufffd is small"]
     ET.fromstring(report.to_junit(tmp_path / "j.xml"))
     assert "caf\ufffd" in report.to_markdown() and not UNSAFE.search(report._repr_html_())

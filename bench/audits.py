@@ -13,10 +13,10 @@ seconds of one bare ``predict_proba`` over the same rows (the unavoidable cost),
 ``--save-html`` the total includes writing the report, and the row adds the number of figures, the
 seconds drawing them took (checks only keep the numbers; figures are drawn when the HTML is written)
 and the report's size; ``bench/figures.py`` splits the drawing per figure. To measure an older
-checkout with this script, put it first on the path: ``PYTHONPATH=/tmp/old python bench/audit.py``.
+checkout with this script, put it first on the path: ``PYTHONPATH=/tmp/old python bench/audits.py``.
 Targets (issue 18, this 2-core machine): COMPAS under 4 s; 1,000,000 rows under 60 s and 3 GB.
 
-    python bench/audit.py [--workloads compas adult digits synthetic-100k synthetic-1m] [--save-html] [--device cuda]
+    python bench/audits.py [--workloads compas adult digits synthetic-100k synthetic-1m] [--save-html] [--device cuda]
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ import subprocess
 import sys
 import time
 
-# this file is named like the package: take its own folder off the path so `import audit` finds the library
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 WORKLOADS = ("compas", "adult", "digits", "synthetic-100k", "synthetic-1m")
 
