@@ -1,9 +1,8 @@
 """``audit.toml``: where the model and data come from, which checks run, and the policy.
 
-Paths are relative to the config file (or absolute); the config's folder and the working directory
-are importable, so ``factory = "mypkg.models:load_model"`` finds a package next to the config. They are
-searched after the installed packages, so a project file named like a library (``lime.py``) never
-replaces it.
+Paths are relative to the config file (or absolute); the config's folder and the working directory are
+importable, so ``factory = "mypkg.models:load_model"`` finds a package next to the config. They are searched
+after the installed packages, so a project file named like a library (``lime.py``) never replaces it.
 
 This module parses and validates; the files it names load elsewhere: model files through their backend
 (:func:`audit.backends.load_model_file`: a format that is code loads only with ``trust_code = true``, or its
@@ -29,7 +28,7 @@ from audit.errors import AuditInputError
 
 _SCHEMA: dict[str, set[str]] = {
     "model": {"factory", "path", "transform", "output", "trust_code", "trust_pickle", "trusted_types", "score", "pred",
-              "classes"},
+              "classes", "prediction", "task"},
     "data": {"path", "factory", "target", "sensitive", "features", "modality", "sample_weight"},
     "train": {"path", "factory"},
     "audit": {"checks", "seed", "device", "immutable", "baseline", "name", "min_group_size", "positive_class",
@@ -38,7 +37,7 @@ _SCHEMA: dict[str, set[str]] = {
     "checks": set(),  # [checks.<name>] tables: settings passed to that check
     "policy": set(),  # metric names, validated by Policy
 }
-_OUTPUT_KINDS = ("auto", "logits", "proba", "labels")
+_OUTPUT_KINDS, _TASKS = ("auto", "logits", "proba", "labels"), ("auto", "classification", "regression")
 _MODALITIES = ("tabular", "image")
 
 
@@ -73,6 +72,8 @@ _KEY_TYPES: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "model.path": ("a string (a file path)", _is_str, '"model.pt"'),
     "model.transform": ("a string 'module:function'", _is_str, '"mypkg.features:make_encoder"'),
     "model.output": (f"one of {list(_OUTPUT_KINDS)}", lambda v: isinstance(v, str) and v in _OUTPUT_KINDS, '"auto"'),
+    "model.task": (f"one of {list(_TASKS)}", lambda v: v in _TASKS, '"regression"'),
+    "model.prediction": ("a string (a column name)", _is_str, '"predicted_amount"'),
     "model.trust_code": ("true or false (a TOML boolean, without quotes)", _is_bool, "false"),
     "model.trust_pickle": ("true or false (a TOML boolean, without quotes)", _is_bool, "false"),
     "model.trusted_types": ("a list of type names", _is_strs, '["mypkg.module.MyClass"]'),
@@ -265,10 +266,11 @@ def read_config(path: str | Path) -> AuditConfig:
     if "data" not in raw:
         raise ConfigError("config needs a [data] table with path = \"data.csv\" and target = \"label\"")
     m = raw["model"]
-    sources = [k for k in ("factory", "path", "score", "pred") if k in m]
+    sources = [k for k in ("factory", "path", "score", "pred", "prediction") if k in m]
     if len(sources) != 1 and sorted(sources) != ["pred", "score"]:
         raise ConfigError("config [model] needs exactly one of 'model.factory', 'model.path', or stored predictions "
-                          "('model.score' and/or 'model.pred': columns of the data holding the predictions)")
+                          "('model.score' and/or 'model.pred': columns of the data holding the predictions, or "
+                          "'model.prediction': a regression log's predicted values)")
     d = raw["data"]
     if ("factory" in d) == ("path" in d):
         raise ConfigError("config [data] needs exactly one of 'data.path' or 'data.factory'")
@@ -372,8 +374,8 @@ def load_model(cfg: AuditConfig) -> Any:
     from audit.backends import StoredPredictions, load_model_file
 
     m = cfg.model
-    if "score" in m or "pred" in m:
-        return StoredPredictions(m.get("score"), pred=m.get("pred"), classes=m.get("classes"))
+    if "score" in m or "pred" in m or "prediction" in m:
+        return StoredPredictions(m.get("score"), pred=m.get("pred"), classes=m.get("classes"), prediction=m.get("prediction"))
     if "factory" in m:
         return _call(import_object(m["factory"], "model.factory", cfg.root), "model.factory")
     path = _resolve(cfg.root, m["path"], "model.path")
@@ -482,6 +484,7 @@ def build_audit_kwargs(cfg: AuditConfig, *, checks: list[str] | None = None) -> 
         "train": train,
         "transform": transform,
         "model_output": cfg.model.get("output", "auto"),
+        "task": cfg.model.get("task", "auto"),
         "checks": instances,
         "policy": cfg.policy or None,
         "seed": int(cfg.audit.get("seed", 0)),

@@ -167,6 +167,31 @@ class AuditContext:
         return int(self.rng(salt).integers(0, 2**31 - 1))
 
     # ----------------------------------------------------------- predictions
+    @property
+    def task(self) -> str:
+        """``"binary"``, ``"multiclass"`` or ``"regression"``: decided once by the model layer
+        (:attr:`ModelAdapter.task`), binary against multiclass by the model's classes. Checks declare the tasks
+        they serve (``Check.tasks``); none tests the model itself."""
+        if self.model.task == "regression":
+            return "regression"
+        return "binary" if self.n_classes == 2 else "multiclass"
+
+    @property
+    def is_regression(self) -> bool:
+        return self.model.task == "regression"
+
+    @cached_property
+    def prediction(self) -> np.ndarray:
+        """A regression model's predicted values on ``data``, ``(n,)`` float64; computed once."""
+        return self.model.predict_values(self.data.X, what="data")
+
+    @cached_property
+    def train_prediction(self) -> np.ndarray | None:
+        """Predicted values on ``train`` (regression) or None; computed once."""
+        if self.train is None:
+            return None
+        return self.model.predict_values(self.train.X, what="train")
+
     @cached_property
     def proba(self) -> np.ndarray:
         """Class probabilities on ``data``, ``(n, n_classes)``; computed once."""
@@ -191,18 +216,30 @@ class AuditContext:
         k = min(rows, len(self.data))
         X = self.data.X
         head = X.iloc[:k] if isinstance(X, pd.DataFrame) else X[:k]
-        again = self.model.predict_proba(head, what=f"data (the first {k} rows, predicted again)")
+        what = f"data (the first {k} rows, predicted again)"
+        if self.is_regression:  # relative to the predictions' scale: a price model differs in dollars, not 1e-6
+            again = self.model.predict_values(head, what=what)
+            scale = max(float(np.std(self.prediction)), float(np.max(np.abs(self.prediction[:k]))), 1e-12)
+            return k, float(np.max(np.abs(again - self.prediction[:k]))) / scale
+        again = self.model.predict_proba(head, what=what)
         return k, float(np.max(np.abs(again - self.proba[:k])))
 
     @cached_property
     def positive_class(self) -> tuple[Any, str] | None:
         """``(class, why it is the one)`` a binary audit treats as positive (:func:`positive_class_of`); None for a
         multiclass model without ``positive_class``. Read once before any check runs, so a bad one fails early."""
+        if self.is_regression:
+            if self.options.positive_class is not None:
+                raise AuditInputError(f"positive_class={self.options.positive_class!r} but the model is a regressor: "
+                                      "it predicts a number, not classes; drop positive_class")
+            return None
         return positive_class_of(self.classes, self.options.positive_class)
 
     @cached_property
     def classes(self) -> np.ndarray:
-        """Class values, in the order of ``proba`` columns."""
+        """Class values, in the order of ``proba`` columns (none for a regressor)."""
+        if self.is_regression:
+            return np.array([])
         if self.model.classes is not None:
             return self.model.classes
         k = self.proba.shape[1]
@@ -214,6 +251,9 @@ class AuditContext:
 
     @property
     def n_classes(self) -> int:
+        """Columns of ``proba`` (0 for a regressor)."""
+        if self.is_regression:
+            return 0
         return self.summary.n_classes if self.summary is not None else int(self.proba.shape[1])
 
     @property
@@ -265,17 +305,43 @@ class AuditContext:
         except KeyError as exc:
             raise AuditInputError(
                 f"{what} labels contain {exc.args[0]!r}, which is not one of the model's classes {classes.tolist()}; "
-                "encode labels like the model's output columns"
+                "encode labels like the model's output columns" + (
+                    " (or, if the model predicts a number, pass task='regression')"
+                    if isinstance(exc.args[0], (float, np.floating)) and not float(exc.args[0]).is_integer() else "")
             ) from None
+
+    def _target_values(self, y: np.ndarray | None, what: str) -> np.ndarray | None:
+        """A regression target as finite float64 values; an error naming the column otherwise."""
+        if y is None:
+            return None
+        name = self.data.target
+        try:
+            v = np.asarray(pd.to_numeric(pd.Series(np.asarray(y).ravel()), errors="raise"), dtype=np.float64)
+        except (TypeError, ValueError):
+            sample = pd.Series(np.asarray(y).ravel()).head(3).tolist()
+            raise AuditInputError(f"{what} target {name!r} holds values that are not numbers (e.g. {sample}); a "
+                                  "regression audit compares predicted numbers with a numeric target") from None
+        bad = ~np.isfinite(v)
+        if bad.any():
+            raise AuditInputError(f"{what} target {name!r} has {int(bad.sum())} missing or infinite value(s) of "
+                                  f"{len(v)}; drop those rows (a regression metric needs the true value of every row)")
+        return v
 
     @cached_property
     def y(self) -> np.ndarray | None:
-        """Labels of ``data`` as class indices (columns of ``proba``), or None without labels."""
+        """Labels of ``data`` as class indices (columns of ``proba``), or None without labels; a regressor's
+        target values as float64."""
+        if self.is_regression:
+            return self._target_values(self.data.y, "data")
         return self._encode(self.data.y, "data")
 
     @cached_property
     def train_y(self) -> np.ndarray | None:
-        return None if self.train is None else self._encode(self.train.y, "train")
+        if self.train is None:
+            return None
+        if self.is_regression:
+            return self._target_values(self.train.y, "train")
+        return self._encode(self.train.y, "train")
 
     @cached_property
     def pred(self) -> np.ndarray:

@@ -14,17 +14,8 @@ import pandas as pd
 import torch
 
 from audit._inputs import missing_as_label
-from audit.errors import (
-    EMPTY_DATA,
-    LENGTH_MISMATCH,
-    MISSING_REFUSED,
-    NON_FINITE,
-    NOT_UNICODE,
-    ONE_CLASS,
-    TOO_LARGE,
-    UNKNOWN_COLUMN,
-    AuditInputError,
-)
+from audit.errors import (EMPTY_DATA, LENGTH_MISMATCH, MISSING_REFUSED, NON_FINITE, NOT_UNICODE, ONE_CLASS, TOO_LARGE,
+                          UNKNOWN_COLUMN, AuditInputError)
 from audit.text import has_surrogate
 
 if TYPE_CHECKING:
@@ -388,7 +379,7 @@ def load_data(
     if n == 0:
         raise AuditInputError(EMPTY_DATA.format(arg=arg))
     if y is not None:
-        _check_labels(y, n, target, arg)
+        _check_labels(y, n, target, arg, regression=getattr(model, "task", None) == "regression")
     if isinstance(X, pd.DataFrame):
         X = X.reset_index(drop=True)
         check_features(X, arg, model)
@@ -471,9 +462,11 @@ def _with_modality(X: Any, frame: pd.DataFrame | None, modality: Modality | None
     return X, X, mod
 
 
-def _check_labels(y: np.ndarray, n: int, target: str | None, arg: str) -> None:
-    """Labels: one per row, valid text, at least two classes, none missing."""
+def _check_labels(y: np.ndarray, n: int, target: str | None, arg: str, regression: bool = False) -> None:
+    """Labels: one per row; class labels are valid text, two classes or more, none missing."""
     _check_length(f"{arg} labels (y)", len(y), n)
+    if regression:
+        return
     _check_unicode(f"target {target or 'y'!r}", y)
     uniq = pd.unique(pd.Series(y).dropna())
     if len(uniq) < 2:

@@ -19,6 +19,7 @@ import torch
 
 from audit.backends import (
     OUTPUT_KINDS,
+    TASKS,
     ModelBackend,
     OutputKind,
     TorchBackend,
@@ -31,6 +32,7 @@ from audit.backends import (
     set_training,
     try_forward_hook,
 )
+from audit.backends import Task as Task
 from audit.errors import MODEL_RAISED, AuditInputError, ModelCallError
 from audit.transforms import resolve_transform
 
@@ -52,7 +54,7 @@ def _private(X: Any) -> Any:
         return X.copy()
     return X
 
-__all__ = ["ModelAdapter", "OutputKind", "as_adapter", "resolve_device", "set_training", "try_forward_hook"]
+__all__ = ["ModelAdapter", "OutputKind", "Task", "as_adapter", "resolve_device", "set_training", "try_forward_hook"]
 
 
 class ModelAdapter:
@@ -73,6 +75,11 @@ class ModelAdapter:
         Where torch models run (other models run where their library runs them).
     batch_size : int
         Rows per forward pass for torch models; halved automatically on out-of-memory.
+    task : {"auto", "classification", "regression"}
+        What the model does. ``"auto"`` takes what the model says (a regressor's type or tags, a booster's
+        objective, an ONNX graph's outputs, ``StoredPredictions(prediction=...)``); a model that cannot say
+        (a function, a torch module, an ONNX graph with one float output) is a classifier unless ``task``
+        says ``"regression"``. A task that contradicts the model is an error.
 
     Examples
     --------
@@ -93,10 +100,14 @@ class ModelAdapter:
         output: OutputKind = "auto",
         device: str | torch.device = "cpu",
         batch_size: int = 4096,
+        task: str = "auto",
     ) -> None:
         if output not in OUTPUT_KINDS:
             raise AuditInputError(f"model_output must be 'auto', 'logits', 'proba' or 'labels', got {output!r}")
+        if task not in TASKS:
+            raise AuditInputError(f"task must be 'auto', 'classification' or 'regression', got {task!r}")
         self.backend: ModelBackend = backend_for(model, output=output, device=resolve_device(device))
+        self.task: Task = _resolve_task(task, self.backend)
         self.model = self.backend.model
         self.transform = resolve_transform(transform)
         self.batch_size = batch_size
@@ -226,6 +237,9 @@ class ModelAdapter:
     # --------------------------------------------------------------- generic
     def predict_proba(self, X: Any, *, what: str = "data") -> np.ndarray:
         """Class probabilities, shape ``(n, n_classes)``; validated (:meth:`checked`)."""
+        if self.task == "regression":
+            raise AuditInputError(f"this {self.kind} model is a regressor: it has no class probabilities "
+                                  "(predict_values gives its predictions)")
         n = len(X)
         try:
             proba = self.backend.predict_proba(self.model_input(X))
@@ -246,6 +260,51 @@ class ModelAdapter:
         if isinstance(self.backend, TorchBackend):
             self.batch_size = self.backend.batch_size
         return proba
+
+    def predict_values(self, X: Any, *, what: str = "data") -> np.ndarray:
+        """A regression model's predicted values, shape ``(n,)`` float64; validated (one finite number per row)."""
+        if self.task != "regression":
+            raise AuditInputError(f"predict_values is for regression models; this {self.kind} model classifies "
+                                  "(predict_proba gives its class probabilities)")
+        n = len(X)
+        try:
+            values = self.backend.predict_values(self.model_input(X))
+        except (AuditInputError, ModelCallError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - wrapped with context for the user
+            raise ModelCallError(self._call_error(exc, X, what)) from exc
+        return self.checked_values(values, n)
+
+    def checked_values(self, values: Any, n: int) -> np.ndarray:
+        """What a regression backend returned for ``n`` rows as ``(n,)`` finite float64 values, or an error naming
+        the model and what was wrong."""
+        who = self.name if self.name == self.kind else f"{self.kind} model {self.name}"
+        try:
+            v = np.asarray(as_numpy(values), dtype=np.float64)
+        except (TypeError, ValueError):
+            raise AuditInputError(f"{who} returned predictions that are not numbers (dtype "
+                                  f"{getattr(values, 'dtype', type(values).__name__)}); a regression model "
+                                  "predicts one number per row") from None
+        if v.ndim == 2 and v.shape[1] == 1:
+            v = v[:, 0]
+        if v.ndim != 1 or v.shape[0] != n:
+            raise AuditInputError(f"{who} returned predictions of shape {v.shape} for {n} rows; a regression model "
+                                  f"predicts one number per row, shape ({n},) (multi-output models: audit one "
+                                  "output at a time through a function that returns it)")
+        bad = ~np.isfinite(v)
+        if bad.any():
+            raise AuditInputError(f"{who} returned NaN or infinite predictions for {int(bad.sum())} of {n} rows; "
+                                  "every row needs a finite predicted value")
+        if isinstance(self.backend, TorchBackend):
+            self.batch_size = self.backend.batch_size
+        return v
+
+    def values(self, x: torch.Tensor) -> torch.Tensor:
+        """Differentiable ``(n,)`` predicted values of a torch regression model (attacks, gradients)."""
+        if not isinstance(self.backend, TorchBackend) or self.task != "regression":
+            raise AuditInputError(f"values need a differentiable torch regression model; this is a {self.kind} "
+                                  f"{self.task} model")
+        return self.backend.values(x)
 
     def _call_error(self, exc: Exception, X: Any, what: str) -> str:
         msg = MODEL_RAISED.format(exc_type=type(exc).__name__, what=what, exc=exc)
@@ -272,6 +331,20 @@ class ModelAdapter:
         return self.predict_proba(X).argmax(axis=1)
 
 
+def _resolve_task(task: str, backend: ModelBackend) -> Task:
+    """The task, decided once: what the model says, ``task=`` where it cannot say, a classifier where neither
+    does; ``task=`` contradicting the model is an error."""
+    said = backend.task
+    if task == "auto":
+        return said or "classification"
+    if said is not None and said != task:
+        raise AuditInputError(
+            f"task={task!r} but the model is a {'regressor' if said == 'regression' else 'classifier'} "
+            f"({backend.name}, {backend.kind}); drop task= or pass the model that does {task}"
+        )
+    return task  # type: ignore[return-value]
+
+
 def as_adapter(model: Any, device: str | torch.device | None = None, *, differentiable: bool = False,
                arg: str = "model", need: str = "this function") -> ModelAdapter:
     """The one rule for turning what a public function was given into a :class:`ModelAdapter`.
@@ -292,7 +365,7 @@ def as_adapter(model: Any, device: str | torch.device | None = None, *, differen
         adapter = model
         if device is not None and adapter.differentiable and resolve_device(device) != adapter.device:
             adapter = ModelAdapter(adapter.model, transform=adapter.transform, output=adapter.output,
-                                   device=device, batch_size=adapter.batch_size)
+                                   device=device, batch_size=adapter.batch_size, task=adapter.task)
     else:
         if isinstance(model, torch.nn.Module):
             dev = device if device is not None else module_device(model)

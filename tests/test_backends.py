@@ -350,17 +350,6 @@ def test_a_new_model_kind_is_one_class_and_one_registration_line():
     assert backend_for(Scores().score_rows).kind == "callable"
 
 
-def test_regressors_are_refused_for_wrappers_without_sklearn_tags():
-    class Reg:
-        _estimator_type = "regressor"
-
-        def predict(self, X):
-            return np.zeros(len(X))
-
-    with pytest.raises(AuditInputError, match="regressor"):
-        ModelAdapter(Reg())
-
-
 # ----------------------------------------------------------- audit run
 def test_audit_run_loads_onnx_xgboost_and_catboost_model_files(compas, onnx_file, tmp_path):
     """`path = "model.onnx"` (and the boosters' own formats) in a config: audited, exit 0, accuracy as sklearn's."""
@@ -462,13 +451,3 @@ def test_scores_that_are_not_probabilities_are_refused_unless_declared(small, sc
     z = bad(df)
     ref = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     assert accuracy(report) == pytest.approx(accuracy_score(df["y"], ref.argmax(1)))
-
-
-def test_boosting_regressors_are_refused_by_the_shared_estimator_rule():
-    cb = pytest.importorskip("catboost")
-    lgb = pytest.importorskip("lightgbm")
-    X = np.random.default_rng(0).random((60, 3))
-    for reg in (cb.CatBoostRegressor(iterations=5, verbose=False, allow_writing_files=False).fit(X, X[:, 0]),
-                lgb.LGBMRegressor(n_estimators=5, verbose=-1).fit(X, X[:, 0])):
-        with pytest.raises(AuditInputError, match=f"model is a regressor \\({type(reg).__name__}\\)"):
-            ModelAdapter(reg)

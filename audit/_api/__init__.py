@@ -112,6 +112,7 @@ def audit(
     features: Sequence[str] | None = None,
     modality: Literal["tabular", "image"] | None = None,
     model_output: OutputKind = "auto",
+    task: str = "auto",
     immutable: Sequence[str] = (),
     history: Any = None,
     baseline: str | Path | Mapping[str, float] | None = None,
@@ -161,6 +162,10 @@ def audit(
         Force the modality instead of detecting it.
     model_output : {"auto", "logits", "proba", "labels"}
         What the model returns, when "auto" guesses wrong.
+    task : {"auto", "classification", "regression"}
+        What the model does. ``"auto"`` takes what the model says (a regressor's type, a booster's objective,
+        ``StoredPredictions(prediction=...)``); a function or torch module that predicts a number needs
+        ``task="regression"``. Checks that cannot serve the task are skipped with the reason.
     immutable : list of str
         Columns attacks must never change (sensitive columns never change either).
     history : DataFrame or dict, optional
@@ -207,7 +212,7 @@ def audit(
             checks=check_list,
             policy=pol,
             device=device, seed=seed, transform=transform, features=features, modality=modality,
-            model_output=model_output, immutable=immutable, history=history, baseline=baseline, name=name,
+            model_output=model_output, task=task, immutable=immutable, history=history, baseline=baseline, name=name,
             progress=progress, min_group_size=min_group_size, positive_class=positive_class,
             positive_is_favorable=positive_is_favorable, time_column=time_column, period=period,
             sample_weight=sample_weight,
@@ -218,7 +223,7 @@ def audit(
                            min_group_size=min_group_size, positive_class=positive_class,
                            positive_is_favorable=positive_is_favorable, time_column=time_column, period=period)
     adapter, data_, train_ = load_inputs(model, data, train, options, target=target, sensitive=sensitive,
-                                         features=features, modality=modality, model_output=model_output,
+                                         features=features, modality=modality, model_output=model_output, task=task,
                                          transform=transform, device=device, sample_weight=sample_weight)
     ctx = AuditContext(model=adapter, data=data_, train=train_, seed=seed, progress=progress, options=options)
     repeat = _predict_up_front(ctx)
@@ -235,12 +240,12 @@ def _predict_up_front(ctx: AuditContext) -> tuple[int, float] | None:
     """Predict once before any check, so a broken model or a label mismatch fails here, not in a check; returns
     :meth:`AuditContext.repeat_difference` (the rows predicted twice and the largest difference)."""
     set_stage("predicting on data")
-    _ = ctx.proba, ctx.y
+    _ = (ctx.prediction if ctx.is_regression else ctx.proba), ctx.y
     _ = ctx.positive_class  # a class the model lacks fails now, not in a check
     repeat = ctx.repeat_difference(REPEAT_ROWS)
     if ctx.train is not None:
         set_stage("predicting on train")
-        _ = ctx.train_proba, ctx.train_y
+        _ = (ctx.train_prediction if ctx.is_regression else ctx.train_proba), ctx.train_y
     return repeat
 
 
@@ -384,6 +389,7 @@ def _meta(ctx: AuditContext, policy: Policy, sections: dict[str, Section], durat
         "model": ctx.model.name,
         "model_kind": ctx.model.kind,
         "model_output": ctx.model.output,
+        "task": ctx.task,
         "rows": len(d),
         "train_rows": None if ctx.train is None else len(ctx.train),
         "modality": d.modality,

@@ -25,15 +25,15 @@ def checked_seed(seed: Any) -> int:
 
 def load_inputs(model: Any, data: Any, train: Any, options: AuditOptions, *, target: str | None, sensitive: Any,
                 features: Sequence[str] | None, modality: Literal["tabular", "image"] | None, model_output: OutputKind,
-                transform: Any, device: str | torch.device,
-                sample_weight: Any) -> tuple[ModelAdapter, AuditData, AuditData | None]:
+                transform: Any, device: str | torch.device, sample_weight: Any,
+                task: str = "auto") -> tuple[ModelAdapter, AuditData, AuditData | None]:
     """The wrapped model, the loaded data and training data (None without ``train``), checked against each other:
     the model's columns and width, the target apart from the sensitive columns, the same columns in train and
     data, and ``options.immutable`` naming data columns."""
     if transform is None and isinstance(model, torch.nn.Module) and callable(getattr(model, "transform", None)):
         transform = model.transform  # a module that carries its own DataFrame encoder
     set_stage("wrapping the model")
-    adapter = ModelAdapter(model, transform=transform, output=model_output, device=device)
+    adapter = ModelAdapter(model, transform=transform, output=model_output, device=device, task=task)
     feats = column_names(features, "features") if features is not None else _model_columns(adapter, data, target)
     data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data",
                       sample_weight=sample_weight, model=adapter)

@@ -21,17 +21,20 @@ code); :func:`load_model_file` picks one by suffix and loads a format that is co
 ``trust_code=True``.
 
 Nothing outside this package tests a model's kind: checks ask the adapter what it can do
-(``differentiable``, ``has_scores``, ``feature_names``).
+(``differentiable``, ``has_scores``, ``feature_names``) and what it does (``task``: each backend reads it
+from the model where the model says, ``task=`` decides where it cannot).
 """
 
 from audit.backends._base import (
     BACKENDS,
+    TASKS,
     ModelBackend,
     ModelFile,
     ModelFileError,
     backend_for,
     is_regressor,
     library_of,
+    Task,
     register_backend,
 )
 from audit.backends._boosting import CatBoostBackend, LightGBMBackend, XGBoostBackend
@@ -63,6 +66,8 @@ __all__ = [
     "OnnxBackend",
     "OutputKind",
     "SklearnBackend",
+    "TASKS",
+    "Task",
     "StoredPredictions",
     "StoredPredictionsBackend",
     "TorchBackend",

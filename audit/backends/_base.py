@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 
 from audit.backends._scores import OutputKind
 from audit.errors import LOGITS_FIX, AuditInputError
+
+
+#: what a model does: classify (binary or multiclass, told apart by its classes) or predict a number
+Task = Literal["classification", "regression"]
+#: what ``task=`` takes: a task, or "auto" (the model says; a model that cannot say is a classifier)
+TASKS = ("auto", "classification", "regression")
 
 
 class ModelFileError(AuditInputError):
@@ -124,8 +130,28 @@ class ModelBackend:
         """False for a model that returns hard labels only (a callable is known after its first call)."""
         return self._has_scores
 
+    @property
+    def task(self) -> Task | None:
+        """What the model does, when it says so itself (a regressor's type or tags, a booster's objective, a
+        stored prediction column); None when only ``task=`` can tell (a function, a torch module, an ONNX graph
+        with one output column), and the audit then treats it as a classifier."""
+        if is_regressor(self.model):
+            return "regression"
+        if getattr(self.model, "_estimator_type", None) == "classifier" or callable(getattr(self.model, "predict_proba", None)):
+            return "classification"
+        return None
+
     def predict_proba(self, X: Any) -> np.ndarray:
         raise NotImplementedError
+
+    def predict_values(self, X: Any) -> np.ndarray:
+        """A regressor's predictions for ``X``, one number per row (the adapter validates them once for every
+        backend: shape, finite). The default calls ``predict``."""
+        predict = getattr(self.model, "predict", None)
+        if not callable(predict):
+            raise AuditInputError(f"{self.name} has no predict method: a regression audit calls predict(X) for the "
+                                  "predicted values")
+        return np.asarray(predict(X))
 
 
 BACKENDS: list[type[ModelBackend]] = []

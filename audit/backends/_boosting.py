@@ -31,12 +31,20 @@ def _real_names(names: Any, generated: str) -> list[str] | None:
     return names
 
 
-def _refuse_objective(objective: str, model: Any) -> None:
-    if not objective.startswith(("binary", "multi", "multiclass", "cross_entropy", "xentropy")):
+#: objectives that classify (XGBoost's ``binary:*`` / ``multi:*``, LightGBM's ``binary``, ``multiclass*``,
+#: ``cross_entropy``); ranking objectives are neither task; every other objective predicts a number
+_CLASSIFYING = ("binary", "multi", "multiclass", "cross_entropy", "xentropy")
+_RANKING = ("rank", "lambdarank")
+
+
+def _objective_task(objective: str, model: Any) -> str:
+    """"classification" or "regression" from a booster's objective; a ranking objective is an error."""
+    if objective.startswith(_RANKING):
         raise AuditInputError(
-            f"{type(model).__name__} has objective {objective!r}, not a classification objective; audit checks "
-            "classifiers: pass a classifier, or wrap the model in a callable that returns class scores"
+            f"{type(model).__name__} has the ranking objective {objective!r}: its scores order items within a query "
+            "and are neither class probabilities nor predicted values, so no audit task fits it"
         )
+    return "classification" if objective.startswith(_CLASSIFYING) else "regression"
 
 
 def load_xgboost(path: Path, *, trusted_types: frozenset[str] = frozenset()) -> Any:
@@ -73,11 +81,16 @@ class _BoosterBackend(EstimatorBackend):
             return
         ModelBackend.__init__(self, model, output=output, device=device)
         self.objective = self._objective(model)
-        _refuse_objective(self.objective, model)
+        self._task = _objective_task(self.objective, model)
 
     @staticmethod
     def _objective(booster: Any) -> str:
         raise NotImplementedError
+
+    @property
+    def task(self) -> str | None:
+        """A booster's objective says (``reg:squarederror``, ``regression``, ``poisson`` ...); a wrapper's class."""
+        return self._task if self.raw else super().task
 
     @property
     def accepts_missing(self) -> bool | None:
@@ -90,7 +103,8 @@ class _BoosterBackend(EstimatorBackend):
 
 
 class XGBoostBackend(_BoosterBackend):
-    """``xgboost.XGBClassifier`` (scikit-learn API) or a raw ``xgboost.Booster`` with a classification objective."""
+    """``xgboost.XGBClassifier`` / ``XGBRegressor`` (scikit-learn API) or a raw ``xgboost.Booster`` (its objective
+    says whether it classifies or predicts a number)."""
 
     kind = "xgboost"
     tree_shap_source = "XGBoost"
@@ -140,6 +154,13 @@ class XGBoostBackend(_BoosterBackend):
             return 2
         return int(json.loads(self.model.save_config())["learner"]["learner_model_param"].get("num_class", "0")) or 2
 
+    def predict_values(self, X: Any) -> np.ndarray:
+        if not self.raw:
+            return super().predict_values(X)
+        import xgboost as xgb
+
+        return np.asarray(self.model.predict(xgb.DMatrix(X, enable_categorical=True)), dtype=np.float64)
+
     def predict_proba(self, X: Any) -> np.ndarray:
         if not self.raw:
             return super().predict_proba(X)
@@ -154,7 +175,8 @@ class XGBoostBackend(_BoosterBackend):
 
 
 class LightGBMBackend(_BoosterBackend):
-    """``lightgbm.LGBMClassifier`` or a raw ``lightgbm.Booster`` with a classification objective."""
+    """``lightgbm.LGBMClassifier`` / ``LGBMRegressor`` or a raw ``lightgbm.Booster`` (classification or regression
+    objective)."""
 
     kind = "lightgbm"
     tree_shap_source = "LightGBM"
@@ -196,7 +218,7 @@ class LightGBMBackend(_BoosterBackend):
 
 
 class CatBoostBackend(EstimatorBackend):
-    """``catboost.CatBoostClassifier`` (its feature names come from ``feature_names_``)."""
+    """``catboost.CatBoostClassifier`` or ``CatBoostRegressor`` (feature names from ``feature_names_``)."""
 
     kind = "catboost"
     tree_shap_source = "CatBoost"
@@ -221,6 +243,11 @@ class CatBoostBackend(EstimatorBackend):
             # string-dtype columns are cast to str, as at fit time
             X = self._strings_for_categories(X)
         return super().predict_proba(X)
+
+    def predict_values(self, X: Any) -> np.ndarray:
+        if isinstance(X, pd.DataFrame):
+            X = self._strings_for_categories(X)
+        return super().predict_values(X)
 
     @property
     def tree_ensemble(self) -> bool:

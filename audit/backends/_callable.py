@@ -34,6 +34,14 @@ class CallableBackend(ModelBackend):
     def classes(self) -> np.ndarray | None:
         return None
 
+    @property
+    def task(self) -> None:
+        """A function cannot say: ``task='regression'`` for one that predicts a number."""
+        return None
+
+    def predict_values(self, X: Any) -> np.ndarray:
+        return as_numpy(self.model(X))
+
     def predict_proba(self, X: Any) -> np.ndarray:
         proba, self._has_scores = scores_to_proba(as_numpy(self.model(X)), len(X), self.output, self._n_classes)
         self._n_classes = proba.shape[1]

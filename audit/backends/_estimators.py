@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from audit.backends._base import ModelBackend, ModelFile, ModelFileError, is_regressor
+from audit.backends._base import ModelBackend, ModelFile, ModelFileError
 from audit.backends._scores import OutputKind, binary, one_hot, sigmoid, softmax
 from audit.errors import AuditInputError
 
@@ -87,16 +87,6 @@ def allow_nan_tag(model: Any) -> bool | None:
     return None
 
 
-def refuse_regressor(model: Any) -> None:
-    if is_regressor(model):
-        raise AuditInputError(
-            f"model is a regressor ({type(model).__name__}); audit checks classifiers, and regression audits are not "
-            "supported yet. To audit a decision made from its prediction (approve when above a threshold), pass a "
-            "callable that returns that decision's class probabilities, with a target column holding the decision's "
-            "classes"
-        )
-
-
 class EstimatorBackend(ModelBackend):
     """Any object with ``predict_proba``, ``decision_function`` or ``predict`` (in that order of preference).
 
@@ -110,7 +100,6 @@ class EstimatorBackend(ModelBackend):
 
     def __init__(self, model: Any, *, output: OutputKind = "auto", device: torch.device | None = None) -> None:
         super().__init__(model, output=output, device=device)
-        refuse_regressor(model)
         self.method = self._pick_method(model, output)
         self._has_scores = self.method != "predict"
 

@@ -116,6 +116,22 @@ class OnnxBackend(ModelBackend):
         arr = X.to_numpy(dtype=np.float64) if isinstance(X, pd.DataFrame) else as_numpy(X)
         return {first.name: arr.astype(_NUMPY_OF.get(first.type, np.float32))}
 
+    @property
+    def task(self) -> str | None:
+        """From the graph's outputs: a label output or a per-class score map, or scores of a fixed width of 2 or
+        more, classify; one float column could be a probability, a logit or a value, so ``task=`` decides."""
+        if self.label_output is not None or self.zipmap_output is not None:
+            return "classification"
+        shape = next((o.shape for o in self.model.get_outputs() if o.name == self.score_output), None)
+        if shape is not None and len(shape) == 2 and isinstance(shape[1], int) and shape[1] >= 2:
+            return "classification"
+        return None
+
+    def predict_values(self, X: Any) -> np.ndarray:
+        if self.score_output is None:
+            raise AuditInputError("the ONNX model has no float output to read predicted values from")
+        return np.asarray(self.model.run([self.score_output], self._feed(X))[0])
+
     def predict_proba(self, X: Any) -> np.ndarray:
         names = [self.score_output or self.zipmap_output] if self._has_scores else [self.label_output]
         outs = self.model.run(names, self._feed(X))

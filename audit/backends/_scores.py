@@ -76,8 +76,8 @@ def scores_to_proba(out: np.ndarray, n: int, output: OutputKind, n_classes: int 
             raise AuditInputError(
                 f"model returned one score per row outside [0, 1] (from {out.min():.4g} to {out.max():.4g}), which is "
                 "not a probability of the positive class; pass model_output='logits' if the scores are log-odds "
-                "(a sigmoid is applied), or return probabilities in [0, 1]. A model that predicts a number for a "
-                "numeric target (a regressor) is not a classifier: regression audits are not supported yet"
+                "(a sigmoid is applied), or return probabilities in [0, 1]; pass task='regression' if the model "
+                "predicts a number (a regressor)"
             )
         if output == "logits":
             return binary(sigmoid(out)), True

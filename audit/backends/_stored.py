@@ -30,6 +30,8 @@ class StoredPredictions:
         the order of ``classes``.
     pred : str, optional
         The predicted-label column; used alone (hard labels: no calibration) or to check ``score``.
+    prediction : str, optional
+        A regression log's predicted-value column (one number per row): the audit is a regression audit.
     classes : list, optional
         Class values in column order. Default: ``[0, 1]`` for one score column, else the sorted
         values seen in ``pred`` and the target.
@@ -46,21 +48,30 @@ class StoredPredictions:
     """
 
     def __init__(self, score: str | Sequence[str] | None = None, *, pred: str | None = None,
-                 classes: Sequence[Any] | None = None) -> None:
-        if score is None and pred is None:
-            raise AuditInputError("StoredPredictions needs score= (probability column(s)) or pred= (label column)")
+                 classes: Sequence[Any] | None = None, prediction: str | None = None) -> None:
+        if score is None and pred is None and prediction is None:
+            raise AuditInputError("StoredPredictions needs score= (probability column(s)), pred= (label column) or "
+                                  "prediction= (a regression log's predicted values)")
+        if prediction is not None and (score is not None or pred is not None or classes is not None):
+            raise AuditInputError("StoredPredictions: prediction= (a regression log) goes alone, without score=, "
+                                  "pred= or classes=")
         self.score = [score] if isinstance(score, str) else (list(score) if score is not None else [])
         bad = [c for c in self.score if not isinstance(c, str)]
-        if bad or (pred is not None and not isinstance(pred, str)):
-            raise AuditInputError("StoredPredictions: score= and pred= name columns (strings)")
+        if bad or any(c is not None and not isinstance(c, str) for c in (pred, prediction)):
+            raise AuditInputError("StoredPredictions: score=, pred= and prediction= name columns (strings)")
         self.pred = pred
+        self.prediction = prediction
         self.classes_ = np.asarray(classes) if classes is not None else (np.array([0, 1]) if len(self.score) == 1 else None)
 
     @property
     def columns(self) -> list[str]:
+        if self.prediction is not None:
+            return [self.prediction]
         return self.score if self.score else [self.pred]  # type: ignore[list-item]
 
     def __repr__(self) -> str:
+        if self.prediction is not None:
+            return f"StoredPredictions(prediction={self.prediction!r})"
         return f"StoredPredictions(score={self.score or None}, pred={self.pred!r})"
 
 
@@ -97,6 +108,19 @@ class StoredPredictionsBackend(ModelBackend):
     @property
     def classes(self) -> np.ndarray | None:
         return self.model.classes_
+
+    @property
+    def task(self) -> str:
+        return "regression" if getattr(self.model, "prediction", None) is not None else "classification"
+
+    def predict_values(self, X: Any) -> np.ndarray:
+        col = self.model.prediction
+        if not isinstance(X, pd.DataFrame):
+            raise AuditInputError("stored predictions are read from a DataFrame's columns; pass the log as a DataFrame")
+        if col not in X.columns:
+            raise AuditInputError(f"stored prediction column {col!r} not found; columns are {list(map(str, X.columns))}")
+        values = pd.to_numeric(X[col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        return values
 
     @property
     def output_fix(self) -> str:

@@ -150,6 +150,31 @@ class TorchBackend(ModelBackend):
             return torch.log(out.clamp_min(1e-12))
         return out
 
+    def values(self, x: torch.Tensor) -> torch.Tensor:
+        """Differentiable ``(n,)`` predicted values of a regression module (one output per row)."""
+        out = self.model(x)
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        if out.ndim == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        if out.ndim != 1 or out.shape[0] != x.shape[0]:
+            raise AuditInputError(
+                f"a regression model returns one number per row; this torch module returned shape {tuple(out.shape)} "
+                f"for {x.shape[0]} rows (task='regression' audits one output: wrap the module to return one column)"
+            )
+        return out
+
+    def predict_values(self, X: Any) -> np.ndarray:
+        x = self.as_tensor(X)
+        shared = isinstance(X, torch.Tensor) and x.untyped_storage().data_ptr() == X.untyped_storage().data_ptr()
+
+        def step(a: int, b: int) -> torch.Tensor:
+            with torch.no_grad():
+                return self.values(x[a:b].clone() if shared else x[a:b]).cpu().double()
+
+        parts, self.batch_size = run_batched(step, x.shape[0], self.batch_size)
+        return concat(parts).numpy()
+
     def predict_proba(self, X: Any) -> np.ndarray:
         x = self.as_tensor(X)
         # a module that writes into its input (an in-place first op) must not change the caller's tensor

@@ -9,7 +9,7 @@ from typing import ClassVar
 from audit.context import AuditContext
 from audit.section import Section, pattern_regex
 
-__all__ = ["REQUIREMENTS", "Check", "pattern_regex", "unmet_requirement"]
+__all__ = ["REQUIREMENTS", "Check", "pattern_regex", "task_reason", "unmet_requirement"]
 
 
 #: What a check may need, each with its test and the skip reason the orchestrator writes when it is missing.
@@ -32,6 +32,15 @@ REQUIREMENTS: dict[str, tuple[Callable[[AuditContext], bool], Callable[[AuditCon
         lambda ctx: "needs labelled training data (train=) or a per-epoch training history (history=)",
     ),
 }
+
+
+def task_reason(check: Check, ctx: AuditContext) -> str | None:
+    """The skip reason when ``check`` does not serve the audit's task (:attr:`AuditContext.task`), else None."""
+    task = ctx.task
+    if task in check.tasks:
+        return None
+    return check.task_reasons.get(task) or (f"this check serves {' and '.join(check.tasks)} models; the model is "
+                                            f"a {'regressor' if task == 'regression' else task + ' classifier'}")
 
 
 def unmet_requirement(check: Check, ctx: AuditContext) -> str | None:
@@ -57,6 +66,11 @@ class Check(ABC):
     #: what the check needs, as keys of :data:`REQUIREMENTS`; the orchestrator skips it (with the
     #: reason) when one is missing, before :meth:`skip_reason` is asked about anything more specific
     requires: ClassVar[tuple[str, ...]] = ()
+    #: the tasks the check serves, as :attr:`AuditContext.task` names them; for any other the orchestrator skips
+    #: it with ``task_reasons[task]`` (or a generic reason), before anything else is asked
+    tasks: ClassVar[tuple[str, ...]] = ("binary", "multiclass")
+    #: why the check does not serve a task, in the words of its skip reason
+    task_reasons: ClassVar[dict[str, str]] = {}
     #: a check's own wording of a requirement's skip reason, where the generic one says too little
     requirement_reasons: ClassVar[dict[str, str]] = {}
     metric_patterns: ClassVar[tuple[str, ...]] = ()
@@ -69,7 +83,7 @@ class Check(ABC):
     def skip_reason(self, ctx: AuditContext) -> str | None:
         """Why this check does not apply to ``ctx`` (None when it does): the first unmet entry of ``requires``,
         else :meth:`specific_skip_reason`. Checks declare ``requires`` rather than override this."""
-        return unmet_requirement(self, ctx) or self.specific_skip_reason(ctx)
+        return task_reason(self, ctx) or unmet_requirement(self, ctx) or self.specific_skip_reason(ctx)
 
     def specific_skip_reason(self, ctx: AuditContext) -> str | None:
         """A reason beyond the declared ``requires`` (a combination no single requirement says); None by default."""

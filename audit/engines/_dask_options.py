@@ -9,7 +9,7 @@ from audit.context import AuditOptions
 
 #: what the in-memory audit of a prediction log does not take: the log's columns are the stored scores, its checks
 #: are the full-data ones, and the model's wrapping (transform, output, device) was done by the engine
-_NOT_FOR_LOG = ("checks", "features", "transform", "model_output", "device", "train", "history", "immutable")
+_NOT_FOR_LOG = ("checks", "features", "transform", "model_output", "device", "train", "history", "immutable", "task")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class DaskAuditArgs:
     features: Any = None
     modality: str | None = None
     model_output: str = "auto"
+    task: str = "auto"
     immutable: Any = AuditOptions.immutable
     history: Any = AuditOptions.history
     baseline: Any = None
