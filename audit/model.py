@@ -234,27 +234,33 @@ class ModelAdapter:
             raise AuditInputError(f"logits need a differentiable torch model; this is a {self.kind} model")
         return self.backend.logits(x)
 
+    @property
+    def _who(self) -> str:
+        """The model as errors name it ("callable", "sklearn model Pipeline")."""
+        return self.name if self.name == self.kind else f"{self.kind} model {self.name}"
+
     # --------------------------------------------------------------- generic
     def predict_proba(self, X: Any, *, what: str = "data") -> np.ndarray:
         """Class probabilities, shape ``(n, n_classes)``; validated (:meth:`checked`)."""
         if self.task == "regression":
             raise AuditInputError(f"this {self.kind} model is a regressor: it has no class probabilities "
                                   "(predict_values gives its predictions)")
-        n = len(X)
+        return self.checked(self._call(self.backend.predict_proba, X, what), len(X))
+
+    def _call(self, method: Callable[[Any], Any], X: Any, what: str) -> Any:
+        """A backend's ``method`` on ``X`` as the model takes it; what the model raises, wrapped with context."""
         try:
-            proba = self.backend.predict_proba(self.model_input(X))
+            return method(self.model_input(X))
         except (AuditInputError, ModelCallError):
             raise
         except Exception as exc:  # noqa: BLE001 - wrapped with context for the user
             raise ModelCallError(self._call_error(exc, X, what)) from exc
-        return self.checked(proba, n)
 
     def checked(self, proba: Any, n: int) -> np.ndarray:
         """What the backend returned for ``n`` rows, validated once for every backend: ``(n, k)`` finite
         probabilities in [0, 1] whose rows sum to 1, one column per recorded class, no class twice
         (:func:`audit.backends._scores.check_proba`); an error names the model and the fix."""
-        who = self.name if self.name == self.kind else f"{self.kind} model {self.name}"
-        proba = check_proba(proba, n, model=who, classes=self.classes, fix=self.backend.output_fix)
+        proba = check_proba(proba, n, model=self._who, classes=self.classes, fix=self.backend.output_fix)
         if self._n_classes is None:
             self._n_classes = proba.shape[1]
         if isinstance(self.backend, TorchBackend):
@@ -266,19 +272,12 @@ class ModelAdapter:
         if self.task != "regression":
             raise AuditInputError(f"predict_values is for regression models; this {self.kind} model classifies "
                                   "(predict_proba gives its class probabilities)")
-        n = len(X)
-        try:
-            values = self.backend.predict_values(self.model_input(X))
-        except (AuditInputError, ModelCallError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - wrapped with context for the user
-            raise ModelCallError(self._call_error(exc, X, what)) from exc
-        return self.checked_values(values, n)
+        return self.checked_values(self._call(self.backend.predict_values, X, what), len(X))
 
     def checked_values(self, values: Any, n: int) -> np.ndarray:
         """What a regression backend returned for ``n`` rows as ``(n,)`` finite float64 values, or an error naming
         the model and what was wrong."""
-        who = self.name if self.name == self.kind else f"{self.kind} model {self.name}"
+        who = self._who
         try:
             v = np.asarray(as_numpy(values), dtype=np.float64)
         except (TypeError, ValueError):
