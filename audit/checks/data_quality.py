@@ -29,6 +29,18 @@ class DataQualitySection(Section):
     result: DataQualityResult | None = None
 
 
+def _target_summary(r: DataQualityResult) -> list[str]:
+    """The summary's words on a regression target: its mean here and in train, and whether it drifted."""
+    if not len(r.target):
+        return []
+    words = f"target mean {r.target.loc['data', 'mean']:.4g} (std {r.target.loc['data', 'std']:.4g})"
+    if "train" in r.target.index:
+        words += f", train {r.target.loc['train', 'mean']:.4g}"
+    if len(r.target_drift) and bool(r.target_drift.iloc[0]["drifted"]):
+        words += f"; the target drifted from train (KS {float(r.target_drift.iloc[0]['effect']):.3f})"
+    return [words]
+
+
 def _frame(d: AuditData) -> pd.DataFrame:
     """The tabular frame with the target and every sensitive column (added when given as arrays)."""
     frame = (d.frame if d.frame is not None else d.X).copy()
@@ -56,6 +68,7 @@ class DataQualityCheck(Check):
 
     name = "data_quality"
     title = "Data quality"
+    tasks = ("binary", "multiclass", "regression")
     metric_patterns = (
         *(f"data_quality.{m}" for m in _SPLIT_METRICS),
         *(f"data_quality.train.{m}" for m in _SPLIT_METRICS),
@@ -63,6 +76,8 @@ class DataQualityCheck(Check):
         "data_quality.leakage_share",
         "data_quality.drift.n_drifted",
         "data_quality.drift.max_effect",
+        "data_quality.target_drift.effect",
+        "data_quality.target_drift.drifted",
         "data_quality.<column>.min_group_share",
         "data_quality.<column>.small_groups",
     )
@@ -82,6 +97,10 @@ class DataQualityCheck(Check):
         "data_quality.drift.n_drifted": "features whose train-vs-data test has p < 0.01 and effect size >= 0.1 "
         "(KS D for numeric, Cramér's V for categorical; images: mean/std pixel intensity)",
         "data_quality.drift.max_effect": "largest per-feature drift effect size (0-1)",
+        "data_quality.target_drift.effect": "regression: KS distance between the train and data target distributions "
+        "(0-1; label shift)",
+        "data_quality.target_drift.drifted": "regression: 1 when the target drifted from train (p < 0.01 and KS "
+        "distance >= 0.1, the features' rule), else 0",
         "data_quality.<column>.min_group_share": "share of the data held by the smallest group of the sensitive column",
         "data_quality.<column>.small_groups": "groups of the sensitive column with fewer than min_group_size (30) rows: "
         "too small to judge",
@@ -92,6 +111,7 @@ class DataQualityCheck(Check):
         "data_quality.minority_class_share": {"min": 0.05, "severity": "warn"},
         "data_quality.leakage_share": {"max": 0, "severity": "warn"},
         "data_quality.drift.n_drifted": {"max": 0, "severity": "warn"},
+        "data_quality.target_drift.drifted": {"max": 0, "severity": "warn"},
         "data_quality.*.small_groups": {"max": 0, "severity": "warn"},
     }
 
@@ -123,7 +143,8 @@ class DataQualityCheck(Check):
         # the Dask engine's functions on one chunk, with caps at the data's size: exact, and one engine for both
         return data_quality_chunks(
             [frame], target=d.target if d.y is not None else None, sensitive=d.sensitive_names,
-            features=d.feature_names, categorical=d.categorical, train_frame=train, exact=True, **kw,
+            features=d.feature_names, categorical=d.categorical, train_frame=train, exact=True,
+            regression=ctx.is_regression, **kw,
         )
 
     def row_budget(self, ctx: AuditContext, section: Section) -> str | None:
@@ -156,6 +177,10 @@ class DataQualityCheck(Check):
         if len(r.drift):
             metrics.append(Metric("data_quality.drift.n_drifted", float(r.drift["drifted"].sum()), higher_is_better=False))
             metrics.append(Metric("data_quality.drift.max_effect", float(r.drift["effect"].max()), higher_is_better=False))
+        if len(r.target_drift):
+            td = r.target_drift.iloc[0]
+            metrics.append(Metric("data_quality.target_drift.effect", float(td["effect"]), higher_is_better=False))
+            metrics.append(Metric("data_quality.target_drift.drifted", float(bool(td["drifted"])), higher_is_better=False))
         if len(r.groups):
             cols = r.groups.index.get_level_values("column").unique()
             parts = metric_parts(cols)  # column names made safe for Markdown / XML / HTML, like every check
@@ -169,6 +194,10 @@ class DataQualityCheck(Check):
             tables["Columns"] = r.columns
         if len(r.labels):
             tables["Label balance"] = r.labels
+        if len(r.target):
+            tables["Target (regression)"] = r.target.rename_axis("split")
+        if len(r.target_drift):
+            tables["Target drift (train vs data)"] = r.target_drift
         if len(r.groups):
             tables["Group representation"] = r.groups
         if len(r.drift):
@@ -193,6 +222,7 @@ class DataQualityCheck(Check):
             parts.append(f"{len(r.drifted)} of {len(r.drift)} {what} drifted from train")
         if not np.isnan(ov["minority_class_share"]):
             parts.append(f"rarest class {ov['minority_class_share']:.1%} of rows")
+        parts += _target_summary(r)
         if len(r.groups):
             small = int(r.groups["small"].astype(bool).sum())
             parts.append(f"{small} sensitive group(s) under {r.min_group_size} rows" if small else "every sensitive group has "

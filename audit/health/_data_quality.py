@@ -68,6 +68,11 @@ class DataQualityResult:
     drift_alpha, drift_min_effect : float
         The drift thresholds used.
     notes : list of str
+    target : DataFrame
+        A regression target (``regression=True``): index ``data`` (and ``train``), columns ``count``, ``mean``,
+        ``std`` (population), ``min``, ``max``; empty otherwise (class targets are in ``labels``).
+    target_drift : DataFrame
+        A regression target's drift from train: one row with the columns of ``drift``; empty otherwise.
     """
 
     modality: str
@@ -83,6 +88,8 @@ class DataQualityResult:
     drift_alpha: float = 0.01
     drift_min_effect: float = 0.1
     notes: list[str] = field(default_factory=list)
+    target: pd.DataFrame = field(default_factory=pd.DataFrame)
+    target_drift: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def drifted(self) -> list[str]:

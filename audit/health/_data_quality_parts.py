@@ -146,13 +146,16 @@ def data_quality_chunks(
     leak_cap: int = LEAK_CAP,
     drift_bins: int = DRIFT_BINS,
     exact: bool = False,
+    regression: bool = False,
 ) -> DataQualityResult:
     """:func:`data_quality` of the concatenation of ``chunks``, by the two-pass protocol (the in-memory audit's engine).
 
     Chunks are taken in order: a leaked row's position counts the rows of the chunks before it.
     Arguments as in :func:`plan_data_quality`; ``exact=True`` raises the three caps to the data's own
     size (every distinct value kept, every training value a drift edge, every leaked row listed), so
-    nothing is approximate: what the in-memory audit runs, on one chunk.
+    nothing is approximate: what the in-memory audit runs, on one chunk. ``regression=True``: the target is a
+    number, summarised in ``result.target`` (count, mean, std, min, max) and tested for drift in ``result.drift``
+    like a numeric feature, instead of counted as labels.
 
     Examples
     --------
@@ -172,7 +175,7 @@ def data_quality_chunks(
         target=target, sensitive=tuple(sensitive or ()), features=None if features is None else tuple(features),
         categorical=None if categorical is None else tuple(categorical), min_group_size=min_group_size,
         near_tolerance=near_tolerance, drift_alpha=drift_alpha, drift_min_effect=drift_min_effect,
-        distinct_cap=distinct_cap, leak_cap=leak_cap, drift_bins=drift_bins,
+        distinct_cap=distinct_cap, leak_cap=leak_cap, drift_bins=drift_bins, regression=regression,
     )
     plan = plan_from_settings(merge_moments(column_moments(c) for c in chunks), settings, train_frame)
     offsets = np.cumsum([0] + [len(c) for c in chunks[:-1]])

@@ -143,7 +143,7 @@ def drift_bounds(part: DataQualityPart, plan: DataQualityPlan) -> pd.DataFrame:
     if plan.train is None:
         return pd.DataFrame(columns=BOUND_COLUMNS)
     rows = {}
-    for col in plan.features:
+    for col in plan.drift_columns:
         if col not in plan.categorical:
             b = _drift_row(col, plan, part)[1]
             if b is not None:
@@ -172,7 +172,7 @@ def _drift_table(plan: DataQualityPlan, part: DataQualityPart) -> tuple[pd.DataF
     """The drift table against train, its notes, and the KS ranges of the binned features."""
     rows: dict[str, dict[str, Any]] = {}
     notes, binned = [], []
-    for col in plan.features:
+    for col in plan.drift_columns:
         row, bounds = _drift_row(col, plan, part)
         rows[str(col)] = row
         if row["kind"] == "numeric" and np.isnan(row["statistic"]):
@@ -186,6 +186,21 @@ def _drift_table(plan: DataQualityPlan, part: DataQualityPart) -> tuple[pd.DataF
     drift = drift[DRIFT_COLUMNS].sort_values("effect", ascending=False, kind="stable")
     drift.index.name = "feature"
     return drift, notes, binned
+
+
+def _target_table(part: DataQualityPart, tpart: DataQualityPart | None) -> pd.DataFrame:
+    """A regression target's count, mean, population std, min and max per split, from exact sums."""
+    rows = {}
+    for name, p in (("data", part), ("train", tpart)):
+        if p is None or p.target is None:
+            continue
+        n, s1, s2 = p.target.sums
+        mean = (s1 / (1 << SCALE)) / n if n else float("nan")
+        # n * sum(x^2) - sum(x)^2 is exact in integers: no cancellation in the variance
+        var = (n * s2 - s1 * s1) / (1 << (2 * SCALE)) / (n * n) if n else float("nan")
+        rows[name] = {"count": n, "mean": mean, "std": math.sqrt(max(var, 0.0)),
+                      "min": p.target.min if n else float("nan"), "max": p.target.max if n else float("nan")}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["count", "mean", "std", "min", "max"])
 
 
 def _train_approximations(plan: DataQualityPlan, part: DataQualityPart, binned: list[str], leak_rows: int) -> list[str]:
@@ -239,6 +254,7 @@ def finish(part: DataQualityPart, plan: DataQualityPlan) -> DataQualityResult:
     leak_rows: int | None = None
     leak_share = float("nan")
     drift = pd.DataFrame(columns=DRIFT_COLUMNS)
+    binned: list[str] = []
     tpart = plan.train.part if plan.train is not None else None
     if tpart is not None:
         assert plan.train is not None
@@ -251,6 +267,8 @@ def finish(part: DataQualityPart, plan: DataQualityPlan) -> DataQualityResult:
         if leak_rows:
             notes += coarse_note(feat_dup)
         approx += _train_approximations(plan, part, binned, leak_rows)
+    target_drift = drift.loc[[str(plan.target)]] if plan.regression and str(plan.target) in drift.index else drift.iloc[:0]
+    drift = drift.drop(index=target_drift.index)
     groups = _group_table(plan, part, tpart)
     notes += group_notes(groups, plan.min_group_size)
     notes += constant_note(cols)
@@ -261,7 +279,7 @@ def finish(part: DataQualityPart, plan: DataQualityPlan) -> DataQualityResult:
         modality="tabular",
         overview=pd.DataFrame.from_dict(overview, orient="index")[OVERVIEW_COLUMNS],
         columns=cols,
-        labels=_label_table(part, tpart, has_target),
+        labels=_label_table(part, tpart, has_target and not plan.regression),
         groups=groups,
         leakage_rows=leak_rows,
         leakage_share=leak_share,
@@ -271,4 +289,6 @@ def finish(part: DataQualityPart, plan: DataQualityPlan) -> DataQualityResult:
         drift_alpha=plan.drift_alpha,
         drift_min_effect=plan.drift_min_effect,
         notes=notes + approx,
+        target=_target_table(part, tpart),
+        target_drift=target_drift,
     )

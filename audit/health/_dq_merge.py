@@ -9,7 +9,7 @@ import numpy as np
 
 from audit._arrays import sorted_unique
 from audit.errors import AuditInputError
-from audit.health._dq_types import OVERLAP, PLAN_MISMATCH, DataQualityPart, NumericSummary
+from audit.health._dq_types import OVERLAP, PLAN_MISMATCH, DataQualityPart, NumericSummary, TargetSummary
 
 
 def _add_counts(dicts: Iterable[Mapping[Any, int]]) -> dict[Any, int]:
@@ -89,4 +89,5 @@ def merge_parts(parts: Iterable[DataQualityPart]) -> DataQualityPart:
         leaked=leaked[:p0.leak_cap],  # each part kept its leak_cap smallest rows: the merged smallest are among them
         categories={c: _add_counts(p.categories[c] for p in parts) for c in p0.categories},
         numeric={c: NumericSummary.add([p.numeric[c] for p in parts]) for c in p0.numeric},
+        target=None if p0.target is None else TargetSummary.add([p.target for p in parts if p.target is not None]),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,7 +20,9 @@ from audit.health._dq_types import (
     NOT_A_FRAME,
     DataQualityPart,
     DataQualityPlan,
+    ExactSums,
     NumericSummary,
+    TargetSummary,
     TrainRef,
     finite,
     kind_of,
@@ -47,6 +50,14 @@ def _grid_keys(frame: pd.DataFrame, numeric: Sequence[Any], tol: float, grid: Ma
             border |= np.abs(s - np.floor(s) - 0.5) <= GRID_MARGIN * np.maximum(1.0, np.abs(s))
         q[c] = np.round(s)
     return hash_rows(q), int(border.sum())
+
+
+def _target_summary(s: pd.Series) -> TargetSummary:
+    """A regression target's exact sums, minimum and maximum (over its finite values)."""
+    v = finite(s)
+    s1, s2 = exact_sums(v)
+    return TargetSummary(ExactSums(len(v), s1, s2), float(v.min()) if len(v) else math.inf,
+                         float(v.max()) if len(v) else -math.inf)
 
 
 def _conform(chunk: pd.DataFrame, plan: DataQualityPlan) -> pd.DataFrame:
@@ -83,7 +94,7 @@ def _against_train(chunk: pd.DataFrame, feat_keys: np.ndarray, plan: DataQuality
     leaked = np.column_stack([offset + keep, tr.first_row[pos[keep]]]).astype(np.int64)
     categories: dict[Any, dict[str, int]] = {}
     numeric: dict[Any, NumericSummary] = {}
-    for c in plan.features:
+    for c in plan.drift_columns:
         if c in plan.categorical:
             categories[c] = category_counts(chunk[c])
             continue
@@ -143,7 +154,8 @@ def data_quality_part(chunk: pd.DataFrame, plan: DataQualityPlan, *, offset: int
     near, border = _grid_keys(chunk[key_cols], plan.numeric_key, plan.near_tolerance, plan.grid)
 
     labels: dict[Any, int] = {}
-    if target:
+    target_summary = _target_summary(chunk[target]) if plan.regression else None
+    if target and not plan.regression:
         labels = {k: int(v) for k, v in pd.Series(chunk[target].to_numpy()).value_counts().items()}
     groups = {c: category_counts(chunk[c]) for c in plan.sensitive}
 
@@ -158,5 +170,5 @@ def data_quality_part(chunk: pd.DataFrame, plan: DataQualityPlan, *, offset: int
         columns=plan.columns, missing=missing, sketches=sketches, saturated=saturated, row_keys=uk,
         feature_keys=feat_keys[first] if target else None, row_counts=counts.astype(np.int64),
         near_keys=sorted_unique(near), near_borderline=border, labels=labels, groups=groups,
-        leak_rows=leak_rows, leaked=leaked, categories=categories, numeric=numeric,
+        leak_rows=leak_rows, leaked=leaked, categories=categories, numeric=numeric, target=target_summary,
     )

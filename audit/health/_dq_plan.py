@@ -44,6 +44,7 @@ def plan_data_quality(
     distinct_cap: int = DISTINCT_CAP,
     leak_cap: int = LEAK_CAP,
     drift_bins: int = DRIFT_BINS,
+    regression: bool = False,
 ) -> DataQualityPlan:
     """Fix pass 2's settings from pass 1's merged moments: the arguments of :func:`data_quality`, plus three caps.
 
@@ -75,7 +76,7 @@ def plan_data_quality(
         target=target, sensitive=tuple(sensitive or ()), features=None if features is None else tuple(features),
         categorical=None if categorical is None else tuple(categorical), min_group_size=min_group_size,
         near_tolerance=near_tolerance, drift_alpha=drift_alpha, drift_min_effect=drift_min_effect,
-        distinct_cap=distinct_cap, leak_cap=leak_cap, drift_bins=drift_bins,
+        distinct_cap=distinct_cap, leak_cap=leak_cap, drift_bins=drift_bins, regression=regression,
     )
     return plan_from_settings(moments, settings, train_frame)
 
@@ -109,6 +110,9 @@ def plan_from_settings(moments: ColumnMoments, settings: DataQualitySettings,
     for c in numeric_key:
         if resolved[c][1] != "numeric":
             raise AuditInputError(NO_MOMENTS.format(name=c, dtype=resolved[c][0]))
+    if settings.regression and target is not None and resolved[target][1] != "numeric":
+        raise AuditInputError(f"regression target {target!r} is not numeric ({resolved[target][0]}); a regressor's "
+                              "target holds numbers")
     plan = DataQualityPlan(
         columns=cols, dtypes={c: d for c, (d, _) in resolved.items()}, kinds={c: k for c, (_, k) in resolved.items()},
         numeric_key=tuple(numeric_key), grid={c: moments.mean_std(c) for c in numeric_key},
@@ -151,7 +155,7 @@ def _train_reference(train_frame: pd.DataFrame, plan: DataQualityPlan) -> TrainR
     keys, first = np.unique(hash_rows(train[list(plan.features)]), return_index=True)  # first occurrences
     numeric: dict[Any, NumericRef | None] = {}
     categorical: dict[Any, dict[str, int]] = {}
-    for c in plan.features:
+    for c in plan.drift_columns:
         if c in plan.categorical:
             categorical[c] = category_counts(train[c])
             continue

@@ -66,7 +66,9 @@ class DataQualitySettings:
     ``features`` and ``categorical`` may be None (their defaults are resolved against the columns by
     the plan, whose own settings hold the resolved tuples). The caps: ``distinct_cap`` (``n_unique``
     exact up to it, then a KMV estimate), ``leak_cap`` (leaked rows listed), ``drift_bins`` (numeric
-    drift exact up to that many distinct training values).
+    drift exact up to that many distinct training values). ``regression``: the target is a number (a
+    regressor's), summarised by its moments and tested for drift like a numeric feature instead of
+    counted as labels.
     """
 
     target: Any = None
@@ -80,6 +82,7 @@ class DataQualitySettings:
     distinct_cap: int = DISTINCT_CAP
     leak_cap: int = LEAK_CAP
     drift_bins: int = DRIFT_BINS
+    regression: bool = False
 
     def check(self) -> None:
         """Raise :class:`AuditInputError` for a setting out of range, naming it and what it must be."""
@@ -102,6 +105,21 @@ class ExactSums(NamedTuple):
     n: int
     sum: int
     squares: int
+
+
+class TargetSummary(NamedTuple):
+    """A numeric (regression) target of a part: its finite values' exact sums, minimum and maximum."""
+
+    sums: ExactSums
+    min: float
+    max: float
+
+    @staticmethod
+    def add(summaries: Sequence[TargetSummary]) -> TargetSummary:
+        """The summary of disjoint row sets together (exact)."""
+        return TargetSummary(ExactSums(sum(s.sums.n for s in summaries), sum(s.sums.sum for s in summaries),
+                                       sum(s.sums.squares for s in summaries)),
+                             min(s.min for s in summaries), max(s.max for s in summaries))
 
 
 class NumericSummary(NamedTuple):
@@ -171,6 +189,7 @@ class DataQualityPart:
     leaked: np.ndarray  # (k, 2) int64: data row, first train row; the smallest rows, at most leak_cap
     categories: dict[Any, dict[str, int]]  # categorical drift: category -> count
     numeric: dict[Any, NumericSummary]  # numeric drift
+    target: TargetSummary | None = None  # a regression target's moments (labels then stay empty)
 
 
 @dataclass(frozen=True)
@@ -213,6 +232,16 @@ class DataQualityPlan:
     def sensitive(self) -> tuple[Any, ...]:
         """The sensitive columns."""
         return self.settings.sensitive
+
+    @property
+    def regression(self) -> bool:
+        """True when the target is a number (moments and drift, not label counts)."""
+        return bool(self.settings.regression and self.settings.target is not None)
+
+    @property
+    def drift_columns(self) -> tuple[Any, ...]:
+        """The columns tested for drift against train: the features, and a regression target."""
+        return self.features + ((self.target,) if self.regression else ())
 
     @property
     def features(self) -> tuple[Any, ...]:
