@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(BIN)/python examples/compas_torch.py --out reports/compas.html
 	$(BIN)/python examples/adult_sklearn.py --out reports/adult.html
 	$(BIN)/python examples/digits_cnn.py --out reports/digits.html
+	$(BIN)/python examples/german_credit_amount.py --out reports/german_amount.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -50,6 +50,9 @@ class CalibrationCheck(Check):
     name = "calibration"
     requires = ("labels", "scores")
     title = "Calibration"
+    task_reasons: ClassVar[dict[str, str]] = {
+        "regression": "calibration compares class probabilities with outcomes; a regressor predicts a number (the "
+                      "uncertainty section checks its prediction intervals' coverage)"}
     uses_weights = True
     metric_patterns = (
         "calibration.ece",

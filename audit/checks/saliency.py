@@ -107,6 +107,9 @@ class SaliencyCheck(Check):
         "images": "saliency maps need image data; tabular models get feature attributions from the explanation check",
     }
     title = "Saliency maps"
+    task_reasons: ClassVar[dict[str, str]] = {
+        "regression": "saliency maps explain an image classifier's class score; this model is a regressor (its "
+                      "tabular attributions are in the explanations section)"}
     metric_patterns: ClassVar[tuple[str, ...]] = (
         *(f"saliency.{m}.{k}" for m in (*METHODS, "random") for k in ("deletion_auc", "insertion_auc")),
         *(f"saliency.{m}.{k}" for m in METHODS for k in ("deletion_gain", "insertion_gain", "randomization_rank_corr")),
