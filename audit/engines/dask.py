@@ -52,6 +52,7 @@ import pandas as pd
 
 from audit.context import AuditOptions
 from audit.data import check_features, string_columns
+from audit.engines._dask_regression import REGRESSION_FULL_DATA, regression_full_part
 from audit.engines._dask_options import DaskAuditArgs
 from audit.errors import AuditInputError, ModelCallError
 from audit.stats import EXACT_LIMIT, PredictionCells, build_cells, merge_cells, stratified_quotas
@@ -191,23 +192,24 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
     ddf, labels, columns, sensitive = _validated_frame(ddf, args)
     adapter = ModelAdapter(model, transform=args.transform, output=args.model_output, device=args.device,
                            task=args.task)
-    if adapter.task == "regression":
-        raise AuditInputError(
-            "a Dask audit of a regression model is not built yet (issue 26: per-partition moments and a Poisson "
-            "bootstrap); audit a sample in memory (ddf.sample(frac=...).compute()) or the whole frame with pandas"
-        )
+    regression = adapter.task == "regression"
     if labels and adapter.feature_names_in is None:  # the model still gets its own column labels, as in memory
         adapter.use_column_labels(labels)
     features = args.features or adapter.feature_names_in or [c for c in columns if c != args.target]
     seed = int(args.seed)
-    full = [c for c in args.checks if c.name in FULL_DATA_CHECKS]
-    rest = [c for c in args.checks if c.name not in FULL_DATA_CHECKS]
+    on_all_rows = REGRESSION_FULL_DATA if regression else FULL_DATA_CHECKS
+    full = [c for c in args.checks if c.name in on_all_rows]
+    rest = [c for c in args.checks if c.name not in on_all_rows]
     n_rows = None if full else checked_rows(ddf, features, adapter)  # else the full-data pass checks each partition
     sample, how = stratified_sample(ddf, sensitive[0] if sensitive else None, sample_rows, seed)
     check_features(sample[features], "data (the sample)", adapter)  # before the model sees it
-    k = adapter.predict_proba(sample[features].iloc[: min(len(sample), 50)]).shape[1]
     parts = []
-    if full:
+    if full and regression:
+        whole, n_rows = regression_full_part(audit_fn, ddf, adapter, args, full, features=features, sensitive=sensitive,
+                                             columns=columns, predict_log=predict_log, score_prefix=SCORE_PREFIX)
+        parts.append(whole)
+    elif full:
+        k = adapter.predict_proba(sample[features].iloc[: min(len(sample), 50)]).shape[1]
         whole, n_rows = _full_data_part(audit_fn, summary_fn, ddf, adapter, args, full, features=features,
                                         sensitive=sensitive, columns=columns, n_classes=k)
         # a prediction log's columns are scores, not features: no proxies, as in memory
@@ -216,7 +218,8 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
             _sample_proxies(whole.sections["fairness"], sample, features, sensitive, seed, how)
         parts.append(whole)
     quality = next((c for c in rest if c.name == "data_quality"), None)
-    if quality is not None and _whole_data_quality(quality, ddf, args, args.target, sensitive, features, parts):
+    if quality is not None and _whole_data_quality(quality, ddf, args, args.target, sensitive, features, parts,
+                                                   regression=regression):
         rest = [c for c in rest if c is not quality]
     if rest:
         parts.append(_sampled_part(audit_fn, model, sample, args, rest, features=features, labels=labels, how=how,
@@ -327,7 +330,7 @@ def _train_log(train: Any, adapter: Any, *, features: list[str], target: str, n_
 
 
 def _whole_data_quality(check: Any, ddf: Any, args: DaskAuditArgs, target: str, sensitive: list[str],
-                        features: list[str], parts: list[Any]) -> bool:
+                        features: list[str], parts: list[Any], *, regression: bool = False) -> bool:
     """Data quality of every row, partition by partition and merged on the workers, as a report part of its own;
     False (the check then runs on the sample) when the training data is not a pandas frame."""
     from audit.engines._dask_quality import dask_data_quality
@@ -339,7 +342,7 @@ def _whole_data_quality(check: Any, ddf: Any, args: DaskAuditArgs, target: str, 
     t0 = time.perf_counter()
     options = AuditOptions(min_group_size=args.min_group_size)
     result = dask_data_quality(ddf, target=target, sensitive=sensitive, features=[f for f in features if f != target],
-                               train_frame=train, **check.settings(options))
+                               train_frame=train, regression=regression, **check.settings(options))
     section = check.section(result, None)
     rows = int(result.overview.loc["data", "rows"])
     train_rows = f" and all {len(train):,} training rows" if train is not None else ""
