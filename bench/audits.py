@@ -6,7 +6,9 @@ Workloads (each in a fresh subprocess, so peak resident memory is the audit's ow
 - ``adult``: the scikit-learn HistGradientBoosting Pipeline of `examples/adult_sklearn.py` on 8,000 rows;
 - ``digits``: the bundled digits CNN on its test images (saliency included);
 - ``synthetic-100k`` / ``synthetic-1m``: 15 numeric columns plus two sensitive columns, a
-  HistGradientBoosting classifier, 100,000 / 1,000,000 rows.
+  HistGradientBoosting classifier, 100,000 / 1,000,000 rows;
+- ``german-amount``: the regressor of `examples/german_credit_amount.py` (German credit's amount);
+- ``regression-1m``: the synthetic 1,000,000 rows with a numeric target and a HistGradientBoosting regressor.
 
 Each row prints the audit's seconds (total and per check, training excluded), peak RSS, and the
 seconds of one bare ``predict_proba`` over the same rows (the unavoidable cost), as a ratio. With
@@ -31,13 +33,13 @@ import sys
 import time
 
 
-WORKLOADS = ("compas", "adult", "digits", "synthetic-100k", "synthetic-1m")
+WORKLOADS = ("compas", "adult", "digits", "synthetic-100k", "synthetic-1m", "german-amount", "regression-1m")
 
 
-def _synthetic(n: int):
+def _synthetic(n: int, regression: bool = False):
     import numpy as np
     import pandas as pd
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(n, 15)), columns=[f"x{i}" for i in range(15)])
@@ -45,9 +47,12 @@ def _synthetic(n: int):
     sex = rng.choice(["f", "m"], size=n)
     logit = X["x0"] - 0.5 * X["x1"] + 0.3 * X["x2"] * X["x3"] + 0.4 * (group == "b")
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    if regression:  # a number: the same signal in units, with noise
+        y = 100.0 + 20.0 * logit + rng.normal(scale=10.0, size=n)
     frame = X.assign(group=group, sex=sex, y=y)
     fit = frame.sample(n=min(n, 50_000), random_state=1)
-    model = HistGradientBoostingClassifier(max_iter=50, random_state=0).fit(fit[list(X.columns)], fit["y"])
+    est = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
+    model = est(max_iter=50, random_state=0).fit(fit[list(X.columns)], fit["y"])
     return model, frame, dict(target="y", sensitive=["group", "sex"], features=list(X.columns))
 
 
@@ -78,6 +83,13 @@ def _workload(name: str):
     if name.startswith("synthetic-"):
         n = {"synthetic-100k": 100_000, "synthetic-1m": 1_000_000}[name]
         return _synthetic(n)
+    if name == "regression-1m":
+        return _synthetic(1_000_000, regression=True)
+    if name == "german-amount":
+        from german_credit_amount import TARGET, train_amount_model
+
+        model, train, test, features, sensitive = train_amount_model(0)
+        return model, test, dict(target=TARGET, sensitive=sensitive, train=train, features=features)
     raise SystemExit(f"unknown workload {name!r}; choose from {WORKLOADS}")
 
 
@@ -93,7 +105,7 @@ def _child(name: str, save_html: bool, device: str) -> None:
                                                                                if c != kw.get("target")]]
     adapter = ModelAdapter(model, transform=kw.get("transform"), device=device)
     t = time.perf_counter()
-    adapter.predict_proba(X)
+    adapter.predict_values(X) if adapter.task == "regression" else adapter.predict_proba(X)
     predict_s = time.perf_counter() - t
     t = time.perf_counter()
     report = audit(model, data, progress=False, seed=0, device=device, **kw)
