@@ -163,3 +163,22 @@ def test_regression_inputs_fail_early_naming_the_fix():
     clf = LogisticRegression().fit(FRAME[["a", "b", "c"]], Y > 50)  # a classifier given the numeric target
     with pytest.raises(AuditInputError, match="pass task='regression'"):
         audit(clf, FRAME.assign(y=Y.round(3)), target="y", checks=["performance"], progress=False)
+
+
+def test_audit_run_takes_a_regression_log_and_a_task(tmp_path):
+    from audit.cli import main
+    from audit.config import ConfigError, build_audit_kwargs, read_config
+
+    FRAME.assign(pred=Y + 0.5).to_csv(tmp_path / "log.csv", index=False)
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text('[model]\nprediction = "pred"\n[data]\npath = "log.csv"\ntarget = "y"\nsensitive = ["g"]\n'
+                   '[audit]\nchecks = ["data_quality"]\n')
+    kw = build_audit_kwargs(read_config(cfg))
+    assert isinstance(kw["model"], StoredPredictions) and kw["model"].prediction == "pred"
+    report = audit(**kw, progress=False)
+    assert report.meta["task"] == "regression" and report.sections["data_quality"].status == "ok"
+    assert main(["run", str(cfg), "--quiet"]) in (0, 1)  # the gate runs to a verdict
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[model]\nprediction = "pred"\ntask = "regresion"\n[data]\npath = "log.csv"\ntarget = "y"\n')
+    with pytest.raises(ConfigError, match="'model.task' must be one of \\['auto', 'classification', 'regression'\\]"):
+        read_config(bad)
