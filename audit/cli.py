@@ -60,6 +60,12 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _serves(cls: Any) -> str:
+    """The tasks a check serves, in words ("binary, multiclass and regression")."""
+    tasks = list(cls.tasks)
+    return tasks[0] if len(tasks) == 1 else ", ".join(tasks[:-1]) + " and " + tasks[-1]
+
+
 def metric_reference_markdown() -> str:
     """Every check's metric patterns, docs and starter thresholds as Markdown (``docs/metrics.md``)."""
     from audit._api import starter_policy
@@ -76,7 +82,8 @@ def metric_reference_markdown() -> str:
         "",
     ]
     for cls in REGISTRY.values():
-        lines += [f"## `{cls.name}`: {cls.title}", "", "| metric | meaning | starter threshold |", "| --- | --- | --- |"]
+        lines += [f"## `{cls.name}`: {cls.title}", "", f"Serves {_serves(cls)} models.", "",
+                  "| metric | meaning | starter threshold |", "| --- | --- | --- |"]
         for pat in cls.metric_patterns:
             th = defaults.get(pat)
             start = f"{th.describe()} ({th.severity})" if th else ""
@@ -97,7 +104,7 @@ def _cmd_checks(markdown: bool = False) -> int:
         return EXIT_PASS
     defaults = starter_policy().thresholds
     for cls in REGISTRY.values():
-        print(f"{cls.name}: {cls.title}")
+        print(f"{cls.name}: {cls.title} (serves {_serves(cls)} models)")
         for pat in cls.metric_patterns:
             doc = cls.metric_docs.get(pat, "")
             th = defaults.get(pat)
