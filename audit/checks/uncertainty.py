@@ -192,6 +192,10 @@ class UncertaintyCheck(Check):
             notes.append(f"Group sizes and min_group_size count rows of the measuring half; coverage gaps follow the gap "
                          f"rule (bias-corrected, an interval that bounds every pairwise contrast, {self.n_boot:,} "
                          "permutations for the test of 'no gap').")
+            lacking = [str(c) for c, g in r.gaps.iterrows() if pd.isna(g["gap"])]
+            if lacking:
+                notes.append(f"{', '.join(lacking)}: fewer than two groups with min_group_size rows in the measuring "
+                             "half; no coverage gap.")
         if self.level != DEFAULT_LEVEL:
             notes.append(f"The starter threshold on uncertainty.coverage ({DEFAULT_LEVEL - 0.05:g}) is written for level "
                          f"{DEFAULT_LEVEL:g}; with level={self.level:g} set your own in the policy.")

@@ -108,6 +108,9 @@ def test_classifiers_are_skipped_with_a_pointer_to_calibration_and_bad_settings_
     r = audit(lambda X: X["x"].to_numpy(), reg, target="y", features=["x"], task="regression",
               checks=[UncertaintyCheck(level=1.5)], progress=False)
     assert r.sections["uncertainty"].status == "error" and "level=" in r.sections["uncertainty"].reason
-    r = audit(lambda X: X["x"].to_numpy(), reg, target="y", features=["x"], task="regression",
-              checks=[UncertaintyCheck(level=0.8)], progress=False)
-    assert any("written for level 0.9" in n for n in r.sections["uncertainty"].notes)
+    r = audit(lambda X: X["x"].to_numpy(), reg.assign(g="one"), target="y", features=["x"], sensitive=["g"],
+              task="regression", checks=[UncertaintyCheck(level=0.8)], progress=False)
+    s = r.sections["uncertainty"]
+    assert any("written for level 0.9" in n for n in s.notes)
+    assert any(n.startswith("g: fewer than two groups") for n in s.notes)
+    assert not [m for m in s.metrics if m.name.endswith("coverage_gap")]
