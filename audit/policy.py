@@ -48,11 +48,12 @@ def exceeds(x: float, limit: float, *others: float) -> bool:
 
 
 # ----------------------------------------------------------------------------- gaps between groups
-#: metrics that are gaps between groups: fairness disparities and per-metric differences / ratios, the
-#: ECE gap and the robust-accuracy gap. Their value is bias-corrected and their interval covers a gap of 0
-#: (audit.stats._gaps), so the interval rule below is what makes a gap gate fail only on evidence; gap_rule
-#: says so in the finding.
-GAP_METRIC_PATTERNS = ("fairness.*_difference", "fairness.*_ratio", "calibration.*.ece_gap", "robustness.*group_gap@*")
+#: metrics that are gaps between groups: fairness disparities and per-metric differences / ratios, a regressor's
+#: gaps (``fairness.*_gap``) and distributional parity (``fairness.*ks_parity``), the ECE gap, the robust-accuracy
+#: gap and the conformal coverage gap. Their interval covers a gap of 0 (audit.stats._gaps), so the interval rule
+#: below is what makes a gap gate fail only on evidence; gap_rule says so in the finding.
+GAP_METRIC_PATTERNS = ("fairness.*_difference", "fairness.*_ratio", "fairness.*_gap", "fairness.*ks_parity",
+                       "calibration.*.ece_gap", "robustness.*group_gap@*", "uncertainty.*coverage_gap")
 
 
 def is_gap(name: str) -> bool:

@@ -17,12 +17,14 @@ from audit.checks.overfitting import OverfittingCheck
 from audit.checks.performance import PerformanceCheck
 from audit.checks.robustness import RobustnessCheck
 from audit.checks.saliency import SaliencyCheck
+from audit.checks.uncertainty import UncertaintyCheck
 
 REGISTRY: dict[str, type[Check]] = {
     cls.name: cls
     for cls in (
         PerformanceCheck,
         FairnessCheck,
+        UncertaintyCheck,
         ExplainCheck,
         DataQualityCheck,
         OverfittingCheck,
@@ -64,6 +66,7 @@ __all__ = [
     "PerformanceCheck",
     "RobustnessCheck",
     "SaliencyCheck",
+    "UncertaintyCheck",
     "pattern_regex",
     "starter_thresholds",
 ]

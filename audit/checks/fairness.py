@@ -18,6 +18,9 @@ What is computed
   an interval that bounds every pairwise contrast at once and a permutation p-value for "no gap"
   (:mod:`audit.stats._gaps`). The policy fails a gap only when the interval's lower end is
   above the threshold (:func:`audit.policy.gap_rule`).
+- Regressors: per-group mean prediction, MAE, RMSE, R^2 and mean residual, their gaps under the same gap rule,
+  the worst group's loss and distributional parity of predictions (KS), per column, for the intersection and
+  worst over columns (:mod:`audit.checks._fairness_regression`, which says which numbers have starter thresholds).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from audit.checks import _fairness_regression as regression
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.errors import AuditInputError
@@ -36,14 +40,15 @@ from audit.fairness import (
     INTERSECTION,
     FairnessAssessment,
     ProxyResult,
+    RegressionFairness,
     assess_fairness,
     findings_table,
     proxy_auc,
 )
 from audit.plots.fairness import disparity_bars, group_bars, heat_map
+from audit.section import DeferredFigures, Metric, Section, metric_part, metric_parts
 from audit.stats import GapEvidence, family_confidence, worst_of
 from audit.text import short_label
-from audit.section import DeferredFigures, Metric, Section, metric_part, metric_parts
 
 #: multiclass models: one-vs-rest assessments for at most this many classes (the most frequent)
 MAX_CLASSES = 20
@@ -53,10 +58,13 @@ GAP_METRICS = ("selection_rate", "accuracy", "true_positive_rate", "false_positi
 
 @dataclass
 class FairnessSection(Section):
-    """The fairness section plus typed results (one :class:`FairnessAssessment` per positive class)."""
+    """The fairness section plus typed results (one :class:`FairnessAssessment` per positive class; a regressor's
+    :class:`RegressionFairness` per sensitive column, and for their intersection)."""
 
     assessments: dict[str, FairnessAssessment] | None = None
     proxies: ProxyResult | None = None
+    regression: RegressionFairness | None = None
+    regression_intersection: RegressionFairness | None = None
 
 
 def metric_key(name: str) -> str:
@@ -75,7 +83,7 @@ def _patterns() -> tuple[str, ...]:
     top = tuple(f"fairness.{d}" for d in DISPARITIES)
     per = tuple(f"fairness.<column>.{d}" for d in DISPARITIES)
     gaps = tuple(f"fairness.<column>.{m}_{k}" for m in GAP_METRICS for k in ("difference", "ratio"))
-    return top + per + gaps + ("fairness.<column>.proxy_auc",)
+    return top + per + gaps + ("fairness.<column>.proxy_auc",) + regression.PATTERNS
 
 
 _DISPARITY_DOCS = {
@@ -168,6 +176,7 @@ class FairnessCheck(Check):
 
     name = "fairness"
     requires = ("labels", "sensitive")
+    tasks = ("binary", "multiclass", "regression")
     title = "Fairness"
     uses_weights = True
     metric_patterns: ClassVar[tuple[str, ...]] = _patterns()
@@ -179,12 +188,14 @@ class FairnessCheck(Check):
         **{f"fairness.<column>.{m}_difference": f"max - min {m.replace('_', ' ')} over the column's groups" for m in GAP_METRICS},
         **{f"fairness.<column>.{m}_ratio": f"min / max {m.replace('_', ' ')} over the column's groups" for m in GAP_METRICS},
         "fairness.<column>.proxy_auc": "cross-validated ROC AUC of predicting the column from the other features (0.5: no proxy)",
+        **regression.DOCS,
     }
     default_policy: ClassVar[dict[str, dict[str, Any]]] = {
         "fairness.demographic_parity_difference": {"max": 0.1, "severity": "fail"},
         "fairness.equalized_odds_difference": {"max": 0.1, "severity": "fail"},
         "fairness.demographic_parity_ratio": {"min": 0.8, "severity": "warn"},
         "fairness.*.proxy_auc": {"max": 0.8, "severity": "warn"},
+        **regression.POLICY,
     }
 
     def __init__(
@@ -232,6 +243,8 @@ class FairnessCheck(Check):
         if INTERSECTION in names:
             raise AuditInputError(f"a sensitive column is named {INTERSECTION!r}, which is reserved; rename it")
         min_size = int(ctx.options.resolve(self.min_group_size, "min_group_size"))
+        if ctx.is_regression:
+            return self._run_regression(ctx, names, min_size)
         favorable = bool(ctx.options.resolve(self.positive_is_favorable, "positive_is_favorable"))
         tasks = self._tasks(ctx)
         views = self._views(names)
@@ -283,6 +296,22 @@ class FairnessCheck(Check):
             check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables, figures=figures,
             notes=notes, assessments=results, proxies=proxies,
         )
+
+    def _run_regression(self, ctx: AuditContext, names: list[str], min_size: int) -> Section:
+        """A regressor's section (:func:`audit.checks._fairness_regression.regression_parts`) plus proxy detection,
+        which does not depend on the task."""
+        rng = ctx.rng(self.name)
+        parts = regression.regression_parts(ctx, names, n_boot=self.n_boot, confidence=self.confidence,
+                                            min_group_size=min_size, rng=rng)
+        if self.include_small_groups:
+            parts.notes.append("include_small_groups applies to classifiers; a regressor's gaps compare groups with "
+                               "min_group_size rows (lower min_group_size to include smaller ones).")
+        proxies = self._proxies(ctx, names, rng, parts.notes)
+        if proxies is not None:
+            add_proxies(proxies, names, tables=parts.tables, metrics=parts.metrics, notes=parts.notes)
+        return FairnessSection(check=self.name, title=self.title, summary=parts.summary, metrics=parts.metrics,
+                               tables=parts.tables, figures=parts.figures, notes=parts.notes, proxies=proxies,
+                               regression=parts.result, regression_intersection=parts.intersection)
 
     @staticmethod
     def _stack(frames: dict[str, pd.DataFrame], multiclass: bool) -> pd.DataFrame:

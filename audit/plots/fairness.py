@@ -50,10 +50,13 @@ def _err(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     return np.vstack([lo, hi])
 
 
-def group_bars(tables: dict[str, pd.DataFrame], confidence: float) -> list[Figure]:
-    """One figure for every sensitive column: a panel per metric in :data:`BAR_METRICS`, a bar per group with its
-    interval, the columns' groups stacked one under the other; small groups grey. At most
-    :data:`MAX_GROUPS_DRAWN` groups (the largest) per column, labels shortened.
+def group_bars(tables: dict[str, pd.DataFrame], confidence: float, metrics: tuple[str, ...] = BAR_METRICS, *,
+               rates: bool = True, interval: str = "bootstrap") -> list[Figure]:
+    """One figure for every sensitive column: a panel per metric in ``metrics`` (:data:`BAR_METRICS`), a bar per group
+    with its interval, the columns' groups stacked one under the other; small groups grey. At most
+    :data:`MAX_GROUPS_DRAWN` groups (the largest) per column, labels shortened. ``rates``: the metrics are rates
+    (axes from 0 to 1); a regressor's metrics (mean prediction, MAE) are in the target's units. ``interval`` names
+    the intervals in the caption.
 
     This was one three-panel figure per column: the panels of a column repeated the axes and ticks of the
     others, so one set of panels now holds them all (the values are in the 'Groups by <column>' tables).
@@ -69,17 +72,19 @@ def group_bars(tables: dict[str, pd.DataFrame], confidence: float) -> list[Figur
     names = ", ".join(short_label(f) for f in tables)
     h = max(1.6, 0.28 * len(labels) + 0.9)
     pct = f"{confidence:.0%}"
+    said = [m.replace("_", " ") for m in metrics]
+    words = said[0] if len(said) == 1 else ", ".join(said[:-1]) + " and " + said[-1]
     with figure(
         f"Group metrics by {names}",
-        f"bars of selection rate, true positive rate and false positive rate for each group of {names} with {pct} intervals",
+        f"bars of {words} for each group of {names} with {pct} intervals",
         size=(7.2, h),
-        caption=f"Bars: value per group; lines: {pct} bootstrap interval; grey: fewer rows than the minimum group size. "
+        caption=f"Bars: value per group; lines: {pct} {interval} interval; grey: fewer rows than the minimum group size. "
         f"The values are in {_tables_named(['Groups by ' + str(f) for f in tables])}.{capped}",
     ) as (fig, out):
-        axes = fig.subplots(1, len(BAR_METRICS), sharey=True)
+        axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True))
         pos = np.arange(len(labels))
         colors = np.where(small, "#bbbbbb", "#4c78a8")
-        for ax, m in zip(axes, BAR_METRICS):
+        for ax, m in zip(axes, metrics):
             v = np.concatenate([t[m].to_numpy(dtype=float) for _, t in shown])
             low = np.concatenate([t[f"{m}_low"].to_numpy(dtype=float) for _, t in shown])
             high = np.concatenate([t[f"{m}_high"].to_numpy(dtype=float) for _, t in shown])
@@ -87,7 +92,8 @@ def group_bars(tables: dict[str, pd.DataFrame], confidence: float) -> list[Figur
             for y in ends:
                 ax.axhline(y, color="#999999", lw=0.6)
             ax.set_title(m.replace("_", " "), fontsize=9)
-            ax.set_xlim(0, 1)
+            if rates:
+                ax.set_xlim(0, 1)
         axes[0].set_yticks(pos, labels)
         axes[0].invert_yaxis()  # shared: inverting each panel would flip it back and forth
     return out

@@ -30,6 +30,7 @@ SMALL: dict[str, dict] = {
     "calibration": {"n_boot": 50},
     "saliency": {"n_eval": 8, "steps": 4, "max_images": 4, "randomize_layers": 1},
     "robustness": {"eps": (0.1,), "steps": 3, "n_boot": 50, "n_examples": 2},
+    "uncertainty": {"n_boot": 50},
 }
 
 
@@ -80,10 +81,17 @@ def contexts() -> dict[str, AuditContext]:
                                      data=load_data(df, target="y", features=feats)),
         "prediction log": AuditContext(model=ModelAdapter(StoredPredictions(score="p")),
                                        data=load_data(stored, target="y", sensitive=["g"], features=["x1", "x2", "p"])),
+        # a regressor on the same features (the target is a number): the checks that serve only regression run here
+        "regression": AuditContext(model=ModelAdapter(lambda X: X["x1"].to_numpy() + 0.5 * X["x2"].to_numpy(),
+                                                      task="regression"),
+                                   data=load_data(df.assign(y=df["x1"] + 0.5 * df["x2"] + 0.3 * df["y"]), target="y",
+                                                  sensitive=["g"], features=feats)),
     }
 
 
 def _runs_on(cls: type[Check]) -> str:
+    if "binary" not in cls.tasks:
+        return "regression"
     return "image" if "images" in cls.requires else "tabular"
 
 

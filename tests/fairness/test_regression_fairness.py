@@ -45,10 +45,52 @@ def test_distributional_parity_equals_scipy_ks(unequal):
     y, p, s = unequal
     r = regression_fairness(y, p, s, n_boot=0, n_perm=200)
     a, b = p[s["g"] == "a"], p[s["g"] == "b"]
-    # one group's CDF against the pooled CDF is n_other / n times the two-sample KS distance
-    d = ks_2samp(a, b).statistic * max(len(a), len(b)) / len(p)
     row = r.gaps.loc[("g", "prediction_ks")]
-    assert row["plug_in"] == pytest.approx(d, rel=1e-12) and row["p_value"] < 0.01
+    assert row["plug_in"] == pytest.approx(ks_2samp(a, b).statistic, rel=1e-12) and row["p_value"] < 0.01
+    assert (row["max_group"], row["min_group"]) == ("b", "a")  # b's predictions are shifted up
+
+
+def test_distributional_parity_of_three_groups_is_the_largest_pairwise_ks():
+    """A brute-force loop over the pairs with scipy; the DKW interval holds the plug-in and reaches 0 for equal
+    groups (the permutation test sees no gap)."""
+    rng = np.random.default_rng(5)
+    n = 1500
+    g = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
+    p = rng.normal(size=n) + np.where(g == "c", 0.4, 0.0)
+    r = regression_fairness(p, p, pd.DataFrame({"g": g}), n_boot=100)
+    pairs = {(i, j): ks_2samp(p[g == i], p[g == j]).statistic for i in "abc" for j in "abc" if i < j}
+    row = r.gaps.loc[("g", "prediction_ks")]
+    assert row["plug_in"] == pytest.approx(max(pairs.values()), rel=1e-12)
+    assert {row["max_group"], row["min_group"]} == set(max(pairs, key=pairs.get)) and row["max_group"] == "c"
+    counts = pd.Series(g).value_counts()
+    eps = np.sqrt(np.log(2 * 3 / 0.05) / (2 * counts))  # DKW (Massart) band of each group at 0.05 / 3
+    assert row["low"] == pytest.approx(row["plug_in"] - eps[row["max_group"]] - eps[row["min_group"]], rel=1e-12)
+    assert row["high"] == pytest.approx(row["plug_in"] + eps.nlargest(2).sum(), rel=1e-12)
+    same = regression_fairness(p, rng.normal(size=n), pd.DataFrame({"g": g}), n_boot=100).gaps.loc[("g", "prediction_ks")]
+    assert same["p_value"] > 0.05 and same["low"] == 0.0
+
+
+def test_weighted_values_equal_fairlearn_and_relative_mae_matches_the_bootstrap(unequal):
+    fl = pytest.importorskip("fairlearn.metrics")
+    y, p, s = unequal
+    w = np.random.default_rng(3).uniform(0.2, 3.0, len(y))
+    r = regression_fairness(y, p, s, sample_weight=w, n_boot=100)
+    mf = fl.MetricFrame(metrics={"mae": mean_absolute_error}, y_true=y, y_pred=p, sensitive_features=s["g"],
+                        sample_params={"mae": {"sample_weight": w}})
+    np.testing.assert_allclose(r.groups["g"]["mae"], mf.by_group.loc[r.groups["g"].index, "mae"], rtol=1e-12)
+    row = r.gaps.loc[("g", "worst_group_relative_mae")]
+    assert row["plug_in"] == pytest.approx(mf.group_max()["mae"] / mf.overall["mae"], rel=1e-12)
+    # the delta-method standard error of MAE_b / MAE against a row bootstrap of the same ratio (2,000 resamples)
+    rng = np.random.default_rng(8)
+    b = (s["g"] == "b").to_numpy()
+    a = np.abs(y - p)
+    boot = []
+    for _ in range(2000):
+        i = rng.integers(0, len(y), len(y))
+        boot.append(np.average(a[i][b[i]], weights=w[i][b[i]]) / np.average(a[i], weights=w[i]))
+    z = (row["high"] - row["plug_in"]) / np.std(boot)
+    assert 1.9 < z < 2.5  # the Bonferroni z for two groups, 2.24, up to the bootstrap's noise
+    assert r.overall.loc["worst_group_relative_mae", "column"] == "g" and r.overall.loc["mae", "columns"] == 1
 
 
 def test_equal_groups_show_no_gap():
