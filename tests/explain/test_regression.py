@@ -147,3 +147,22 @@ def test_lime_regression_mode_equals_lime_itself():
         assert res.intercept.loc[r] == pytest.approx(exp.intercept[1], rel=1e-12)
         assert res.score.loc[r] == pytest.approx(exp.score, rel=1e-12)
         assert res.local_prediction.loc[r] == pytest.approx(float(np.ravel(exp.local_pred)[0]), rel=1e-12)
+
+
+def test_interventional_tree_explainer_of_a_regressor_is_exact_for_its_background(brute_force):
+    """Over the exact budget with native TreeSHAP off, shap's interventional TreeExplainer explains the raw output,
+    which for a squared-error forest is the prediction: equal to the brute-force game on the same background. A log
+    link (Poisson) does not add up to the prediction, so permutation sampling takes over and says why."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    model = RandomForestRegressor(n_estimators=5, max_depth=4, random_state=0).fit(X, Y)
+    x, bg = X.iloc[:5], X.iloc[50:90]
+    res = shap_values(model, x, background=bg, n_background=40, exact_budget=1e3, native_tree=False)
+    assert (res.explainer, res.output) == ("tree_interventional", "value")
+    ref = brute_force(lambda z: model.predict(pd.DataFrame(z, columns=X.columns))[:, None], x.to_numpy(), bg.to_numpy())
+    # shap's tree code sums in float32: 1e-6 absolute on values of order 1 is that rounding
+    np.testing.assert_allclose(res.for_class(0).to_numpy(), ref[:, :, 0], rtol=1e-5, atol=1e-6)
+    xgb = pytest.importorskip("xgboost")
+    poisson = xgb.XGBRegressor(n_estimators=8, max_depth=3, objective="count:poisson").fit(X, np.exp(Y / 20))
+    res = shap_values(poisson, x, background=bg, n_background=40, exact_budget=1e3, native_tree=False)
+    assert res.explainer == "permutation" and any("did not match the model's predictions" in n for n in res.notes)
