@@ -11,6 +11,7 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error
 
 from audit import audit
 from audit.checks.robustness import RobustnessCheck
+from audit.fairness import regression_fairness
 from audit.model import ModelAdapter
 from audit.robustness import (
     regression_attack,
@@ -154,6 +155,16 @@ def test_group_errors_equal_scikit_learn_per_group():
     assert row["worst_group"] == "b" and row["low"] > 0 and row["p_value"] < 0.05  # b's noise is 10x a's
     gap, low, high = res.max_gap("random_search.linf@0.2", "mae")
     assert low <= gap <= high
+    # the fairness check's rule for a regressor's error gaps, on the adversarial predictions: the same estimate and,
+    # up to Monte Carlo error of the 2,000 normal draws each takes, the same interval
+    big = regression_group_robustness(curve.results, pd.DataFrame({"g": g}), n_boot=2000, seed=1)
+    fair = regression_fairness(y, pred, pd.DataFrame({"g": g}), n_boot=2000, seed=5).gaps
+    for m in ("mae", "rmse"):
+        ours = big.gaps[big.gaps["metric"] == m].iloc[0]
+        assert ours["plug_in"] == pytest.approx(fair.loc[("g", m), "plug_in"], rel=1e-12)
+        assert ours["worst_group"] == fair.loc[("g", m), "max_group"]
+        for f in ("gap", "low", "high"):
+            assert ours[f] == pytest.approx(fair.loc[("g", m), f], rel=0.05)
 
 
 def test_check_reports_robust_errors_of_a_torch_regressor_per_group(mlp_regressor, regression_data):
