@@ -361,12 +361,13 @@ class AuditContext:
     def space(self) -> ModelSpace:
         """The numeric feature space explanations and black-box attacks share (tabular data); built once.
 
-        Category levels come from ``data`` and ``train`` together, so every row of either encodes.
+        Category levels come from ``data`` and ``train`` together, so every row of either encodes. It returns class
+        probabilities for a classifier and the predicted value for a regressor.
         """
         X = self.data.X
         extra = [self.train.X] if self.train is not None else []
         # the codec's own rule for categorical columns (non-numeric or boolean) is the one data.categorical uses
-        return build_space(self.model, X, extra, output="proba")
+        return build_space(self.model, X, extra)  # the task's output: probabilities, or a regressor's value
 
     def fingerprint(self) -> str:
         """Short hash of the data and seed, shown in the report to identify a run."""

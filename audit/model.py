@@ -143,8 +143,9 @@ class ModelAdapter:
 
     @property
     def has_scores(self) -> bool:
-        """False for a model that returns hard labels only."""
-        return self.backend.has_scores
+        """False for a classifier that returns hard labels only; True for a regressor (its predicted values are
+        numbers, whichever method gives them)."""
+        return self.task == "regression" or self.backend.has_scores
 
     @property
     def classes(self) -> np.ndarray | None:

@@ -32,7 +32,8 @@ from audit.model import ModelAdapter
 
 log = logging.getLogger(__name__)
 
-OutputSpace = Literal["proba", "logit"]
+#: what a space returns per row: class probabilities or logits (classifiers), or the predicted value (regressors)
+OutputSpace = Literal["proba", "logit", "value"]
 
 
 def _is_categorical(s: pd.Series) -> bool:
@@ -112,7 +113,9 @@ class ModelSpace:
     kind : {"torch", "frame", "array"}
         "torch": a differentiable forward on tensors; "frame": codes decoded into a DataFrame;
         "array": a numeric model input passed to the model as an array.
-    output : {"proba", "logit"}
+    output : {"proba", "logit", "value"}
+        "value" for a regressor: one column, its predicted value (:meth:`ModelAdapter.predict_values`) in the
+        target's units.
     in_data_columns : bool
         True when ``groups``' keys are columns of the data (False: model inputs a transform made
         that could not be traced back to columns).
@@ -191,6 +194,8 @@ class ModelSpace:
         return max(1, (1 << 22) // k)
 
     def _numpy_call(self, Zn: np.ndarray) -> np.ndarray:
+        if self.output == "value":
+            return self._values_call(Zn)
         if self.codec is not None:
             p = self.adapter.predict_proba(self.codec.decode(Zn), what="explanation samples")
         else:  # already model input: the backend, not the transform, takes it
@@ -200,13 +205,23 @@ class ModelSpace:
             p = p[:, list(self.columns)]
         return np.log(np.clip(p, 1e-12, 1.0)) if self.output == "logit" else p
 
+    def _values_call(self, Zn: np.ndarray) -> np.ndarray:
+        """A regressor's predicted values for rows of ``Zn``, as one column ``(m, 1)``."""
+        if self.codec is not None:
+            v = self.adapter.predict_values(self.codec.decode(Zn), what="explanation samples")
+        else:  # already model input: the backend, not the transform, takes it
+            v = self.adapter.backend.predict_values(Zn.reshape(Zn.shape[0], *self.input_shape) if self.input_shape else Zn)
+            v = self.adapter.checked_values(v, Zn.shape[0])
+        return v[:, None]
+
     def numpy_fn(self, Z: np.ndarray) -> np.ndarray:
         """Same as calling the space, numpy in and out (for shap's model-agnostic explainers and lime)."""
         return self(torch.as_tensor(np.asarray(Z, dtype=np.float64))).numpy()
 
 
 class _OutputModule(torch.nn.Module):
-    """``(m, d)`` -> probabilities (``nn.Softmax``, which shap's DeepExplainer knows) or logits."""
+    """``(m, d)`` -> probabilities (``nn.Softmax``, which shap's DeepExplainer knows), logits, or a regressor's
+    predicted value as one column."""
 
     def __init__(self, adapter: ModelAdapter, input_shape: tuple[int, ...], output: OutputSpace,
                  columns: tuple[int, ...] | None = None) -> None:
@@ -215,10 +230,13 @@ class _OutputModule(torch.nn.Module):
         self._adapter = adapter
         self._shape = input_shape
         self.softmax = torch.nn.Softmax(dim=1) if output == "proba" else None
+        self._value = output == "value"
         self._columns = list(columns) if columns is not None else None
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = z.reshape(z.shape[0], *self._shape) if self._shape else z
+        if self._value:
+            return self._adapter.values(x)[:, None]
         out = self._adapter.logits(x)
         out = self.softmax(out) if self.softmax is not None else out  # over every class, then the explained ones
         return out[:, self._columns] if self._columns is not None else out
@@ -229,12 +247,23 @@ def build_space(
     X: Any,
     extra: Sequence[Any] = (),
     *,
-    output: OutputSpace = "proba",
+    output: OutputSpace | None = None,
     categorical: Sequence[str] | None = None,
 ) -> ModelSpace:
-    """The :class:`ModelSpace` for ``adapter`` fed data like ``X`` (``extra``: background data, for category levels)."""
-    if output not in ("proba", "logit"):
-        raise AuditInputError(f"output must be 'proba' or 'logit', got {output!r}")
+    """The :class:`ModelSpace` for ``adapter`` fed data like ``X`` (``extra``: background data, for category levels).
+
+    ``output`` defaults to ``"proba"`` for a classifier and ``"value"`` (its predicted value) for a regressor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LinearRegression
+    >>> X = np.arange(8.0).reshape(4, 2)
+    >>> space = build_space(ModelAdapter(LinearRegression().fit(X, X @ [1.0, 2.0])), X)
+    >>> space.output, space.numpy_fn(X[:2]).round(6).tolist()
+    ('value', [[2.0], [8.0]])
+    """
+    output = check_output(adapter, output)
     transform = adapter.transform
     kind: Literal["torch", "array"] = "torch" if adapter.differentiable else "array"
     if isinstance(X, pd.DataFrame) and transform is not None:
@@ -266,6 +295,20 @@ def build_space(
     names = _flat_names(shape)
     return ModelSpace(adapter, names, {n: [i] for i, n in enumerate(names)}, "array", output, shape,
                       in_data_columns=False)
+
+
+def check_output(adapter: ModelAdapter, output: str | None) -> OutputSpace:
+    """The output a space of ``adapter`` explains: ``output``, or the task's default (None: "proba" for a classifier,
+    "value" for a regressor); an error when it does not fit the task."""
+    regression = adapter.task == "regression"
+    if output is None:
+        return "value" if regression else "proba"
+    if regression and output != "value":
+        raise AuditInputError(f"output={output!r} but the model is a regressor: its output is the predicted value "
+                              "(output='value', the default for regressors)")
+    if not regression and output not in ("proba", "logit"):
+        raise AuditInputError(f"output must be 'proba' or 'logit' for a classifier, got {output!r}")
+    return output  # type: ignore[return-value]
 
 
 def _flat_names(shape: tuple[int, ...]) -> list[str]:

@@ -145,7 +145,7 @@ class XGBoostBackend(_BoosterBackend):
     def tree_shap(self, X: Any) -> Any:
         from audit.backends._treeshap import xgboost_tree_shap
 
-        return xgboost_tree_shap(self.model, X, self._n_classes())
+        return xgboost_tree_shap(self.model, X, 0 if self.task == "regression" else self._n_classes())
 
     def _n_classes(self) -> int:
         if self.classes is not None:
@@ -205,6 +205,8 @@ class LightGBMBackend(_BoosterBackend):
     def tree_shap(self, X: Any) -> Any:
         from audit.backends._treeshap import lightgbm_tree_shap
 
+        if self.task == "regression":
+            return lightgbm_tree_shap(self.model, X, 0)
         k = len(self.classes) if self.classes is not None else max(2, int(self.model.num_model_per_iteration()))
         return lightgbm_tree_shap(self.model, X, k)
 
@@ -263,7 +265,7 @@ class CatBoostBackend(EstimatorBackend):
 
         if isinstance(X, pd.DataFrame):
             X = self._strings_for_categories(X)
-        k = len(self.classes) if self.classes is not None else 2
+        k = 0 if self.task == "regression" else (len(self.classes) if self.classes is not None else 2)
         return catboost_tree_shap(self.model, X, k, list(self.model.get_cat_feature_indices()))
 
     def _strings_for_categories(self, X: pd.DataFrame) -> pd.DataFrame:

@@ -146,8 +146,10 @@ class EstimatorBackend(ModelBackend):
 
     @property
     def tree_ensemble(self) -> bool:
+        """A scikit-learn tree or tree ensemble: a classifier scored by ``predict_proba``, or a regressor."""
         mod = type(self.model).__module__
-        return mod.startswith(("sklearn.ensemble", "sklearn.tree")) and self.method == "predict_proba"
+        return mod.startswith(("sklearn.ensemble", "sklearn.tree")) and (
+            self.method == "predict_proba" or self.task == "regression")
 
     def tree_shap(self, X: Any) -> Any:
         if not self.tree_ensemble or (isinstance(X, pd.DataFrame) and not all(
@@ -155,7 +157,8 @@ class EstimatorBackend(ModelBackend):
             return None
         from audit.backends._treeshap import sklearn_tree_shap
 
-        return sklearn_tree_shap(self.model, X, len(self.classes) if self.classes is not None else 2)
+        k = 0 if self.task == "regression" else (len(self.classes) if self.classes is not None else 2)
+        return sklearn_tree_shap(self.model, X, k)
 
     @property
     def n_features(self) -> int | None:

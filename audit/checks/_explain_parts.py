@@ -11,6 +11,7 @@ import pandas as pd
 from audit.context import AuditContext
 from audit.explain import EXACT_EXPLAINERS, ShapResult
 from audit.plots.explain import ROWS_TABLE
+from audit.section import Metric
 
 #: mean SHAP-LIME Spearman rank agreement below which the report warns (a note, and a warn finding in the
 #: starter policy): at 0.5 the two rankings share only about a quarter of their variance
@@ -33,7 +34,7 @@ def explain_tables(ctx: AuditContext, res: ShapResult, glob: Any, lime: Any, cho
         tables[f"Mean |SHAP| by {s}"] = t.rename(columns={g: f"{g} (n={sizes[g]})" for g in t.columns})
     if len(glob.proxies):
         tables["Proxies of sensitive columns"] = glob.proxies
-    tables["Explained rows"] = _explained_rows(ctx, lime, chosen, agree)
+    tables["Explained rows"] = (_regression_rows if ctx.is_regression else _explained_rows)(ctx, lime, chosen, agree)
     tables[ROWS_TABLE] = _top_columns(lime, chosen, shap_chosen, X)
     tables["SHAP computation"] = _computation(res)
     return tables
@@ -81,7 +82,8 @@ def _top_columns(lime: Any, chosen: list[tuple[int, str]], shap_chosen: pd.DataF
 def _computation(res: ShapResult) -> pd.DataFrame:
     """How the SHAP values were computed: explainer, rows, model rows, additivity, errors, exact check, time."""
     return pd.DataFrame({"value": {
-        "explainer": res.explainer, "output explained": res.output, "rows explained": len(res.model_output),
+        "explainer": res.explainer, "rows explained": len(res.model_output),
+        "output explained": "value (the prediction, in target units)" if res.output == "value" else res.output,
         "background rows": res.n_background, "model rows evaluated": res.model_rows,
         "additivity error": f"{res.additivity_error:.2e}",
         "largest standard error": _largest_se(res),
@@ -134,3 +136,64 @@ def disagreement_note(agreement: float, res: ShapResult, lime_r2: pd.Series) -> 
                        "'SHAP computation'); where that is small next to the values, trust them over LIME.")
     return text + (f"The SHAP values here are a {res.explainer} approximation with no error estimate: recompute them with "
                    "explainer='exact' or 'permutation' before trusting either ranking.")
+
+
+# ------------------------------------------------------------------ regressors
+#: the note every regression section gets: what the numbers are in
+REGRESSION_UNITS_NOTE = (
+    "The model is a regressor: its output is the predicted {target}, so SHAP values, base values and LIME weights "
+    "are in the target's units (a SHAP value of 2 moves the prediction by 2). Attribution shares, the SHAP-LIME rank "
+    "agreement and explain.relative_additivity_error (the additivity error over the predictions' standard "
+    "deviation) are unitless."
+)
+
+
+def typical_rows(sensitive: pd.DataFrame, score: np.ndarray) -> list[tuple[int, str]]:
+    """One typical row per sensitive group (the row whose ``score`` is nearest the group's median), round robin over
+    the columns, largest groups first."""
+    per_col = []
+    for s in sensitive.columns:
+        g = sensitive[s].astype(str).to_numpy()
+        items = []
+        for level in pd.Series(g).value_counts().index.tolist():
+            idx = np.flatnonzero(g == level)
+            med = np.median(score[idx])
+            items.append((int(idx[np.argmin(np.abs(score[idx] - med))]), f"typical {s}={level}"))
+        per_col.append(items)
+    out = []
+    for k in range(max((len(items) for items in per_col), default=0)):
+        out += [items[k] for items in per_col if k < len(items)]
+    return out
+
+
+def regression_extremes(ctx: AuditContext) -> list[tuple[int, str]]:
+    """A regressor's first rows to explain: its largest error (with a target), its highest and lowest prediction."""
+    pred = ctx.prediction
+    chosen = []
+    if ctx.y is not None:
+        chosen.append((int(np.argmax(np.abs(ctx.y - pred))), "largest error"))
+    return chosen + [(int(np.argmax(pred)), "highest prediction"), (int(np.argmin(pred)), "lowest prediction")]
+
+
+def _regression_rows(ctx: AuditContext, lime: Any, chosen: list[tuple[int, str]], agree: list[float]) -> pd.DataFrame:
+    """One line per chosen row of a regressor: why it was chosen, its prediction, target, error and the agreement."""
+    y = ctx.y
+    rows = []
+    for j, (i, why) in enumerate(chosen):
+        rows.append({
+            "row": i, "reason": why, "prediction": float(ctx.prediction[i]),
+            "target": float(y[i]) if y is not None else float("nan"),
+            "error": float(ctx.prediction[i] - y[i]) if y is not None else float("nan"),
+            "SHAP-LIME spearman": agree[j], "LIME R^2": float(lime.score.iloc[j]),
+        })
+    return pd.DataFrame(rows).set_index("row")
+
+
+def relative_additivity(res: ShapResult) -> Metric:
+    """``explain.relative_additivity_error`` of a regressor: the largest additivity error (target units) over the
+    standard deviation of the explained output on the explained rows; NaN when that output is constant."""
+    spread = float(np.std(res.model_output.to_numpy()))
+    value = res.additivity_error / spread if spread > 0 else float("nan")
+    return Metric("explain.relative_additivity_error", value, higher_is_better=False,
+                  description=f"max |sum SHAP + base - prediction| ({res.additivity_error:.3g} in target units) over "
+                              f"the predictions' standard deviation ({spread:.4g})")

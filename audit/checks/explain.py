@@ -12,13 +12,18 @@ from scipy.stats import spearmanr
 
 from audit.checks._base import Check
 from audit.checks._explain_parts import (
+    REGRESSION_UNITS_NOTE,
     SHAP_LIME_AGREEMENT_MIN,
     disagreement_note,
     explain_tables,
     reference_note,
+    regression_extremes,
+    relative_additivity,
+    typical_rows,
 )
 from audit.context import AuditContext
 from audit.explain import (
+    REGRESSION_OUTPUT,
     TARGET_SE,
     ShapResult,
     exact_cost_estimate,
@@ -39,11 +44,18 @@ log = logging.getLogger(__name__)
 #: models with more classes are explained for this many (the most often predicted), as fairness assesses 20
 MAX_CLASSES = 20
 
-_OUTPUT_WORDS = {"proba": "probabilities", "logit": "logits", "margin": "raw margins (log-odds)"}
+_OUTPUT_WORDS = {"proba": "probabilities", "logit": "logits", "margin": "raw margins (log-odds)",
+                 "value": "predicted values in the target's units"}
+#: a regressor whose trees' raw output is a link function away from its prediction (log for Poisson)
+_LINK_WORDS = "raw scores before the objective's link function"
 
 
 class ExplainCheck(Check):
     """SHAP values (exact where affordable) on a sample of rows and LIME on a few chosen rows.
+
+    A regressor is explained through its predicted value (one output, attributions in the target's units): native
+    TreeSHAP for tree regressors, exact or permutation SHAP otherwise, LIME in regression mode; its chosen rows are
+    the largest error, the highest and lowest prediction and a typical row per group.
 
     Parameters
     ----------
@@ -64,6 +76,7 @@ class ExplainCheck(Check):
         LIME samples per row.
     explainer : {"auto", "exact", "tree", "deep", "gradient", "permutation", "kernel"}
     output : {"proba", "logit"}
+        What a classifier's SHAP values explain (a regressor's output is always its predicted value).
     proxy_threshold : float
         Association (Cramer's V / correlation ratio) at which a column counts as a proxy.
     n_bootstrap : int
@@ -92,12 +105,14 @@ class ExplainCheck(Check):
         "scores": "the model returns hard labels only; SHAP and LIME need scores",
     }
     title = "Explanations (SHAP and LIME)"
+    tasks = ("binary", "multiclass", "regression")
     metric_patterns = (
         "explain.sensitive_attribution_share",
         "explain.<column>.attribution_share",
         "explain.<column>.proxy_attribution_share",
         "explain.shap_lime_rank_agreement",
         "explain.additivity_error",
+        "explain.relative_additivity_error",
         "explain.shap_exact_correlation",
     )
     metric_docs: ClassVar[dict[str, str]] = {
@@ -105,13 +120,17 @@ class ExplainCheck(Check):
         "explain.<column>.attribution_share": "share of the total mean |SHAP| on this sensitive column (0 when not an input)",
         "explain.<column>.proxy_attribution_share": "share of the total mean |SHAP| on columns associated with this sensitive column",
         "explain.shap_lime_rank_agreement": "mean Spearman rank correlation of |SHAP| and |LIME| weights over the chosen rows",
-        "explain.additivity_error": "largest |sum of SHAP values + base value - model output| over explained rows",
+        "explain.additivity_error": "largest |sum of SHAP values + base value - model output| over explained rows "
+                                    "(classifiers)",
+        "explain.relative_additivity_error": "regressors: largest |sum of SHAP values + base value - prediction| over "
+                                             "explained rows, over the predictions' standard deviation (unitless)",
         "explain.shap_exact_correlation": "correlation of the SHAP values with exact Shapley values (1 when computed "
                                           "exactly; not computed when the exact reference is over the budget)",
     }
     default_policy: ClassVar[dict[str, dict]] = {
         "explain.sensitive_attribution_share": {"max": 0.1, "severity": "warn"},
         "explain.additivity_error": {"max": 0.01, "severity": "warn"},
+        "explain.relative_additivity_error": {"max": 0.01, "severity": "warn"},
         "explain.shap_exact_correlation": {"min": 0.95, "severity": "warn"},
         "explain.shap_lime_rank_agreement": {"min": SHAP_LIME_AGREEMENT_MIN, "severity": "warn"},
     }
@@ -151,30 +170,18 @@ class ExplainCheck(Check):
 
     # ------------------------------------------------------------------ rows
     def _chosen_rows(self, ctx: AuditContext) -> list[tuple[int, str]]:
-        proba, pred = ctx.proba, ctx.pred
-        risk = proba[:, 1] if ctx.is_binary else 1.0 - proba.max(axis=1)
-        chosen: list[tuple[int, str]] = [(int(np.argmax(risk)), "highest risk" if ctx.is_binary else "least confident")]
-        if ctx.y is not None:
-            wrong = np.flatnonzero(pred != ctx.y)
-            if len(wrong):
-                i = int(wrong[np.argmax(proba[wrong, pred[wrong]])])
-                chosen.append((i, "misclassified (most confident)"))
-        per_col = []
-        for s in ctx.data.sensitive.columns:
-            g = ctx.data.sensitive[s].astype(str).to_numpy()
-            levels = pd.Series(g).value_counts().index.tolist()
-            items = []
-            for level in levels:
-                idx = np.flatnonzero(g == level)
-                med = np.median(risk[idx])
-                items.append((int(idx[np.argmin(np.abs(risk[idx] - med))]), f"typical {s}={level}"))
-            per_col.append(items)
-        k = 0
-        while any(k < len(items) for items in per_col):  # round robin over columns, largest groups first
-            for items in per_col:
-                if k < len(items):
-                    chosen.append(items[k])
-            k += 1
+        if ctx.is_regression:
+            risk, chosen = ctx.prediction, regression_extremes(ctx)
+        else:
+            proba, pred = ctx.proba, ctx.pred
+            risk = proba[:, 1] if ctx.is_binary else 1.0 - proba.max(axis=1)
+            chosen = [(int(np.argmax(risk)), "highest risk" if ctx.is_binary else "least confident")]
+            if ctx.y is not None:
+                wrong = np.flatnonzero(pred != ctx.y)
+                if len(wrong):
+                    i = int(wrong[np.argmax(proba[wrong, pred[wrong]])])
+                    chosen.append((i, "misclassified (most confident)"))
+        chosen += typical_rows(ctx.data.sensitive, risk)
         out, seen = [], set()
         for i, why in chosen:
             if i not in seen:
@@ -201,6 +208,8 @@ class ExplainCheck(Check):
                                  training_data=source, seed=seed)
         shap_chosen, agree, agreement = _agreement(ctx, res, shap.explain_pos, chosen_pos, lime, notes)
         notes += reference_note(res)
+        if ctx.is_regression:
+            notes.append(REGRESSION_UNITS_NOTE.format(target=f"{ctx.data.target!r}" if ctx.data.target else "value"))
         metrics = self._metrics(glob, sub, sens.iloc[sample], res, agreement, rng)
         tables = explain_tables(ctx, res, glob, lime, chosen, shap_chosen, agree, X)
         figs = self._figures(glob, sub, res, lime, chosen, shap_chosen, sens, seed)
@@ -216,7 +225,7 @@ class ExplainCheck(Check):
         n = len(X)
         # a torch forward on a batch of coalitions is far cheaper per row than a Python-side model call
         budget = float(self.max_model_rows or (3_000_000 if ctx.model.differentiable else 400_000))
-        class_names = [str(c) for c in ctx.classes]
+        class_names = [str(c) for c in ctx.classes] or None  # a regressor: its one output, "prediction"
         keep = self._classes_to_explain(ctx, chosen_pos)
         # with classes capped, SHAP rows are rows predicted as a kept class: "each row's predicted class" stays true
         eligible = np.arange(n) if keep is None else np.flatnonzero(np.isin(ctx.pred, keep))
@@ -236,7 +245,8 @@ class ExplainCheck(Check):
             sample = np.sort(order[:n_rows])
             explain_pos = _with_chosen(sample, chosen_pos)
             res = shap_values(
-                ctx.model, X.iloc[explain_pos], background=source, explainer=self.explainer, output=self.output,
+                ctx.model, X.iloc[explain_pos], background=source, explainer=self.explainer,
+                output="value" if ctx.is_regression else self.output,
                 n_background=n_bg, seed=seed, class_names=class_names, exact_budget=1.5 * budget, space=ctx.space,
                 target_se=self.target_se, native_tree=False, outputs=None if keep is None else keep.tolist(),
             )
@@ -278,7 +288,8 @@ class ExplainCheck(Check):
         sensitive_cols = [c for c in sens.columns if c in glob.importance.index]
         proxy_cols = glob.proxies["feature"].tolist()
         phi_cols = _explained(sub, glob.explained)
-        titles = [f"row {i} · {why.replace(' (most confident)', '')} · p={lime.model_prediction.iloc[j]:.2f}"
+        value = "prediction={:.4g}" if _regressor(res) else "p={:.2f}"
+        titles = [f"row {i} · {why.replace(' (most confident)', '')} · {value.format(lime.model_prediction.iloc[j])}"
                   for j, (i, why) in enumerate(chosen)]
 
         def draw() -> list:
@@ -368,8 +379,9 @@ class ExplainCheck(Check):
                           not_computed="" if res.in_data_columns else (
                               "SHAP values are per model input, which the transform's outputs do not map back to "
                               "columns, and LIME weighs columns, so their rankings cannot be compared")))
-        out.append(Metric("explain.additivity_error", res.additivity_error, higher_is_better=False,
-                          description="max |sum SHAP + base - model output|"))
+        out.append(relative_additivity(res) if _regressor(res) else Metric(
+            "explain.additivity_error", res.additivity_error, higher_is_better=False,
+            description="max |sum SHAP + base - model output|"))
         # only a check of an approximation: skipped for cost, it must not decide the verdict (Metric.not_computed)
         skipped = res.reference_skipped and not np.isfinite(res.reference_correlation)
         out.append(Metric("explain.shap_exact_correlation", res.reference_correlation, higher_is_better=True,
@@ -394,7 +406,7 @@ def _agreement(ctx: AuditContext, res, explain_pos: np.ndarray, chosen_pos: list
                notes: list[str]) -> tuple[pd.DataFrame, list[float], float]:
     """SHAP values of the chosen rows (for the class LIME explained), the Spearman rank agreement of |SHAP| and
     |LIME| per row and its mean; notes on undefined and low agreement are appended to ``notes``."""
-    class_names = [str(c) for c in ctx.classes]
+    class_names = [str(c) for c in ctx.classes] or res.classes  # a regressor: its one output
     pos_to_label = dict(zip(explain_pos.tolist(), res.data.index))
     shap_chosen = pd.DataFrame([
         res.for_class(class_names[int(c)], by_column=True).loc[pos_to_label[i]] for i, c in zip(chosen_pos, lime.explained_class)
@@ -414,10 +426,10 @@ def _summary(glob, res, explained: int, sens: pd.DataFrame, agreement: float, n_
     """The section's summary: what the model leans on, the sensitive share and the SHAP-LIME agreement (without
     sensitive columns a note saying so is appended to ``notes``)."""
     top3 = ", ".join(glob.importance.index[:3])
-    summary = (
-        f"The model's {glob.explained} output leans most on {top3} ({res.explainer} SHAP on {explained} rows, "
-        f"{_OUTPUT_WORDS.get(res.output, res.output)} explained)."
-    )
+    regressor = _regressor(res)
+    whose = "predictions lean" if regressor else f"{glob.explained} output leans"
+    words = _LINK_WORDS if regressor and res.output == "margin" else _OUTPUT_WORDS.get(res.output, res.output)
+    summary = f"The model's {whose} most on {top3} ({res.explainer} SHAP on {explained} rows, {words} explained)."
     if sens.shape[1]:
         summary += f" Sensitive input columns carry {glob.sensitive_share:.1%} of the attribution"
         proxies = set(glob.proxies["feature"])
@@ -431,6 +443,11 @@ def _summary(glob, res, explained: int, sens: pd.DataFrame, agreement: float, n_
         summary += (f" (below {SHAP_LIME_AGREEMENT_MIN}: one of the two is unreliable there, see the notes)."
                     if agreement < SHAP_LIME_AGREEMENT_MIN else ".")
     return summary
+
+
+def _regressor(res: ShapResult) -> bool:
+    """True for a regressor's values: one output, its prediction (a classifier has a column per class)."""
+    return res.classes == [REGRESSION_OUTPUT]
 
 
 def _with_chosen(sample: np.ndarray, chosen: list[int]) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
@@ -13,6 +12,8 @@ import torch
 
 from audit._inputs import to_numpy
 from audit.checks._base import Check
+from audit.checks._robustness_parts import gap_text, inputs_table
+from audit.checks._robustness_regression import REGRESSION_DOCS, REGRESSION_PATTERNS, regression_blackbox, regression_gradient
 from audit.context import AuditContext
 from audit.errors import AuditInputError
 from audit.plots.robustness import accuracy_vs_eps
@@ -30,7 +31,6 @@ from audit.robustness import (
     robustness_curve,
     tabular_constraints,
 )
-from audit.text import short_label
 from audit.section import DeferredFigures, Metric, Section, metric_parts
 from audit.stats import wilson_interval
 
@@ -64,6 +64,9 @@ class RobustnessSection(Section):
 class RobustnessCheck(Check):
     """How small input changes flip the model's decisions, for whom, and how that grows with eps.
 
+    A regressor has no decision to flip: the attacks maximise its squared error against the true target, and the
+    section reports its robust MAE and RMSE at each eps, per group with the gap between groups (target units).
+
     Runs an epsilon sweep of FGSM and PGD on (a seeded subsample of) the labelled data, inside the
     valid input range: images stay in [0, 1] and eps is in pixel units; tabular inputs stay in
     each feature's observed range, eps is in each feature's standard deviation, and sensitive,
@@ -80,6 +83,8 @@ class RobustnessCheck(Check):
     step_size : float, optional
         PGD step in eps units; default ``2.5 * eps / steps``.
     random_start : bool
+        PGD starts from a seeded random point of the ball (a regressor's PGD starts from the clean input too and
+        keeps the worse of the two: :func:`audit.robustness.regression_curve`).
     restarts : int
     max_rows : int
         Rows attacked at most (seeded subsample beyond that).
@@ -103,6 +108,7 @@ class RobustnessCheck(Check):
     name = "robustness"
     requires = ("labels", "model")
     title = "Adversarial robustness"
+    tasks = ("binary", "multiclass", "regression")
     metric_patterns: ClassVar[tuple[str, ...]] = tuple(
         p
         for a in _ATTACKS
@@ -116,7 +122,7 @@ class RobustnessCheck(Check):
     ) + tuple(
         f"robustness.{_BLACKBOX}.linf.{m}@<eps>"
         for m in ("accuracy", "attack_success_rate", "group_gap", "<column>.group_gap")
-    )
+    ) + REGRESSION_PATTERNS
     metric_docs: ClassVar[dict[str, str]] = {
         "robustness.pgd.linf.accuracy@<eps>": "accuracy left after a PGD attack of size eps (pixels, or feature stds)",
         "robustness.pgd.linf.attack_success_rate@<eps>": "share of correctly classified rows that PGD at eps flips",
@@ -128,6 +134,7 @@ class RobustnessCheck(Check):
             "accuracy left after the black-box random-search attack at eps (models without input gradients)"
         ),
         "robustness.random_search.linf.group_gap@<eps>": "largest black-box robust-accuracy gap between sensitive groups",
+        **REGRESSION_DOCS,
     }
     default_policy: ClassVar[dict[str, dict]] = {
         # one eps only (0.1 is in both default sweeps), so a report gets one finding, not one per eps
@@ -196,13 +203,16 @@ class RobustnessCheck(Check):
 
     def row_budget(self, ctx: AuditContext, section: Section) -> str | None:
         n = len(ctx.data)
-        used = len(section.rows) if isinstance(section, RobustnessSection) and section.rows is not None else n
+        rows = getattr(section, "rows", None)  # the classification and the regression sections both keep them
+        used = len(rows) if rows is not None else n
         cap = self.max_rows if ctx.model.differentiable else min(self.max_rows, self.max_rows_blackbox)
         how = "every row" if used == n else "a seeded random sample"
         return (f"{used:,} of {n:,} rows attacked ({how}; cap {cap:,}: every eps of the sweep attacks each row "
                 f"{'with gradient steps' if ctx.model.differentiable else f'with {self.queries:,} model queries'})")
 
-    def run(self, ctx: AuditContext) -> RobustnessSection:
+    def run(self, ctx: AuditContext) -> Section:
+        if ctx.is_regression and not ctx.model.differentiable:
+            return regression_blackbox(self, ctx, *self._blackbox_setup(ctx))
         if not ctx.model.differentiable:
             return self._run_blackbox(ctx)
         bad = [a for a in self.attacks if a not in _ATTACKS]
@@ -215,6 +225,9 @@ class RobustnessCheck(Check):
         notes = list(cons.notes)
         idx = self._sample_rows(ctx, len(x_all), self.max_rows, notes)
         x = x_all[torch.as_tensor(idx, device=x_all.device)]
+        unit = "pixel intensity" if image and cons.notes == [] else ("feature standard deviations" if cons.scale is not None else "input units")
+        if ctx.is_regression:
+            return regression_gradient(self, ctx, x, idx, eps, cons, notes, unit)
         y = ctx.y[idx]
         seed = ctx.torch_seed(self.name)
         curves: list[RobustnessCurve] = []
@@ -227,11 +240,26 @@ class RobustnessCheck(Check):
                 )
             )
         notes += [n for c in curves for n in c.batch_notes]  # said when out-of-memory back-off shrank a batch
-        unit = "pixel intensity" if image and cons.notes == [] else ("feature standard deviations" if cons.scale is not None else "input units")
         return self._section(ctx, curves, cons, idx, notes, unit, x if image else None)
 
     def _run_blackbox(self, ctx: AuditContext) -> RobustnessSection:
         """Score-based random search for models without input gradients, on tabular data in its own units."""
+        eps, zn, cons, integer, idx, notes, predict_proba = self._blackbox_setup(ctx)
+        notes.insert(len(cons.notes), (
+            f"This {ctx.model.kind} model has no input gradients, so FGSM and PGD do not apply: a score-based black-box "
+            f"random search (up to {self.queries} model calls per row and eps) searched each eps ball for a change that "
+            "flips the decision. Its robust accuracy is an upper bound: a stronger attacker may flip more rows."))
+        curve = random_search_curve(
+            predict_proba, zn[idx], ctx.y[idx], eps, queries=self.queries, bounds=(to_numpy(cons.bounds[0]), to_numpy(cons.bounds[1])),
+            mask=to_numpy(cons.mask), scale=to_numpy(cons.scale), integer=integer, seed=ctx.torch_seed(self.name),
+            clean_proba=ctx.proba[idx],  # cached: the data is never re-predicted
+        )
+        return self._section(ctx, [curve], cons, idx, notes, "feature standard deviations", None)
+
+    def _blackbox_setup(self, ctx: AuditContext) -> tuple:
+        """What the black-box search works on: the eps, the encoded rows, the constraints, which features are
+        integers, the attacked rows, the notes so far and the model as a function of encoded rows (class
+        probabilities, or a regressor's predicted values)."""
         eps = tuple(self.eps) if self.eps is not None else TABULAR_EPS
         X = ctx.data.X
         space = ctx.space  # the same numeric view the explanations use, built once
@@ -246,27 +274,21 @@ class RobustnessCheck(Check):
         zn = to_numpy(z_all)
         # a missing cell (NaN) does not make a column fractional
         integer = np.all(np.isnan(zn) | (np.isfinite(zn) & (zn == np.round(zn))), axis=0)
-        notes = list(cons.notes) + [
-            f"This {ctx.model.kind} model has no input gradients, so FGSM and PGD do not apply: a score-based black-box "
-            f"random search (up to {self.queries} model calls per row and eps) searched each eps ball for a change that "
-            "flips the decision. Its robust accuracy is an upper bound: a stronger attacker may flip more rows."
-        ]
+        notes = list(cons.notes)
         if integer[to_numpy(cons.mask) > 0].any():
             notes.append("Integer-valued features stay integers (their change is rounded toward the original value).")
         idx = self._sample_rows(ctx, len(zn), min(self.max_rows, self.max_rows_blackbox), notes)
         codec = space.codec
 
-        def predict_proba(z: np.ndarray) -> np.ndarray:
+        def predict(z: np.ndarray) -> np.ndarray:
             if codec is not None:
-                return ctx.model.predict_proba(codec.decode(z), what="adversarial rows")
-            return space.numpy_fn(z)  # z is already model input: the transform is not applied again
+                rows = codec.decode(z)
+                return (ctx.model.predict_values(rows, what="adversarial rows") if ctx.is_regression
+                        else ctx.model.predict_proba(rows, what="adversarial rows"))
+            out = space.numpy_fn(z)  # z is already model input: the transform is not applied again
+            return out[:, 0] if ctx.is_regression else out
 
-        curve = random_search_curve(
-            predict_proba, zn[idx], ctx.y[idx], eps, queries=self.queries, bounds=(to_numpy(cons.bounds[0]), to_numpy(cons.bounds[1])),
-            mask=to_numpy(cons.mask), scale=to_numpy(cons.scale), integer=integer, seed=ctx.torch_seed(self.name),
-            clean_proba=ctx.proba[idx],  # cached: the data is never re-predicted
-        )
-        return self._section(ctx, [curve], cons, idx, notes, "feature standard deviations", None)
+        return eps, zn, cons, integer, idx, notes, predict
 
     def _sample_rows(self, ctx: AuditContext, n: int, cap: int, notes: list[str]) -> np.ndarray:
         """All rows, or a seeded sample of ``cap`` of them (the section's row budget says which)."""
@@ -300,7 +322,7 @@ class RobustnessCheck(Check):
             tables["Robust accuracy by group"] = groups.table
             tables["Group gaps"] = groups.gaps
         if not cons.features.empty:
-            tables["Perturbed inputs"] = _inputs_table(cons)
+            tables["Perturbed inputs"] = inputs_table(cons)
         class_names = [str(c) for c in ctx.classes]
 
         def draw() -> list:
@@ -338,13 +360,13 @@ class RobustnessCheck(Check):
                 gap, glo, ghi = groups.max_gap(key)
                 worst = groups.overall.loc[key] if key in groups.overall.index else None
                 out.append(Metric(f"{base}.group_gap@{e}", gap, glo, ghi, higher_is_better=False,
-                                  description=_gap_text("largest robust-accuracy gap between sensitive groups", worst,
+                                  description=gap_text("largest robust-accuracy gap between sensitive groups", worst,
                                                         self.n_boot, name_column=True)))
                 for _, row in groups.gaps[groups.gaps["key"] == key].iterrows():
                     out.append(Metric(f"{base}.{parts[str(row['column'])]}.group_gap@{e}", float(row["gap"]),
                                       None if pd.isna(row["low"]) else float(row["low"]),
                                       None if pd.isna(row["high"]) else float(row["high"]), higher_is_better=False,
-                                      description=_gap_text(f"robust-accuracy gap between {row['column']} groups", row,
+                                      description=gap_text(f"robust-accuracy gap between {row['column']} groups", row,
                                                             self.n_boot)))
         return out
 
@@ -365,33 +387,3 @@ class RobustnessCheck(Check):
                 s += (f" The largest gap between groups is {row['gap']:.3f}{ci} (bias-corrected; {row['column']}: "
                       f"{row['best_group']} vs {row['worst_group']}{p}).")
         return s
-
-
-def _gap_text(what: str, row: pd.Series | None, n_perm: int, *, name_column: bool = False) -> str:
-    """A gap metric's description: bias-corrected, its plug-in value and its permutation test (the gap rule quotes it)."""
-    if row is None or pd.isna(row["plug_in"]):
-        return what
-    text = what
-    if name_column and isinstance(row.get("column"), str):  # the worst over columns names its column
-        text += f": {short_label(row['column'])}"
-    if isinstance(row.get("best_group"), str) and row["best_group"]:
-        text += f" ({short_label(row['best_group'])} vs {short_label(row['worst_group'])})"
-    text += f"; bias-corrected (plug-in max - min: {row['plug_in']:.4g})"
-    if not pd.isna(row["p_value"]):
-        text += f"; permutation test of no gap: p = {row['p_value']:.2g} ({n_perm:,} permutations)"
-    return text
-
-
-def _inputs_table(cons: Constraints) -> pd.DataFrame:
-    f = cons.features
-    rows = []
-    for col, g in f.groupby(f["column"].where(f["column"] != "", f["feature"]), sort=False):
-        rows.append({
-            "column": col,
-            "model_inputs": len(g),
-            "perturbed": bool(g["perturbed"].any()),
-            "frozen_because": ", ".join(dict.fromkeys(r for rs in g["reason"] for r in rs.split(", ") if r)),
-            # a categorical column's "std" would be that of its codes or indicators: meaningless as a unit
-            "std": float(g["std"].iloc[0]) if len(g) == 1 and "categorical" not in g["reason"].iloc[0] else math.nan,
-        })
-    return pd.DataFrame(rows)

@@ -12,13 +12,21 @@ from audit.explain._permutation import TARGET_SE
 from audit.explain._global import GlobalExplanation, global_explanation, proxy_associations
 from audit.explain._lime import LimeResult, grid_segmentation, lime_explanations
 from audit.explain._result import ShapResult
-from audit.explain._shap import EXACT_EXPLAINERS, EXACT_MAX_FEATURES, exact_cost_estimate, shap_values, tree_shap_values
+from audit.explain._shap import (
+    EXACT_EXPLAINERS,
+    EXACT_MAX_FEATURES,
+    REGRESSION_OUTPUT,
+    exact_cost_estimate,
+    shap_values,
+    tree_shap_values,
+)
 
 __all__ = [
     "EXACT_EXPLAINERS",
     "EXACT_MAX_FEATURES",
     "GlobalExplanation",
     "LimeResult",
+    "REGRESSION_OUTPUT",
     "ShapResult",
     "TARGET_SE",
     "exact_cost_estimate",

@@ -44,7 +44,8 @@ class GlobalExplanation:
     proxy_share : dict of str to float
         Sensitive column -> share of the total attribution on its proxies (itself excluded).
     explained : str
-        Which output the attributions are for (``"class 1"`` or ``"predicted class"``).
+        Which output the attributions are for (``"class 1"``, ``"predicted class"``, or a regressor's
+        ``"predicted value"``).
     notes : list of str
     """
 
@@ -131,6 +132,8 @@ def _explained_matrix(result: ShapResult, label: Any, by_column: bool) -> tuple[
     if label is not None:
         return result.for_class(label, by_column=by_column), f"class {label}"
     classes = result.classes
+    if len(classes) == 1:  # a regressor: its one output, the predicted value
+        return result.for_class(classes[0], by_column=by_column), "predicted value"
     if len(classes) == 2:
         return result.for_class(classes[1], by_column=by_column), f"class {classes[1]}"
     pred = result.model_output.to_numpy().argmax(axis=1)
@@ -172,8 +175,8 @@ def global_explanation(
     sensitive : DataFrame, optional
         Sensitive attributes aligned with the rows of ``result`` (one column each).
     label : class label, optional
-        Class whose attributions are used; default the positive class for binary models, else
-        each row's predicted class.
+        Class whose attributions are used; default the positive class for binary models, the one output of a
+        regressor (its predicted value), else each row's predicted class.
     associations : DataFrame, optional
         ``feature x sensitive`` associations from :func:`proxy_associations` on more data;
         default: computed on ``result.data`` and ``sensitive``.

@@ -39,9 +39,9 @@ class LimeResult:
         ``rows x features``: LIME's readable condition for each feature (``priors_count > 4.00``,
         ``sex=Male``); empty for images.
     explained_class : Series
-        Class (output column) explained for each row.
+        Class (output column) explained for each row (0 for a regressor: its one output).
     model_prediction : Series
-        The model's probability of the explained class on the row.
+        The model's probability of the explained class on the row (a regressor: its predicted value).
     local_prediction : Series
         The surrogate's prediction on the row.
     intercept : Series
@@ -110,8 +110,12 @@ def lime_explanations(
     their values before each model call, so a Pipeline or a ``transform`` sees real categories.
     Images use ``LimeImageExplainer`` over segments (a grid of squares by default; pass
     ``segmentation`` for another). Each row's samples go to the model in one batched call, and each
-    row is seeded from ``seed`` and its position, so a row's explanation does not depend on which
-    other rows are explained.
+    row is seeded from ``seed`` and its position (lime's ``random_state`` for the row at position ``r`` is
+    ``zlib.crc32(f"{seed}:{r}".encode())``), so a row's explanation does not depend on which other rows are
+    explained.
+
+    A regressor (``ModelAdapter.task == "regression"``) is explained in lime's regression mode: the surrogate
+    fits the predicted value (:meth:`ModelAdapter.predict_values`), so weights are in the target's units.
 
     A missing value (NaN in a numeric column, for a model that takes missing values) is a value of
     its own. lime's statistics (quartiles, frequencies) come from the training data with missing
@@ -137,7 +141,7 @@ def lime_explanations(
         Data lime takes feature statistics from (default ``X``); up to 2,000 rows are sampled.
     labels : int or sequence of int, optional
         Class to explain per row (one for all rows or one per row). Default: the positive class
-        (column 1) for binary models, else the predicted class.
+        (column 1) for binary models, else the predicted class. A regressor has one output (0).
     segmentation : callable, optional
         Image -> integer segment map, for images.
     seed : int
@@ -176,7 +180,16 @@ def lime_explanations(
     return out
 
 
+def _outputs(adapter: ModelAdapter, X: Any, what: str) -> np.ndarray:
+    """``(m, K)`` outputs LIME explains: class probabilities, or a regressor's predicted value as one column."""
+    if adapter.task == "regression":
+        return adapter.predict_values(X, what=what)[:, None]
+    return adapter.predict_proba(X, what=what)
+
+
 def _labels_for(adapter: ModelAdapter, proba: np.ndarray, labels: Sequence[int] | int | None, n: int) -> list[int]:
+    if labels is None and proba.shape[1] == 1:  # a regressor's one output
+        return [0] * n
     if labels is None:
         return [1] * n if proba.shape[1] == 2 else proba.argmax(axis=1).tolist()
     lab = [int(labels)] * n if np.isscalar(labels) else [int(v) for v in labels]  # type: ignore[arg-type]
@@ -210,7 +223,7 @@ def _tabular(adapter: ModelAdapter, X: Any, rows: list[int], categorical: Sequen
         index = X.index[rows]
 
         def predict(Z: np.ndarray) -> np.ndarray:
-            return adapter.predict_proba(codec.decode(Z), what="LIME samples")
+            return _outputs(adapter, codec.decode(Z), "LIME samples")
 
         cat_idx = [names.index(c) for c in codec.categorical]
         cat_names = {names.index(c): [str(v) for v in codec.levels[c]] for c in codec.categorical}
@@ -222,7 +235,7 @@ def _tabular(adapter: ModelAdapter, X: Any, rows: list[int], categorical: Sequen
         cat_idx, cat_names = [], {}
 
         def predict(Z: np.ndarray) -> np.ndarray:
-            return adapter.predict_proba(Z, what="LIME samples")
+            return _outputs(adapter, Z, "LIME samples")
 
     if len(Te) > 2000:
         Te = Te[np.sort(np.random.default_rng(seed).choice(len(Te), 2000, replace=False))]
@@ -232,9 +245,12 @@ def _tabular(adapter: ModelAdapter, X: Any, rows: list[int], categorical: Sequen
     k = d if num_features is None else max(1, min(int(num_features), d))
     proba = predict(Xe)
     lab = _labels_for(adapter, proba, labels, len(rows))
+    regression = adapter.task == "regression"
+    # lime's regression mode takes one prediction per row, and files the weights of the value under key 1
+    fn, key = ((lambda Z: predict(Z)[:, 0]), 1) if regression else (predict, None)
     explainer = LimeTabularExplainer(
-        Te, mode="classification", feature_names=names, categorical_features=cat_idx, categorical_names=cat_names,
-        discretize_continuous=True, random_state=seed, feature_selection="none" if k >= d else "auto",
+        Te, mode="regression" if regression else "classification", feature_names=names,
+        categorical_features=cat_idx, categorical_names=cat_names, discretize_continuous=True, random_state=seed, feature_selection="none" if k >= d else "auto",
     )
     W = np.zeros((len(rows), d))
     desc = np.empty((len(rows), d), dtype=object)
@@ -248,15 +264,16 @@ def _tabular(adapter: ModelAdapter, X: Any, rows: list[int], categorical: Sequen
         row = np.where(np.isnan(Xe[i]) & numeric, fills, Xe[i])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            exp = explainer.explain_instance(row, _missing_kept(predict, explainer.discretizer, row, missing),
+            exp = explainer.explain_instance(row, _missing_kept(fn, explainer.discretizer, row, missing),
                                              labels=(label,), num_features=k, num_samples=num_samples)
-        for j, wt in exp.local_exp[label]:
+        got = label if key is None else key
+        for j, wt in exp.local_exp[got]:
             W[i, j] = wt
         mapper = exp.domain_mapper
         desc[i] = mapper.discretized_feature_names or mapper.feature_names
         for j in missing:
             desc[i, j] = f"{names[j]} is missing"
-        inter[i], score[i], local[i] = exp.intercept[label], exp.score, float(np.ravel(exp.local_pred)[0])
+        inter[i], score[i], local[i] = exp.intercept[got], exp.score, float(np.ravel(exp.local_pred)[0])
     return LimeResult(
         weights=pd.DataFrame(W, index=index, columns=names),
         descriptions=pd.DataFrame(desc, index=index, columns=names),
@@ -330,9 +347,9 @@ def _images(adapter: ModelAdapter, X: Any, rows: list[int], num_features: int | 
 
     def predict(batch: np.ndarray) -> np.ndarray:  # (m, h, w, 3) -> (m, K)
         t = torch.as_tensor(batch, dtype=torch.float32).permute(0, 3, 1, 2)
-        return adapter.predict_proba(t[:, :1] if c == 1 else t, what="LIME samples")
+        return _outputs(adapter, t[:, :1] if c == 1 else t, "LIME samples")
 
-    proba = adapter.predict_proba(sel, what="LIME rows")
+    proba = _outputs(adapter, sel, "LIME rows")
     lab = _labels_for(adapter, proba, labels, len(rows))
     weights: list[dict[int, float]] = []
     segments: dict[Any, np.ndarray] = {}

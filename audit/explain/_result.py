@@ -16,7 +16,9 @@ class ShapResult:
     Attributes
     ----------
     values : dict of str to DataFrame
-        Class label -> ``rows x model-input features`` attributions (``race=African-American``).
+        Class label -> ``rows x model-input features`` attributions (``race=African-American``). A regressor has
+        one output, labelled ``"prediction"`` (:data:`audit.explain.REGRESSION_OUTPUT`), its values in the
+        target's units.
     values_by_column : dict of str to DataFrame
         Class label -> ``rows x original columns``: the model-input attributions summed over each
         column's encoded features (``race``). Equal to ``values`` when there is no transform.
@@ -28,9 +30,10 @@ class ShapResult:
         The explained rows as given (original columns), for display.
     groups : dict of str to list of str
         Original column -> its model-input features.
-    output : {"proba", "logit", "margin"}
-        What is explained: each class's predicted probability, the raw score (logit), or a tree
-        ensemble's raw margin (log-odds per class; exact TreeSHAP lives there).
+    output : {"proba", "logit", "margin", "value"}
+        What is explained: each class's predicted probability, the raw score (logit), a tree
+        ensemble's raw margin (log-odds per class; exact TreeSHAP lives there; for a regressor with a link
+        function, the score the link maps to its prediction), or a regressor's predicted value.
     explainer : str
         Explainer that produced the values: ``"exact"`` (brute force over coalitions),
         ``"tree"`` (the model library's path-dependent TreeSHAP), ``"tree_interventional"`` (shap's

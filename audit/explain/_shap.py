@@ -20,7 +20,7 @@ from audit.explain._exact import exact_cost, exact_shapley
 from audit.explain._permutation import TARGET_SE, permutation_shapley
 from audit.explain._result import ShapResult
 from audit.model import as_adapter
-from audit.space import ModelSpace, OutputSpace, build_space, pick_background
+from audit.space import ModelSpace, OutputSpace, build_space, check_output, pick_background
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ GRADIENT_MIN_FEATURES = 100
 #: result labels whose values carry no sampling error: brute force, path-dependent TreeSHAP, and shap's
 #: interventional TreeExplainer (exact for the background it is given)
 EXACT_EXPLAINERS = ("exact", "tree", "tree_interventional")
+#: the label of a regressor's one output in a :class:`ShapResult` (where a classifier has its classes)
+REGRESSION_OUTPUT = "prediction"
 NOT_EXACT = (
     "{name} values are an approximation of interventional Shapley values; against exact values on {rows} row(s) "
     "they correlate {corr:.3f} (mean absolute error {err:.1%} of the mean |value|)."
@@ -46,7 +48,7 @@ def shap_values(
     *,
     background: Any = None,
     explainer: ExplainerName = "auto",
-    output: OutputSpace = "proba",
+    output: OutputSpace | None = None,
     n_background: int = 100,
     summarize: Literal["sample", "kmeans"] = "sample",
     seed: int = 0,
@@ -59,7 +61,7 @@ def shap_values(
     native_tree: bool = True,
     outputs: Sequence[int] | None = None,
 ) -> ShapResult:
-    """Interventional SHAP values of a model's per-class output for the rows of ``X``.
+    """Interventional SHAP values of a model's per-class output (a regressor's predicted value) for the rows of ``X``.
 
     With ``explainer="auto"`` the values are exact whenever that is affordable: when the coalitions
     to evaluate fit in ``exact_budget`` model rows (whatever the number of features), every
@@ -87,9 +89,10 @@ def shap_values(
         Data the missing features are drawn from (interventional SHAP). Default: ``X``. Reduced to
         ``n_background`` rows by a seeded sample or a k-means summary (``summarize``).
     explainer : {"auto", "exact", "tree", "deep", "gradient", "permutation", "kernel"}
-    output : {"proba", "logit"}
-        Explain each class's predicted probability (default) or its raw score (torch logits;
-        log-probability for models that only give probabilities).
+    output : {"proba", "logit", "value"}, optional
+        Explain each class's predicted probability (default for classifiers) or its raw score (torch logits;
+        log-probability for models that only give probabilities). A regressor's output is its predicted value
+        (``"value"``, its default): one output labelled ``"prediction"``, attributions in the target's units.
     n_background : int
         Background rows (or k-means centres).
     summarize : {"sample", "kmeans"}
@@ -141,6 +144,16 @@ def shap_values(
     >>> res = shap_values(net, torch.randn(3, 4), background=torch.randn(20, 4), exact_budget=500)
     >>> res.explainer, res.stopped_by, bool(res.max_standard_error > 0)
     ('permutation', 'budget', True)
+
+    A regressor's values are in the target's units and add up to its prediction:
+
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LinearRegression
+    >>> X = np.random.default_rng(0).normal(size=(30, 3))
+    >>> reg = LinearRegression().fit(X, X @ [1.0, -2.0, 0.5])
+    >>> res = shap_values(reg, X[:4], background=X)
+    >>> res.output, res.classes, bool(np.allclose(res.for_class(0).sum(axis=1) + res.base_values.iloc[0], reg.predict(X[:4])))
+    ('value', ['prediction'], True)
     """
     t0 = time.perf_counter()
     if explainer not in _EXPLAINERS:
@@ -152,6 +165,7 @@ def shap_values(
     if len(X) == 0:
         raise AuditInputError("X is empty (0 rows); pass at least one row to explain")
     adapter = as_adapter(model, device)
+    output = check_output(adapter, output)
     bg_data = X if background is None else background
     if isinstance(X, pd.DataFrame) != isinstance(bg_data, pd.DataFrame):
         raise AuditInputError("background must be the same kind as X (both DataFrames or both arrays/tensors)")
@@ -162,6 +176,8 @@ def shap_values(
     elif space.output != output:
         space = dataclasses.replace(space, output=output)
     if outputs is not None:
+        if output == "value":
+            raise AuditInputError("outputs picks classes to explain; a regressor has one output (drop outputs=)")
         space, class_names = _select_outputs(space, X, list(outputs), class_names)
     if explainer in ("auto", "tree") and native_tree and outputs is None:
         res, _ = tree_shap_values(adapter, X, class_names=class_names, space=space)
@@ -249,14 +265,14 @@ def _choose(explainer: str, space: ModelSpace, x: torch.Tensor, bg: torch.Tensor
     if exact_cost(x, bg) <= budget:  # the budget decides at any width: 12 continuous inputs can cost 1e7 rows
         return "exact"
     numeric = space.codec is None or not space.codec.categorical
-    if space.output == "proba" and numeric and space.adapter.backend.tree_ensemble:
+    if space.output in ("proba", "value") and numeric and space.adapter.backend.tree_ensemble:
         return "tree"
     # measured (BENCHMARKS.md): on tabular MLPs the permutation explainer is far closer to exact values than
     # either gradient explainer; on probabilities Gradient (corr ~0.94) beats Deep (0.41-0.86: shap treats the
     # softmax elementwise), on logits Deep (0.96) beats Gradient. The gradient explainers are kept for
     # high-dimensional inputs (images), where sampling coalitions gets costly.
     if space.kind == "torch" and space.d > GRADIENT_MIN_FEATURES:
-        return "deep" if space.output == "logit" else "gradient"
+        return "gradient" if space.output == "proba" else "deep"  # logits and a regressor's value: no softmax
     return "permutation"
 
 
@@ -310,12 +326,22 @@ def tree_shap_values(
     phi, base, raw, kind = out
     if phi.shape[1] != space.d:
         return None, f"the native TreeSHAP gave {phi.shape[1]} features where the model takes {space.d}"
-    what = "log-odds (margin) per class" if kind == "margin" else "the trees' (averaged) class probabilities"
+    what = _TREE_OUTPUTS[(kind, adapter.task == "regression")]
     notes = [TREE_NOTE.format(lib=backend.tree_shap_source, what=what)]
     fx = phi.sum(axis=1) + base[None, :]  # the raw output; checked against the library's own on a subset
     additivity = float(np.abs(fx[: len(raw)] - raw).max())
     return _package(space, X, phi, base, fx, class_names, kind, "tree", additivity, 1.0, 0.0, len(X), 0, len(X),
                     time.perf_counter() - t0, notes), ""
+
+
+#: what a native TreeSHAP explains, by (its output kind, whether the model is a regressor)
+_TREE_OUTPUTS = {
+    ("margin", False): "log-odds (margin) per class",
+    ("proba", False): "the trees' (averaged) class probabilities",
+    ("value", True): "the predicted value, in the target's units",
+    ("margin", True): "the raw score that the objective's link function maps to the prediction (log of the "
+                      "predicted value for Poisson, Gamma and Tweedie objectives), not the prediction itself",
+}
 
 
 def _short(exc: Exception) -> str:
@@ -343,7 +369,8 @@ def _run(name: str, space: ModelSpace, x: torch.Tensor, bg: torch.Tensor, w: tor
             if phi.shape[2] == fx.shape[1] and np.abs(phi.sum(axis=1) + base - fx).max() < 1e-4:
                 # not the path-dependent TreeSHAP "tree" names: exact for the interventional game on the background
                 return phi, base, fx, "tree_interventional"
-            notes.append("TreeExplainer output did not match the model's probabilities; used permutation instead.")
+            notes.append(f"TreeExplainer output did not match the model's "
+                         f"{'predictions' if space.output == 'value' else 'probabilities'}; used permutation instead.")
         except Exception as exc:  # noqa: BLE001 - shap raises many types for unsupported trees
             notes.append(f"TreeExplainer failed ({_short(exc)}); used permutation instead.")
         name = "permutation"
@@ -403,6 +430,7 @@ def _package(space: ModelSpace, X: Any, phi: np.ndarray, base: np.ndarray, fx: n
              output_spread: float = float("nan"), reference_skipped: str = "") -> ShapResult:
     K = fx.shape[1]
     labels = list(class_names) if class_names is not None else (
+        [REGRESSION_OUTPUT] if space.adapter.task == "regression" and K == 1 else
         list(space.adapter.classes) if space.adapter.classes is not None and len(space.adapter.classes) == K
         else list(range(K))
     )

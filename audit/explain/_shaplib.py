@@ -128,13 +128,15 @@ def kernel(space: ModelSpace, x: np.ndarray, bg: np.ndarray, w: np.ndarray, *, s
 
 
 def tree(space: ModelSpace, x: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    """shap.TreeExplainer, interventional, on the predicted probability (exact for the background)."""
+    """shap.TreeExplainer, interventional, on the predicted probability or a regressor's raw output (exact for the
+    background; the caller checks that the values add up to the space's output, which a link function breaks)."""
     import shap
 
     model = space.adapter.model
+    how = "raw" if space.output == "value" else "probability"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ex = shap.TreeExplainer(model, data=bg, feature_perturbation="interventional", model_output="probability")
+        ex = shap.TreeExplainer(model, data=bg, feature_perturbation="interventional", model_output=how)
         vals = ex.shap_values(x, check_additivity=False)
     arr = _as_ndk(vals, x.shape[0], x.shape[1])
     K = len(getattr(model, "classes_", [])) or arr.shape[2]

@@ -1,4 +1,4 @@
-"""Figures for robustness: accuracy against eps per attack, and adversarial examples for images."""
+"""Figures for robustness: accuracy (a regressor: RMSE) against eps per attack, and adversarial examples for images."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from audit.plots._figure import figure, plt, png_figure
-from audit.robustness import NORM_LABELS, AdversarialExamples, RobustnessCurve, attack_label
+from audit.robustness import NORM_LABELS, AdversarialExamples, RegressionCurve, RobustnessCurve, attack_label
 from audit.section import Figure
 
 
@@ -25,6 +25,24 @@ def accuracy_vs_eps(curves: Sequence[RobustnessCurve], unit: str, steps: int) ->
         ax.set_xlabel(f"eps ({unit})")
         ax.set_ylabel("accuracy")
         ax.set_ylim(0, 1.02)
+        ax.legend(frameon=False)
+    return out
+
+
+def error_vs_eps(curves: Sequence[RegressionCurve], unit: str, steps: int) -> list[Figure]:
+    """A regressor's RMSE against eps, one line per attack: the clean RMSE at eps 0, then the robust RMSE."""
+    names = ", ".join(attack_label(c.attack, steps) for c in curves)
+    with figure("RMSE vs eps", f"line chart of the root mean squared error against attack size eps for {names}",
+                size=(4.6, 2.8), caption="RMSE in the target's units; each attack maximises the squared error.") as (fig, out):
+        ax = fig.add_subplot()
+        for c, marker in zip(curves, "os^"):
+            t = c.table
+            xs = [0.0] + t["eps"].tolist()
+            ys = [float(t["clean_rmse"].iloc[0])] + t["robust_rmse"].tolist()
+            ax.plot(xs, ys, marker=marker, label=f"{attack_label(c.attack, steps)} ({NORM_LABELS[c.norm]})")
+        ax.set_xlabel(f"eps ({unit})")
+        ax.set_ylabel("RMSE")
+        ax.set_ylim(bottom=0)
         ax.legend(frameon=False)
     return out
 

@@ -1,7 +1,10 @@
 """Adversarial robustness: FGSM and PGD attacks, a black-box random search, epsilon sweeps, tabular constraints, per-group results.
 
 Every attack takes ``(model, x, y, eps, ...)`` and returns an :class:`AttackResult`; the sweep
-returns a :class:`RobustnessCurve`. Attacks run batched on the model's device, leave the model in
+returns a :class:`RobustnessCurve`. A regressor's attacks maximise the squared error against the true
+target (:func:`regression_attack`, :func:`regression_curve` for torch regressors,
+:func:`regression_random_search_curve` for the others) and return :class:`RegressionAttackResult` /
+:class:`RegressionCurve` (robust MAE and RMSE); :func:`regression_group_robustness` breaks them down by group. Attacks run batched on the model's device, leave the model in
 eval mode without touching its parameters' gradients, and halve the batch on out-of-memory.
 
 >>> import torch
@@ -23,6 +26,10 @@ from audit.robustness._blackbox import random_search, random_search_curve
 from audit.robustness._constraints import Constraints, image_constraints, tabular_constraints
 from audit.robustness._examples import NORM_LABELS, AdversarialExamples, adversarial_examples, attack_label
 from audit.robustness._groups import GroupRobustness, group_robustness
+from audit.robustness._regression import regression_attack, regression_curve
+from audit.robustness._regression_blackbox import regression_random_search_curve
+from audit.robustness._regression_groups import RegressionGroupRobustness, regression_group_robustness, regression_key
+from audit.robustness._regression_result import RegressionAttackResult, RegressionCurve
 from audit.robustness._result import AttackResult, RobustnessCurve
 from audit.robustness._sweep import robustness_curve
 
@@ -31,6 +38,9 @@ __all__ = [
     "AdversarialExamples",
     "AttackResult",
     "GroupRobustness",
+    "RegressionAttackResult",
+    "RegressionCurve",
+    "RegressionGroupRobustness",
     "RobustnessCurve",
     "Constraints",
     "adversarial_examples",
@@ -42,6 +52,11 @@ __all__ = [
     "pgd",
     "random_search",
     "random_search_curve",
+    "regression_attack",
+    "regression_curve",
+    "regression_group_robustness",
+    "regression_key",
+    "regression_random_search_curve",
     "robustness_curve",
     "tabular_constraints",
 ]

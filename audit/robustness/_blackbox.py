@@ -58,7 +58,7 @@ class _Problem:
         yy = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
         if yy.shape != (n,):
             raise AuditInputError(f"y must have one label per row of x: x has {n} rows, y has shape {yy.shape}")
-        self.y = yy.astype(np.int64)
+        self.y = self.targets(yy)
         lo, hi = (None, None) if bounds is None else bounds
         self.lo = _per_feature(lo, d, "bounds[0]", -np.inf)
         self.hi = _per_feature(hi, d, "bounds[1]", np.inf)
@@ -70,15 +70,36 @@ class _Problem:
         # missing cells (NaN) are values of their own: never moved, and never part of a distance
         self.missing = np.isnan(self.x)
 
-    def proba(self, z: np.ndarray) -> np.ndarray:
+    def targets(self, y: np.ndarray) -> np.ndarray:
+        """The true values the attack works against: class indices here."""
+        return y.astype(np.int64)
+
+    def checked(self, p: np.ndarray, rows: int) -> np.ndarray:
+        """One batch of model outputs, validated: ``(rows, classes)`` probabilities here."""
+        if p.ndim != 2 or p.shape[0] != rows:
+            raise AuditInputError(f"predict_proba must return (rows, classes) probabilities, got shape {p.shape}")
+        return p
+
+    def outputs(self, z: np.ndarray) -> np.ndarray:
+        """The model's outputs on ``z``, batched (the number of rows is counted in ``queries``)."""
         parts = []
         for a in range(0, len(z), self.batch_rows):
             p = np.asarray(self.f(z[a : a + self.batch_rows]), dtype=np.float64)
-            if p.ndim != 2 or p.shape[0] != min(self.batch_rows, len(z) - a):
-                raise AuditInputError(f"predict_proba must return (rows, classes) probabilities, got shape {p.shape}")
-            parts.append(p)
+            parts.append(self.checked(p, min(self.batch_rows, len(z) - a)))
         self.queries += len(z)
         return np.concatenate(parts) if parts else np.zeros((0, 0))
+
+    def objective(self, p: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """What the search lowers: the margin of the true class here."""
+        return self.margin(p, y)
+
+    def predicted(self, p: np.ndarray) -> np.ndarray:
+        """The prediction read off outputs ``p``: the class here."""
+        return p.argmax(axis=1)
+
+    def standing(self, pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Rows the search still attacks: those still classified correctly here."""
+        return pred == y
 
     def margin(self, p: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``p[y] - max_{k != y} p[k]``; the row is misclassified once argmax moves away from y."""
@@ -100,18 +121,21 @@ class _Problem:
 
 def _search(prob: _Problem, rows: np.ndarray, s: np.ndarray, eps: float, queries: int, candidates: int,
             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random search for ``rows`` starting from directions ``s``; returns (s, x_adv, pred) for those rows."""
+    """Random search for ``rows`` starting from directions ``s``; returns (s, x_adv, pred) for those rows.
+
+    The problem says what is lowered (:meth:`_Problem.objective`: the true class's margin, or a regressor's
+    negated squared error) and which rows are still attacked (:meth:`_Problem.standing`)."""
     free = np.flatnonzero(prob.mask & (prob.scale > 0))
     x_cur = prob.apply(rows, s, eps)
-    p = prob.proba(x_cur)
+    p = prob.outputs(x_cur)
     y = prob.y[rows]
-    m = prob.margin(p, y)
-    pred = p.argmax(axis=1)
+    m = prob.objective(p, y)
+    pred = prob.predicted(p)
     if len(free) == 0:
         return s, x_cur, pred
     rounds = max(1, (queries - 1) // max(1, candidates))
     for r in range(rounds):
-        act = np.flatnonzero(pred == y)
+        act = np.flatnonzero(prob.standing(pred, y))
         if len(act) == 0:
             break
         # re-draw many features early, one at a time late (the Square Attack's shrinking schedule)
@@ -128,8 +152,8 @@ def _search(prob: _Problem, rows: np.ndarray, s: np.ndarray, eps: float, queries
         cand[np.arange(m_c)[:, None], cols] = vals
         rr = np.repeat(rows[act], candidates)
         xc = prob.apply(rr, cand, eps)
-        pc = prob.proba(xc)
-        mc = prob.margin(pc, prob.y[rr]).reshape(a, candidates)
+        pc = prob.outputs(xc)
+        mc = prob.objective(pc, prob.y[rr]).reshape(a, candidates)
         best = mc.argmin(axis=1)
         better = mc[np.arange(a), best] < m[act]
         if not better.any():
@@ -139,7 +163,7 @@ def _search(prob: _Problem, rows: np.ndarray, s: np.ndarray, eps: float, queries
         s[win] = cand[j]
         x_cur[win] = xc[j]
         m[win] = mc[np.arange(a)[better], best[better]]
-        pred[win] = pc[j].argmax(axis=1)
+        pred[win] = prob.predicted(pc[j])
     return s, x_cur, pred
 
 
@@ -257,7 +281,7 @@ def random_search_curve(
     n, d = prob.x.shape
     rng = np.random.default_rng(seed)
     if clean_proba is None:
-        pred_clean = prob.proba(prob.x).argmax(axis=1)
+        pred_clean = prob.predicted(prob.outputs(prob.x))
     else:
         cp = np.asarray(clean_proba, dtype=np.float64)
         if cp.ndim != 2 or cp.shape[0] != n:

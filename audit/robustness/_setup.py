@@ -136,6 +136,10 @@ class Prepared:
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.adapter.logits(x)
 
+    def values(self, x: torch.Tensor) -> torch.Tensor:
+        """A regressor's differentiable ``(n,)`` predicted values (:meth:`ModelAdapter.values`)."""
+        return self.adapter.values(x)
+
 
 def _cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits, y, reduction="none")
@@ -155,6 +159,31 @@ def auto_batch_size(x: torch.Tensor, device: torch.device) -> int:
     else:
         budget = 2**20 // per_row
     return int(max(1, min(len(x), budget)))
+
+
+def constraint_tensors(bounds: Any, mask: Any, scale: Any, shape: tuple[int, ...], dev: torch.device,
+                       dtype: torch.dtype) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """``bounds``, ``mask`` and ``scale`` validated as ``(1, *shape)`` tensors: ``(low, high, scale with the mask
+    folded in)``, each None when not given."""
+    lo = hi = None
+    if bounds is not None:
+        if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
+            raise AuditInputError(BAD_BOUNDS.format(detail=f"got {type(bounds).__name__}"))
+        lo = None if bounds[0] is None else feature_array(bounds[0], "bounds", shape, dev, dtype)
+        hi = None if bounds[1] is None else feature_array(bounds[1], "bounds", shape, dev, dtype)
+        if lo is not None and hi is not None and bool((lo > hi).any()):
+            raise AuditInputError(BAD_BOUNDS.format(detail="some low values exceed high"))
+    eff = None
+    if scale is not None:
+        eff = feature_array(scale, "scale", shape, dev, dtype)
+        if bool((eff < 0).any()):
+            raise AuditInputError("scale must be >= 0 per feature (0 freezes a feature)")
+    if mask is not None:
+        m = feature_array(mask, "mask", shape, dev, dtype)
+        if not bool(((m == 0) | (m == 1)).all()):
+            raise AuditInputError("mask must hold 0 (feature frozen) or 1 (feature may change) per feature")
+        eff = m if eff is None else eff * m
+    return lo, hi, eff
 
 
 def prepare(
@@ -177,29 +206,60 @@ def prepare(
         probe = adapter.logits(xt[:1].to(dev))
     k = int(probe.shape[1])
     yt = as_labels(y, len(xt), k)
-    shape = tuple(xt.shape[1:])
-    lo = hi = None
-    if bounds is not None:
-        if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
-            raise AuditInputError(BAD_BOUNDS.format(detail=f"got {type(bounds).__name__}"))
-        lo = None if bounds[0] is None else feature_array(bounds[0], "bounds", shape, dev, xt.dtype)
-        hi = None if bounds[1] is None else feature_array(bounds[1], "bounds", shape, dev, xt.dtype)
-        if lo is not None and hi is not None and bool((lo > hi).any()):
-            raise AuditInputError(BAD_BOUNDS.format(detail="some low values exceed high"))
-    eff = None
-    if scale is not None:
-        eff = feature_array(scale, "scale", shape, dev, xt.dtype)
-        if bool((eff < 0).any()):
-            raise AuditInputError("scale must be >= 0 per feature (0 freezes a feature)")
-    if mask is not None:
-        m = feature_array(mask, "mask", shape, dev, xt.dtype)
-        if not bool(((m == 0) | (m == 1)).all()):
-            raise AuditInputError("mask must hold 0 (feature frozen) or 1 (feature may change) per feature")
-        eff = m if eff is None else eff * m
-    if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
-        raise AuditInputError(f"batch_size must be a positive integer or None (automatic), got {batch_size!r}")
-    bs = int(batch_size) if batch_size is not None else auto_batch_size(xt, dev)
+    lo, hi, eff = constraint_tensors(bounds, mask, scale, tuple(xt.shape[1:]), dev, xt.dtype)
+    bs = _batch_size(batch_size, xt, dev)
     return Prepared(
         adapter=adapter, x=xt, home=home, y=yt, n_classes=k, lo=lo, hi=hi, scale=eff,
         loss=loss if loss is not None else _cross_entropy, batch_size=bs, requested_batch_size=bs,
     )
+
+
+def _batch_size(batch_size: Any, x: torch.Tensor, dev: torch.device) -> int:
+    if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
+        raise AuditInputError(f"batch_size must be a positive integer or None (automatic), got {batch_size!r}")
+    return int(batch_size) if batch_size is not None else auto_batch_size(x, dev)
+
+
+def as_targets(y: Any, n: int) -> torch.Tensor:
+    """A regression target as a CPU float64 tensor of ``n`` finite values."""
+    arr = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    arr = arr.reshape(-1) if arr.ndim == 2 and arr.shape[1] == 1 else arr
+    if arr.ndim != 1 or len(arr) != n or arr.dtype.kind not in "iuf":
+        raise AuditInputError(f"y must hold {n} target values (one number per row), got shape {arr.shape} and dtype "
+                              f"{arr.dtype}")
+    out = arr.astype(np.float64)
+    if not np.isfinite(out).all():
+        raise AuditInputError(f"y has {int((~np.isfinite(out)).sum())} missing or infinite target value(s); every "
+                              "attacked row needs its true value")
+    return torch.as_tensor(out)
+
+
+def _squared_error(values: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (values - y) ** 2
+
+
+def prepare_values(
+    model: Any,
+    x: Any,
+    y: Any,
+    *,
+    bounds: Any = None,
+    mask: Any = None,
+    scale: Any = None,
+    batch_size: int | None = None,
+    device: str | torch.device | None = None,
+) -> Prepared:
+    """:func:`prepare` for a differentiable regressor: ``y`` holds target values, the loss is the squared error."""
+    adapter = as_adapter(model, device)
+    if adapter.task != "regression":
+        raise AuditInputError("model: this attack maximises a regressor's squared error; this torch model classifies "
+                              "(wrap a regression module as ModelAdapter(net, task='regression'))")
+    xt, home = as_inputs(adapter, x)
+    dev = adapter.device
+    with frozen(adapter.module), torch.no_grad():
+        adapter.values(xt[:1].to(dev))  # one value per row, or the adapter's error naming the shape
+    yt = as_targets(y, len(xt)).to(xt.dtype)
+    lo, hi, eff = constraint_tensors(bounds, mask, scale, tuple(xt.shape[1:]), dev, xt.dtype)
+    bs = _batch_size(batch_size, xt, dev)
+    return Prepared(adapter=adapter, x=xt, home=home, y=yt, n_classes=0, lo=lo, hi=hi, scale=eff,
+                    loss=_squared_error, batch_size=bs, requested_batch_size=bs)
