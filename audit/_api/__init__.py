@@ -381,6 +381,15 @@ def _positive_meta(ctx: AuditContext) -> dict[str, str]:
     return {"positive_class": str(chosen[0]), "positive_class_source": chosen[1]}
 
 
+def _target_meta(ctx: AuditContext) -> dict[str, Any]:
+    """A regressor's target in its own units for the first screen: mean, standard deviation and range."""
+    if not ctx.is_regression or ctx.y is None:
+        return {}
+    y = ctx.y
+    return {"target_summary": f"mean {y.mean():,.4g}, standard deviation {y.std():,.4g}, range {y.min():,.4g} to "
+                              f"{y.max():,.4g}"}
+
+
 def _meta(ctx: AuditContext, policy: Policy, sections: dict[str, Section], duration: float) -> dict[str, Any]:
     d = ctx.data
     groups = {c: sorted(map(str, d.sensitive[c].unique())) for c in d.sensitive.columns}
@@ -397,6 +406,7 @@ def _meta(ctx: AuditContext, policy: Policy, sections: dict[str, Section], durat
         "target": d.target,
         "classes": [str(c) for c in ctx.classes],
         **_positive_meta(ctx),
+        **_target_meta(ctx),
         "sensitive": d.sensitive_names,
         "groups": groups,
         "device": str(ctx.device),

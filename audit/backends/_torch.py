@@ -125,7 +125,8 @@ class TorchBackend(ModelBackend):
     def as_tensor(self, X: Any) -> torch.Tensor:
         """A numeric frame, array or tensor -> the module's input tensor on its device and dtype."""
         if isinstance(X, pd.DataFrame):
-            X = numeric_values(X, np.float32, "a torch model")
+            # a float64 module reads the frame in float64 (through float32 its inputs lost 7 digits)
+            X = numeric_values(X, np.float64 if self.dtype == torch.float64 else np.float32, "a torch model")
         t = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.array(as_numpy(X)))  # copy: inputs may be read-only
         return t.to(device=self.device, dtype=self.dtype)
 

@@ -34,6 +34,7 @@ class GradientHealthCheck(Check):
 
     name = "gradients"
     requires = ("gradients", "labels")
+    tasks = ("binary", "multiclass", "regression")
     title = "Gradient health"
     metric_patterns = (
         "gradients.first_last_norm_ratio",
@@ -47,7 +48,8 @@ class GradientHealthCheck(Check):
     )
     metric_docs: ClassVar[dict[str, str]] = {
         "gradients.first_last_norm_ratio": "gradient norm of the first parameterised layer / of the last, on a seeded "
-        "batch (512 rows) of the cross-entropy loss; far below 1 means vanishing gradients",
+        "batch (512 rows) of the cross-entropy loss (a regressor's: the mean squared error over the batch's target "
+        "variance); far below 1 means vanishing gradients",
         "gradients.max_grad_norm": "largest per-layer gradient norm (L2 over the layer's parameters)",
         "gradients.min_grad_norm": "smallest per-layer gradient norm",
         "gradients.dead_relu_fraction": "share of nn.ReLU units never positive on the batch (only produced when the "
@@ -119,6 +121,10 @@ class GradientHealthCheck(Check):
         if len(r.activations):
             tables["Activations"] = r.activations.set_index("layer")
         notes = list(r.notes) + ["Computed in eval mode (dropout off, batch norm on running statistics)."]
+        if ctx.is_regression:
+            notes.append("The loss is the mean squared error of the predicted values divided by the batch's target "
+                         "variance (1 - R² on the batch against its own mean): the MSE's gradients, in units that keep "
+                         "the vanishing and exploding thresholds meaningful whatever the target's scale.")
         return GradientSection(
             check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
             figures=DeferredFigures(lambda: gradient_norms(r, self.exploding_norm)), notes=notes, result=r,

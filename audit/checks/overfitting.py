@@ -9,7 +9,7 @@ import numpy as np
 
 from audit.checks._base import Check
 from audit.context import AuditContext
-from audit.health import OverfittingResult, overfitting
+from audit.health import OverfittingResult, overfitting, regression_overfitting
 from audit.plots.overfitting import history_curves
 from audit.section import DeferredFigures, Figure, Metric, Section
 
@@ -32,10 +32,14 @@ class OverfittingCheck(Check):
 
     name = "overfitting"
     requires = ("train_or_history",)
+    tasks = ("binary", "multiclass", "regression")
     title = "Overfitting"
     metric_patterns = (
         "overfitting.accuracy_gap",
         "overfitting.log_loss_gap",
+        "overfitting.r2_gap",
+        "overfitting.mae_gap",
+        "overfitting.rmse_gap",
         "overfitting.history_diverging",
         "overfitting.epochs_since_best_val",
     )
@@ -43,6 +47,9 @@ class OverfittingCheck(Check):
         "overfitting.accuracy_gap": "train accuracy minus test accuracy; positive = better on train (overfitting)",
         "overfitting.log_loss_gap": "test log loss minus train log loss (sign flipped so that positive = overfitting, "
         "like the accuracy gap); needs scores",
+        "overfitting.r2_gap": "regressors: train R² minus test R²; positive = better on train (overfitting)",
+        "overfitting.mae_gap": "regressors: test MAE minus train MAE, in the target's units (positive = overfitting)",
+        "overfitting.rmse_gap": "regressors: test RMSE minus train RMSE, in the target's units (positive = overfitting)",
         "overfitting.history_diverging": "1 when, over the last 3 epochs of the given history, validation loss rose "
         "while training loss fell; else 0",
         "overfitting.epochs_since_best_val": "epochs trained after the lowest validation loss (early stopping missed)",
@@ -50,6 +57,7 @@ class OverfittingCheck(Check):
     default_policy: ClassVar[dict[str, dict]] = {
         "overfitting.accuracy_gap": {"max": 0.05, "severity": "warn"},
         "overfitting.log_loss_gap": {"max": 0.1, "severity": "warn"},
+        "overfitting.r2_gap": {"max": 0.1, "severity": "warn"},
         "overfitting.history_diverging": {"max": 0, "severity": "warn"},
     }
 
@@ -61,14 +69,33 @@ class OverfittingCheck(Check):
             return f"all {len(ctx.data):,} test rows and all {len(ctx.train):,} training rows (no cap: counts)"
         return "no rows: the per-epoch training history only"
 
+    @staticmethod
+    def _regression_gaps(ctx: AuditContext, r: OverfittingResult, metrics: list[Metric], parts: list[str]) -> None:
+        target = ctx.data.target or "the target"
+        metrics.append(Metric("overfitting.r2_gap", r.r2_gap, higher_is_better=False, description="train minus test R²"))
+        metrics.append(Metric("overfitting.mae_gap", r.mae_gap, higher_is_better=False,
+                              description=f"test minus train MAE, in units of {target}"))
+        metrics.append(Metric("overfitting.rmse_gap", r.rmse_gap, higher_is_better=False,
+                              description=f"test minus train RMSE, in units of {target}"))
+        mae = r.table["train"]["mae"], r.table["test"]["mae"]
+        parts.append(f"Train MAE {mae[0]:,.4g} vs test {mae[1]:,.4g} (units of {target}; gap {r.mae_gap:+,.4g}); R² "
+                     f"{r.table['train']['r2']:.3f} on train vs {r.table['test']['r2']:.3f} on test (gap {r.r2_gap:+.3f})")
+
     def run(self, ctx: AuditContext) -> Section:
         has_train = ctx.train is not None and ctx.train_y is not None and ctx.y is not None
-        args = (ctx.train_y, ctx.train_proba, ctx.y, ctx.proba) if has_train else (None, None, None, None)
-        r = overfitting(*args, history=ctx.options.history, k=self.k, has_scores=ctx.model.has_scores)
         metrics: list[Metric] = []
         tables = {}
         parts: list[str] = []
-        if has_train:
+        if ctx.is_regression:
+            args = (ctx.train_y, ctx.train_prediction, ctx.y, ctx.prediction) if has_train else (None,) * 4
+            r = regression_overfitting(*args, history=ctx.options.history, k=self.k)
+            if has_train:
+                self._regression_gaps(ctx, r, metrics, parts)
+                tables["Train vs test"] = r.table
+        else:
+            args = (ctx.train_y, ctx.train_proba, ctx.y, ctx.proba) if has_train else (None, None, None, None)
+            r = overfitting(*args, history=ctx.options.history, k=self.k, has_scores=ctx.model.has_scores)
+        if has_train and not ctx.is_regression:
             metrics.append(Metric("overfitting.accuracy_gap", r.accuracy_gap, higher_is_better=False,
                                   description="train minus test accuracy"))
             if ctx.model.has_scores:
@@ -93,7 +120,8 @@ class OverfittingCheck(Check):
                 parts.append(f"lowest validation loss at epoch {r.best_epoch} ({r.epochs_since_best:.0f} epochs before the end)")
         if not has_train:
             r.notes.append("No labelled training data was given: train/test gaps are not computed.")
-        verdict = "Signs of overfitting" if (r.accuracy_gap > 0.05 or r.diverging) else "No strong sign of overfitting"
+        signs = r.r2_gap > 0.1 if ctx.is_regression else r.accuracy_gap > 0.05
+        verdict = "Signs of overfitting" if (signs or r.diverging) else "No strong sign of overfitting"
         summary = f"{verdict}. " + "; ".join(parts) + "." if parts else verdict + "."
         return OverfittingSection(
             check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables, figures=figs,

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from audit.checks import _performance_regression as regression
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.plots.performance import confusion_matrix
@@ -114,16 +115,22 @@ def by_period_table(ctx: AuditContext) -> tuple[pd.DataFrame | None, str]:
 class PerformanceCheck(Check):
     """Predictive performance on ``data`` with 95% intervals and, when ``train`` is given, on train with the gap.
 
+    Classifiers: accuracy, balanced accuracy, ROC AUC, log loss and the confusion matrix. Regressors: MAE, RMSE,
+    R², median absolute error and mean residual in the target's units, with predicted-vs-actual and residual
+    figures (:mod:`audit.checks._performance_regression`).
+
     Parameters
     ----------
     n_boot : int
-        Bootstrap resamples for the intervals of the test metrics (0: no intervals).
+        Bootstrap resamples for the intervals of a classifier's test metrics (0: no intervals); a regressor's
+        intervals are analytic (influence functions) and need none.
     confidence : float
         Interval level.
     """
 
     name = "performance"
     requires = ("labels",)
+    tasks = ("binary", "multiclass", "regression")
     title = "Performance"
     uses_weights = True
     metric_patterns = (
@@ -139,6 +146,7 @@ class PerformanceCheck(Check):
         "performance.train_test_gap.balanced_accuracy",
         "performance.train_test_gap.roc_auc",
         "performance.train_test_gap.log_loss",
+        *regression.PATTERNS,
     )
     metric_docs = {
         "performance.accuracy": "share of correct predictions on the evaluation data",
@@ -153,6 +161,7 @@ class PerformanceCheck(Check):
         "performance.train_test_gap.balanced_accuracy": "train minus test balanced accuracy",
         "performance.train_test_gap.roc_auc": "train minus test ROC AUC",
         "performance.train_test_gap.log_loss": "train minus test log loss (negative when the model overfits)",
+        **regression.DOCS,
     }
 
     def __init__(self, *, n_boot: int = 1000, confidence: float = 0.95) -> None:
@@ -161,6 +170,8 @@ class PerformanceCheck(Check):
 
     def run(self, ctx: AuditContext) -> Section:
         seed = ctx.torch_seed(self.name)
+        if ctx.is_regression:
+            return regression.regression_section(ctx, confidence=self.confidence, seed=seed)
         w = ctx.weights
         # binary: from the cells (exact in memory, merged on Dask); cells count rows, so weighted rows take the rows
         cells = ctx.cells() if ctx.is_binary and w is None else None

@@ -36,7 +36,7 @@ from audit.health._data_quality_parts import (
 from audit.health._drift import DriftResult, feature_drift
 from audit.health._gradients import GradientHealthResult, gradient_health
 from audit.health._image_quality import image_data_quality
-from audit.health._overfitting import OverfittingResult, overfitting, training_history
+from audit.health._overfitting import OverfittingResult, overfitting, regression_overfitting, training_history
 
 __all__ = [
     "ece_intervals",
@@ -69,6 +69,7 @@ __all__ = [
     "gradient_health",
     "image_data_quality",
     "overfitting",
+    "regression_overfitting",
     "reliability_table",
     "training_history",
 ]

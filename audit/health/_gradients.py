@@ -134,10 +134,12 @@ def gradient_health(
         wrapped on the device of its parameters).
     x : tensor, array or DataFrame
         Model inputs (a DataFrame goes through the adapter's ``transform``).
-    y : array-like of int
-        Labels as class indices.
+    y : array-like
+        Labels as class indices; a regressor's (``task="regression"`` on its adapter) target values.
     loss : callable, optional
-        ``loss(logits, y) -> scalar`` mean loss; default cross-entropy.
+        ``loss(output, y) -> scalar`` mean loss; default cross-entropy on the logits, and for a regressor the
+        mean squared error of its predicted values divided by the batch's target variance (the MSE in units of
+        the target's variance, so the norm thresholds mean the same for a target in euros or in millions).
     batch_size : int
         Rows in the seeded sample (all rows when there are fewer). Split further automatically
         on out-of-memory.
@@ -169,9 +171,10 @@ def gradient_health(
     """
     adapter, was_training = _adapter_keeping_mode(model)
     module = adapter.module
-    xt, yt = _batch(adapter, x, y, batch_size, seed)
+    regression = adapter.task == "regression"
+    xt, yt = _batch(adapter, x, y, batch_size, seed, regression=regression)
     n = len(xt)
-    loss_fn: LossFn = loss or torch.nn.functional.cross_entropy
+    loss_fn: LossFn = loss or (_scaled_mse(yt) if regression else torch.nn.functional.cross_entropy)
 
     owned = [(name, m) for name, m in module.named_modules() if any(True for _ in m.parameters(recurse=False))]
     if not owned:
@@ -212,14 +215,31 @@ def _adapter_keeping_mode(model: Any) -> tuple[ModelAdapter, bool]:
     return adapter, was_training
 
 
-def _batch(adapter: ModelAdapter, x: Any, y: Any, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validated inputs and labels: a seeded sample of ``batch_size`` rows (in row order), on the model's device."""
+def _scaled_mse(yt: torch.Tensor) -> LossFn:
+    """Mean squared error over the batch's target variance (1 when the variance is 0)."""
+    var = float(yt.double().var(unbiased=False)) if len(yt) > 1 else 0.0
+    scale = var if var > 0 else 1.0
+
+    def loss(values: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return torch.mean((values - target) ** 2) / scale
+
+    return loss
+
+
+def _batch(adapter: ModelAdapter, x: Any, y: Any, batch_size: int, seed: int,
+           regression: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated inputs and labels (float targets for a regressor): a seeded sample of ``batch_size`` rows (in row
+    order), on the model's device."""
     if int(batch_size) < 1:
         raise AuditInputError(f"batch_size must be a positive integer, got {batch_size!r}")
     xt = adapter.to_tensor(x) if isinstance(x, pd.DataFrame) else torch.as_tensor(to_numpy(x) if not isinstance(x, torch.Tensor) else x)
     if torch.is_floating_point(xt) and xt.dtype == torch.float64:
-        xt = xt.float()
-    yt = torch.as_tensor(to_numpy(y).reshape(-1).astype(np.int64))
+        # the model's own float type (a float64 network keeps its inputs; a float32 one gets float32)
+        dtype = next((p.dtype for p in adapter.module.parameters() if p.is_floating_point()), torch.float32)
+        xt = xt.to(dtype)
+    yt = torch.as_tensor(to_numpy(y).reshape(-1).astype(np.float64 if regression else np.int64))
+    if regression:  # the target in the model's float type
+        yt = yt.to(xt.dtype if torch.is_floating_point(xt) else torch.float32)
     if len(yt) != len(xt):
         raise AuditInputError(f"y has {len(yt)} rows but x has {len(xt)}; pass labels aligned with x")
     n_all = len(xt)
@@ -283,7 +303,7 @@ def _hooked_pass(
     def step(a: int, b: int) -> tuple[list[torch.Tensor | None], float, dict]:
         state["calls"], state["acts"] = {}, {}
         with torch.enable_grad():
-            logits = adapter.logits(xt[a:b])
+            logits = adapter.values(xt[a:b]) if adapter.task == "regression" else adapter.logits(xt[a:b])
             value = loss_fn(logits, yt[a:b]) * ((b - a) / n)
             grads = torch.autograd.grad(value, all_params, allow_unused=True)
         return [None if g is None else g.detach() for g in grads], float(value.detach().cpu()), state["acts"]

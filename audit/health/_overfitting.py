@@ -1,4 +1,5 @@
-"""Overfitting: the train-versus-test gap of accuracy and log loss, and divergence in a training history.
+"""Overfitting: the train-versus-test gap of accuracy and log loss (a regressor's: MAE, RMSE and R²), and
+divergence in a training history.
 
 Both gaps are signed so that a *positive* gap means the model does better on its training data
 than on held-out data (overfitting): ``accuracy_gap = train - test`` and
@@ -63,6 +64,10 @@ class OverfittingResult:
     diverging: bool | None
     k: int
     notes: list[str] = field(default_factory=list)
+    #: regressors (:func:`regression_overfitting`): test minus train MAE and RMSE (target units), train minus test R²
+    mae_gap: float = float("nan")
+    rmse_gap: float = float("nan")
+    r2_gap: float = float("nan")
 
 
 def _metrics(y: np.ndarray, p: np.ndarray, has_scores: bool) -> dict[str, float]:
@@ -118,6 +123,28 @@ def training_history(history: Any) -> pd.DataFrame:
 
 def _slope(v: np.ndarray) -> float:
     return float(np.polyfit(np.arange(len(v), dtype=float), v, 1)[0])
+
+
+def _history(history: Any, k: int, notes: list[str]) -> tuple[pd.DataFrame | None, Any, float, bool | None]:
+    """The history's frame, best epoch, epochs since it and divergence over the last ``k`` epochs."""
+    hist, best, since, diverging = None, None, float("nan"), None
+    if history is None:
+        return hist, best, since, diverging
+    hist = training_history(history)
+    if "val_loss" in hist.columns and hist["val_loss"].notna().any():
+        pos = int(np.nanargmin(hist["val_loss"].to_numpy()))
+        best = hist.index[pos].item() if hasattr(hist.index[pos], "item") else hist.index[pos]
+        since = float(len(hist) - 1 - pos)
+    if {"train_loss", "val_loss"} <= set(hist.columns):
+        tail = hist[["train_loss", "val_loss"]].dropna().tail(int(k) + 1)
+        if len(tail) >= int(k) + 1:
+            val, trn = tail["val_loss"].to_numpy(), tail["train_loss"].to_numpy()
+            diverging = bool(val[-1] > val[0] and _slope(val) > 0 and _slope(trn) < 0)
+        else:
+            notes.append(f"The history has fewer than {int(k) + 1} epochs with both losses: divergence is undefined.")
+    else:
+        notes.append("The history lacks a training or a validation loss: divergence is undefined.")
+    return hist, best, since, diverging
 
 
 def overfitting(
@@ -179,23 +206,55 @@ def overfitting(
         raise AuditInputError("pass all of y_train, proba_train, y_test and proba_test, or none of them")
     table.index.name = "metric"
 
-    hist, best, since, diverging = None, None, float("nan"), None
-    if history is not None:
-        hist = training_history(history)
-        if "val_loss" in hist.columns and hist["val_loss"].notna().any():
-            pos = int(np.nanargmin(hist["val_loss"].to_numpy()))
-            best = hist.index[pos].item() if hasattr(hist.index[pos], "item") else hist.index[pos]
-            since = float(len(hist) - 1 - pos)
-        if {"train_loss", "val_loss"} <= set(hist.columns):
-            tail = hist[["train_loss", "val_loss"]].dropna().tail(int(k) + 1)
-            if len(tail) >= int(k) + 1:
-                val, trn = tail["val_loss"].to_numpy(), tail["train_loss"].to_numpy()
-                diverging = bool(val[-1] > val[0] and _slope(val) > 0 and _slope(trn) < 0)
-            else:
-                notes.append(f"The history has fewer than {int(k) + 1} epochs with both losses: divergence is undefined.")
-        else:
-            notes.append("The history lacks a training or a validation loss: divergence is undefined.")
+    hist, best, since, diverging = _history(history, int(k), notes)
     return OverfittingResult(
         table=table, accuracy_gap=acc_gap, log_loss_gap=ll_gap, history=hist, best_epoch=best,
         epochs_since_best=since, diverging=diverging, k=int(k), notes=notes,
+    )
+
+
+def regression_overfitting(
+    y_train: Any = None,
+    pred_train: Any = None,
+    y_test: Any = None,
+    pred_test: Any = None,
+    *,
+    history: Any = None,
+    k: int = 3,
+) -> OverfittingResult:
+    """Train-versus-test gaps of a regressor's MAE, RMSE and R² (scikit-learn's metrics), and history divergence.
+
+    Every gap is signed so that positive means better on train (overfitting): ``mae_gap = test - train`` (likewise
+    RMSE, in the target's units) and ``r2_gap = train - test`` (scale-free, what a threshold can share across
+    targets). ``accuracy_gap`` and ``log_loss_gap`` are NaN.
+
+    Examples
+    --------
+    >>> r = regression_overfitting([1.0, 2, 3], [1.0, 2, 3], [1.0, 2, 3], [2.0, 2, 2])
+    >>> r.mae_gap, r.r2_gap
+    (0.6666666666666666, 1.0)
+    """
+    from audit.stats import regression_metrics
+
+    if int(k) < 1:
+        raise AuditInputError(f"k must be a positive number of epochs, got {k!r}")
+    notes: list[str] = []
+    table = pd.DataFrame(columns=["train", "test", "gap"])
+    gaps = {"mae": float("nan"), "rmse": float("nan"), "r2": float("nan")}
+    given = [v is not None for v in (y_train, pred_train, y_test, pred_test)]
+    if all(given):
+        tr, te = regression_metrics(y_train, pred_train), regression_metrics(y_test, pred_test)
+        table = pd.DataFrame({"train": tr, "test": te})
+        table["gap"] = table["test"] - table["train"]  # positive = larger error on test
+        table.loc["r2", "gap"] = -table.loc["r2", "gap"]  # positive = lower R² on test
+        table.loc["mean_residual", "gap"] = float("nan")  # a bias has no better side
+        gaps = {m: float(table.loc[m, "gap"]) for m in gaps}
+    elif any(given):
+        raise AuditInputError("pass all of y_train, pred_train, y_test and pred_test, or none of them")
+    table.index.name = "metric"
+    hist, best, since, diverging = _history(history, int(k), notes)
+    return OverfittingResult(
+        table=table, accuracy_gap=float("nan"), log_loss_gap=float("nan"), history=hist, best_epoch=best,
+        epochs_since_best=since, diverging=diverging, k=int(k), notes=notes, mae_gap=gaps["mae"],
+        rmse_gap=gaps["rmse"], r2_gap=gaps["r2"],
     )
