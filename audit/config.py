@@ -4,9 +4,8 @@ Paths are relative to the config file (or absolute); the config's folder and the
 importable, so ``factory = "mypkg.models:load_model"`` finds a package next to the config. They are searched
 after the installed packages, so a project file named like a library (``lime.py``) never replaces it.
 
-This module parses and validates; the files it names load elsewhere: model files through their backend
-(:func:`audit.backends.load_model_file`: a format that is code loads only with ``trust_code = true``, or its
-older name ``trust_pickle``), data files through :mod:`audit.data_files`.
+This module parses and validates; model files load through :func:`audit.backends.load_model_file` (code loads only
+with ``trust_code = true``, or ``trust_pickle``), data files through :mod:`audit.data_files`.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from audit.errors import AuditInputError
 
 _SCHEMA: dict[str, set[str]] = {
     "model": {"factory", "path", "transform", "output", "trust_code", "trust_pickle", "trusted_types", "score", "pred",
-              "classes", "prediction", "task"},
+              "classes", "prediction", "interval", "task"},
     "data": {"path", "factory", "target", "sensitive", "features", "modality", "sample_weight"},
     "train": {"path", "factory"},
     "audit": {"checks", "seed", "device", "immutable", "baseline", "name", "min_group_size", "positive_class",
@@ -74,6 +73,7 @@ _KEY_TYPES: dict[str, tuple[str, Callable[[Any], bool], str]] = {
     "model.output": (f"one of {list(_OUTPUT_KINDS)}", lambda v: isinstance(v, str) and v in _OUTPUT_KINDS, '"auto"'),
     "model.task": (f"one of {list(_TASKS)}", lambda v: v in _TASKS, '"regression"'),
     "model.prediction": ("a string (a column name)", _is_str, '"predicted_amount"'),
+    "model.interval": ("two column names", lambda v: _is_strs(v) and len(v) == 2, '["lower", "upper"]'),
     "model.trust_code": ("true or false (a TOML boolean, without quotes)", _is_bool, "false"),
     "model.trust_pickle": ("true or false (a TOML boolean, without quotes)", _is_bool, "false"),
     "model.trusted_types": ("a list of type names", _is_strs, '["mypkg.module.MyClass"]'),
@@ -375,7 +375,8 @@ def load_model(cfg: AuditConfig) -> Any:
 
     m = cfg.model
     if "score" in m or "pred" in m or "prediction" in m:
-        return StoredPredictions(m.get("score"), pred=m.get("pred"), classes=m.get("classes"), prediction=m.get("prediction"))
+        return StoredPredictions(m.get("score"), pred=m.get("pred"), classes=m.get("classes"), prediction=m.get("prediction"),
+                                 interval=m.get("interval"))
     if "factory" in m:
         return _call(import_object(m["factory"], "model.factory", cfg.root), "model.factory")
     path = _resolve(cfg.root, m["path"], "model.path")
@@ -415,8 +416,7 @@ def dask_client(cfg: AuditConfig) -> Any:
         raise ConfigError("config table [engine] needs dask.distributed: pip install 'audit[dask]'") from None
     import logging
 
-    # the scheduler of a LocalCluster runs in this process and logs every worker and client at INFO, and a shuffle
-    # at WARNING: a gate's output is its findings (--debug keeps them)
+    # a LocalCluster's scheduler logs here at INFO (a shuffle at WARNING): a gate's output is its findings (--debug)
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         logging.getLogger("distributed").setLevel(logging.ERROR)
     scheduler = cfg.engine.get("scheduler", "local")

@@ -186,6 +186,13 @@ class AuditContext:
         return self.model.predict_values(self.data.X, what="data")
 
     @cached_property
+    def prediction_interval(self) -> np.ndarray | None:
+        """A regressor's own ``(n, 2)`` prediction bounds on ``data`` when it gives them, else None; computed once."""
+        if not self.is_regression or not self.model.has_intervals:
+            return None
+        return self.model.predict_interval(self.data.X, what="data")
+
+    @cached_property
     def train_prediction(self) -> np.ndarray | None:
         """Predicted values on ``train`` (regression) or None; computed once."""
         if self.train is None:

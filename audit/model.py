@@ -275,6 +275,26 @@ class ModelAdapter:
                                   "(predict_proba gives its class probabilities)")
         return self.checked_values(self._call(self.backend.predict_values, X, what), len(X))
 
+    @property
+    def has_intervals(self) -> bool:
+        """True when a regressor gives its own prediction intervals (``predict_interval(X)``, or a stored log's
+        ``interval=`` columns)."""
+        return self.task == "regression" and self.backend.has_intervals
+
+    def predict_interval(self, X: Any, *, what: str = "data") -> np.ndarray:
+        """A regressor's own ``(n, 2)`` lower and upper prediction bounds, validated (finite, lower <= upper)."""
+        bounds = self._call(self.backend.predict_interval, X, what)
+        b = np.asarray(as_numpy(bounds), dtype=np.float64)
+        n = len(X)
+        if b.shape != (n, 2):
+            raise AuditInputError(f"{self._who} returned prediction intervals of shape {b.shape} for {n} rows; "
+                                  f"predict_interval must return ({n}, 2): each row's lower and upper bound")
+        bad = ~np.isfinite(b).all(axis=1) | (b[:, 0] > b[:, 1])
+        if bad.any():
+            raise AuditInputError(f"{self._who} returned {int(bad.sum())} prediction interval(s) that are not finite "
+                                  "or whose lower bound exceeds the upper one")
+        return b
+
     def checked_values(self, values: Any, n: int) -> np.ndarray:
         """What a regression backend returned for ``n`` rows as ``(n,)`` finite float64 values, or an error naming
         the model and what was wrong."""

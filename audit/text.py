@@ -100,3 +100,21 @@ def clip(text: str, limit: int = JSON_TEXT_LIMIT) -> str:
         return text
     tail = f"… ({len(text)} characters)"
     return text[: max(0, limit - len(tail))] + tail
+
+
+def units(value: float, digits: int = 4) -> str:
+    """A number in a target's units for a sentence: ``digits`` significant digits with thousands separators,
+    whole numbers from ``10 ** (digits - 1)`` up (never ``1.594e+04``), "undefined" for NaN.
+
+    Examples
+    --------
+    >>> units(15945.2), units(271.067), units(0.47665), units(float("nan"))
+    ('15,945', '271.1', '0.4767', 'undefined')
+    """
+    import math
+
+    if not math.isfinite(value):
+        return "undefined"
+    if value != 0 and abs(value) >= 10 ** (digits - 1):
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.{digits - 1}e}"

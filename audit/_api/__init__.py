@@ -34,6 +34,7 @@ from audit.policy import Policy
 from audit.report import Report
 from audit.section import Section
 from audit.stats import PredictionCells
+from audit.text import units
 
 __all__ = [
     "REPEAT_ROWS", "REPEAT_TOLERANCE", "RunRecord", "audit", "audit_summary", "metric_patterns", "positive_class_of",
@@ -386,8 +387,8 @@ def _target_meta(ctx: AuditContext) -> dict[str, Any]:
     if not ctx.is_regression or ctx.y is None:
         return {}
     y = ctx.y
-    return {"target_summary": f"mean {y.mean():,.4g}, standard deviation {y.std():,.4g}, range {y.min():,.4g} to "
-                              f"{y.max():,.4g}"}
+    return {"target_summary": f"mean {units(y.mean())}, standard deviation {units(y.std())}, range {units(y.min())} "
+                              f"to {units(y.max())}"}
 
 
 def _meta(ctx: AuditContext, policy: Policy, sections: dict[str, Section], duration: float) -> dict[str, Any]:

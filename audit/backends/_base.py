@@ -153,6 +153,19 @@ class ModelBackend:
                                   "predicted values")
         return np.asarray(predict(X))
 
+    @property
+    def has_intervals(self) -> bool:
+        """True when the model gives its own prediction intervals (:meth:`predict_interval`): a model object with a
+        ``predict_interval(X)`` method, or a stored log with ``interval=`` columns."""
+        return callable(getattr(self.model, "predict_interval", None))
+
+    def predict_interval(self, X: Any) -> np.ndarray:
+        """The model's own ``(n, 2)`` lower and upper bounds for ``X`` (see :attr:`has_intervals`)."""
+        method = getattr(self.model, "predict_interval", None)
+        if not callable(method):
+            raise AuditInputError(f"{self.name} gives no prediction intervals (no predict_interval method)")
+        return np.asarray(method(X))
+
 
 BACKENDS: list[type[ModelBackend]] = []
 

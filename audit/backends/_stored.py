@@ -32,6 +32,10 @@ class StoredPredictions:
         The predicted-label column; used alone (hard labels: no calibration) or to check ``score``.
     prediction : str, optional
         A regression log's predicted-value column (one number per row): the audit is a regression audit.
+    interval : (str, str), optional
+        With ``prediction=``: the columns of the model's own lower and upper prediction bounds; the uncertainty
+        check then measures their coverage per group (at the nominal level ``UncertaintyCheck(level=)`` states)
+        instead of calibrating conformal intervals.
     classes : list, optional
         Class values in column order. Default: ``[0, 1]`` for one score column, else the sorted
         values seen in ``pred`` and the target.
@@ -48,7 +52,8 @@ class StoredPredictions:
     """
 
     def __init__(self, score: str | Sequence[str] | None = None, *, pred: str | None = None,
-                 classes: Sequence[Any] | None = None, prediction: str | None = None) -> None:
+                 classes: Sequence[Any] | None = None, prediction: str | None = None,
+                 interval: Sequence[str] | None = None) -> None:
         if score is None and pred is None and prediction is None:
             raise AuditInputError("StoredPredictions needs score= (probability column(s)), pred= (label column) or "
                                   "prediction= (a regression log's predicted values)")
@@ -61,17 +66,23 @@ class StoredPredictions:
             raise AuditInputError("StoredPredictions: score=, pred= and prediction= name columns (strings)")
         self.pred = pred
         self.prediction = prediction
+        self.interval = None if interval is None else tuple(interval)
+        if self.interval is not None and (prediction is None or len(self.interval) != 2
+                                          or not all(isinstance(c, str) for c in self.interval)):
+            raise AuditInputError("StoredPredictions: interval= names two columns, the lower and upper bounds, "
+                                  "with prediction= (a regression log)")
         self.classes_ = np.asarray(classes) if classes is not None else (np.array([0, 1]) if len(self.score) == 1 else None)
 
     @property
     def columns(self) -> list[str]:
         if self.prediction is not None:
-            return [self.prediction]
+            return [self.prediction, *(self.interval or ())]
         return self.score if self.score else [self.pred]  # type: ignore[list-item]
 
     def __repr__(self) -> str:
         if self.prediction is not None:
-            return f"StoredPredictions(prediction={self.prediction!r})"
+            bounds = "" if self.interval is None else f", interval={self.interval!r}"
+            return f"StoredPredictions(prediction={self.prediction!r}{bounds})"
         return f"StoredPredictions(score={self.score or None}, pred={self.pred!r})"
 
 
@@ -121,6 +132,19 @@ class StoredPredictionsBackend(ModelBackend):
             raise AuditInputError(f"stored prediction column {col!r} not found; columns are {list(map(str, X.columns))}")
         values = pd.to_numeric(X[col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         return values
+
+    @property
+    def has_intervals(self) -> bool:
+        return getattr(self.model, "interval", None) is not None
+
+    def predict_interval(self, X: Any) -> np.ndarray:
+        cols = list(self.model.interval or ())
+        missing = [c for c in cols if not isinstance(X, pd.DataFrame) or c not in X.columns]
+        if not cols or missing:
+            raise AuditInputError(f"stored interval column(s) {missing or cols} not found; columns are "
+                                  f"{list(map(str, getattr(X, 'columns', [])))}")
+        return np.column_stack([pd.to_numeric(X[c], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                                for c in cols])
 
     @property
     def output_fix(self) -> str:

@@ -12,6 +12,7 @@ from audit.context import AuditContext
 from audit.plots.performance import regression_figures
 from audit.section import DeferredFigures, Metric, Section
 from audit.stats import REGRESSION_METRICS, regression_intervals, regression_metrics
+from audit.text import units
 
 #: lower is better for the errors, higher for R^2; the mean residual is best at 0 (no direction)
 HIGHER: dict[str, bool | None] = {"mae": False, "rmse": False, "r2": True, "median_absolute_error": False,
@@ -90,10 +91,10 @@ def regression_section(ctx: AuditContext, *, confidence: float, seed: int) -> Se
     table[f"test {pct} CI"] = [_ci_text(r["low"], r["high"]) for _, r in ci.iterrows()]
     target = str(ctx.data.target or "the target")
     y = ctx.y
-    summary = (f"MAE {_num(ci.loc['mae', 'value'])} ({pct} CI {_ci_text(ci.loc['mae', 'low'], ci.loc['mae', 'high'])}) "
-               f"and RMSE {_num(ci.loc['rmse', 'value'])} in units of {target} (mean {_num(float(np.average(y, weights=w)))}, "
-               f"standard deviation {_num(float(np.std(y)))}); R² {_num(ci.loc['r2', 'value'], 3)}, mean residual "
-               f"{_num(ci.loc['mean_residual', 'value'])} on {ctx.n_rows:,} rows.")
+    summary = (f"MAE {units(ci.loc['mae', 'value'])} ({pct} CI {_ci_text(ci.loc['mae', 'low'], ci.loc['mae', 'high'])}) "
+               f"and RMSE {units(ci.loc['rmse', 'value'])} in units of {target} (mean {units(float(np.average(y, weights=w)))}, "
+               f"standard deviation {units(float(np.std(y)))}); R² {units(ci.loc['r2', 'value'], 3)}, mean residual "
+               f"{units(ci.loc['mean_residual', 'value'])} on {ctx.n_rows:,} rows.")
     notes = [f"Intervals: {pct} influence-function (delta-method) intervals for MAE, RMSE (from the MSE's), R² and the mean "
              "residual, Woodruff's for the median absolute error (audit.stats.regression_intervals); values are "
              "scikit-learn's metrics. The mean residual is target - prediction: positive when the model predicts too low."]
@@ -109,7 +110,7 @@ def regression_section(ctx: AuditContext, *, confidence: float, seed: int) -> Se
             metrics.append(Metric(f"performance.train.{m}", v, higher_is_better=HIGHER[m]))
             metrics.append(Metric(f"performance.train_test_gap.{m}", v - float(ci.loc[m, "value"]), higher_is_better=None,
                                   description="train minus test; a large gap suggests overfitting"))
-        summary += (f" Train MAE {_num(train['mae'])} (test - train {_num(ci.loc['mae', 'value'] - train['mae'])}).")
+        summary += (f" Train MAE {units(train['mae'])} (test - train {units(ci.loc['mae', 'value'] - train['mae'])}).")
     table.index.name = "metric"
     tables = {"Metrics": table}
     col, frame = ctx.options.time_column, ctx.data.frame
@@ -130,14 +131,5 @@ def _finite(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
-def _num(v: float, digits: int = 4) -> str:
-    """A number in the target's units, to ``digits`` significant digits with thousands separators."""
-    if not math.isfinite(v):
-        return "undefined"
-    if v != 0 and abs(v) >= 10 ** (digits - 1):
-        return f"{v:,.0f}"
-    return f"{v:,.{digits}g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.{digits - 1}e}"
-
-
 def _ci_text(low: float, high: float) -> str:
-    return "" if not (math.isfinite(low) and math.isfinite(high)) else f"{_num(low)} – {_num(high)}"
+    return "" if not (math.isfinite(low) and math.isfinite(high)) else f"{units(low)} – {units(high)}"

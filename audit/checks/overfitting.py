@@ -12,6 +12,7 @@ from audit.context import AuditContext
 from audit.health import OverfittingResult, overfitting, regression_overfitting
 from audit.plots.overfitting import history_curves
 from audit.section import DeferredFigures, Figure, Metric, Section
+from audit.text import units
 
 
 @dataclass
@@ -78,7 +79,7 @@ class OverfittingCheck(Check):
         metrics.append(Metric("overfitting.rmse_gap", r.rmse_gap, higher_is_better=False,
                               description=f"test minus train RMSE, in units of {target}"))
         mae = r.table["train"]["mae"], r.table["test"]["mae"]
-        parts.append(f"Train MAE {mae[0]:,.4g} vs test {mae[1]:,.4g} (units of {target}; gap {r.mae_gap:+,.4g}); R² "
+        parts.append(f"Train MAE {units(mae[0])} vs test {units(mae[1])} (units of {target}; gap {units(r.mae_gap)}); R² "
                      f"{r.table['train']['r2']:.3f} on train vs {r.table['test']['r2']:.3f} on test (gap {r.r2_gap:+.3f})")
 
     def run(self, ctx: AuditContext) -> Section:

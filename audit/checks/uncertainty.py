@@ -15,6 +15,13 @@ On a random split of exchangeable rows, marginal coverage is guaranteed (at leas
 does not give is coverage for every group: one interval width for everyone covers the groups the model predicts
 well more often than the others. ``uncertainty.<column>.coverage_gap`` ("equalized coverage", Romano et al. 2020)
 measures that, under the gap rule every gap follows.
+
+The model's own intervals
+-------------------------
+A regressor that gives its own prediction intervals (a ``predict_interval(X)`` method returning each row's lower
+and upper bound, or a stored log's ``StoredPredictions(prediction=..., interval=(lower, upper))`` columns) is
+judged on those instead: their coverage on every evaluation row, per group and the gap, against the nominal
+``level`` the check states (:func:`audit.health.interval_coverage`). No rows are spent calibrating.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import pandas as pd
 from audit.checks._base import Check
 from audit.context import AuditContext
 from audit.errors import AuditInputError
-from audit.health import ConformalResult, split_conformal
+from audit.health import ConformalResult, interval_coverage, split_conformal
 from audit.section import Metric, Section, metric_parts
 from audit.text import short_label
 
@@ -112,6 +119,8 @@ class UncertaintyCheck(Check):
     def specific_skip_reason(self, ctx: AuditContext) -> str | None:
         if not isinstance(self.level, (int, float)) or not 0 < self.level < 1:
             raise AuditInputError(f"UncertaintyCheck(level=) must be in (0, 1), got {self.level!r}")
+        if ctx.model.has_intervals:
+            return None
         need = self._rows_needed()
         if ctx.n_rows < need:
             return (f"{ctx.n_rows} evaluation rows are too few for {self.level:.0%} conformal intervals: half of them "
@@ -120,6 +129,8 @@ class UncertaintyCheck(Check):
 
     def run(self, ctx: AuditContext) -> Section:
         mgs = int(ctx.options.resolve(self.min_group_size, "min_group_size"))
+        if ctx.prediction_interval is not None:
+            return self._run_model_intervals(ctx, mgs)
         cal, test = calibration_split(ctx.n_rows, ctx.rng(self.name))
         y, pred = ctx.y, ctx.prediction
         sens = ctx.data.sensitive
@@ -148,6 +159,43 @@ class UncertaintyCheck(Check):
                                   metrics=metrics, tables=tables, notes=self._notes(r), result=r,
                                   calibration_rows=cal)
 
+    def _run_model_intervals(self, ctx: AuditContext, mgs: int) -> Section:
+        bounds = ctx.prediction_interval
+        sens = ctx.data.sensitive
+        r = interval_coverage(ctx.y, bounds[:, 0], bounds[:, 1], sens if sens.shape[1] else None, level=self.level,
+                              min_group_size=mgs, n_boot=self.n_boot, confidence=self.confidence,
+                              seed=ctx.torch_seed(self.name))
+        metrics = [
+            Metric("uncertainty.coverage", r.coverage, r.low, r.high, description=(
+                f"share of all {ctx.n_rows:,} rows inside the model's own intervals (nominal {self.level:.0%}, as "
+                "UncertaintyCheck(level=) states)")),
+            Metric("uncertainty.interval_width", r.mean_width, higher_is_better=False,
+                   description="mean width of the model's own intervals, in the target's units"),
+            *self._gap_metrics(r),
+        ]
+        overall = pd.DataFrame({"value": {
+            "level": self.level, "mean_interval_width": r.mean_width, "measuring_rows": ctx.n_rows,
+            "coverage": r.coverage, "coverage_low": r.low, "coverage_high": r.high}})
+        overall.index.name = "quantity"
+        tables = {"Coverage": overall}
+        if len(r.by_group):
+            tables["Coverage by group"] = r.by_group
+            tables["Coverage gaps"] = r.gaps
+        summary = (f"The model's own prediction intervals (mean width {r.mean_width:,.4g}) cover {r.coverage:.1%} "
+                   f"[{r.low:.1%}, {r.high:.1%}] of {ctx.n_rows:,} rows, against a nominal {self.level:.0%}.")
+        summary += self._gap_sentence(r)
+        notes = [("The model gives its own prediction intervals, so they are audited as they are: no conformal "
+                  "calibration, every evaluation row measures. Their nominal level is the one UncertaintyCheck(level=) "
+                  f"states ({self.level:g}); set it to the level the model's intervals were built for."),
+                 f"Coverage intervals: {self.confidence:.0%} Wilson on all rows. A model's own intervals carry no "
+                 "coverage guarantee, marginal or per group: both are measured here."]
+        if len(r.gaps):
+            notes.append(f"Coverage gaps follow the gap rule (bias-corrected, an interval that bounds every pairwise "
+                         f"contrast, {self.n_boot:,} permutations for the test of 'no gap'); groups under "
+                         f"min_group_size={mgs} rows are shown but left out.")
+        return UncertaintySection(check=self.name, title=self.title, summary=summary, metrics=metrics, tables=tables,
+                                  notes=notes, result=r)
+
     def _gap_metrics(self, r: ConformalResult) -> list[Metric]:
         out: list[Metric] = []
         if not len(r.gaps):
@@ -168,15 +216,20 @@ class UncertaintyCheck(Check):
         return out
 
     def _summary(self, r: ConformalResult, n_cal: int, n_test: int) -> str:
-        s = (f"Split-conformal {self.level:.0%} intervals (prediction -+ {r.half_width:.4g}, calibrated on {n_cal:,} "
-             f"held-out rows) cover {r.coverage:.1%} [{r.low:.1%}, {r.high:.1%}] of {n_test:,} other rows.")
-        if r.worst.get("column") is not None and not pd.isna(r.worst.get("gap")):
-            w = r.worst
-            ci = "" if pd.isna(w["low"]) else f" [{w['low']:.3f}, {w['high']:.3f}]"
-            p = "" if pd.isna(w["p_value"]) else f", p = {w['p_value']:.2g} for no gap"
-            s += (f" Largest coverage gap: {w['gap']:.3f}{ci} across {w['column']} ({w['best_group']} covered most, "
-                  f"{w['worst_group']} least{p}).")
-        return s
+        return (f"Split-conformal {self.level:.0%} intervals (prediction -+ {r.half_width:.4g}, calibrated on {n_cal:,} "
+                f"held-out rows) cover {r.coverage:.1%} [{r.low:.1%}, {r.high:.1%}] of {n_test:,} other rows."
+                + self._gap_sentence(r))
+
+    @staticmethod
+    def _gap_sentence(r: ConformalResult) -> str:
+        """The largest coverage gap as a sentence (with a leading space), or "" without one."""
+        if r.worst.get("column") is None or pd.isna(r.worst.get("gap")):
+            return ""
+        w = r.worst
+        ci = "" if pd.isna(w["low"]) else f" [{w['low']:.3f}, {w['high']:.3f}]"
+        p = "" if pd.isna(w["p_value"]) else f", p = {w['p_value']:.2g} for no gap"
+        return (f" Largest coverage gap: {w['gap']:.3f}{ci} across {w['column']} ({w['best_group']} covered most, "
+                f"{w['worst_group']} least{p}).")
 
     def _notes(self, r: ConformalResult) -> list[str]:
         notes = [
@@ -203,5 +256,7 @@ class UncertaintyCheck(Check):
 
     def row_budget(self, ctx: AuditContext, section: Section) -> str | None:
         n = ctx.n_rows
+        if isinstance(section, UncertaintySection) and section.result is not None and section.result.source == "model":
+            return f"all {n:,} rows (the model's own intervals need no calibration rows)"
         return (f"all {n:,} rows: a seeded random half ({n // 2:,}) calibrates the intervals, the other half "
                 f"({n - n // 2:,}) measures their coverage")

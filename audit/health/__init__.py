@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from audit.health._calibration import CalibrationResult, calibration, calibration_of_cells, reliability_table
 from audit.health._calibration_ci import ece_intervals, ece_intervals_of_cells
-from audit.health._conformal import ConformalResult, conformal_quantile, split_conformal
+from audit.health._conformal import ConformalResult, conformal_quantile, interval_coverage, split_conformal
 from audit.health._data_quality import DataQualityResult, data_quality
 from audit.health._data_quality_parts import (
     ColumnMoments,
@@ -44,6 +44,7 @@ __all__ = [
     "CalibrationResult",
     "ConformalResult",
     "conformal_quantile",
+    "interval_coverage",
     "split_conformal",
     "ColumnMoments",
     "DataQualityPart",

@@ -114,3 +114,64 @@ def test_classifiers_are_skipped_with_a_pointer_to_calibration_and_bad_settings_
     assert any("written for level 0.9" in n for n in s.notes)
     assert any(n.startswith("g: fewer than two groups") for n in s.notes)
     assert not [m for m in s.metrics if m.name.endswith("coverage_gap")]
+
+
+def _interval_log(n: int = 2000) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    y = rng.normal(size=n)
+    g = np.where(np.arange(n) % 2 == 0, "a", "b")
+    pred = y + rng.normal(size=n) * np.where(g == "a", 0.5, 1.5)
+    return pd.DataFrame({"y": y, "pred": pred, "lo": pred - 1.645, "hi": pred + 1.645, "g": g})
+
+
+def test_a_models_own_intervals_are_measured_per_group_by_hand():
+    from audit import StoredPredictions
+
+    log = _interval_log()
+    r = audit(StoredPredictions(prediction="pred", interval=("lo", "hi")), log, target="y", sensitive=["g"],
+              checks=["uncertainty"], progress=False)
+    inside = (log["lo"] <= log["y"]) & (log["y"] <= log["hi"])
+    assert r.metrics["uncertainty.coverage"].value == pytest.approx(inside.mean(), abs=1e-12)
+    assert r.metrics["uncertainty.interval_width"].value == pytest.approx((log["hi"] - log["lo"]).mean())
+    by_group = r.sections["uncertainty"].tables["Coverage by group"].set_index("group")["coverage"]
+    hand = inside.groupby(log["g"]).mean()
+    assert by_group.to_dict() == pytest.approx(hand.to_dict(), abs=1e-12)
+    gap = r.sections["uncertainty"].tables["Coverage gaps"].loc["g"]
+    assert gap["plug_in"] == pytest.approx(hand.max() - hand.min(), abs=1e-12)
+    assert r.metrics["uncertainty.g.coverage_gap"].low > 0.2  # group b's wider errors are covered far less
+    assert "own prediction intervals" in r.sections["uncertainty"].summary
+
+
+def test_a_predict_interval_method_is_used_and_bad_bounds_are_named():
+    log = _interval_log(400)
+
+    class Quantiles:
+        _estimator_type = "regressor"
+
+        def __init__(self, flip=False):
+            self.flip = flip
+
+        def predict(self, X):
+            return X["pred"].to_numpy()
+
+        def predict_interval(self, X):
+            b = np.c_[X["lo"], X["hi"]]
+            return b[:, ::-1] if self.flip else b
+
+    kw = dict(target="y", sensitive=["g"], features=["pred", "lo", "hi"], checks=["uncertainty"], progress=False)
+    r = audit(Quantiles(), log, **kw)
+    inside = (log["lo"] <= log["y"]) & (log["y"] <= log["hi"])
+    assert r.metrics["uncertainty.coverage"].value == pytest.approx(inside.mean())
+    bad = audit(Quantiles(flip=True), log, **kw).sections["uncertainty"]
+    assert bad.status == "error" and "lower bound exceeds the upper one" in bad.reason
+
+
+def test_audit_run_reads_interval_columns(tmp_path):
+    from audit.config import build_audit_kwargs, read_config
+
+    _interval_log(300).to_csv(tmp_path / "log.csv", index=False)
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text('[model]\nprediction = "pred"\ninterval = ["lo", "hi"]\n[data]\npath = "log.csv"\ntarget = "y"\n'
+                   'sensitive = ["g"]\n[audit]\nchecks = ["uncertainty"]\n')
+    report = audit(**build_audit_kwargs(read_config(cfg)), progress=False)
+    assert report.sections["uncertainty"].result.source == "model"

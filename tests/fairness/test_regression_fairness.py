@@ -104,3 +104,13 @@ def test_equal_groups_show_no_gap():
     for m in ("mae", "rmse", "mean_residual", "mean_prediction", "r2"):
         row = r.gaps.loc[("g", m)]
         assert row["low"] == 0.0 and row["gap"] <= row["plug_in"] and row["p_value"] > 0.05, m
+
+
+def test_intersection_labels_equal_a_row_wise_join():
+    from audit.fairness import intersection_labels
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"race": rng.choice(["a", "b", None], 3000), "sex": rng.choice(["f", "m"], 3000),
+                          "band": rng.integers(0, 4, 3000)})
+    expected = np.array([", ".join(map(str, row)) for row in frame.astype(str).itertuples(index=False)])
+    assert (intersection_labels(frame) == expected).all()
