@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from audit._inputs import missing_as_label
+from audit._text_inputs import TEXT_COLUMN, is_text_array
 from audit.errors import (EMPTY_DATA, LENGTH_MISMATCH, MISSING_REFUSED, NON_FINITE, NOT_UNICODE, ONE_CLASS, TOO_LARGE,
                           UNKNOWN_COLUMN, AuditInputError)
 from audit.text import has_surrogate
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 #: rows with missing values the model is tried on when its backend cannot say whether it takes them
 MISSING_PROBE_ROWS = 64
 
-Modality = Literal["tabular", "image"]
+Modality = Literal["tabular", "image", "text"]
 #: the largest feature magnitude an audit accepts: float32's range. Many models and libraries compute in float32
 #: (scikit-learn trees, XGBoost, LightGBM, torch), so a larger value is infinite there; fairness's proxy models,
 #: LIME's sampling and the attacks' steps broke on such values
@@ -43,7 +44,8 @@ class AuditData:
         Labels, as given (class values, not indices).
     sensitive : DataFrame
         One column per sensitive attribute, aligned with ``X`` (may have no columns).
-    modality : {"tabular", "image"}
+    modality : {"tabular", "image", "text"}
+        ``"text"``: ``X`` is a one-column frame of strings (:mod:`audit._text_inputs`).
     frame : DataFrame or None
         The full tabular frame as given (features plus any other columns), for data-quality checks.
     target : str
@@ -359,8 +361,8 @@ def load_data(
     >>> d.feature_names, d.sensitive_names, d.modality
     (['a', 'g'], ['g'], 'tabular')
     """
-    if modality not in (None, "tabular", "image"):
-        raise AuditInputError(f"modality must be 'tabular' or 'image', got {modality!r}")
+    if modality not in (None, "tabular", "image", "text"):
+        raise AuditInputError(f"modality must be 'tabular', 'image' or 'text', got {modality!r}")
     frame: pd.DataFrame | None = None
     labels: dict[str, Any] = {}
     if isinstance(data, pd.DataFrame):
@@ -449,7 +451,12 @@ def _with_modality(X: Any, frame: pd.DataFrame | None, modality: Modality | None
         mod = modality or "tabular"
         if mod == "image":
             raise AuditInputError("modality='image' needs image arrays (n, c, h, w), not a DataFrame")
+        if mod == "text" and X.shape[1] != 1:
+            raise AuditInputError(f"a text audit reads one text column; {arg} has {X.shape[1]}: pass features=[...]")
         return X, frame, mod
+    if is_text_array(X):
+        X = pd.DataFrame({TEXT_COLUMN: list(X)})
+        return X, X, "text"
     arr = X if isinstance(X, torch.Tensor) else np.asarray(X)
     if arr.ndim == 1:
         raise AuditInputError(f"X in {arg} must be 2-D (rows x features) or an image batch; got shape {tuple(arr.shape)}")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from audit._text_inputs import as_texts
 from audit.backends import (
     OUTPUT_KINDS,
     TASKS,
@@ -115,6 +116,8 @@ class ModelAdapter:
             self.backend.batch_size = batch_size
         self._n_classes: int | None = None
         self.column_labels: dict[str, Any] = {}
+        #: True in a text audit: the model takes the text column as a list of strings (set by the audit's inputs)
+        self.text_input = False
 
     def use_column_labels(self, labels: dict[str, Any]) -> None:
         """Hand the model frames under its own column labels: ``labels`` maps the data's string column names to the
@@ -208,6 +211,8 @@ class ModelAdapter:
     def model_input(self, X: Any) -> Any:
         """``X`` as the model takes it: a private copy under the model's own column labels, the transform applied to
         a DataFrame, then the backend's own form."""
+        if self.text_input and isinstance(X, pd.DataFrame):
+            return as_texts(X)  # a text model takes a list of strings (a fresh list: private)
         if isinstance(X, pd.DataFrame) and any(c in self.column_labels for c in X.columns):
             X = X.rename(columns=self.column_labels)  # a new frame: private like a copy
         elif self.transform is not None or self.backend.isolate_input:

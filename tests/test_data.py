@@ -80,7 +80,9 @@ def test_dataframe_without_target_and_unsupported_type(tabular_frame):
         load_data(tabular_frame)
     with pytest.raises(AuditInputError, match="data of type str is not supported"):
         load_data("data.csv")
-    with pytest.raises(AuditInputError, match="modality must be"):
+    with pytest.raises(AuditInputError, match="modality must be 'tabular', 'image' or 'text'"):
+        load_data(tabular_frame, target="y", modality="audio")
+    with pytest.raises(AuditInputError, match="a text audit reads one text column"):
         load_data(tabular_frame, target="y", modality="text")
 
 

@@ -121,7 +121,7 @@ def test_only_plots_imports_matplotlib():
 LAYERS: list[tuple[str, set[str]]] = [
     ("value types", {"audit.errors", "audit.text", "audit.formats", "audit.section", "audit.findings", "audit.policy",
                      "audit.baseline", "audit.report"}),
-    ("shared helpers", {"audit.stats", "audit._inputs", "audit._batching", "audit._arrays"}),
+    ("shared helpers", {"audit.stats", "audit._inputs", "audit._batching", "audit._arrays", "audit._text_inputs"}),
     ("models and data", {"audit.backends", "audit.transforms", "audit.model", "audit.space", "audit.data",
                          "audit.data_files", "audit.datasets", "audit.models", "audit.context"}),
     ("domain", {"audit.fairness", "audit.explain", "audit.robustness", "audit.saliency", "audit.health"}),
@@ -178,7 +178,8 @@ def private_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
 
     A private module is one whose name, below its top-level package ``audit.x``, starts with ``_``
     (``audit.x._y``). Only ``audit.x`` itself imports it; everyone else imports the name from
-    ``audit.x``, its public face. The top-level ``audit._inputs``, ``audit._arrays``, ``audit._batching`` and ``audit._api``
+    ``audit.x``, its public face. The top-level ``audit._inputs``, ``audit._arrays``, ``audit._batching``,
+    ``audit._text_inputs`` and ``audit._api``
     are shared helpers of the whole package, importable from any module of it.
     """
     found = []

@@ -111,7 +111,7 @@ def audit(
     seed: int = 0,
     transform: Any = None,
     features: Sequence[str] | None = None,
-    modality: Literal["tabular", "image"] | None = None,
+    modality: Literal["tabular", "image", "text"] | None = None,
     model_output: OutputKind = "auto",
     task: str = "auto",
     immutable: Sequence[str] = (),
@@ -159,8 +159,11 @@ def audit(
         Columns the model takes (default: the transform's input columns, else the model's recorded
         feature names (``feature_names_in_``, ``feature_names_``, booster or ONNX input names), else
         all but the target).
-    modality : {"tabular", "image"}, optional
-        Force the modality instead of detecting it.
+    modality : {"tabular", "image", "text"}, optional
+        Force the modality instead of detecting it. Text is detected when the model reads raw strings (a
+        scikit-learn text vectorizer first in its pipeline) or the data is ``(list_of_texts, y)``; the text column
+        is the one ``features=`` names, else the string column with the most words. Other columns stay
+        available as sensitive attributes; the model is called on a list of strings.
     model_output : {"auto", "logits", "proba", "labels"}
         What the model returns, when "auto" guesses wrong.
     task : {"auto", "classification", "regression"}
@@ -403,7 +406,7 @@ def _meta(ctx: AuditContext, policy: Policy, sections: dict[str, Section], durat
         "rows": len(d),
         "train_rows": None if ctx.train is None else len(ctx.train),
         "modality": d.modality,
-        "n_features": len(d.feature_names) if d.modality == "tabular" else int(np.prod(tuple(d.X.shape[1:]))),
+        "n_features": len(d.feature_names) if d.modality != "image" else int(np.prod(tuple(d.X.shape[1:]))),
         "target": d.target,
         "classes": [str(c) for c in ctx.classes],
         **_positive_meta(ctx),

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from audit._api._record import set_stage
+from audit._text_inputs import is_text_array, reads_raw_text, text_column
 from audit.context import AuditOptions
 from audit.data import AuditData, load_data
 from audit.errors import AuditInputError
@@ -24,7 +25,7 @@ def checked_seed(seed: Any) -> int:
 
 
 def load_inputs(model: Any, data: Any, train: Any, options: AuditOptions, *, target: str | None, sensitive: Any,
-                features: Sequence[str] | None, modality: Literal["tabular", "image"] | None, model_output: OutputKind,
+                features: Sequence[str] | None, modality: Literal["tabular", "image", "text"] | None, model_output: OutputKind,
                 transform: Any, device: str | torch.device, sample_weight: Any,
                 task: str = "auto") -> tuple[ModelAdapter, AuditData, AuditData | None]:
     """The wrapped model, the loaded data and training data (None without ``train``), checked against each other:
@@ -34,7 +35,15 @@ def load_inputs(model: Any, data: Any, train: Any, options: AuditOptions, *, tar
         transform = model.transform  # a module that carries its own DataFrame encoder
     set_stage("wrapping the model")
     adapter = ModelAdapter(model, transform=transform, output=model_output, device=device, task=task)
-    feats = column_names(features, "features") if features is not None else _model_columns(adapter, data, target)
+    if modality is None and (reads_raw_text(adapter.model) or is_text_array(_first(data))):
+        modality = "text"  # the model reads raw strings, or the data is a list of them
+    if modality == "text" and not is_text_array(_first(data)):
+        exclude = [str(target), *(sensitive if isinstance(sensitive, (list, tuple)) else [sensitive]),
+                   *([sample_weight] if isinstance(sample_weight, str) else [])]
+        feats = [text_column(data, column_names(features, "features") if features is not None else None,
+                             [str(e) for e in exclude if isinstance(e, str)])]
+    else:
+        feats = column_names(features, "features") if features is not None else _model_columns(adapter, data, target)
     data_ = load_data(data, target=target, sensitive=sensitive, features=feats, modality=modality, arg="data",
                       sample_weight=sample_weight, model=adapter)
     if target is not None and target in data_.sensitive.columns:
@@ -57,7 +66,13 @@ def load_inputs(model: Any, data: Any, train: Any, options: AuditOptions, *, tar
                 "pass train and data with the same columns"
             )
     _check_immutable(list(options.immutable), data_)
+    adapter.text_input = data_.modality == "text"
     return adapter, data_, train_
+
+
+def _first(data: Any) -> Any:
+    """The features part of an ``(X, y)`` pair; ``data`` itself otherwise."""
+    return data[0] if isinstance(data, tuple) and len(data) == 2 else data
 
 
 def _check_immutable(immutable: list[str], data: AuditData) -> None:

@@ -22,8 +22,9 @@ REQUIREMENTS: dict[str, tuple[Callable[[AuditContext], bool], Callable[[AuditCon
                               f"this is a {ctx.model.kind} model"),
     "model": (lambda ctx: ctx.model.backend.calls_model,
               lambda ctx: "the audit reads stored predictions: there is no model to call on new rows"),
-    "tabular": (lambda ctx: ctx.data.modality == "tabular", lambda ctx: "needs tabular data; this is image data"),
-    "images": (lambda ctx: ctx.data.modality == "image", lambda ctx: "needs image data; this is tabular data"),
+    "tabular": (lambda ctx: ctx.data.modality == "tabular",
+                lambda ctx: f"needs tabular data; this is {ctx.data.modality} data"),
+    "images": (lambda ctx: ctx.data.modality == "image", lambda ctx: f"needs image data; this is {ctx.data.modality} data"),
     "sensitive": (lambda ctx: ctx.data.sensitive.shape[1] > 0,
                   lambda ctx: "no sensitive columns were given (pass sensitive=[...])"),
     "train_or_history": (

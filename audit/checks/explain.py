@@ -101,7 +101,8 @@ class ExplainCheck(Check):
     name = "explain"
     requires = ("tabular", "scores", "model")
     requirement_reasons: ClassVar[dict[str, str]] = {
-        "tabular": "image data: pixel attributions are in the saliency check; SHAP/LIME tables are for tabular data",
+        "tabular": "SHAP/LIME tables over columns are for tabular data; an image model's pixel attributions are in the "
+                   "saliency check",
         "scores": "the model returns hard labels only; SHAP and LIME need scores",
     }
     title = "Explanations (SHAP and LIME)"

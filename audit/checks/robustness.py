@@ -177,6 +177,8 @@ class RobustnessCheck(Check):
 
     def specific_skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.model.differentiable:
+            if ctx.data.modality == "text":
+                return "no text attack is wired into this check yet: it perturbs numbers, and this model reads strings"
             if ctx.data.modality != "tabular":
                 return (f"image attacks need a differentiable (torch) model to take input gradients; this is a "
                         f"{ctx.model.kind} model")

@@ -104,7 +104,7 @@ class SaliencyCheck(Check):
     name = "saliency"
     requires = ("images", "gradients")
     requirement_reasons: ClassVar[dict[str, str]] = {
-        "images": "saliency maps need image data; tabular models get feature attributions from the explanation check",
+        "images": "saliency maps need image data; other models get their attributions from the explanation check",
     }
     title = "Saliency maps"
     task_reasons: ClassVar[dict[str, str]] = {

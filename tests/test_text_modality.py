@@ -1,0 +1,86 @@
+"""Issue 27 item 1: text is a modality. A model that reads raw strings gets the text column as a list of strings,
+the other columns stay sensitive attributes and metadata, and checks that cannot read text skip with the reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from audit import audit
+from audit.errors import AuditInputError
+
+RNG = np.random.default_rng(0)
+WORDS = ["theft", "battery", "grand", "petit", "driving", "license", "possession", "cocaine", "cannabis", "assault"]
+N = 600
+TEXTS = [" ".join(RNG.choice(WORDS, size=RNG.integers(2, 6))) for _ in range(N)]
+Y = np.array([int(("cocaine" in t) or ("battery" in t and RNG.random() < 0.7)) for t in TEXTS])
+FRAME = pd.DataFrame({"charge": TEXTS, "recid": Y, "race": RNG.choice(["a", "b"], N), "sex": RNG.choice(["f", "m"], N),
+                      "age": RNG.integers(18, 70, N)})
+TRAIN, TEST = FRAME.iloc[:400].reset_index(drop=True), FRAME.iloc[400:].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(TRAIN["charge"], TRAIN["recid"])
+
+
+def test_a_pipeline_on_raw_strings_is_a_text_audit_on_its_text_column(pipeline):
+    r = audit(pipeline, TEST, target="recid", sensitive=["race", "sex"], train=TRAIN, progress=False)
+    assert r.meta["modality"] == "text" and r.meta["n_features"] == 1
+    proba = pipeline.predict_proba(TEST["charge"].tolist())
+    assert r.metrics["performance.roc_auc"].value == pytest.approx(skm.roc_auc_score(TEST["recid"], proba[:, 1]))
+    assert r.metrics["performance.accuracy"].value == pytest.approx(skm.accuracy_score(TEST["recid"], proba.argmax(1)))
+    assert not [k for k, s in r.sections.items() if s.status == "error"]
+    assert r.sections["fairness"].status == "ok"
+    for name in ("saliency", "robustness"):
+        assert r.sections[name].status == "skipped" and r.sections[name].reason
+
+
+def test_a_callable_on_a_list_of_strings_by_modality_or_by_data():
+    calls = []
+
+    def score(texts):
+        calls.append(type(texts))
+        p = np.array([0.9 if "cocaine" in t else 0.2 for t in texts])
+        return np.c_[1 - p, p]
+
+    r = audit(score, TEST, target="recid", sensitive=["race"], modality="text", checks=["performance"], progress=False)
+    assert set(calls) == {list}
+    p = score(TEST["charge"].tolist())[:, 1]
+    assert r.metrics["performance.roc_auc"].value == pytest.approx(skm.roc_auc_score(TEST["recid"], p))
+    r = audit(score, (TEXTS[:200], Y[:200]), checks=["performance"], progress=False)  # a list of texts with labels
+    assert r.meta["modality"] == "text"
+    assert r.metrics["performance.accuracy"].value == pytest.approx(
+        skm.accuracy_score(Y[:200], score(TEXTS[:200]).argmax(1)))
+
+
+def test_the_text_column_is_named_or_found_and_errors_say_how():
+    def score(texts):
+        return np.tile([0.5, 0.5], (len(texts), 1))
+
+    with pytest.raises(AuditInputError, match=r"one text column; features= names 2"):
+        audit(score, TEST, target="recid", modality="text", features=["charge", "race"], progress=False)
+    with pytest.raises(AuditInputError, match=r"no text column found.*features=\['<text column>'\]"):
+        audit(score, TEST[["recid", "age"]], target="recid", modality="text", progress=False)
+    # the column with the most words is the text; race and sex (sensitive) are never candidates
+    r = audit(score, TEST.assign(note="x"), target="recid", sensitive=["race"], modality="text", checks=["performance"],
+              progress=False)
+    assert r.meta["n_features"] == 1 and r.sections["performance"].status == "ok"
+
+
+def test_descriptive_categories_with_spaces_stay_tabular():
+    from audit.datasets import load_german
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    d = load_german()
+    cols = ["credit_history", "purpose", "duration"]
+    enc = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), cols[:2]), remainder="passthrough")
+    model = make_pipeline(enc, LogisticRegression(max_iter=500)).fit(d.frame[cols], d.frame[d.target])
+    r = audit(model, d.frame, target=d.target, features=cols, checks=["performance"], progress=False)
+    assert r.meta["modality"] == "tabular"
