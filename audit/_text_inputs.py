@@ -77,3 +77,17 @@ def as_texts(X: pd.DataFrame) -> list[str]:
     """A one-column text frame as the list of strings a text model takes (missing texts as "")."""
     col = X.iloc[:, 0]
     return ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in col.tolist()]
+
+
+def tokenize(tokenizer: Any, texts: list[str]) -> Any:
+    """``texts`` through a text model's tokenizer: a Hugging Face tokenizer is asked for padded, truncated torch
+    tensors (a mapping: ``input_ids``, ``attention_mask``, ...); any other callable gets the list as it is.
+
+    Examples
+    --------
+    >>> tokenize(lambda t: [len(s) for s in t], ["ab", "c"])
+    [2, 1]
+    """
+    if callable(getattr(tokenizer, "batch_encode_plus", None)) or callable(getattr(tokenizer, "convert_tokens_to_ids", None)):
+        return dict(tokenizer(texts, padding=True, truncation=True, return_tensors="pt"))
+    return tokenizer(texts)

@@ -10,14 +10,14 @@ does the rest.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from audit._text_inputs import as_texts
+from audit._text_inputs import as_texts, tokenize
 from audit.backends import (
     OUTPUT_KINDS,
     TASKS,
@@ -102,6 +102,7 @@ class ModelAdapter:
         device: str | torch.device = "cpu",
         batch_size: int = 4096,
         task: str = "auto",
+        tokenizer: Callable[[list[str]], Any] | None = None,
     ) -> None:
         if output not in OUTPUT_KINDS:
             raise AuditInputError(f"model_output must be 'auto', 'logits', 'proba' or 'labels', got {output!r}")
@@ -118,6 +119,11 @@ class ModelAdapter:
         self.column_labels: dict[str, Any] = {}
         #: True in a text audit: the model takes the text column as a list of strings (set by the audit's inputs)
         self.text_input = False
+        if tokenizer is not None and not callable(tokenizer):
+            raise AuditInputError(f"tokenizer must be a callable on a list of strings (or a Hugging Face tokenizer), "
+                                  f"got {type(tokenizer).__name__}")
+        #: a text model's tokenizer: the list of strings becomes its input (token ids, or a mapping of named tensors)
+        self.tokenizer = tokenizer
 
     def use_column_labels(self, labels: dict[str, Any]) -> None:
         """Hand the model frames under its own column labels: ``labels`` maps the data's string column names to the
@@ -212,7 +218,11 @@ class ModelAdapter:
         """``X`` as the model takes it: a private copy under the model's own column labels, the transform applied to
         a DataFrame, then the backend's own form."""
         if self.text_input and isinstance(X, pd.DataFrame):
-            return as_texts(X)  # a text model takes a list of strings (a fresh list: private)
+            texts = as_texts(X)  # a text model takes a list of strings (a fresh list: private)
+            if self.tokenizer is None:
+                return texts
+            encoded = tokenize(self.tokenizer, texts)
+            return self.backend.as_tensor(encoded) if isinstance(self.backend, TorchBackend) else encoded
         if isinstance(X, pd.DataFrame) and any(c in self.column_labels for c in X.columns):
             X = X.rename(columns=self.column_labels)  # a new frame: private like a copy
         elif self.transform is not None or self.backend.isolate_input:
@@ -225,11 +235,11 @@ class ModelAdapter:
             return as_numpy(X)
         return X
 
-    def to_tensor(self, X: Any) -> torch.Tensor:
+    def to_tensor(self, X: Any) -> Any:
         """Model-input tensor (applies ``transform`` to DataFrames): on the device for torch models, CPU float64 else."""
         x = self.model_input(X)
-        if isinstance(x, torch.Tensor):
-            return x
+        if isinstance(x, (torch.Tensor, Mapping)):
+            return x  # a mapping of named tensors (a tokenizer's output) goes to the model as keyword arguments
         if isinstance(x, pd.DataFrame):
             x = numeric_values(x, np.float64, f"a {self.kind} model's tensor input")
         return torch.as_tensor(np.array(as_numpy(x), dtype=np.float64))

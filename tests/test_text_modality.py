@@ -84,3 +84,64 @@ def test_descriptive_categories_with_spaces_stay_tabular():
     model = make_pipeline(enc, LogisticRegression(max_iter=500)).fit(d.frame[cols], d.frame[d.target])
     r = audit(model, d.frame, target=d.target, features=cols, checks=["performance"], progress=False)
     assert r.meta["modality"] == "tabular"
+
+
+VOCAB = {w: i + 2 for i, w in enumerate(WORDS)}  # 0: padding, 1: unknown
+
+
+def _ids(texts, length=6):
+    import torch
+
+    out = torch.zeros((len(texts), length), dtype=torch.long)
+    for i, t in enumerate(texts):
+        for j, w in enumerate(t.split()[:length]):
+            out[i, j] = VOCAB.get(w, 1)
+    return out
+
+
+class _Bag:
+    """A mean-of-embeddings classifier on token ids; the two-input variant takes ids and a mask by name."""
+
+    @staticmethod
+    def build(two_inputs: bool):
+        import torch
+
+        class Bag(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = torch.nn.Embedding(len(VOCAB) + 2, 8, padding_idx=0)
+                self.out = torch.nn.Linear(8, 2)
+
+            def forward(self, input_ids, attention_mask=None):
+                mask = (input_ids > 0).float() if attention_mask is None else attention_mask.float()
+                h = (self.emb(input_ids) * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
+                return self.out(h)
+
+        torch.manual_seed(0)
+        net = Bag()
+        opt = torch.optim.Adam(net.parameters(), lr=0.05)
+        x, y = _ids(TRAIN["charge"].tolist()), torch.as_tensor(TRAIN["recid"].to_numpy().copy())
+        for _ in range(60):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+        return net
+
+
+@pytest.mark.parametrize("two_inputs", [False, True])
+def test_a_torch_model_on_token_ids_keeps_them_integer(two_inputs):
+    import torch
+
+    net = _Bag.build(two_inputs)
+
+    def tokenizer(texts):
+        ids = _ids(texts)
+        return {"input_ids": ids, "attention_mask": (ids > 0).long()} if two_inputs else ids
+
+    r = audit(net, TEST, target="recid", sensitive=["race"], train=TRAIN, tokenizer=tokenizer, progress=False)
+    assert r.meta["modality"] == "text"
+    assert not {k: s.reason for k, s in r.sections.items() if s.status == "error"}
+    with torch.no_grad():
+        p = torch.softmax(net(_ids(TEST["charge"].tolist())), 1)[:, 1].numpy()
+    assert r.metrics["performance.roc_auc"].value == pytest.approx(skm.roc_auc_score(TEST["recid"], p), abs=1e-9)
+    assert r.sections["gradients"].status == "ok"  # parameters' gradients through an embedding of integer ids

@@ -114,6 +114,7 @@ def audit(
     modality: Literal["tabular", "image", "text"] | None = None,
     model_output: OutputKind = "auto",
     task: str = "auto",
+    tokenizer: Any = None,
     immutable: Sequence[str] = (),
     history: Any = None,
     baseline: str | Path | Mapping[str, float] | None = None,
@@ -166,6 +167,10 @@ def audit(
         available as sensitive attributes; the model is called on a list of strings.
     model_output : {"auto", "logits", "proba", "labels"}
         What the model returns, when "auto" guesses wrong.
+    tokenizer : callable, optional
+        A text model's tokenizer: called on a list of strings, it gives the model's input (a LongTensor of token ids,
+        or a mapping of named tensors such as ``input_ids`` and ``attention_mask``, passed as keyword arguments). A
+        Hugging Face tokenizer is asked for padded, truncated torch tensors. Implies ``modality="text"``.
     task : {"auto", "classification", "regression"}
         What the model does. ``"auto"`` takes what the model says (a regressor's type, a booster's objective,
         ``StoredPredictions(prediction=...)``); a function or torch module that predicts a number needs
@@ -211,6 +216,8 @@ def audit(
     check_list = resolve_checks(checks)
     base = _load_baseline(baseline)
     if is_dask_frame(data):  # predictions per partition; count-based checks on every row, the rest on a sample
+        if tokenizer is not None or modality == "text":
+            raise AuditInputError("the Dask engine audits tabular data; audit a text model on a pandas DataFrame")
         return audit_dask(
             audit, model, data, summary_fn=audit_summary, target=target, sensitive=sensitive, train=train,
             checks=check_list,
@@ -228,7 +235,8 @@ def audit(
                            positive_is_favorable=positive_is_favorable, time_column=time_column, period=period)
     adapter, data_, train_ = load_inputs(model, data, train, options, target=target, sensitive=sensitive,
                                          features=features, modality=modality, model_output=model_output, task=task,
-                                         transform=transform, device=device, sample_weight=sample_weight)
+                                         transform=transform, device=device, sample_weight=sample_weight,
+                                         tokenizer=tokenizer)
     ctx = AuditContext(model=adapter, data=data_, train=train_, seed=seed, progress=progress, options=options)
     repeat = _predict_up_front(ctx)
     report = run_checks(ctx, check_list, pol, base, t0=t0, name=name)

@@ -27,14 +27,16 @@ def checked_seed(seed: Any) -> int:
 def load_inputs(model: Any, data: Any, train: Any, options: AuditOptions, *, target: str | None, sensitive: Any,
                 features: Sequence[str] | None, modality: Literal["tabular", "image", "text"] | None, model_output: OutputKind,
                 transform: Any, device: str | torch.device, sample_weight: Any,
-                task: str = "auto") -> tuple[ModelAdapter, AuditData, AuditData | None]:
+                task: str = "auto", tokenizer: Any = None) -> tuple[ModelAdapter, AuditData, AuditData | None]:
     """The wrapped model, the loaded data and training data (None without ``train``), checked against each other:
     the model's columns and width, the target apart from the sensitive columns, the same columns in train and
     data, and ``options.immutable`` naming data columns."""
     if transform is None and isinstance(model, torch.nn.Module) and callable(getattr(model, "transform", None)):
         transform = model.transform  # a module that carries its own DataFrame encoder
     set_stage("wrapping the model")
-    adapter = ModelAdapter(model, transform=transform, output=model_output, device=device, task=task)
+    adapter = ModelAdapter(model, transform=transform, output=model_output, device=device, task=task, tokenizer=tokenizer)
+    if modality is None and tokenizer is not None:
+        modality = "text"
     if modality is None and (reads_raw_text(adapter.model) or is_text_array(_first(data))):
         modality = "text"  # the model reads raw strings, or the data is a list of them
     if modality == "text" and not is_text_array(_first(data)):

@@ -45,7 +45,7 @@ from audit.backends._files import load_model_file, model_file_format, model_suff
 from audit.backends._onnx import OnnxBackend, load_onnx
 from audit.backends._scores import OUTPUT_KINDS, OutputKind, check_proba, scores_to_proba
 from audit.backends._stored import StoredPredictions, StoredPredictionsBackend
-from audit.backends._torch import TorchBackend, input_dtype, last_leaf, set_training, try_forward_hook
+from audit.backends._torch import TorchBackend, input_dtype, last_leaf, n_rows, rows, set_training, try_forward_hook
 
 for _cls in (StoredPredictionsBackend, TorchBackend, OnnxBackend, XGBoostBackend, LightGBMBackend, CatBoostBackend, SklearnBackend,
              DuckBackend, CallableBackend):
@@ -71,6 +71,8 @@ __all__ = [
     "StoredPredictions",
     "StoredPredictionsBackend",
     "TorchBackend",
+    "n_rows",
+    "rows",
     "XGBoostBackend",
     "as_numpy",
     "backend_for",

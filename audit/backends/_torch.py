@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,28 @@ def try_forward_hook(module: torch.nn.Module, fn: Callable[..., Any]) -> torch.u
         return module.register_forward_hook(fn)
     except RuntimeError:
         return None
+
+
+def n_rows(x: Any) -> int:
+    """Rows of a model input: a tensor's first dimension, or a mapping's first tensor's."""
+    if isinstance(x, Mapping):
+        return int(next(iter(x.values())).shape[0]) if x else 0
+    return int(x.shape[0])
+
+
+def rows(x: Any, a: int, b: int, *, copy: bool = False) -> Any:
+    """Rows ``a:b`` of a model input (every tensor of a mapping), cloned with ``copy``."""
+    if isinstance(x, Mapping):
+        return {k: rows(v, a, b, copy=copy) for k, v in x.items()}
+    part = x[a:b]
+    return part.clone() if copy else part
+
+
+def _shares_storage(x: Any, X: Any) -> bool:
+    """Whether the module's input tensor is the caller's own (so an in-place op would change it)."""
+    if isinstance(x, Mapping) or not isinstance(X, torch.Tensor):
+        return isinstance(x, Mapping)  # a mapping's tensors may be the caller's: copy them
+    return x.untyped_storage().data_ptr() == X.untyped_storage().data_ptr()
 
 
 def input_dtype(module: torch.nn.Module) -> torch.dtype:
@@ -122,23 +144,39 @@ class TorchBackend(ModelBackend):
     def feature_names(self) -> list[str] | None:
         return None
 
-    def as_tensor(self, X: Any) -> torch.Tensor:
-        """A numeric frame, array or tensor -> the module's input tensor on its device and dtype."""
+    def as_tensor(self, X: Any) -> Any:
+        """A numeric frame, array or tensor -> the module's input tensor on its device and dtype; integer inputs
+        (token ids, category codes) keep their integer type; a mapping of named inputs (``input_ids``,
+        ``attention_mask``: a tokenizer's output) becomes a dict of such tensors, passed as keyword arguments."""
+        if isinstance(X, Mapping):
+            return {str(k): self.as_tensor(v) for k, v in X.items() if v is not None}
+        if isinstance(X, torch.Tensor) and not torch.is_floating_point(X) and X.dtype != torch.bool:
+            return X.to(device=self.device)  # ids stay integer: an embedding takes Long, never float
+        if isinstance(X, np.ndarray) and np.issubdtype(X.dtype, np.integer):
+            return torch.as_tensor(np.array(X)).to(device=self.device)
         if isinstance(X, pd.DataFrame):
             # a float64 module reads the frame in float64 (through float32 its inputs lost 7 digits)
             X = numeric_values(X, np.float64 if self.dtype == torch.float64 else np.float32, "a torch model")
         t = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.array(as_numpy(X)))  # copy: inputs may be read-only
         return t.to(device=self.device, dtype=self.dtype)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Any) -> torch.Tensor:
+        """The module's output for one batch: ``model(**x)`` for a mapping of named inputs, ``model(x)`` else; the
+        first element of a tuple and the ``logits`` of an output object (a Hugging Face model's) are the output."""
+        out = self.model(**x) if isinstance(x, Mapping) else self.model(x)
+        if not isinstance(out, torch.Tensor) and isinstance(getattr(out, "logits", None), torch.Tensor):
+            out = out.logits
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        return out
+
+    def logits(self, x: Any) -> torch.Tensor:
         """Differentiable ``(n, n_classes)`` logits (log-probabilities when the model outputs probabilities).
 
         A single-output binary model returning ``z`` becomes ``[0, z]`` so that softmax gives
         ``sigmoid(z)`` for the positive class.
         """
-        out = self.model(x)
-        if isinstance(out, (tuple, list)):
-            out = out[0]
+        out = self.forward(x)
         if out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1):
             z = out.reshape(-1)
             if self.output == "proba":
@@ -146,46 +184,43 @@ class TorchBackend(ModelBackend):
                 return torch.stack([torch.log1p(-p), torch.log(p)], dim=1)
             return torch.stack([torch.zeros_like(z), z], dim=1)
         if out.ndim != 2:
-            raise AuditInputError(BAD_OUTPUT_SHAPE.format(shape=tuple(out.shape), n=x.shape[0]))
+            raise AuditInputError(BAD_OUTPUT_SHAPE.format(shape=tuple(out.shape), n=n_rows(x)))
         if self.output == "proba":
             return torch.log(out.clamp_min(1e-12))
         return out
 
-    def values(self, x: torch.Tensor) -> torch.Tensor:
+    def values(self, x: Any) -> torch.Tensor:
         """Differentiable ``(n,)`` predicted values of a regression module (one output per row)."""
-        out = self.model(x)
-        if isinstance(out, (tuple, list)):
-            out = out[0]
+        out = self.forward(x)
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
-        if out.ndim != 1 or out.shape[0] != x.shape[0]:
+        if out.ndim != 1 or out.shape[0] != n_rows(x):
             raise AuditInputError(
                 f"a regression model returns one number per row; this torch module returned shape {tuple(out.shape)} "
-                f"for {x.shape[0]} rows (task='regression' audits one output: wrap the module to return one column)"
+                f"for {n_rows(x)} rows (task='regression' audits one output: wrap the module to return one column)"
             )
         return out
 
     def predict_values(self, X: Any) -> np.ndarray:
         x = self.as_tensor(X)
-        shared = isinstance(X, torch.Tensor) and x.untyped_storage().data_ptr() == X.untyped_storage().data_ptr()
+        shared = _shares_storage(x, X)
 
         def step(a: int, b: int) -> torch.Tensor:
             with torch.no_grad():
-                return self.values(x[a:b].clone() if shared else x[a:b]).cpu().double()
+                return self.values(rows(x, a, b, copy=shared)).cpu().double()
 
-        parts, self.batch_size = run_batched(step, x.shape[0], self.batch_size)
+        parts, self.batch_size = run_batched(step, n_rows(x), self.batch_size)
         return concat(parts).numpy()
 
     def predict_proba(self, X: Any) -> np.ndarray:
         x = self.as_tensor(X)
         # a module that writes into its input (an in-place first op) must not change the caller's tensor
-        shared = isinstance(X, torch.Tensor) and x.untyped_storage().data_ptr() == X.untyped_storage().data_ptr()
+        shared = _shares_storage(x, X)
 
         def step(a: int, b: int) -> torch.Tensor:
             with torch.no_grad():
-                batch = x[a:b].clone() if shared else x[a:b]
                 # softmax in float64 on the CPU: the same on every device (MPS has no float64)
-                return torch.softmax(self.logits(batch).cpu().double(), dim=1)
+                return torch.softmax(self.logits(rows(x, a, b, copy=shared)).cpu().double(), dim=1)
 
-        parts, self.batch_size = run_batched(step, x.shape[0], self.batch_size)
+        parts, self.batch_size = run_batched(step, n_rows(x), self.batch_size)
         return concat(parts).numpy()

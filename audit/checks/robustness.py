@@ -176,9 +176,9 @@ class RobustnessCheck(Check):
         self.max_rows_blackbox = max_rows_blackbox
 
     def specific_skip_reason(self, ctx: AuditContext) -> str | None:
+        if ctx.data.modality == "text":
+            return "no text attack is wired into this check yet: it perturbs numbers, and this model reads strings"
         if not ctx.model.differentiable:
-            if ctx.data.modality == "text":
-                return "no text attack is wired into this check yet: it perturbs numbers, and this model reads strings"
             if ctx.data.modality != "tabular":
                 return (f"image attacks need a differentiable (torch) model to take input gradients; this is a "
                         f"{ctx.model.kind} model")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,7 @@ import torch
 from audit._batching import run_batched
 from audit._inputs import to_numpy
 from audit.errors import AuditInputError
-from audit.backends import last_leaf
+from audit.backends import last_leaf, n_rows, rows
 from audit.model import ModelAdapter, as_adapter, set_training, try_forward_hook
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def gradient_health(
     module = adapter.module
     regression = adapter.task == "regression"
     xt, yt = _batch(adapter, x, y, batch_size, seed, regression=regression)
-    n = len(xt)
+    n = n_rows(xt)
     loss_fn: LossFn = loss or (_scaled_mse(yt) if regression else torch.nn.functional.cross_entropy)
 
     owned = [(name, m) for name, m in module.named_modules() if any(True for _ in m.parameters(recurse=False))]
@@ -232,25 +232,37 @@ def _batch(adapter: ModelAdapter, x: Any, y: Any, batch_size: int, seed: int,
     order), on the model's device."""
     if int(batch_size) < 1:
         raise AuditInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-    xt = adapter.to_tensor(x) if isinstance(x, pd.DataFrame) else torch.as_tensor(to_numpy(x) if not isinstance(x, torch.Tensor) else x)
-    if torch.is_floating_point(xt) and xt.dtype == torch.float64:
+    if isinstance(x, Mapping):  # named inputs (input_ids, attention_mask): every tensor keeps its type
+        xt: Any = {k: torch.as_tensor(v) for k, v in x.items()}
+    else:
+        xt = adapter.to_tensor(x) if isinstance(x, pd.DataFrame) else torch.as_tensor(
+            to_numpy(x) if not isinstance(x, torch.Tensor) else x)
+    if isinstance(xt, torch.Tensor) and torch.is_floating_point(xt) and xt.dtype == torch.float64:
         # the model's own float type (a float64 network keeps its inputs; a float32 one gets float32)
         dtype = next((p.dtype for p in adapter.module.parameters() if p.is_floating_point()), torch.float32)
         xt = xt.to(dtype)
     yt = torch.as_tensor(to_numpy(y).reshape(-1).astype(np.float64 if regression else np.int64))
     if regression:  # the target in the model's float type
-        yt = yt.to(xt.dtype if torch.is_floating_point(xt) else torch.float32)
-    if len(yt) != len(xt):
-        raise AuditInputError(f"y has {len(yt)} rows but x has {len(xt)}; pass labels aligned with x")
-    n_all = len(xt)
+        floating = isinstance(xt, torch.Tensor) and torch.is_floating_point(xt)
+        yt = yt.to(xt.dtype if floating else torch.float32)
+    n_all = n_rows(xt)
+    if len(yt) != n_all:
+        raise AuditInputError(f"y has {len(yt)} rows but x has {n_all}; pass labels aligned with x")
     if n_all == 0:
         raise AuditInputError("x is empty (0 rows); pass at least one row")
     if n_all > batch_size:
         idx = np.sort(np.random.default_rng(seed).choice(n_all, size=int(batch_size), replace=False))
-        ti = torch.as_tensor(idx, device=xt.device)
-        xt, yt = xt[ti], yt[torch.as_tensor(idx)]
+        xt, yt = _take(xt, idx), yt[torch.as_tensor(idx)]
     dev = adapter.device
-    return xt.to(dev), yt.to(dev)
+    moved = {k: v.to(dev) for k, v in xt.items()} if isinstance(xt, dict) else xt.to(dev)
+    return moved, yt.to(dev)
+
+
+def _take(x: Any, idx: np.ndarray) -> Any:
+    """Rows ``idx`` of a tensor or of every tensor of a mapping."""
+    if isinstance(x, dict):
+        return {k: _take(v, idx) for k, v in x.items()}
+    return x[torch.as_tensor(idx, device=x.device)]
 
 
 def _act_stat(out: torch.Tensor, kind: str) -> Any:
@@ -279,7 +291,7 @@ def _hooked_pass(
     ``order`` receives the parameterised modules in the order the forward pass first calls them.
     ``requires_grad``, the hooks and the train/eval mode are restored whatever happens.
     """
-    module, n = adapter.module, len(xt)
+    module, n = adapter.module, n_rows(xt)
     saved_flags = [p.requires_grad for p in all_params]
     state: dict[str, Any] = {}
     handles = []
@@ -303,7 +315,8 @@ def _hooked_pass(
     def step(a: int, b: int) -> tuple[list[torch.Tensor | None], float, dict]:
         state["calls"], state["acts"] = {}, {}
         with torch.enable_grad():
-            logits = adapter.values(xt[a:b]) if adapter.task == "regression" else adapter.logits(xt[a:b])
+            part = rows(xt, a, b)
+            logits = adapter.values(part) if adapter.task == "regression" else adapter.logits(part)
             value = loss_fn(logits, yt[a:b]) * ((b - a) / n)
             grads = torch.autograd.grad(value, all_params, allow_unused=True)
         return [None if g is None else g.detach() for g in grads], float(value.detach().cpu()), state["acts"]
