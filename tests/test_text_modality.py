@@ -145,3 +145,27 @@ def test_a_torch_model_on_token_ids_keeps_them_integer(two_inputs):
         p = torch.softmax(net(_ids(TEST["charge"].tolist())), 1)[:, 1].numpy()
     assert r.metrics["performance.roc_auc"].value == pytest.approx(skm.roc_auc_score(TEST["recid"], p), abs=1e-9)
     assert r.sections["gradients"].status == "ok"  # parameters' gradients through an embedding of integer ids
+
+
+def test_a_hugging_face_classifier_built_offline_with_its_tokenizer(tmp_path):
+    """A BERT sequence classifier from a small config and a local vocabulary (no weights downloaded)."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab))
+    tok = transformers.BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
+    cfg = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=32, max_position_embeddings=32, num_labels=2)
+    torch.manual_seed(0)
+    bert = transformers.BertForSequenceClassification(cfg)
+    r = audit(bert, TEST, target="recid", sensitive=["race"], tokenizer=tok, progress=False)
+    assert r.meta["modality"] == "text"
+    assert not {k: s.reason for k, s in r.sections.items() if s.status == "error"}
+    bert.eval()
+    enc = tok(TEST["charge"].tolist(), padding=True, truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        proba = torch.softmax(bert(**enc).logits.double(), 1).numpy()
+    # log loss, not ROC AUC: an untrained network's scores tie to 1e-8, where rounding reorders them
+    assert r.metrics["performance.log_loss"].value == pytest.approx(skm.log_loss(TEST["recid"], proba), rel=1e-6)
+    assert r.sections["gradients"].status == "ok"
