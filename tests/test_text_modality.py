@@ -169,3 +169,22 @@ def test_a_hugging_face_classifier_built_offline_with_its_tokenizer(tmp_path):
     # log loss, not ROC AUC: an untrained network's scores tie to 1e-8, where rounding reorders them
     assert r.metrics["performance.log_loss"].value == pytest.approx(skm.log_loss(TEST["recid"], proba), rel=1e-6)
     assert r.sections["gradients"].status == "ok"
+
+
+def test_an_onnx_text_pipeline_with_a_string_input(pipeline, tmp_path):
+    skl2onnx = pytest.importorskip("skl2onnx")
+    pytest.importorskip("onnxruntime")
+    import onnx
+    from skl2onnx.common.data_types import StringTensorType
+
+    graph = skl2onnx.to_onnx(pipeline, initial_types=[("text", StringTensorType([None, 1]))],
+                             options={id(pipeline.steps[-1][1]): {"zipmap": False}})
+    for node in graph.graph.node:  # onnxruntime's StringNormalizer needs a locale every machine has
+        if node.op_type == "StringNormalizer":
+            node.attribute.append(onnx.helper.make_attribute("locale", "C"))
+    path = tmp_path / "tfidf.onnx"
+    path.write_bytes(graph.SerializeToString())
+    r = audit(str(path), TEST, target="recid", sensitive=["race"], checks=["performance", "fairness"], progress=False)
+    assert r.meta["modality"] == "text"
+    p = pipeline.predict_proba(TEST["charge"].tolist())[:, 1]
+    assert r.metrics["performance.log_loss"].value == pytest.approx(skm.log_loss(TEST["recid"], p), rel=1e-5)

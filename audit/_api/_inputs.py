@@ -37,7 +37,8 @@ def load_inputs(model: Any, data: Any, train: Any, options: AuditOptions, *, tar
     adapter = ModelAdapter(model, transform=transform, output=model_output, device=device, task=task, tokenizer=tokenizer)
     if modality is None and tokenizer is not None:
         modality = "text"
-    if modality is None and (reads_raw_text(adapter.model) or is_text_array(_first(data))):
+    reads_text = reads_raw_text(adapter.model) or getattr(adapter.backend, "reads_text", False)
+    if modality is None and (reads_text or is_text_array(_first(data))):
         modality = "text"  # the model reads raw strings, or the data is a list of them
     if modality == "text" and not is_text_array(_first(data)):
         exclude = [str(target), *(sensitive if isinstance(sensitive, (list, tuple)) else [sensitive]),

@@ -113,8 +113,16 @@ class OnnxBackend(ModelBackend):
                 feed[i.name] = (col.astype(str) if dt is object else col.astype(dt)).reshape(-1, 1)
             return feed
         first = self.inputs[0]
+        if isinstance(X, list):  # a text audit's list of strings, shaped as the graph's string input
+            arr = np.array(X, dtype=object)
+            return {first.name: arr.reshape(-1, 1) if len(first.shape or []) == 2 else arr}
         arr = X.to_numpy(dtype=np.float64) if isinstance(X, pd.DataFrame) else as_numpy(X)
         return {first.name: arr.astype(_NUMPY_OF.get(first.type, np.float32))}
+
+    @property
+    def reads_text(self) -> bool:
+        """A graph whose one input is a string tensor (a converted text pipeline: Tokenizer, TfIdfVectorizer)."""
+        return len(self.inputs) == 1 and self.inputs[0].type == "tensor(string)"
 
     @property
     def task(self) -> str | None:
