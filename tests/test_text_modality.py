@@ -188,3 +188,26 @@ def test_an_onnx_text_pipeline_with_a_string_input(pipeline, tmp_path):
     assert r.meta["modality"] == "text"
     p = pipeline.predict_proba(TEST["charge"].tolist())[:, 1]
     assert r.metrics["performance.log_loss"].value == pytest.approx(skm.log_loss(TEST["recid"], p), rel=1e-5)
+
+
+def test_a_hugging_face_text_classification_pipeline(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab))
+    tok = transformers.BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
+    cfg = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=32, max_position_embeddings=32, num_labels=2,
+                                  id2label={0: "low", 1: "high"}, label2id={"low": 0, "high": 1})
+    torch.manual_seed(0)
+    bert = transformers.BertForSequenceClassification(cfg).eval()
+    pipe = transformers.pipeline("text-classification", model=bert, tokenizer=tok, device="cpu")
+    data = TEST.assign(level=np.where(TEST["recid"] == 1, "high", "low"))
+    r = audit(pipe, data, target="level", sensitive=["race"], checks=["performance", "fairness"], progress=False)
+    assert r.meta["modality"] == "text" and r.meta["classes"] == ["low", "high"]
+    enc = tok(TEST["charge"].tolist(), padding=True, truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        proba = torch.softmax(bert(**enc).logits.double(), 1).numpy()
+    hand = -np.mean(np.log(proba[np.arange(len(data)), (data["level"] == "high").to_numpy().astype(int)]))
+    assert r.metrics["performance.log_loss"].value == pytest.approx(hand, rel=1e-5)

@@ -11,6 +11,7 @@ backend                models
 ``LightGBMBackend``    ``lightgbm.LGBMClassifier`` or ``lightgbm.Booster``
 ``CatBoostBackend``    ``catboost.CatBoostClassifier``
 ``SklearnBackend``     scikit-learn estimators and Pipelines
+``TextPipelineBackend`` a Hugging Face ``pipeline("text-classification")`` (every label's score)
 ``DuckBackend``        any object with ``predict_proba`` / ``decision_function`` / ``predict``
 ``CallableBackend``    any function ``X -> scores or labels``
 ``StoredPredictions``  no model: score / label columns of a prediction log
@@ -45,10 +46,11 @@ from audit.backends._files import load_model_file, model_file_format, model_suff
 from audit.backends._onnx import OnnxBackend, load_onnx
 from audit.backends._scores import OUTPUT_KINDS, OutputKind, check_proba, scores_to_proba
 from audit.backends._stored import StoredPredictions, StoredPredictionsBackend
+from audit.backends._text_pipeline import TextPipelineBackend
 from audit.backends._torch import TorchBackend, input_dtype, last_leaf, n_rows, rows, set_training, try_forward_hook
 
 for _cls in (StoredPredictionsBackend, TorchBackend, OnnxBackend, XGBoostBackend, LightGBMBackend, CatBoostBackend, SklearnBackend,
-             DuckBackend, CallableBackend):
+             TextPipelineBackend, DuckBackend, CallableBackend):
     register_backend(_cls)
 
 __all__ = [
@@ -70,6 +72,7 @@ __all__ = [
     "Task",
     "StoredPredictions",
     "StoredPredictionsBackend",
+    "TextPipelineBackend",
     "TorchBackend",
     "n_rows",
     "rows",
