@@ -31,8 +31,8 @@ import pandas as pd
 
 from audit.errors import AuditInputError
 from audit.robustness._text_common import (
-    PredictProba,
     Predictor,
+    PredictProba,
     check_labels,
     check_texts,
     load_synonyms,

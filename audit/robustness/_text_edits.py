@@ -17,7 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from audit.errors import AuditInputError
-from audit.robustness._text_common import check_texts, load_synonyms, match_case, split_words
+from audit.robustness._text_common import (
+    check_texts,
+    load_synonyms,
+    match_case,
+    split_words,
+)
 
 #: trailing marks the punctuation edit removes (all of a trailing run) or adds (one of the first three)
 PUNCTUATION = ".!?,;:"

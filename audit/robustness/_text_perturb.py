@@ -18,8 +18,8 @@ import pandas as pd
 from audit._inputs import missing_as_label
 from audit.errors import AuditInputError
 from audit.robustness._text_common import (
-    PredictProba,
     Predictor,
+    PredictProba,
     check_groups,
     check_labels,
     check_texts,
