@@ -6,6 +6,9 @@ target (:func:`regression_attack`, :func:`regression_curve` for torch regressors
 :func:`regression_random_search_curve` for the others) and return :class:`RegressionAttackResult` /
 :class:`RegressionCurve` (robust MAE and RMSE); :func:`regression_group_robustness` breaks them down by group. Attacks run batched on the model's device, leave the model in
 eval mode without touching its parameters' gradients, and halve the batch on out-of-memory.
+A text classifier (a function from a list of strings to probabilities) is tested for invariance to small edits
+(:func:`text_perturbations`: typos, case, punctuation, whitespace, synonyms; flip rates overall and per group)
+and attacked by greedy synonym substitution (:func:`word_substitution_attack`: robust accuracy per budget of words).
 
 >>> import torch
 >>> from audit.robustness import fgsm, pgd, robustness_curve
@@ -32,9 +35,20 @@ from audit.robustness._regression_groups import RegressionGroupRobustness, regre
 from audit.robustness._regression_result import RegressionAttackResult, RegressionCurve
 from audit.robustness._result import AttackResult, RobustnessCurve
 from audit.robustness._sweep import robustness_curve
+from audit.robustness._text_attack import TextAttackResult, word_substitution_attack
+from audit.robustness._text_common import load_synonyms, split_words
+from audit.robustness._text_edits import PERTURBATIONS, perturb_texts
+from audit.robustness._text_perturb import TextPerturbationResult, text_perturbations
 
 __all__ = [
     "NORM_LABELS",
+    "PERTURBATIONS",
+    "TextAttackResult",
+    "TextPerturbationResult",
+    "load_synonyms",
+    "perturb_texts",
+    "split_words",
+    "text_perturbations",
     "AdversarialExamples",
     "AttackResult",
     "GroupRobustness",
@@ -59,4 +73,5 @@ __all__ = [
     "regression_random_search_curve",
     "robustness_curve",
     "tabular_constraints",
+    "word_substitution_attack",
 ]
