@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from audit._inputs import to_numpy
+from audit.checks import _robustness_text as text
 from audit.checks._base import Check
 from audit.checks._robustness_parts import gap_text, inputs_table
 from audit.checks._robustness_regression import REGRESSION_DOCS, REGRESSION_PATTERNS, regression_blackbox, regression_gradient
@@ -102,7 +103,8 @@ class RobustnessCheck(Check):
     queries : int
         Black-box attack only (models without input gradients): model evaluations per row and eps.
     max_rows_blackbox : int
-        Black-box attack only: rows attacked at most (it costs ``queries`` model calls per row).
+        Black-box attack only: rows attacked at most (it costs ``queries`` model calls per row); a text model's
+        word-substitution attack takes a quarter of it.
     """
 
     name = "robustness"
@@ -122,7 +124,7 @@ class RobustnessCheck(Check):
     ) + tuple(
         f"robustness.{_BLACKBOX}.linf.{m}@<eps>"
         for m in ("accuracy", "attack_success_rate", "group_gap", "<column>.group_gap")
-    ) + REGRESSION_PATTERNS
+    ) + REGRESSION_PATTERNS + text.PATTERNS
     metric_docs: ClassVar[dict[str, str]] = {
         "robustness.pgd.linf.accuracy@<eps>": "accuracy left after a PGD attack of size eps (pixels, or feature stds)",
         "robustness.pgd.linf.attack_success_rate@<eps>": "share of correctly classified rows that PGD at eps flips",
@@ -135,11 +137,13 @@ class RobustnessCheck(Check):
         ),
         "robustness.random_search.linf.group_gap@<eps>": "largest black-box robust-accuracy gap between sensitive groups",
         **REGRESSION_DOCS,
+        **text.DOCS,
     }
     default_policy: ClassVar[dict[str, dict]] = {
         # one eps only (0.1 is in both default sweeps), so a report gets one finding, not one per eps
         "robustness.pgd.linf.group_gap@0.1": {"max": 0.1, "severity": "warn"},
         "robustness.random_search.linf.group_gap@0.1": {"max": 0.1, "severity": "warn"},
+        **text.POLICY,
     }
 
     def __init__(
@@ -177,7 +181,9 @@ class RobustnessCheck(Check):
 
     def specific_skip_reason(self, ctx: AuditContext) -> str | None:
         if ctx.data.modality == "text":
-            return "no text attack is wired into this check yet: it perturbs numbers, and this model reads strings"
+            if ctx.is_regression:
+                return "the text edits and the word-substitution attack measure changes of class; this is a regressor"
+            return None if ctx.model.has_scores else "the text attack ranks words by class scores; this model returns labels"
         if not ctx.model.differentiable:
             if ctx.data.modality != "tabular":
                 return (f"image attacks need a differentiable (torch) model to take input gradients; this is a "
@@ -205,6 +211,10 @@ class RobustnessCheck(Check):
 
     def row_budget(self, ctx: AuditContext, section: Section) -> str | None:
         n = len(ctx.data)
+        if ctx.data.modality == "text":
+            return (f"{min(n, self.max_rows):,} of {n:,} texts edited (cap max_rows={self.max_rows:,}), "
+                    f"{min(n, self.max_rows_blackbox // 4):,} attacked (cap max_rows_blackbox / 4: the attack queries "
+                    "the model once per candidate word)")
         rows = getattr(section, "rows", None)  # the classification and the regression sections both keep them
         used = len(rows) if rows is not None else n
         cap = self.max_rows if ctx.model.differentiable else min(self.max_rows, self.max_rows_blackbox)
@@ -213,6 +223,10 @@ class RobustnessCheck(Check):
                 f"{'with gradient steps' if ctx.model.differentiable else f'with {self.queries:,} model queries'})")
 
     def run(self, ctx: AuditContext) -> Section:
+        if ctx.data.modality == "text":
+            mgs = int(ctx.options.resolve(self.min_group_size, "min_group_size"))
+            return text.text_section(ctx, max_rows=self.max_rows, max_attack_rows=self.max_rows_blackbox // 4,
+                                     min_group_size=mgs, n_boot=self.n_boot, n_examples=self.n_examples)
         if ctx.is_regression and not ctx.model.differentiable:
             return regression_blackbox(self, ctx, *self._blackbox_setup(ctx))
         if not ctx.model.differentiable:
