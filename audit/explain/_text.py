@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,6 +127,8 @@ def row_seed(seed: int, row: int) -> int:
 class Model:
     """``predict_proba`` called on batches of at most ``batch_size`` texts, its outputs checked and counted."""
 
+    group_texts = GROUP_TEXTS
+
     def __init__(self, predict_proba: PredictProba, batch_size: int) -> None:
         if not callable(predict_proba):
             raise AuditInputError(f"predict_proba must be a callable taking a list of strings, got "
@@ -168,22 +170,24 @@ class Model:
         self.n_classes = p.shape[1]
         return p
 
-    def run(self, queries: list[list[str]]) -> list[np.ndarray]:
-        """Outputs for each list of strings in ``queries``, gathered into as few calls as memory allows."""
-        cap = self.batch_size * max(1, GROUP_TEXTS // self.batch_size)
-        results: list[np.ndarray] = []
+    def groups(self, sizes: Sequence[int]) -> Iterator[range]:
+        """Consecutive texts whose ``sizes`` (evaluations each) add up to at most a memory-bounded group (at least
+        one text each), so their queries are built, sent together, and dropped before the next group's."""
+        cap = self.batch_size * max(1, self.group_texts // self.batch_size)
         i = 0
-        while i < len(queries):
-            j, size = i, 0
-            while j < len(queries) and (j == i or size + len(queries[j]) <= cap):
-                size += len(queries[j])
+        while i < len(sizes):
+            j, total = i, 0
+            while j < len(sizes) and (j == i or total + sizes[j] <= cap):
+                total += sizes[j]
                 j += 1
-            flat = [s for q in queries[i:j] for s in q]
-            y = self(flat)
-            bounds = np.cumsum([0] + [len(q) for q in queries[i:j]])
-            results.extend(y[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
+            yield range(i, j)
             i = j
-        return results
+
+    def run(self, queries: list[list[str]]) -> list[np.ndarray]:
+        """Outputs for each list of strings in ``queries``, all sent together in calls of ``batch_size``."""
+        y = self([s for q in queries for s in q])
+        bounds = np.cumsum([0] + [len(q) for q in queries])
+        return [y[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def class_indices(class_index: Any, n: int) -> list[int | None]:
@@ -227,6 +231,8 @@ def word_rows(row: int, tok: Tokens, value: np.ndarray, se: np.ndarray, selected
 
 
 WORD_COLUMNS = ["row", "feature", "position", "word", "start", "end", "value", "se", "selected"]
+ROW_COLUMNS = ["class_index", "prediction", "base_value", "n_words", "n_features", "estimator", "n_evals",
+               "additivity_error", "score", "local_prediction"]
 
 
 @dataclass
@@ -293,8 +299,7 @@ class TextAttribution:
 def assemble(parts: list[pd.DataFrame], rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     words = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=WORD_COLUMNS)
     table = pd.DataFrame(rows).set_index("row")
-    table.index.name = "row"
-    return words[WORD_COLUMNS], table
+    return words[WORD_COLUMNS], table[ROW_COLUMNS]
 
 
 def top_words(attr: TextAttribution, *, k: int = 20, by_class: bool = True, lowercase: bool = False) -> pd.DataFrame:

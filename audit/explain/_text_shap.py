@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from audit.explain._text import (
     Model,
@@ -97,30 +98,17 @@ def text_shap(
     model = Model(predict_proba, batch_size)
     wanted = class_indices(class_index, len(texts))
     toks = [tokenize(t, bow=bow) for t in texts]
-    plans = [_plan(tok, max_evals, np.random.default_rng([seed, i])) for i, tok in enumerate(toks)]
-    outputs = model.run([tok.keeping(masks) for tok, (masks, _) in zip(toks, plans)])
     parts, rows, notes = [], [], []
-    for i, (tok, (masks, orders), y) in enumerate(zip(toks, plans, outputs)):
-        label = resolve_class(wanted[i], y[-1])  # the last coalition is the full text
-        v = y[:, label]
-        w = tok.n_features
-        info: dict[str, Any] = {"row": i, "class_index": label, "prediction": float(v[-1]),
-                                "base_value": float(v[0]), "n_words": len(tok.word_pieces), "n_features": w,
-                                "n_evals": len(v), "score": np.nan, "local_prediction": np.nan}
-        if w == 0:
-            info.update(estimator="none", additivity_error=np.nan)
-            notes.append(f"text {i} has no words to remove; it has no attributions")
-        else:
-            if orders is None:
-                phi, se, est = _exact(v, w), np.zeros(w), "exact"
-            else:
-                phi, se, est = (*_from_orders(v, orders), "permutation")
-                if len(v) > max_evals:
-                    notes.append(f"text {i}: {w} words need {len(v)} evaluations for two antithetic pairs, more than "
-                                 f"max_evals={max_evals}")
-            info.update(estimator=est, additivity_error=float(abs(phi.sum() - (v[-1] - v[0]))))
-            parts.append(word_rows(i, tok, phi, se, np.ones(w, dtype=bool)))
-        rows.append(info)
+    for group in model.groups([_cost(tok.n_features, max_evals) for tok in toks]):
+        plans = {i: _plan(toks[i], max_evals, np.random.default_rng([seed, i])) for i in group}
+        outputs = model.run([toks[i].keeping(plans[i][0]) for i in group])
+        for i, y in zip(group, outputs):
+            label = resolve_class(wanted[i], y[-1])  # the last coalition is the full text
+            info, part, note = _explain_one(i, toks[i], y[:, label], plans[i][1], max_evals)
+            info["class_index"] = label
+            rows.append(info)
+            parts += [part] if part is not None else []
+            notes += [note] if note else []
     words, table = assemble(parts, rows)
     return TextAttribution(
         words=words, rows=table, method="shap", n_model_calls=model.calls, n_model_texts=model.texts,
@@ -130,6 +118,35 @@ def text_shap(
     )
 
 
+def _cost(w: int, max_evals: int) -> int:
+    """Model evaluations for a text with ``w`` players (as :func:`_plan` draws them)."""
+    if w <= TEXT_EXACT_MAX_WORDS:
+        return 2 ** w
+    return 2 + 2 * (w - 1) * max(2, (max_evals - 2) // (2 * (w - 1)))
+
+
+def _explain_one(i: int, tok: Tokens, v: np.ndarray, orders: np.ndarray | None,
+                 max_evals: int) -> tuple[dict[str, Any], pd.DataFrame | None, str]:
+    """Text ``i``'s line of ``rows``, its word lines and a note, from its coalitions' values ``v``."""
+    w = tok.n_features
+    info: dict[str, Any] = {"row": i, "prediction": float(v[-1]), "base_value": float(v[0]),
+                            "n_words": len(tok.word_pieces), "n_features": w, "n_evals": len(v),
+                            "score": np.nan, "local_prediction": np.nan}
+    if w == 0:
+        info.update(estimator="none", additivity_error=np.nan)
+        return info, None, f"text {i} has no words to remove; it has no attributions"
+    note = ""
+    if orders is None:
+        phi, se, est = _exact(v, w), np.zeros(w), "exact"
+    else:
+        phi, se, est = (*_from_orders(v, orders), "permutation")
+        if len(v) > max_evals:
+            note = (f"text {i}: {w} words need {len(v)} evaluations for two antithetic pairs, more than "
+                    f"max_evals={max_evals}")
+    info.update(estimator=est, additivity_error=float(abs(phi.sum() - (v[-1] - v[0]))))
+    return info, word_rows(i, tok, phi, se, np.ones(w, dtype=bool)), note
+
+
 def _plan(tok: Tokens, max_evals: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
     """The coalitions to evaluate for a text, the empty one first and the full one last, and the orders walked
     (None for exact enumeration: coalition ``m`` holds player ``j`` when bit ``j`` of ``m`` is set)."""
@@ -137,7 +154,7 @@ def _plan(tok: Tokens, max_evals: int, rng: np.random.Generator) -> tuple[np.nda
     if w <= TEXT_EXACT_MAX_WORDS:
         codes = np.arange(2 ** w)
         return (codes[:, None] >> np.arange(w)[None, :]) & 1 == 1, None
-    pairs = max(2, (max_evals - 2) // (2 * (w - 1)))
+    pairs = (_cost(w, max_evals) - 2) // (2 * (w - 1))
     forward = np.array([rng.permutation(w) for _ in range(pairs)])
     orders = np.concatenate([forward, forward[:, ::-1]])
     # prefix k of an order holds its first k players; k = 1 .. w-1 (the empty and full texts are shared)

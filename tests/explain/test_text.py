@@ -177,6 +177,24 @@ def test_model_calls_are_batched():
         assert w.idxmax() == "good" and w.drop("good").abs().max() < 1e-12
 
 
+def test_memory_groups_change_no_number(clf, monkeypatch):
+    texts = [TEXTS[0], "great staff, awful room; the food was fine and calm but dull", TEXTS[2], TEXTS[1]]
+    whole = text_shap(clf.predict_proba, texts, max_evals=600, batch_size=50)
+    lime = text_lime(clf.predict_proba, texts, num_samples=120, batch_size=50)
+    # texts gathered per round of calls, on the class text_shap and text_lime really use (pytest's importlib mode
+    # with --doctest-modules may load a second copy of the private module, so no patching by module name)
+    monkeypatch.setattr(text_shap.__globals__["Model"], "group_texts", 200)
+    assert text_lime.__globals__["Model"] is text_shap.__globals__["Model"]
+    grouped = text_shap(clf.predict_proba, texts, max_evals=600, batch_size=50)
+    lime_grouped = text_lime(clf.predict_proba, texts, num_samples=120, batch_size=50)
+    np.testing.assert_array_equal(grouped.words["value"], whole.words["value"])
+    np.testing.assert_array_equal(lime_grouped.words["value"], lime.words["value"])
+    # costs 2^10, 2 + 2 * 11 * 27, 2^3, 2^9: one text per group of at most 200 (or alone) -> 21 + 12 + 1 + 11 calls
+    assert grouped.rows["n_evals"].tolist() == [1024, 596, 8, 512]
+    assert grouped.n_model_calls == 21 + 12 + 1 + 11 and whole.n_model_calls == math.ceil(2140 / 50)
+    assert lime_grouped.n_model_calls == 4 * 3 and lime.n_model_calls == math.ceil(4 * 120 / 50)
+
+
 def test_top_words_rank_by_mean_absolute_value(clf):
     res = text_shap(clf.predict_proba, TEXTS[:3], class_index=1)
     table = top_words(res, k=3)
