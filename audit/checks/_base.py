@@ -24,6 +24,8 @@ REQUIREMENTS: dict[str, tuple[Callable[[AuditContext], bool], Callable[[AuditCon
               lambda ctx: "the audit reads stored predictions: there is no model to call on new rows"),
     "tabular": (lambda ctx: ctx.data.modality == "tabular",
                 lambda ctx: f"needs tabular data; this is {ctx.data.modality} data"),
+    "tabular_or_text": (lambda ctx: ctx.data.modality in ("tabular", "text"),
+                        lambda ctx: f"needs tabular or text data; this is {ctx.data.modality} data"),
     "images": (lambda ctx: ctx.data.modality == "image", lambda ctx: f"needs image data; this is {ctx.data.modality} data"),
     "sensitive": (lambda ctx: ctx.data.sensitive.shape[1] > 0,
                   lambda ctx: "no sensitive columns were given (pass sensitive=[...])"),

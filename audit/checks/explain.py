@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from audit.checks import _explain_text as text
 from audit.checks._base import Check
 from audit.checks._explain_parts import (
     REGRESSION_UNITS_NOTE,
@@ -99,15 +100,16 @@ class ExplainCheck(Check):
     """
 
     name = "explain"
-    requires = ("tabular", "scores", "model")
+    requires = ("tabular_or_text", "scores", "model")
     requirement_reasons: ClassVar[dict[str, str]] = {
-        "tabular": "SHAP/LIME tables over columns are for tabular data; an image model's pixel attributions are in the "
-                   "saliency check",
+        "tabular_or_text": "SHAP/LIME tables are for tabular and text data; an image model's pixel attributions are in "
+                           "the saliency check",
         "scores": "the model returns hard labels only; SHAP and LIME need scores",
     }
     title = "Explanations (SHAP and LIME)"
     tasks = ("binary", "multiclass", "regression")
     metric_patterns = (
+        *text.PATTERNS,
         "explain.sensitive_attribution_share",
         "explain.<column>.attribution_share",
         "explain.<column>.proxy_attribution_share",
@@ -117,6 +119,7 @@ class ExplainCheck(Check):
         "explain.shap_exact_correlation",
     )
     metric_docs: ClassVar[dict[str, str]] = {
+        **text.DOCS,
         "explain.sensitive_attribution_share": "share of the total mean |SHAP| on sensitive columns the model takes as input",
         "explain.<column>.attribution_share": "share of the total mean |SHAP| on this sensitive column (0 when not an input)",
         "explain.<column>.proxy_attribution_share": "share of the total mean |SHAP| on columns associated with this sensitive column",
@@ -191,7 +194,12 @@ class ExplainCheck(Check):
         return out[: self.n_lime_rows]
 
     # ------------------------------------------------------------------- run
+    def specific_skip_reason(self, ctx: AuditContext) -> str | None:
+        return text.skip_reason(ctx)
+
     def run(self, ctx: AuditContext) -> Section:
+        if ctx.data.modality == "text":
+            return text.text_explain_section(ctx, self._chosen_rows(ctx), self.n_rows, self.lime_samples, self.top)
         X = ctx.data.X
         rng = ctx.rng(self.name)
         seed = int(rng.integers(0, 2**31 - 1))

@@ -37,7 +37,7 @@ def text_highlights(texts: list[str], words: pd.DataFrame, titles: list[str], ca
     height = sum(len(lines) + 1 for lines in layout) * 0.22 + 0.3
     with figure("Word attributions", f"{len(texts)} texts with each word shaded by its attribution",
                 size=(7.6, max(height, 1.0)), caption=caption) as (fig, out):
-        ax = fig.add_axes((0.01, 0.01, 0.98, 0.98))
+        ax = fig.add_subplot()
         ax.set_axis_off()
         total = sum(len(lines) + 1 for lines in layout)
         ax.set_xlim(0, LINE_CHARS)
