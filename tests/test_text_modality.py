@@ -212,3 +212,13 @@ def test_a_hugging_face_text_classification_pipeline(tmp_path):
         proba = torch.softmax(bert(**enc).logits.double(), 1).numpy()
     hand = -np.mean(np.log(proba[np.arange(len(data)), (data["level"] == "high").to_numpy().astype(int)]))
     assert r.metrics["performance.log_loss"].value == pytest.approx(hand, rel=1e-5)
+
+
+def test_a_torch_text_model_gets_integrated_gradients_on_its_embeddings():
+    net = _Bag.build(False)
+    r = audit(net, TEST, target="recid", sensitive=["race"], tokenizer=_ids, checks=["explain"], progress=False)
+    section = r.sections["explain"]
+    assert section.status == "ok", section.reason
+    ig = section.tables["Integrated Gradients on the embeddings (chosen texts)"]
+    assert set(ig["row"]) == set(section.tables["Chosen texts"]["row"])
+    assert any("convergence delta" in n for n in section.notes)

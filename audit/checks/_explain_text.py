@@ -11,6 +11,7 @@ from scipy.stats import spearmanr
 from audit.context import AuditContext
 from audit.explain import TEXT_MAX_EVALS, TextAttribution, text_lime, text_shap, top_words
 from audit.plots.text import text_highlights
+from audit.saliency import embedding_integrated_gradients
 from audit.section import DeferredFigures, Figure, Metric, Section
 
 PATTERNS = ("explain.text.shap_lime_rank_agreement",)
@@ -96,5 +97,20 @@ def text_explain_section(ctx: AuditContext, chosen: list[tuple[int, str]], n_row
               "Word SHAP (chosen texts)": shap_words.assign(row=lambda d: [rows[int(k)] for k in d["row"]]),
               "LIME weights (chosen texts)": lime.words[lime.words["selected"]].assign(
                   row=lambda d: [rows[int(k)] for k in d["row"]])}
+    if ctx.model.differentiable and ctx.model.tokenizer is not None:
+        ig = _integrated_gradients(ctx, column, rows)
+        tables["Integrated Gradients on the embeddings (chosen texts)"] = ig.tokens
+        notes += [*ig.notes, f"Largest |convergence delta| (sum of a text's token attributions minus its logit's change "
+                  f"from the baseline): {float(np.abs(ig.delta).max()):.2g}."]
     return Section(check="explain", title="Explanations (SHAP and LIME)", summary=summary, metrics=metrics,
                    tables=tables, figures=DeferredFigures(draw), notes=notes)
+
+
+def _integrated_gradients(ctx: AuditContext, column: str, rows: list[int]):
+    """Token attributions of a differentiable text model on the chosen rows (their predicted class)."""
+    inputs = ctx.model.model_input(ctx.data.X.iloc[rows].reset_index(drop=True))
+    pad = getattr(ctx.model.tokenizer, "pad_token_id", None)
+    result = embedding_integrated_gradients(ctx.model.module, inputs, ctx.pred[rows], tokenizer=ctx.model.tokenizer,
+                                            pad_id=int(pad) if isinstance(pad, (int, np.integer)) else 0)
+    result.tokens["row"] = [rows[int(k)] for k in result.tokens["row"]]
+    return result

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from audit.saliency._attribute import METHODS, AttributionFn, SaliencyResult, attribute, method_label
 from audit.saliency._common import find_last_conv
+from audit.saliency._embedding import TokenAttribution, embedding_integrated_gradients, embedding_layer
 from audit.saliency._faithfulness import BaselineKind, FaithfulnessResult, faithfulness, gaussian_blur, pixel_order
 from audit.saliency._sanity import SanityResult, randomizable_layers, randomization_test, rank_correlation
 from audit.saliency._tabular import feature_attributions
@@ -26,7 +27,10 @@ __all__ = [
     "FaithfulnessResult",
     "SaliencyResult",
     "SanityResult",
+    "TokenAttribution",
     "attribute",
+    "embedding_integrated_gradients",
+    "embedding_layer",
     "faithfulness",
     "feature_attributions",
     "find_last_conv",
