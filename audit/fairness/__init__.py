@@ -13,6 +13,8 @@ Examples
 
 from __future__ import annotations
 
+from audit.fairness._bias_auc import BIAS_AUC_METRICS, BiasAUCResult, bias_aucs
+from audit.fairness._identity_terms import default_identity_terms, identity_groups, swap_terms
 from audit.fairness._assess import INTERSECTION, FairnessAssessment, assess_fairness, group_label
 from audit.fairness._disparities import Disparities, disparities
 from audit.fairness._inputs import intersection_labels
@@ -23,6 +25,12 @@ from audit.fairness._spread import DISPARITIES
 from audit.fairness._text import findings_table
 
 __all__ = [
+    "BIAS_AUC_METRICS",
+    "BiasAUCResult",
+    "bias_aucs",
+    "default_identity_terms",
+    "identity_groups",
+    "swap_terms",
     "DISPARITIES",
     "GROUP_METRIC_COLUMNS",
     "INTERSECTION",
