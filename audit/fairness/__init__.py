@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from audit.fairness._bias_auc import BIAS_AUC_METRICS, BiasAUCResult, bias_aucs
 from audit.fairness._identity_terms import default_identity_terms, identity_groups, swap_terms
+from audit.fairness._identity_swaps import SWAP_METRICS, SwapResult, identity_swaps
 from audit.fairness._assess import INTERSECTION, FairnessAssessment, assess_fairness, group_label
 from audit.fairness._disparities import Disparities, disparities
 from audit.fairness._inputs import intersection_labels
@@ -31,6 +32,9 @@ __all__ = [
     "default_identity_terms",
     "identity_groups",
     "swap_terms",
+    "SWAP_METRICS",
+    "SwapResult",
+    "identity_swaps",
     "DISPARITIES",
     "GROUP_METRIC_COLUMNS",
     "INTERSECTION",
