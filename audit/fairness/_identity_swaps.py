@@ -202,7 +202,7 @@ def identity_swaps(predict_proba: Callable[[list[str]], np.ndarray], texts, term
     >>> terms = {"gender": {"female": ["she", "her"], "male": ["he", "his"]}}
     >>> r = identity_swaps(model, ["She left.", "he left", "her cat"], terms, n_boot=100)
     >>> row = r.pairs.loc[("gender", "female", "male")]
-    >>> int(row["n_texts"]), round(row["mean_change"], 6), int(row["flips"])
+    >>> int(row["n_texts"]), round(float(row["mean_change"]), 6), int(row["flips"])
     (2, -0.15, 1)
     >>> r.families.loc["gender", ["max_flip_rate", "flip_from", "flip_to"]].tolist(), r.n_queries
     ([1.0, 'male', 'female'], 6)
