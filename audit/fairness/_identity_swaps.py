@@ -204,8 +204,9 @@ def identity_swaps(predict_proba: Callable[[list[str]], np.ndarray], texts, term
     >>> row = r.pairs.loc[("gender", "female", "male")]
     >>> int(row["n_texts"]), round(float(row["mean_change"]), 6), int(row["flips"])
     (2, -0.15, 1)
-    >>> r.families.loc["gender", ["max_flip_rate", "flip_from", "flip_to"]].tolist(), r.n_queries
-    ([1.0, 'male', 'female'], 6)
+    >>> fam = r.families.loc["gender"]
+    >>> float(fam["max_flip_rate"]), fam["flip_from"], fam["flip_to"], r.n_queries
+    (1.0, 'male', 'female', 6)
     """
     rows = check_texts(texts)
     spec = default_identity_terms() if terms is None else check_terms(terms)
