@@ -27,7 +27,7 @@ Terms = dict[str, dict[str, list[str]]]
 
 
 def default_identity_terms() -> Terms:
-    """The bundled identity terms: 18 groups in six families (gender, religion, race_ethnicity, nationality,
+    """The bundled identity terms: 17 groups in six families (gender, religion, race_ethnicity, nationality,
     sexual_orientation, age), a few terms each, aligned by position within a family for swaps.
 
     Examples
