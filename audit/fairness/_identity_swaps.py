@@ -24,7 +24,13 @@ import pandas as pd
 
 from audit._batching import run_batched
 from audit.errors import AuditInputError
-from audit.fairness._identity_terms import check_terms, check_texts, default_identity_terms, group_pattern, swap_terms
+from audit.fairness._identity_terms import (
+    check_terms,
+    check_texts,
+    default_identity_terms,
+    group_pattern,
+    swap_terms,
+)
 from audit.stats import percentile_interval, wilson_interval
 
 #: the gaps per family a gate reads
