@@ -17,6 +17,7 @@ from audit.checks.overfitting import OverfittingCheck
 from audit.checks.performance import PerformanceCheck
 from audit.checks.robustness import RobustnessCheck
 from audit.checks.saliency import SaliencyCheck
+from audit.checks.text_fairness import TextFairnessCheck
 from audit.checks.uncertainty import UncertaintyCheck
 
 REGISTRY: dict[str, type[Check]] = {
@@ -24,6 +25,7 @@ REGISTRY: dict[str, type[Check]] = {
     for cls in (
         PerformanceCheck,
         FairnessCheck,
+        TextFairnessCheck,
         UncertaintyCheck,
         ExplainCheck,
         DataQualityCheck,
@@ -66,6 +68,7 @@ __all__ = [
     "PerformanceCheck",
     "RobustnessCheck",
     "SaliencyCheck",
+    "TextFairnessCheck",
     "UncertaintyCheck",
     "pattern_regex",
     "starter_thresholds",

@@ -26,6 +26,7 @@ REQUIREMENTS: dict[str, tuple[Callable[[AuditContext], bool], Callable[[AuditCon
                 lambda ctx: f"needs tabular data; this is {ctx.data.modality} data"),
     "tabular_or_text": (lambda ctx: ctx.data.modality in ("tabular", "text"),
                         lambda ctx: f"needs tabular or text data; this is {ctx.data.modality} data"),
+    "text": (lambda ctx: ctx.data.modality == "text", lambda ctx: f"needs text data; this is {ctx.data.modality} data"),
     "images": (lambda ctx: ctx.data.modality == "image", lambda ctx: f"needs image data; this is {ctx.data.modality} data"),
     "sensitive": (lambda ctx: ctx.data.sensitive.shape[1] > 0,
                   lambda ctx: "no sensitive columns were given (pass sensitive=[...])"),

@@ -86,10 +86,31 @@ def contexts() -> dict[str, AuditContext]:
                                                       task="regression"),
                                    data=load_data(df.assign(y=df["x1"] + 0.5 * df["x2"] + 0.3 * df["y"]), target="y",
                                                   sensitive=["g"], features=feats)),
+        "text": _text_context(),
     }
 
 
+def _text_context() -> AuditContext:
+    """A text classifier on strings that mention identity terms, with a sensitive column."""
+    rng = np.random.default_rng(0)
+    subject = rng.choice(["she", "he", "the driver"], 200)
+    act = rng.choice(["stole a car", "hit a man", "drove fast"], 200)
+    texts = [f"{s} {a}" for s, a in zip(subject, act)]
+    frame = pd.DataFrame({"text": texts, "y": (rng.random(200) < 0.5).astype(int), "g": rng.choice(["a", "b"], 200)})
+
+    def model(batch):
+        p = np.array([0.3 + 0.4 * ("hit" in t) + 0.1 * t.startswith("she") for t in batch])
+        return np.c_[1 - p, p]
+
+    adapter = ModelAdapter(model)
+    adapter.text_input = True
+    return AuditContext(model=adapter, data=load_data(frame, target="y", sensitive=["g"], features=["text"],
+                                                      modality="text"))
+
+
 def _runs_on(cls: type[Check]) -> str:
+    if "text" in cls.requires:
+        return "text"
     if "binary" not in cls.tasks:
         return "regression"
     return "image" if "images" in cls.requires else "tabular"
