@@ -24,6 +24,7 @@ demo: $(STAMP)
 	$(BIN)/python examples/adult_sklearn.py --out reports/adult.html
 	$(BIN)/python examples/digits_cnn.py --out reports/digits.html
 	$(BIN)/python examples/german_credit_amount.py --out reports/german_amount.html
+	$(BIN)/python examples/compas_charges_text.py --out reports/compas_text.html --out-torch reports/compas_text_torch.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

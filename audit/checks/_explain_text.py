@@ -62,7 +62,7 @@ def text_explain_section(ctx: AuditContext, chosen: list[tuple[int, str]], n_row
     pos = {r: k for k, r in enumerate(rows_all)}
     agreement = _agreement(shap, lime, [(pos[r], k) for k, r in enumerate(rows)])
     classes = [str(c) for c in ctx.classes]
-    words = top_words(shap, k=top, by_class=True)
+    words = top_words(shap, k=top, by_class=True, lowercase=True)
     words.insert(0, "class", [classes[int(c)] for c in words["class_index"]])
     metrics = [Metric("explain.text.shap_lime_rank_agreement", agreement, description=DOCS[PATTERNS[0]])]
     if shap.rows["additivity_error"].notna().any():
@@ -82,9 +82,9 @@ def text_explain_section(ctx: AuditContext, chosen: list[tuple[int, str]], n_row
                                   "word weights"))
 
     exact = int((shap.rows["estimator"] == "exact").sum())
-    summary = (f"Words that move the predicted class most: {', '.join(words['word'].head(5).astype(str))} (word SHAP "
-               f"on {len(rows_all):,} texts, {exact:,} exact). SHAP and LIME rank the chosen texts' words with a mean "
-               f"Spearman correlation of {agreement:.2f}.")
+    leaders = "; ".join(f"{c}: {', '.join(g['word'].head(3).astype(str))}" for c, g in words.groupby("class", sort=False))
+    summary = (f"Words that move the predicted class most ({leaders}; word SHAP on {len(rows_all):,} texts, {exact:,} "
+               f"exact). SHAP and LIME rank the chosen texts' words with a mean Spearman correlation of {agreement:.2f}.")
     notes = [f"Words are lime's tokens (split on non-word characters); removing a word is the masking. SHAP: exact "
              f"Shapley values up to 10 distinct words, else antithetic permutations within {TEXT_MAX_EVALS:,} model "
              f"evaluations per text with a standard error per value; base value: the empty text. LIME: "

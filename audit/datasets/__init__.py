@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["BundledData", "load_adult", "load_compas", "load_digits", "load_german"]
+__all__ = ["BundledData", "load_adult", "load_compas", "load_compas_charges", "load_digits", "load_german"]
 
 
 @dataclass
@@ -84,6 +84,35 @@ def load_compas(*, include_score: bool = False) -> BundledData:
         features=list(COMPAS_FEATURES),
         categorical=["sex", "age_cat", "race", "c_charge_degree"],
         description="Broward County COMPAS data (ProPublica, 2016), two-year recidivism.",
+    )
+
+
+def load_compas_charges() -> BundledData:
+    """COMPAS as text: each defendant's charge description (``charge``, from ``c_charge_desc``) with the two-year
+    recidivism label, for a text audit. Same rows as :func:`load_compas` (ProPublica's filter), less the few without
+    a description; ``race`` and ``sex`` are the sensitive columns, ``age`` and ``priors_count`` metadata.
+
+    Examples
+    --------
+    >>> d = load_compas_charges()
+    >>> d.features, d.frame["charge"].str.len().min() > 0
+    (['charge'], True)
+    """
+    with _path("compas-scores-two-years.csv.gz").open("rb") as fh:
+        df = pd.read_csv(fh, compression="gzip")
+    keep = (df["days_b_screening_arrest"].between(-30, 30) & (df["is_recid"] != -1) & (df["c_charge_degree"] != "O")
+            & (df["score_text"] != "N/A"))
+    df = df.loc[keep].rename(columns={"c_charge_desc": "charge"})
+    df["charge"] = df["charge"].astype("string").str.strip()
+    df = df[df["charge"].notna() & (df["charge"].str.len() > 0)].reset_index(drop=True)
+    cols = ["charge", "race", "sex", "age", "priors_count", "two_year_recid"]
+    return BundledData(
+        frame=df[cols].astype({"charge": object}).copy(),
+        target="two_year_recid",
+        sensitive=["race", "sex"],
+        features=["charge"],
+        categorical=["race", "sex"],
+        description="Broward County COMPAS data (ProPublica, 2016): charge descriptions and two-year recidivism.",
     )
 
 
