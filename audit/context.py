@@ -365,6 +365,15 @@ class AuditContext:
         return self.model.to_tensor(self.data.X)
 
     @cached_property
+    def gradient_input(self) -> bool:
+        """True for a differentiable model whose input is one float tensor, which attacks can move; False for
+        integer ids or a mapping of named inputs (an embedding of category codes), attacked as a black box."""
+        if not self.model.differentiable:
+            return False
+        x = self.x_tensor
+        return isinstance(x, torch.Tensor) and torch.is_floating_point(x)
+
+    @cached_property
     def space(self) -> ModelSpace:
         """The numeric feature space explanations and black-box attacks share (tabular data); built once.
 

@@ -265,8 +265,9 @@ def build_space(
     """
     output = check_output(adapter, output)
     transform = adapter.transform
-    kind: Literal["torch", "array"] = "torch" if adapter.differentiable else "array"
-    if isinstance(X, pd.DataFrame) and transform is not None:
+    gradients = adapter.differentiable and float_input(adapter, X)
+    kind: Literal["torch", "array"] = "torch" if gradients else "array"
+    if isinstance(X, pd.DataFrame) and transform is not None and (gradients or not adapter.differentiable):
         t = adapter.to_tensor(X.iloc[:1])
         shape = tuple(t.shape[1:])
         d = int(np.prod(shape))
@@ -279,7 +280,7 @@ def build_space(
             groups = {n: [i] for i, n in enumerate(names)}
         return ModelSpace(adapter, names, {str(k): list(v) for k, v in groups.items()}, kind, output, shape,
                           in_data_columns=mapped)
-    if adapter.differentiable:
+    if gradients:
         t = adapter.to_tensor(X[:1] if not isinstance(X, pd.DataFrame) else X.iloc[:1])
         shape = tuple(t.shape[1:])
         names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else _flat_names(shape)
@@ -295,6 +296,17 @@ def build_space(
     names = _flat_names(shape)
     return ModelSpace(adapter, names, {n: [i] for i, n in enumerate(names)}, "array", output, shape,
                       in_data_columns=False)
+
+
+def float_input(adapter: ModelAdapter, X: Any) -> bool:
+    """Whether the model's input for ``X`` is one float tensor, the input gradients and attacks move; a mapping of
+    named tensors or integer ids (token ids, category codes for an embedding) is not: such a model is explained and
+    attacked through its predictions on frames, as a black box."""
+    try:
+        t = adapter.to_tensor(X[:1] if not isinstance(X, pd.DataFrame) else X.iloc[:1])
+    except Exception:  # noqa: BLE001 - a model input that cannot be built as a tensor is not a float tensor
+        return False
+    return isinstance(t, torch.Tensor) and torch.is_floating_point(t)
 
 
 def check_output(adapter: ModelAdapter, output: str | None) -> OutputSpace:

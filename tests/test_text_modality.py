@@ -222,3 +222,35 @@ def test_a_torch_text_model_gets_integrated_gradients_on_its_embeddings():
     ig = section.tables["Integrated Gradients on the embeddings (chosen texts)"]
     assert set(ig["row"]) == set(section.tables["Chosen texts"]["row"])
     assert any("convergence delta" in n for n in section.notes)
+
+
+def test_a_torch_model_with_an_embedding_for_a_category_and_two_named_inputs():
+    """Integer category codes and a float tensor by name: no cast to float, and the checks that move inputs attack
+    and explain it as a black box (through frames) instead of raising."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    levels = ["a", "b", "c", "d"]
+    df = pd.DataFrame({"city": rng.choice(levels, 400), "x": rng.normal(size=400), "g": rng.choice(["f", "m"], 400)})
+    df["y"] = ((df["x"] + (df["city"] == "b")) > 0.5).astype(int)
+
+    class Mixed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.lin = torch.nn.Embedding(4, 3), torch.nn.Linear(4, 2)
+
+        def forward(self, city, num):
+            return self.lin(torch.cat([self.emb(city), num], 1))
+
+    def transform(X):
+        return {"city": torch.as_tensor(pd.Categorical(X["city"], categories=levels).codes.astype(np.int64)),
+                "num": torch.as_tensor(X[["x"]].to_numpy(np.float32))}
+
+    torch.manual_seed(0)
+    net = Mixed()
+    r = audit(net, df, target="y", sensitive=["g"], transform=transform, features=["city", "x"], progress=False)
+    assert not {k: s.reason for k, s in r.sections.items() if s.status == "error"}
+    assert r.sections["robustness"].status == "ok" and "Black-box" in r.sections["robustness"].summary
+    with torch.no_grad():
+        p = torch.softmax(net(**transform(df)), 1)[:, 1].numpy()
+    assert r.metrics["performance.roc_auc"].value == pytest.approx(skm.roc_auc_score(df["y"], p))

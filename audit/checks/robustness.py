@@ -217,19 +217,19 @@ class RobustnessCheck(Check):
                     "the model once per candidate word)")
         rows = getattr(section, "rows", None)  # the classification and the regression sections both keep them
         used = len(rows) if rows is not None else n
-        cap = self.max_rows if ctx.model.differentiable else min(self.max_rows, self.max_rows_blackbox)
+        cap = self.max_rows if ctx.gradient_input else min(self.max_rows, self.max_rows_blackbox)
         how = "every row" if used == n else "a seeded random sample"
         return (f"{used:,} of {n:,} rows attacked ({how}; cap {cap:,}: every eps of the sweep attacks each row "
-                f"{'with gradient steps' if ctx.model.differentiable else f'with {self.queries:,} model queries'})")
+                f"{'with gradient steps' if ctx.gradient_input else f'with {self.queries:,} model queries'})")
 
     def run(self, ctx: AuditContext) -> Section:
         if ctx.data.modality == "text":
             mgs = int(ctx.options.resolve(self.min_group_size, "min_group_size"))
             return text.text_section(ctx, max_rows=self.max_rows, max_attack_rows=self.max_rows_blackbox // 4,
                                      min_group_size=mgs, n_boot=self.n_boot, n_examples=self.n_examples)
-        if ctx.is_regression and not ctx.model.differentiable:
+        if ctx.is_regression and not ctx.gradient_input:
             return regression_blackbox(self, ctx, *self._blackbox_setup(ctx))
-        if not ctx.model.differentiable:
+        if not ctx.gradient_input:  # no model gradients, or inputs they cannot move (integer codes, named tensors)
             return self._run_blackbox(ctx)
         bad = [a for a in self.attacks if a not in _ATTACKS]
         if bad or not self.attacks:
