@@ -50,8 +50,9 @@ def test_a_callable_on_a_list_of_strings_by_modality_or_by_data():
         p = np.array([0.9 if "cocaine" in t else 0.2 for t in texts])
         return np.c_[1 - p, p]
 
-    r = audit(score, TEST, target="recid", sensitive=["race"], modality="text", checks=["performance"], progress=False)
+    r = audit(score, TEST, target="recid", sensitive=["race"], modality="text", progress=False)
     assert set(calls) == {list}
+    assert not {k: s.reason for k, s in r.sections.items() if s.status == "error"}
     p = score(TEST["charge"].tolist())[:, 1]
     assert r.metrics["performance.roc_auc"].value == pytest.approx(skm.roc_auc_score(TEST["recid"], p))
     r = audit(score, (TEXTS[:200], Y[:200]), checks=["performance"], progress=False)  # a list of texts with labels
@@ -185,8 +186,9 @@ def test_an_onnx_text_pipeline_with_a_string_input(pipeline, tmp_path):
             node.attribute.append(onnx.helper.make_attribute("locale", "C"))
     path = tmp_path / "tfidf.onnx"
     path.write_bytes(graph.SerializeToString())
-    r = audit(str(path), TEST, target="recid", sensitive=["race"], checks=["performance", "fairness"], progress=False)
+    r = audit(str(path), TEST, target="recid", sensitive=["race"], progress=False)
     assert r.meta["modality"] == "text"
+    assert not {k: s.reason for k, s in r.sections.items() if s.status == "error"}
     p = pipeline.predict_proba(TEST["charge"].tolist())[:, 1]
     assert r.metrics["performance.log_loss"].value == pytest.approx(skm.log_loss(TEST["recid"], p), rel=1e-5)
 
@@ -205,8 +207,10 @@ def test_a_hugging_face_text_classification_pipeline(tmp_path):
     bert = transformers.BertForSequenceClassification(cfg).eval()
     pipe = transformers.pipeline("text-classification", model=bert, tokenizer=tok, device="cpu")
     data = TEST.assign(level=np.where(TEST["recid"] == 1, "high", "low"))
-    r = audit(pipe, data, target="level", sensitive=["race"], checks=["performance", "fairness"], progress=False)
+    r = audit(pipe, data, target="level", sensitive=["race"], progress=False)
     assert r.meta["modality"] == "text" and r.meta["classes"] == ["low", "high"]
+    assert not {k: s.reason for k, s in r.sections.items() if s.status == "error"}
+    assert {"explain", "text_fairness", "robustness"} <= {k for k, s in r.sections.items() if s.status == "ok"}
     enc = tok(TEST["charge"].tolist(), padding=True, truncation=True, return_tensors="pt")
     with torch.no_grad():
         proba = torch.softmax(bert(**enc).logits.double(), 1).numpy()
@@ -244,7 +248,7 @@ def test_a_torch_model_with_an_embedding_for_a_category_and_two_named_inputs():
 
     def transform(X):
         return {"city": torch.as_tensor(pd.Categorical(X["city"], categories=levels).codes.astype(np.int64)),
-                "num": torch.as_tensor(X[["x"]].to_numpy(np.float32))}
+                "num": torch.as_tensor(X[["x"]].to_numpy(np.float32).copy())}
 
     torch.manual_seed(0)
     net = Mixed()

@@ -48,7 +48,7 @@ class TextPipelineBackend(ModelBackend):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         texts = list(X)
-        out = self.model(texts, top_k=None, truncation=True)
+        out = self.model(texts, top_k=None, truncation=True, batch_size=64)  # one text at a time by default: slow
         order = {str(label): i for i, label in enumerate(self._classes)}
         proba = np.zeros((len(texts), len(order)))
         for row, scores in enumerate(out):

@@ -19,7 +19,14 @@ import pandas as pd
 
 from audit.checks._base import Check
 from audit.context import AuditContext
-from audit.fairness import BIAS_AUC_METRICS, bias_aucs, default_identity_terms, identity_groups, identity_swaps
+from audit.fairness import (
+    BIAS_AUC_METRICS,
+    bias_aucs,
+    default_identity_terms,
+    identity_groups,
+    identity_swaps,
+    template_texts,
+)
 from audit.section import Metric, Section, metric_parts
 
 
@@ -30,6 +37,9 @@ class TextFairnessCheck(Check):
     ----------
     terms : mapping, optional
         Identity terms: ``{family: {group: [terms]}}``; default the bundled list (``default_identity_terms()``).
+    templates : list of str, optional
+        Neutral sentences with a ``{term}`` slot for the template swap test; default the bundled ones
+        (``default_identity_templates()``); ``[]`` turns it off.
     max_swap_texts : int
         Texts mentioning an identity term that the swap test rewrites at most (a seeded sample beyond).
     n_boot : int
@@ -53,6 +63,8 @@ class TextFairnessCheck(Check):
         *(f"text_fairness.min_{m}" for m in BIAS_AUC_METRICS),
         "text_fairness.swap.<family>.max_flip_rate",
         "text_fairness.swap.<family>.max_abs_score_change",
+        "text_fairness.template_swap.<family>.max_flip_rate",
+        "text_fairness.template_swap.<family>.max_abs_score_change",
     )
     metric_docs: ClassVar[dict[str, str]] = {
         "text_fairness.<group>.subgroup_auc": "ROC AUC within an identity group (a sensitive level or texts mentioning "
@@ -69,14 +81,19 @@ class TextFairnessCheck(Check):
         "term is replaced by another of the same family (e.g. gender), over the family's group pairs; Wilson interval",
         "text_fairness.swap.<family>.max_abs_score_change": "largest mean |change in the positive-class score| under "
         "those swaps, over the family's group pairs; bootstrap interval",
+        "text_fairness.template_swap.<family>.max_flip_rate": "the same on neutral template sentences that differ only "
+        "in the identity term ('the {term} was arrested'; templates= to edit), whatever the audited texts mention",
+        "text_fairness.template_swap.<family>.max_abs_score_change": "largest mean |score change| between template "
+        "sentences that differ only in the identity term, over the family's group pairs",
     }
     default_policy: ClassVar[dict[str, dict[str, Any]]] = {
         "text_fairness.swap.*.max_flip_rate": {"max": 0.05, "severity": "warn"},
     }
 
-    def __init__(self, *, terms: Mapping[str, Any] | None = None, max_swap_texts: int = 2000, n_boot: int = 1000,
-                 min_group_size: int | None = None) -> None:
+    def __init__(self, *, terms: Mapping[str, Any] | None = None, templates: list[str] | None = None,
+                 max_swap_texts: int = 2000, n_boot: int = 1000, min_group_size: int | None = None) -> None:
         self.terms = terms
+        self.templates = templates
         self.max_swap_texts = max_swap_texts
         self.n_boot = n_boot
         self.min_group_size = min_group_size
@@ -107,8 +124,10 @@ class TextFairnessCheck(Check):
         if not pd.isna(low["value"]):
             summary.append(f"Lowest BPSN AUC {low['value']:.3f} ({low['group']}) against "
                            f"{auc.summary.loc['overall_auc', 'value']:.3f} overall, over {int(low['n_groups'])} groups.")
-        swaps = identity_swaps(lambda t: ctx.model.predict_proba(pd.DataFrame({column: list(t)}), what="swapped texts"),
-                               texts, terms, positive_class=positive, n_boot=self.n_boot,
+        def predict(batch: list[str]):
+            return ctx.model.predict_proba(pd.DataFrame({column: list(batch)}), what="swapped texts")
+
+        swaps = identity_swaps(predict, texts, terms, positive_class=positive, n_boot=self.n_boot,
                                seed=seed, max_texts=self.max_swap_texts)
         metrics += self._swap_metrics(swaps)
         if len(swaps.pairs):
@@ -125,6 +144,13 @@ class TextFairnessCheck(Check):
         else:
             summary.append("No text mentions an identity term of the list: no swap test.")
         notes += swaps.notes
+        if self.templates is None or len(self.templates):
+            probe = template_texts(terms, self.templates)
+            tswaps = identity_swaps(predict, probe, terms, positive_class=positive, n_boot=self.n_boot, seed=seed)
+            metrics += self._swap_metrics(tswaps, "template_swap")
+            tables["Template swaps: largest per family"] = tswaps.families
+            notes.append(f"Template swaps: {len(probe):,} neutral sentences ('the {{term}} was arrested', ...) filled "
+                         "with each family's first group's terms, rewritten into every other group of the family.")
         return Section(check=self.name, title=self.title, summary=" ".join(summary), metrics=metrics, tables=tables,
                        notes=notes)
 
@@ -157,15 +183,15 @@ class TextFairnessCheck(Check):
         return out
 
     @staticmethod
-    def _swap_metrics(swaps) -> list[Metric]:
+    def _swap_metrics(swaps, kind: str = "swap") -> list[Metric]:
         out = []
         for fam, row in swaps.families.iterrows():
             if not pd.isna(row["max_flip_rate"]):
-                out.append(Metric(f"text_fairness.swap.{fam}.max_flip_rate", float(row["max_flip_rate"]),
+                out.append(Metric(f"text_fairness.{kind}.{fam}.max_flip_rate", float(row["max_flip_rate"]),
                                   *_bounds(row, "flip"), higher_is_better=False,
                                   description=f"{row['flip_from']} -> {row['flip_to']}"))
             if not pd.isna(row["max_abs_score_change"]):
-                out.append(Metric(f"text_fairness.swap.{fam}.max_abs_score_change", float(row["max_abs_score_change"]),
+                out.append(Metric(f"text_fairness.{kind}.{fam}.max_abs_score_change", float(row["max_abs_score_change"]),
                                   *_bounds(row, "abs_change"), higher_is_better=False,
                                   description=f"{row['abs_from']} -> {row['abs_to']}"))
         return out

@@ -34,9 +34,11 @@ from audit.fairness._group_metrics import (
 )
 from audit.fairness._identity_swaps import SWAP_METRICS, SwapResult, identity_swaps
 from audit.fairness._identity_terms import (
+    default_identity_templates,
     default_identity_terms,
     identity_groups,
     swap_terms,
+    template_texts,
 )
 from audit.fairness._inputs import intersection_labels
 from audit.fairness._proxies import ProxyResult, proxy_auc
@@ -59,6 +61,7 @@ __all__ = [
     "SwapResult",
     "assess_fairness",
     "bias_aucs",
+    "default_identity_templates",
     "default_identity_terms",
     "disparities",
     "evaluate_groups",
@@ -71,4 +74,5 @@ __all__ = [
     "proxy_auc",
     "regression_fairness",
     "swap_terms",
+    "template_texts",
 ]

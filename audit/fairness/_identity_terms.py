@@ -176,3 +176,35 @@ def swap_terms(text: str, from_words: Sequence[str], to_words: Sequence[str],
         return _match_case(m.group(0), counterpart(position[term], to_words))
 
     return pattern.sub(repl, text)
+
+
+def default_identity_templates() -> list[str]:
+    """The bundled neutral templates for the swap test, each with one ``{term}`` slot.
+
+    >>> default_identity_templates()[:2]
+    ['{term}', 'the {term}']
+    """
+    path = resources.files("audit.datasets").joinpath("data", "identity_templates.json")
+    return list(json.loads(path.read_text(encoding="utf-8"))["templates"])
+
+
+def template_texts(terms: Terms | None = None, templates: list[str] | None = None) -> list[str]:
+    """Texts from ``templates`` with ``{term}`` filled by every term of each family's first group: the swap test
+    (:func:`identity_swaps`) then rewrites them into every other group of the family, so a model is probed on
+    sentences that differ only in the identity term, whatever its own data mentions.
+
+    Examples
+    --------
+    >>> template_texts({"gender": {"female": ["she"], "male": ["he"]}}, ["{term} left", "{term}"])
+    ['she left', 'she']
+    """
+    terms = check_terms(terms) if terms is not None else default_identity_terms()
+    templates = default_identity_templates() if templates is None else list(templates)
+    bad = [t for t in templates if not isinstance(t, str) or "{term}" not in t]
+    if bad:
+        raise AuditInputError(f"every identity template needs one '{{term}}' slot; these do not: {bad[:3]}")
+    out = []
+    for groups in terms.values():
+        first = next(iter(groups.values()))
+        out += [t.replace("{term}", term) for term in first for t in templates]
+    return list(dict.fromkeys(out))

@@ -55,3 +55,22 @@ def test_swaps_are_recounted_with_the_model(report):
     assert report.metrics["text_fairness.swap.gender.max_flip_rate"].value >= row["flip_rate"]
     gate = {f.metric: f for f in report.findings}["text_fairness.swap.gender.max_flip_rate"]
     assert gate.status in ("warn", "inconclusive")  # a 0.2 score shift flips 'hit' texts: far above 5%
+
+
+def test_template_sentences_probe_the_identity_itself(report):
+    from audit.fairness import template_texts
+
+    texts = template_texts()
+    she = [t for t in texts if t.split()[0] == "she" or " she " in f" {t} "]
+    assert she  # the bundled gender terms include 'she'
+    # the model adds 0.2 only to texts that start with 'she'; their swap to 'he' moves the score by exactly 0.2
+    change = report.metrics["text_fairness.template_swap.gender.max_abs_score_change"].value
+    starts = [t for t in texts if t.startswith("she")]
+    assert change == pytest.approx(0.2 * len(starts) / len(texts_with_female(texts)), abs=1e-9)
+
+
+def texts_with_female(texts):
+    from audit.fairness import default_identity_terms, identity_groups
+
+    terms = default_identity_terms()
+    return [t for t, hit in zip(texts, identity_groups(texts, terms)["female"]) if hit]
