@@ -20,12 +20,11 @@ Examples
 from __future__ import annotations
 
 from audit.slices._counts import merge_counts, plan_pairs, slice_counts
-from audit.slices._find import CARRY_SHARE, SliceResult, find_weak_slices, holdout_split, slices_from_counts
+from audit.slices._find import SliceResult, find_weak_slices, holdout_split, slices_from_counts
 from audit.slices._plan import ColumnPlan, Condition, SlicePlan, plan_slices, slice_mask
 from audit.slices._stats import fdr_adjust, welch
 
 __all__ = [
-    "CARRY_SHARE",
     "ColumnPlan",
     "Condition",
     "SlicePlan",

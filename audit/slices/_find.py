@@ -12,23 +12,26 @@ from audit.slices._counts import KEYS, check_loss, count_codes, plan_pairs
 from audit.slices._plan import SlicePlan, encode, plan_slices
 from audit.slices._stats import FDR_METHODS, fdr_adjust, welch
 
-#: share of a pair's difference that a significant single level must reach to carry the pair's effect
-CARRY_SHARE = 0.9
 STATS = ["n", "support", "mean_in", "mean_out", "diff", "low", "high", "p_value", "q_value", "significant"]
 BAD_SETTING = "{arg}={value!r} is invalid: {rule}"
 NOT_A_FRAME = "frame must be a pandas DataFrame of the columns to slice on; got {kind}"
-PAIR_RULE = (f"a pair is left out when one of its two levels alone carries the effect: that level is significant and "
-             f"either the pair's difference lies inside the level's interval or the level's difference is at least "
-             f"{CARRY_SHARE:.0%} of the pair's")
+SINGLE_RULE = ("a significant single level is left out when a reported significant pair inside it explains its effect: "
+               "the level's rows outside the pair are not worse than the rows outside the level (one-sided Welch "
+               "p-value above alpha)")
+PAIR_RULE = ("a significant pair is left out when one of its two levels alone carries the effect: that level is "
+             "significant and the pair's rows are not worse than the level's other rows (one-sided Welch p-value, "
+             "Bonferroni over the pairs so compared, above alpha)")
 
 
 @dataclass
 class SliceResult:
     """What :func:`find_weak_slices` found.
 
-    ``slices``: the reported slices, significant ones first, each ranked by ``effect_score`` (difference
+    ``slices``: the reported slices (at most ``top``, only those worse than the rest), significant ones first, each ranked by ``effect_score`` (difference
     times support), with ``conditions`` (``(column, op, value)`` triples, see :func:`slice_mask`) to
-    reproduce its rows; ``candidates``: every slice tested, with its statistics; ``worst_gap``: the largest
+    reproduce its rows; ``candidates``: every slice tested, with its statistics (with ``holdout``: the slices
+    confirmed, and the single levels' confirmation numbers); ``n_candidates``: slices tested (on the discovery
+    half with ``holdout``); ``worst_gap``: the largest
     difference among reported significant slices (NaN if none); ``n_significant``: how many reported
     slices survive the false-discovery control.
     """
@@ -96,24 +99,52 @@ def _flag(table: pd.DataFrame, alpha: float, fdr: str) -> pd.DataFrame:
     return table
 
 
-def _carried(table: pd.DataFrame) -> np.ndarray:
-    """Pairs (rows of ``table``) whose effect one of their single levels carries alone (:data:`PAIR_RULE`)."""
-    singles = table[table.column_b < 0].set_index(["column_a", "level_a"])[["diff", "low", "high", "significant"]]
-    carried = np.zeros(len(table), dtype=bool)
-    pair = (table.column_b >= 0).to_numpy()
+def _carried(table: pd.DataFrame, alpha: float) -> np.ndarray:
+    """Significant pairs whose effect one of their single levels carries alone (:data:`PAIR_RULE`)."""
+    singles = table[(table.column_b < 0) & table.significant].set_index(["column_a", "level_a"])
+    pair = ((table.column_b >= 0) & table.significant).to_numpy()
+    checks = []
     for side in ("a", "b"):
         key = pd.MultiIndex.from_arrays([table[f"column_{side}"], table[f"level_{side}"]])
-        s = singles.reindex(key)
-        sig = s.significant.fillna(False).to_numpy(dtype=bool)
-        d = table["diff"].to_numpy()
-        inside = (d >= s.low.to_numpy()) & (d <= s.high.to_numpy())
-        strong = s["diff"].to_numpy() >= CARRY_SHARE * d
-        carried |= pair & sig & (inside | strong)
+        s = singles.reindex(key)[["n", "sum", "sumsq"]].to_numpy()
+        # the pair's rows against the level's other rows: the pair adds something only if worse than them
+        p = welch(table.n, table["sum"], table.sumsq, s[:, 0], s[:, 1], s[:, 2])["p_value"]
+        checks.append((pair & ~np.isnan(s[:, 0]), np.asarray(p, dtype=float)))
+    m = max(int(sum(c.sum() for c, _ in checks)), 1)  # Bonferroni over the comparisons made
+    carried = np.zeros(len(table), dtype=bool)
+    for checked, p in checks:
+        carried |= checked & ~(p * m <= alpha)
     return carried
 
 
-def _report(table: pd.DataFrame, top: int) -> tuple[pd.DataFrame, float, int]:
-    kept = table[~_carried(table) & (table["diff"] > 0)]
+def _explained(table: pd.DataFrame, pairs_kept: np.ndarray, alpha: float, total) -> np.ndarray:
+    """Significant singles whose effect a kept significant pair inside them explains (:data:`SINGLE_RULE`).
+
+    ``total``: ``(n, sum, sumsq)`` of all rows the table was tested on.
+    """
+    singles = table[(table.column_b < 0) & table.significant]
+    pairs = table[pairs_kept & (table.column_b >= 0) & table.significant.to_numpy()]
+    explained = np.zeros(len(table), dtype=bool)
+    if not len(singles) or not len(pairs):
+        return explained
+    s = singles.reset_index().rename(columns={"index": "row"})
+    found = []
+    for side in ("a", "b"):  # a pair lies inside both of its levels
+        p = pairs.rename(columns={f"column_{side}": "column_a_", f"level_{side}": "level_a_"})
+        m = s.merge(p[["column_a_", "level_a_", "n", "sum", "sumsq"]], left_on=["column_a", "level_a"],
+                    right_on=["column_a_", "level_a_"], suffixes=("", "_p"))
+        found.append(m)
+    m = pd.concat(found, ignore_index=True)
+    # the single's rows outside the pair against the rows outside the single
+    w = welch(m.n - m.n_p, m["sum"] - m.sum_p, m.sumsq - m.sumsq_p, total[0] - m.n_p, total[1] - m.sum_p,
+              total[2] - m.sumsq_p)
+    explained[m.row[~(w["p_value"] <= alpha)].to_numpy()] = True
+    return explained
+
+
+def _report(table: pd.DataFrame, top: int, alpha: float, total) -> tuple[pd.DataFrame, float, int]:
+    pairs_kept = ~_carried(table, alpha)
+    kept = table[pairs_kept & ~_explained(table, pairs_kept, alpha, total) & (table["diff"] > 0)]
     kept = kept.sort_values(["significant", "effect_score"], ascending=[False, False], kind="stable")
     sig = kept[kept.significant]
     worst = float(sig["diff"].max()) if len(sig) else float("nan")
@@ -155,7 +186,7 @@ def slices_from_counts(counts: pd.DataFrame, plan: SlicePlan, *, min_rows: int =
                     min_support=0.0, max_candidates=1)
     _check_settings(settings)
     table = _describe(plan, _flag(_test(counts, plan.shift, min_rows, confidence), alpha, fdr))
-    slices, worst, n_sig = _report(table, top)
+    slices, worst, n_sig = _report(table, top, alpha, _total(counts))
     return SliceResult(slices[_columns(slices)], table[_columns(table)], len(table), worst, n_sig,
                        notes=_notes(fdr, alpha, len(table)), settings={k: settings[k] for k in
                                                                        ("min_rows", "alpha", "fdr", "confidence", "top")})
@@ -169,7 +200,7 @@ def _columns(table: pd.DataFrame) -> list[str]:
 def _notes(fdr: str, alpha: float, m: int) -> list[str]:
     name = {"by": "Benjamini-Yekutieli (valid for overlapping slices)", "bh": "Benjamini-Hochberg"}[fdr]
     return [f"{m} candidate slices tested (one-sided Welch t-test, slice worse than the rest); false discovery rate "
-            f"controlled at {alpha:g} by {name} over all of them", PAIR_RULE,
+            f"controlled at {alpha:g} by {name} over all of them", PAIR_RULE, SINGLE_RULE,
             "ranked by effect score: difference in mean loss times the slice's share of rows"]
 
 
@@ -218,23 +249,30 @@ def find_weak_slices(frame: pd.DataFrame, loss, *, columns=None, max_bins: int =
             notes.append(f"more than {max_candidates} candidates: pairs were formed only among the strongest single "
                          f"levels (largest one-sided Welch t), added while all candidates stayed within {max_candidates}"
                          + ("" if holdout else "; holdout=True removes the selection's optimism"))
-    table = _test(count_codes(d_codes, y[discover], plan), plan.shift, min_rows, confidence)
-    table = _flag(table, alpha, fdr)
+    counts = count_codes(d_codes, y[discover], plan)
+    table = _flag(_test(counts, plan.shift, min_rows, confidence), alpha, fdr)
     notes = _notes(fdr, alpha, len(table)) + notes
+    n_candidates = len(table)
     if holdout:
-        table, confirmed = _confirm(table, codes, y, ~discover, plan, min_rows, alpha, fdr, confidence)
+        counts = count_codes([c[~discover] for c in codes], y[~discover], plan)
+        table, confirmed = _confirm(table, counts, plan.shift, min_rows, alpha, fdr, confidence)
         notes.append(f"holdout: {int(discover.sum())} rows (seed {seed}) discovered {confirmed} significant slices; "
                      f"the other {int((~discover).sum())} rows tested only those, FDR over them; main columns are the "
                      "confirmation half's, discover_* the discovery half's")
     table = _describe(plan, table)
-    slices, worst, n_sig = _report(table, top)
-    return SliceResult(slices[_columns(slices)], table[_columns(table)], len(table), worst, n_sig, notes, settings)
+    slices, worst, n_sig = _report(table, top, alpha, _total(counts))
+    return SliceResult(slices[_columns(slices)], table[_columns(table)], n_candidates, worst, n_sig, notes, settings)
 
 
-def _confirm(found: pd.DataFrame, codes, y, rows, plan, min_rows, alpha, fdr, confidence) -> tuple[pd.DataFrame, int]:
-    """The slices significant on the discovery half, tested on the confirmation ``rows`` (FDR over them)."""
+def _total(counts: pd.DataFrame) -> tuple[float, float, float]:
+    row = counts.iloc[0]
+    return float(row.n), float(row["sum"]), float(row.sumsq)
+
+
+def _confirm(found: pd.DataFrame, counts, shift, min_rows, alpha, fdr, confidence) -> tuple[pd.DataFrame, int]:
+    """The slices significant on the discovery half, tested on the confirmation half's ``counts`` (FDR over them)."""
     selected = found[found.significant]
-    confirm = _test(count_codes([c[rows] for c in codes], y[rows], plan), plan.shift, min_rows, confidence)
+    confirm = _test(counts, shift, min_rows, confidence)
     keep = ["n", "support", "mean_in", "mean_out", "diff", "low", "high", "p_value", "q_value", "significant"]
     disc = selected[KEYS + keep].rename(columns={k: f"discover_{k}" for k in keep})
     both = disc.merge(confirm, on=KEYS, how="inner")

@@ -160,7 +160,7 @@ def plan_slices(frame: pd.DataFrame, columns=None, *, max_bins: int = 5, min_sup
     >>> frame = pd.DataFrame({"age": range(100), "color": ["red", "blue"] * 50})
     >>> plan = plan_slices(frame, max_bins=4)
     >>> [plan.columns[0].describe(c) for c in range(4)]
-    ['age < 25', '25 <= age < 50', '50 <= age < 75', 'age >= 75']
+    ['age < 25', '25 <= age < 50', '50 <= age < 74', 'age >= 74']
     >>> plan.columns[1].describe(0)
     'color == "blue"'
     """

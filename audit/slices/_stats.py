@@ -43,7 +43,7 @@ def welch(n_in, s_in, q_in, n_all, s_all, q_all, *, shift: float = 0.0, confiden
     p = np.where(degenerate, np.where(diff > 0, 0.0, 1.0), p)
     half = np.where(degenerate, 0.0, half)
     return {"mean_in": m_in + shift, "mean_out": m_out + shift, "diff": diff, "low": diff - half,
-            "high": diff + half, "se": se, "df": df, "t": np.where(degenerate, np.sign(diff) * np.inf, t),
+            "high": diff + half, "se": se, "df": df, "t": np.where(degenerate, np.where(diff > 0, np.inf, -np.inf), t),
             "p_value": p}
 
 
