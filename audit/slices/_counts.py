@@ -103,7 +103,7 @@ def merge_counts(*tables: pd.DataFrame) -> pd.DataFrame:
 def plan_pairs(plan: SlicePlan, counts: pd.DataFrame, *, max_candidates: int = 2000, min_rows: int = 30) -> SlicePlan:
     """The plan with the column pairs and pair levels to count, kept within ``max_candidates`` slices.
 
-    Levels with at least ``min_rows`` rows enter pairs. When singles plus every pair of such levels
+    Levels that are candidates themselves (at least ``min_rows`` rows in and out) enter pairs. When singles plus every pair of such levels
     (from different columns) would exceed ``max_candidates``, only the strongest single levels enter
     pairs: levels ranked by their one-sided Welch t statistic (worse than the rest) are added while
     singles plus the pairs among the chosen levels stay within ``max_candidates``. ``counts`` needs only
@@ -111,8 +111,9 @@ def plan_pairs(plan: SlicePlan, counts: pd.DataFrame, *, max_candidates: int = 2
     """
     total = counts.iloc[0]
     single = counts[(counts.column_a >= 0) & (counts.column_b < 0)]
-    big = single[single.n >= min_rows]
-    testable = int(((big.n <= total.n - min_rows)).sum())
+    # a level holding all but a few rows is left out of pairs: its pairs repeat the other level's single slice
+    big = single[(single.n >= min_rows) & (single.n <= total.n - min_rows)]
+    testable = len(big)
     per_col = big.groupby("column_a").size().reindex(range(len(plan.columns)), fill_value=0).to_numpy()
     all_pairs = (per_col.sum() ** 2 - (per_col ** 2).sum()) // 2
     if testable + all_pairs <= max_candidates:

@@ -73,7 +73,8 @@ def _describe(plan: SlicePlan, table: pd.DataFrame) -> pd.DataFrame:
             rows.append(("pair", f"{ca.describe(la)} and {cb.describe(lb)}", (ca.name, cb.name),
                          ca.conditions(la) + cb.conditions(lb)))
     out = table.copy()
-    out[["kind", "description", "columns", "conditions"]] = pd.DataFrame(rows, index=table.index, dtype=object)
+    names = ["kind", "description", "columns", "conditions"]
+    out[names] = pd.DataFrame(rows, index=table.index, columns=names, dtype=object)
     return out
 
 

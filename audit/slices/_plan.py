@@ -21,6 +21,8 @@ from audit.errors import AuditInputError
 Condition = tuple[str, str, object]
 
 BAD_COLUMNS = "columns= names {missing} not in frame; columns are {columns}"
+TIME_COLUMNS = ("columns= {columns} hold dates or durations, which slices cannot cut yet; pass a number (days since a "
+                "date) or a label (month, weekday) computed from them instead")
 NO_COLUMNS = "columns= is empty; pass at least one column of frame to search slices in"
 
 
@@ -148,9 +150,14 @@ def _plan_column(name: str, values: pd.Series, max_bins: int, min_support: float
     return ColumnPlan(name, "levels", levels=levels, rare=tuple(rare.index.tolist()))
 
 
+def _is_time(values: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(values.dtype) or pd.api.types.is_timedelta64_dtype(values.dtype)
+
+
 def plan_slices(frame: pd.DataFrame, columns=None, *, max_bins: int = 5, min_support: float = 0.01) -> SlicePlan:
     """Cut every column of ``frame`` (or ``columns``) into levels; no pairs yet (see :func:`plan_pairs`).
 
+    Date and duration columns are left out unless named (then refused: pass a number or label made from them).
     Numeric columns with more than ``max_bins`` distinct values get up to ``max_bins`` quantile bins
     (edges rounded to readable values); other columns keep each level holding at least ``min_support``
     of the rows, the rest merged into "another level"; missing values are a level of their own.
@@ -164,7 +171,13 @@ def plan_slices(frame: pd.DataFrame, columns=None, *, max_bins: int = 5, min_sup
     >>> plan.columns[1].describe(0)
     'color == "blue"'
     """
-    names = list(frame.columns) if columns is None else list(columns)
+    if columns is None:  # dates and durations need cuts in their own units: not searched unless converted
+        names = [c for c in frame.columns if not _is_time(frame[c])]
+    else:
+        names = list(columns)
+        timed = [c for c in names if c in frame.columns and _is_time(frame[c])]
+        if timed:
+            raise AuditInputError(TIME_COLUMNS.format(columns=timed))
     if not names:
         raise AuditInputError(NO_COLUMNS)
     missing = [c for c in names if c not in frame.columns]

@@ -181,9 +181,10 @@ def test_holdout_reports_both_halves_each_equal_to_pandas():
     (dict(fdr="holm"), "fdr='holm' is invalid"),
     (dict(columns=["nope"]), "columns= names \\['nope'\\] not in frame"),
     (dict(min_rows=1), "min_rows=1 is invalid"),
+    (dict(columns=["when"]), "hold dates or durations"),
 ])
 def test_bad_input_fails_early_naming_the_argument(kwargs, message):
-    frame = pd.DataFrame({"g": ["a", "b"] * 50})
+    frame = pd.DataFrame({"g": ["a", "b"] * 50, "when": pd.date_range("2024-01-01", periods=100)})
     args = dict(loss=np.zeros(100)) | kwargs
     with pytest.raises(AuditInputError, match=message):
         find_weak_slices(frame, **args)
@@ -206,3 +207,12 @@ def test_simulation_false_alarms_power_and_coverage():
     assert alarms / runs <= 0.10
     assert found / runs >= 0.90
     assert covered / runs >= 0.90
+
+
+def test_a_loss_far_from_zero_keeps_its_precision():
+    """Sums of squares are taken about the loss's mean: adding 1e9 to every loss moves only the means."""
+    frame, loss = simulate(8, n=2000)
+    near, far = find_weak_slices(frame, loss), find_weak_slices(frame, loss + 1e9)
+    np.testing.assert_allclose(far.candidates["diff"], near.candidates["diff"], atol=1e-6)
+    np.testing.assert_allclose(far.candidates.p_value, near.candidates.p_value, rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(far.candidates.mean_in - 1e9, near.candidates.mean_in, atol=1e-6)
