@@ -1,0 +1,113 @@
+"""Weak slices (issue 28): time of ``find_weak_slices`` at 100k and 1M rows, and the large simulation.
+
+Timing: 10 columns (6 numeric, one with 3% missing values; 4 categorical, one with 60 levels of which most
+are rare), a 0/1 loss with a planted slice. Each stage is timed: the plan (quantile edges, levels), the
+counts (encoding + one bincount per statistic and column pair) and the statistics (Welch, FDR, merging).
+
+Simulation (``tests/slices/test_slices.py`` runs a 40-run version): 6,000 rows, four columns ``a ~ U(0, 1)``,
+``b ~ N(0, 1)``, ``color`` (red 10%, four others), ``d`` (three levels); 0/1 errors at rate 0.15, and 0.45 in
+the planted slice ``a < 0.2 and color == "red"`` (2% of rows, true difference 0.30). Reported:
+
+- ``false alarm``: share of runs without a planted slice where any slice is significant (target <= 5%);
+- ``power``: share of runs with the planted slice where a significant reported slice has its two columns,
+  ``color == "red"`` and ``a < 0.2`` (target >= 90%);
+- ``coverage``: share of runs whose 95% interval of the planted slice holds 0.30 (target >= 93%).
+
+    .venv/bin/python bench/slices.py                 # timing (100k, 1M) and 300 simulation runs
+    .venv/bin/python bench/slices.py --quick         # 100k only and 40 runs, a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import pandas as pd
+
+from audit.slices import find_weak_slices, plan_pairs, plan_slices, slice_counts, slices_from_counts
+
+
+def wide_frame(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    cols = {f"x{i}": rng.normal(size=n) for i in range(6)}
+    cols["x5"][rng.uniform(size=n) < 0.03] = np.nan
+    cols["color"] = rng.choice(["red", "green", "blue", "black", "white"], n, p=[0.1, 0.3, 0.2, 0.2, 0.2])
+    cols["city"] = rng.choice([f"c{i}" for i in range(60)], n, p=np.r_[[0.3, 0.2, 0.1], np.full(57, 0.4 / 57)])
+    cols["kind"] = rng.choice(["k1", "k2", "k3"], n)
+    cols["flag"] = rng.uniform(size=n) < 0.3
+    frame = pd.DataFrame(cols)
+    rate = np.where((frame.x0 < -0.84) & (frame.color == "red"), 0.45, 0.15)
+    return frame, (rng.uniform(size=n) < rate).astype(float)
+
+
+def time_stages(n: int) -> dict:
+    frame, loss = wide_frame(n)
+    t0 = time.perf_counter()
+    result = find_weak_slices(frame, loss)
+    total = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    plan = plan_slices(frame)
+    plan = type(plan)(plan.columns, shift=float(loss.mean()))
+    t1 = time.perf_counter()
+    plan = plan_pairs(plan, slice_counts(frame, loss, plan))
+    counts = slice_counts(frame, loss, plan)
+    t2 = time.perf_counter()
+    staged = slices_from_counts(counts, plan)
+    t3 = time.perf_counter()
+    assert staged.slices.description.tolist() == result.slices.description.tolist()
+    return {"rows": n, "columns": frame.shape[1], "candidates": result.n_candidates,
+            "significant": result.n_significant, "top slice": result.slices.description.iloc[0],
+            "find_weak_slices s": round(total, 2), "plan s": round(t1 - t0, 2), "counts s": round(t2 - t1, 2),
+            "statistics s": round(t3 - t2, 2)}
+
+
+def simulate(seed: int, n: int = 6000, planted: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "a": rng.uniform(0, 1, n), "b": rng.normal(size=n),
+        "color": rng.choice(["red", "green", "blue", "black", "white"], n, p=[0.1, 0.3, 0.2, 0.2, 0.2]),
+        "d": rng.choice(["x", "y", "z"], n)})
+    rate = np.full(n, 0.15)
+    if planted:
+        rate[(frame.a < 0.2) & (frame.color == "red")] = 0.45
+    return frame, (rng.uniform(size=n) < rate).astype(float)
+
+
+def simulation(runs: int, holdout: bool) -> dict:
+    alarms = found = covered = 0
+    for seed in range(runs):
+        frame, loss = simulate(100_000 + seed, planted=False)
+        alarms += find_weak_slices(frame, loss, holdout=holdout, seed=seed).n_significant > 0
+        frame, loss = simulate(seed)
+        r = find_weak_slices(frame, loss, holdout=holdout, seed=seed)
+        sig = r.slices[r.slices.significant]
+        found += any(set(c) == {"a", "color"} and 'color == "red"' in d and "a < 0.2" in d
+                     for c, d in zip(sig["columns"], sig.description))
+        if not holdout:  # with holdout only the slices found on the first half are tested on the second
+            planted = r.candidates[r.candidates.description == 'a < 0.2 and color == "red"']
+            covered += bool(len(planted)) and planted.low.iloc[0] <= 0.30 <= planted.high.iloc[0]
+    return {"holdout": holdout, "runs": runs, "false alarm": alarms / runs, "power": found / runs,
+            "coverage": covered / runs if not holdout else float("nan")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--runs", type=int, default=300)
+    args = parser.parse_args()
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}, "
+          f"pandas {pd.__version__}")
+    sizes = [100_000] if args.quick else [100_000, 1_000_000]
+    print(pd.DataFrame([time_stages(n) for n in sizes]).to_string(index=False))
+    runs = 40 if args.quick else args.runs
+    t0 = time.perf_counter()
+    table = pd.DataFrame([simulation(runs, False), simulation(runs // 3, True)])
+    print(table.to_string(index=False))
+    print(f"simulation: {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
