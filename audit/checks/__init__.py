@@ -17,6 +17,7 @@ from audit.checks.overfitting import OverfittingCheck
 from audit.checks.performance import PerformanceCheck
 from audit.checks.robustness import RobustnessCheck
 from audit.checks.saliency import SaliencyCheck
+from audit.checks.slices import SlicesCheck
 from audit.checks.text_fairness import TextFairnessCheck
 from audit.checks.uncertainty import UncertaintyCheck
 
@@ -27,6 +28,7 @@ REGISTRY: dict[str, type[Check]] = {
         FairnessCheck,
         TextFairnessCheck,
         UncertaintyCheck,
+        SlicesCheck,
         ExplainCheck,
         DataQualityCheck,
         OverfittingCheck,
@@ -68,6 +70,7 @@ __all__ = [
     "PerformanceCheck",
     "RobustnessCheck",
     "SaliencyCheck",
+    "SlicesCheck",
     "TextFairnessCheck",
     "UncertaintyCheck",
     "pattern_regex",

@@ -171,6 +171,9 @@ def plan_slices(frame: pd.DataFrame, columns=None, *, max_bins: int = 5, min_sup
     >>> plan.columns[1].describe(0)
     'color == "blue"'
     """
+    dup = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if dup:
+        raise AuditInputError(f"frame has duplicate column(s) {dup[:5]}; pass each column once")
     if columns is None:  # dates and durations need cuts in their own units: not searched unless converted
         names = [c for c in frame.columns if not _is_time(frame[c])]
     else:
