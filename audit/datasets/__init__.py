@@ -95,7 +95,7 @@ def load_compas_charges() -> BundledData:
     Examples
     --------
     >>> d = load_compas_charges()
-    >>> d.features, d.frame["charge"].str.len().min() > 0
+    >>> d.features, bool(d.frame["charge"].str.len().min() > 0)
     (['charge'], True)
     """
     with _path("compas-scores-two-years.csv.gz").open("rb") as fh:

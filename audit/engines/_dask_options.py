@@ -40,6 +40,8 @@ class DaskAuditArgs:
     modality: str | None = None
     model_output: str = "auto"
     task: str = "auto"
+    #: refused before the engine runs (audit() audits text on pandas); kept so every audit() argument has its default
+    tokenizer: Any = None
     immutable: Any = AuditOptions.immutable
     history: Any = AuditOptions.history
     baseline: Any = None
