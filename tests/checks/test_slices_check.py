@@ -65,3 +65,28 @@ def test_a_regressor_is_searched_on_its_absolute_error():
     r = audit(reg, data, target="target", features=["x"], checks=["slices"], progress=False)
     table = r.sections["slices"].tables["Slices with a higher absolute error"]
     assert 'color == "red"' in table.iloc[0]["description"] and table.iloc[0]["significant"]
+
+
+def test_compas_top_slices_are_pandas_computations_of_the_same_rows():
+    """The bundled COMPAS MLP: every slice the report lists is recounted with pandas from its description's rows."""
+    from audit.models.compas import train_compas_mlp
+    from audit.slices import find_weak_slices
+
+    t = train_compas_mlp()
+    r = audit(t.model, t.test, target="two_year_recid", sensitive=["race", "sex"], transform=t.transform,
+              features=t.transform.columns_, checks=["slices"], progress=False)
+    shown = r.sections["slices"].tables["Slices with a higher error rate"]
+    assert len(shown)
+    import torch
+
+    with torch.no_grad():
+        pred = t.model(t.transform(t.test)).argmax(1).numpy()
+    loss = (pred != t.test["two_year_recid"].to_numpy()).astype(float)
+    frame = t.test.drop(columns=["two_year_recid"])
+    engine = find_weak_slices(frame, loss, min_rows=30)
+    for _, s in engine.slices.iterrows():
+        mask = slice_mask(frame, s["conditions"])
+        row = shown[shown["description"] == s["description"]].iloc[0]
+        assert row["n"] == mask.sum() and row["mean_in"] == pytest.approx(loss[mask].mean())
+    significant = shown[shown["significant"]]
+    assert r.metrics["slices.worst_gap"].value == pytest.approx(significant["diff"].max() if len(significant) else 0.0)
