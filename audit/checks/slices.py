@@ -16,6 +16,7 @@ import pandas as pd
 
 from audit.checks._base import Check
 from audit.context import AuditContext
+from audit.errors import AuditInputError
 from audit.section import Metric, Section
 from audit.slices import find_weak_slices
 
@@ -43,11 +44,14 @@ class SlicesCheck(Check):
         Discover on a seeded half of the rows and confirm on the other (fewer false leads, less power).
     top : int
         Slices listed.
+    metadata : DataFrame, optional
+        Columns to slice by, one row per evaluation row in order, for data without its own (image data: the
+        camera, the hour, the site); for tabular and text data they are searched beside the data's columns.
     """
 
     name = "slices"
     title = "Weak slices"
-    requires = ("labels", "tabular_or_text")
+    requires = ("labels",)
     tasks = ("binary", "multiclass", "regression")
     uses_weights = False
     metric_patterns: ClassVar[tuple[str, ...]] = ("slices.worst_gap", "slices.n_significant", "slices.n_candidates")
@@ -60,8 +64,10 @@ class SlicesCheck(Check):
     default_policy: ClassVar[dict[str, dict[str, Any]]] = {"slices.worst_gap": {"max": 0.1, "severity": "warn"}}
 
     def __init__(self, *, columns: list[str] | None = None, max_bins: int = 5, min_support: float = 0.01,
-                 max_candidates: int = 2000, alpha: float = 0.05, holdout: bool = False, top: int = 20) -> None:
+                 max_candidates: int = 2000, alpha: float = 0.05, holdout: bool = False, top: int = 20,
+                 metadata: pd.DataFrame | None = None) -> None:
         self.columns = columns
+        self.metadata = metadata
         self.max_bins = max_bins
         self.min_support = min_support
         self.max_candidates = max_candidates
@@ -70,9 +76,22 @@ class SlicesCheck(Check):
         self.top = top
 
     def specific_skip_reason(self, ctx: AuditContext) -> str | None:
+        if self.metadata is not None and len(self.metadata) != ctx.n_rows:
+            raise AuditInputError(f"SlicesCheck(metadata=) has {len(self.metadata):,} rows but the data has "
+                                  f"{ctx.n_rows:,}; pass one metadata row per evaluation row, in order")
+        if ctx.data.modality == "image" and self.metadata is None:
+            return ("images have no columns to slice by: pass SlicesCheck(metadata=frame) with one row of metadata per "
+                    "image (camera, hour, site)")
         return None if len(self._frame(ctx).columns) else "the data has no column to slice by (only the target)"
 
     def _frame(self, ctx: AuditContext) -> pd.DataFrame:
+        meta = None if self.metadata is None else self.metadata.reset_index(drop=True)
+        if ctx.data.modality == "image":
+            return meta
+        frame = self._data_frame(ctx)
+        return frame if meta is None else pd.concat([frame.reset_index(drop=True), meta], axis=1)
+
+    def _data_frame(self, ctx: AuditContext) -> pd.DataFrame:
         frame = ctx.data.frame if ctx.data.frame is not None else ctx.data.X
         if self.columns is not None:
             return frame[list(self.columns)]

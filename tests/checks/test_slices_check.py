@@ -90,3 +90,25 @@ def test_compas_top_slices_are_pandas_computations_of_the_same_rows():
         assert row["n"] == mask.sum() and row["mean_in"] == pytest.approx(loss[mask].mean())
     significant = shown[shown["significant"]]
     assert r.metrics["slices.worst_gap"].value == pytest.approx(significant["diff"].max() if len(significant) else 0.0)
+
+
+def test_images_are_sliced_by_the_metadata_passed_with_them():
+    from audit.checks import SlicesCheck
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    meta = pd.DataFrame({"camera": rng.choice(["A", "B", "C"], n), "hour": rng.integers(0, 24, n)})
+    night = (meta["hour"] < 5).to_numpy()  # about a fifth of the images
+    y = rng.integers(0, 2, n)
+    pred = np.where(rng.random(n) < np.where(night, 0.45, 0.1), 1 - y, y)
+    images = np.zeros((n, 1, 4, 4), dtype=np.float32)
+    images[:, 0, 0, 0] = np.arange(n)  # the 'model' reads each image's row number from a pixel
+
+    def model(x):
+        return np.eye(2)[pred[np.asarray(x)[:, 0, 0, 0].astype(int)]] * 0.8 + 0.1
+
+    r = audit(model, (images, y), checks=[SlicesCheck(metadata=meta)], progress=False)
+    table = r.sections["slices"].tables["Slices with a higher error rate"]
+    assert "hour" in table.iloc[0]["description"] and table.iloc[0]["significant"]
+    skipped = audit(model, (images, y), checks=["slices"], progress=False).sections["slices"]
+    assert skipped.status == "skipped" and "metadata=" in skipped.reason
