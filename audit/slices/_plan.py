@@ -34,7 +34,7 @@ class ColumnPlan:
     kind: str  # "binned" or "levels"
     edges: tuple[float, ...] = ()
     levels: tuple = ()
-    rare: tuple = ()  # the levels merged into "another level" when the plan was made (for the description)
+    rare: tuple = ()  # the most frequent levels merged into "another level" (for the description; see shown_rare)
 
     @property
     def n_levels(self) -> int:
@@ -110,13 +110,12 @@ def _show(v) -> str:
     return f'"{v}"'
 
 
-def _readable_edges(x: np.ndarray, max_bins: int) -> tuple[float, ...]:
-    """Quantile edges of ``x`` at ``k / max_bins``, each rounded to the fewest significant digits that keep it
-    within a tenth of a bin of its quantile (``24.75`` becomes ``25`` when that moves the bin by little).
+def _readable_edges(xs: np.ndarray, max_bins: int) -> tuple[float, ...]:
+    """Quantile edges of the sorted values ``xs`` at ``k / max_bins``, each rounded to the fewest significant
+    digits that keep it within a tenth of a bin of its quantile (``24.75`` becomes ``25`` when that moves the bin by little).
 
     The rounded edges are the cuts used, so ``age < 25`` in a description is exactly the rule applied.
     """
-    xs = np.sort(x)
     probs = np.arange(1, max_bins) / max_bins
     tol = 0.1 / max_bins
     edges = []
@@ -136,10 +135,9 @@ def _plan_column(name: str, values: pd.Series, max_bins: int, min_support: float
     present = values.dropna()
     numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
     if numeric:
-        x = present.to_numpy(dtype=float)
-        distinct = np.unique(x[:100_000]) if len(x) > 100_000 else np.unique(x)
-        if len(distinct) > max_bins:
-            edges = _readable_edges(x, max_bins)
+        xs = np.sort(present.to_numpy(dtype=float))
+        if len(xs) and np.count_nonzero(xs[1:] != xs[:-1]) + 1 > max_bins:  # more than max_bins distinct values
+            edges = _readable_edges(xs, max_bins)
             if edges:
                 return ColumnPlan(name, "binned", edges=edges)
     counts = present.value_counts(sort=True)
@@ -147,7 +145,15 @@ def _plan_column(name: str, values: pd.Series, max_bins: int, min_support: float
     keep = counts[counts / total >= min_support]
     rare = counts[counts / total < min_support]
     levels = tuple(sorted(keep.index.tolist(), key=str))  # by name, so the plan does not depend on row order
-    return ColumnPlan(name, "levels", levels=levels, rare=tuple(rare.index.tolist()))
+    return ColumnPlan(name, "levels", levels=levels, rare=shown_rare(rare))
+
+
+def shown_rare(counts: pd.Series) -> tuple:
+    """The rare levels a description names: the four most frequent (three shown, the fourth says there are more),
+    ties by name, so every engine that counted them names the same ones."""
+    top = counts[counts >= counts.nlargest(4).min()] if len(counts) > 4 else counts
+    ranked = sorted(zip(top.index.tolist(), top.to_numpy().tolist()), key=lambda vc: (-vc[1], str(vc[0])))
+    return tuple(v for v, _ in ranked[:4])
 
 
 def _is_time(values: pd.Series) -> bool:
