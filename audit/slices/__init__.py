@@ -6,6 +6,8 @@ false-discovery control over every candidate tested (Benjamini-Yekutieli by defa
 steps a distributed engine can split: :func:`plan_slices` (levels and quantile edges, from the features
 only), :func:`slice_counts` (per-slice rows, sums and sums of squares, vectorised, which partitions add
 with :func:`merge_counts`), and :func:`slices_from_counts` (statistics, FDR, merging, ranking).
+:func:`search_losses` searches several losses of the same rows (:func:`classification_losses`: errors, log loss,
+fairness rates; :func:`regression_losses`: absolute error, residual each way) under one FDR budget.
 
 Examples
 --------
@@ -20,11 +22,26 @@ Examples
 from __future__ import annotations
 
 from audit.slices._counts import merge_counts, plan_pairs, slice_counts
-from audit.slices._find import SliceResult, find_weak_slices, holdout_split, slices_from_counts
+from audit.slices._find import SliceResult, find_weak_slices, holdout_split, search_losses, slices_from_counts
+from audit.slices._losses import (
+    LOSS_WORDS,
+    RowLoss,
+    check_losses,
+    classification_losses,
+    default_losses,
+    regression_losses,
+)
 from audit.slices._plan import ColumnPlan, Condition, SlicePlan, plan_slices, slice_mask
 from audit.slices._stats import fdr_adjust, welch
 
 __all__ = [
+    "LOSS_WORDS",
+    "RowLoss",
+    "check_losses",
+    "classification_losses",
+    "default_losses",
+    "regression_losses",
+    "search_losses",
     "ColumnPlan",
     "Condition",
     "SlicePlan",

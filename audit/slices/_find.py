@@ -237,12 +237,58 @@ def find_weak_slices(frame: pd.DataFrame, loss, *, columns=None, max_bins: int =
     _check_settings(settings)
     y = check_loss(loss, len(frame))
     plan = plan_slices(frame, columns, max_bins=max_bins, min_support=min_support)
-    plan = SlicePlan(plan.columns, shift=float(y.mean()) if len(y) else 0.0)
+    return _search(encode(frame, plan), y, plan, settings)
+
+
+def search_losses(frame: pd.DataFrame, losses, *, columns=None, max_bins: int = 5, min_support: float = 0.01,
+                  min_rows: int = 30, max_candidates: int = 2000, pairs: bool = True, alpha: float = 0.05,
+                  fdr: str = "by", holdout: bool = False, seed: int = 0, confidence: float = 0.95,
+                  top: int = 20) -> dict[str, SliceResult]:
+    """:func:`find_weak_slices` for several losses of the same rows, with one plan and the false discovery rate
+    controlled over all of them: each loss's candidates at ``alpha / len(losses)`` (the expected share of false
+    slices among all reported is then at most ``alpha``). ``losses``: :class:`RowLoss` objects (a loss defined on
+    some rows only, such as a false positive rate, is searched on those rows, cut by the plan of all rows).
+
+    Examples
+    --------
+    >>> from audit.slices import RowLoss
+    >>> frame = pd.DataFrame({"g": ["a"] * 60 + ["b"] * 60})
+    >>> err = RowLoss("error_rate", np.r_[np.zeros(60), np.ones(45), np.zeros(15)])
+    >>> r = search_losses(frame, [err, RowLoss("log_loss", np.ones(120))])
+    >>> r["error_rate"].slices.loc[0, "description"], r["error_rate"].settings["alpha"]
+    ('g == "b"', 0.025)
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise AuditInputError(NOT_A_FRAME.format(kind=type(frame).__name__))
+    k = max(len(losses), 1)
+    settings = dict(columns=None if columns is None else list(columns), max_bins=max_bins, min_support=min_support,
+                    min_rows=min_rows, max_candidates=max_candidates, pairs=pairs, alpha=alpha / k, fdr=fdr,
+                    holdout=holdout, seed=seed, confidence=confidence, top=top, n_rows=len(frame))
+    _check_settings(settings)
+    plan = plan_slices(frame, columns, max_bins=max_bins, min_support=min_support)
     codes = encode(frame, plan)
+    out = {}
+    for loss in losses:
+        rows = loss.rows
+        y = check_loss(loss.values, len(frame) if rows is None else int(np.count_nonzero(rows)))
+        part = codes if rows is None else [c[rows] for c in codes]
+        result = _search(part, y, plan, {**settings, "n_rows": len(y)})
+        if k > 1:
+            result.notes.insert(1, f"{k} losses searched: each at alpha = {alpha:g} / {k} = {alpha / k:.4g}, which "
+                                   f"keeps the false discovery rate over all of them at {alpha:g}")
+        out[loss.name] = result
+    return out
+
+
+def _search(codes: list[np.ndarray], y: np.ndarray, plan: SlicePlan, settings: dict) -> SliceResult:
+    """Pairs, counts, tests, FDR, merging and ranking of already encoded rows (``settings`` as find_weak_slices)."""
+    max_candidates, min_rows, alpha, fdr = (settings[k] for k in ("max_candidates", "min_rows", "alpha", "fdr"))
+    holdout, seed, confidence, top = (settings[k] for k in ("holdout", "seed", "confidence", "top"))
+    plan = SlicePlan(plan.columns, shift=float(y.mean()) if len(y) else 0.0)
     discover = holdout_split(len(y), seed) if holdout else np.ones(len(y), dtype=bool)
     d_codes = [c[discover] for c in codes] if holdout else codes
     notes = []
-    if pairs:
+    if settings["pairs"]:
         singles = count_codes(d_codes, y[discover], plan)
         plan = plan_pairs(plan, singles, max_candidates=max_candidates, min_rows=min_rows)
         if plan.pair_levels and any(len(lv) < int((singles.n[singles.column_a == i] >= min_rows).sum())

@@ -41,6 +41,7 @@ from audit.stats._cells import (
     build_cells,
     grid_index,
     merge_cells,
+    row_log_loss,
 )
 from audit.stats._cell_metrics import auc_bins, auc_error_bound, cell_by_period, cell_intervals, cell_metrics
 from audit.stats._classification import (
@@ -85,6 +86,7 @@ from audit.stats._resample import (
 )
 
 __all__ = [
+    "row_log_loss",
     "EXACT_CELL_ROWS",
     "small_weighted_cells",
     "EXACT_LIMIT",

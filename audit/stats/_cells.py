@@ -50,6 +50,20 @@ _SUMS = ("count", "score_sum", "conf_sum", "conf_sq", "loss_sum", "loss_sq", "br
 _KEYS = ("period", "group", "label", "pred", "score", "conf")
 
 
+def row_log_loss(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Each row's log loss ``-log p(true class)``, probabilities clipped at 1e-15 and each row renormalised as
+    scikit-learn's ``log_loss`` does (its mean is ``sklearn.metrics.log_loss``).
+
+    Examples
+    --------
+    >>> row_log_loss(np.array([1, 0]), np.array([[0.2, 0.8], [0.5, 0.5]])).round(3).tolist()
+    [0.223, 0.693]
+    """
+    p = np.clip(proba, 1e-15, 1.0)
+    n = len(p)
+    return -np.log(p[np.arange(n), y] / p.sum(axis=1))
+
+
 def grid_index(v: np.ndarray, n_bins: int) -> np.ndarray:
     """Grid cell of each value in [0, 1]: ``GRID_SUB`` cells inside each right-closed equal-width bin.
 
@@ -245,8 +259,7 @@ def build_cells(y: np.ndarray, proba: np.ndarray, sensitive: pd.DataFrame | None
         period = np.where(ok, per_index.get_indexer(per.where(ok, per[ok].iloc[0] if ok.any() else None)), len(per_index))
     pred = proba.argmax(axis=1)
     conf = proba[np.arange(n), pred]
-    clipped = np.clip(proba, 1e-15, 1.0)
-    loss = -np.log(clipped[np.arange(n), y] / clipped.sum(axis=1))  # scikit-learn's log_loss renormalises each row
+    loss = row_log_loss(y, proba)
     brier = np.einsum("ij,ij->i", proba, proba) - 2.0 * proba[np.arange(n), y] + 1.0
     score = proba[:, 1] if k == 2 else np.zeros(n)
     exact = exact_limit is None or max(len(sorted_unique(score)), len(sorted_unique(conf))) <= exact_limit

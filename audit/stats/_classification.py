@@ -19,7 +19,7 @@ from sklearn import metrics as skm
 
 from audit.errors import AuditInputError
 from audit.stats._cell_metrics import cell_intervals
-from audit.stats._cells import build_cells
+from audit.stats._cells import build_cells, row_log_loss
 from audit.stats._confusion import INTERVAL_METRICS, confusion_draws
 from audit.stats._resample import percentile_interval
 
@@ -41,9 +41,7 @@ def _many_class_metrics(y: np.ndarray, proba: np.ndarray, pred: np.ndarray, has_
             rank_of_own = rankdata(proba, axis=0)[np.arange(n), y]
             u = np.bincount(y, weights=rank_of_own, minlength=k) - support * (support + 1) / 2
             out["roc_auc"] = float(np.mean(u / (support * (n - support))))
-        p = np.clip(proba, 1e-15, 1)
-        own = p[np.arange(n), y] / p.sum(axis=1)  # scikit-learn's log_loss renormalises each row
-        out["log_loss"] = float(-np.mean(np.log(own)))
+        out["log_loss"] = float(np.mean(row_log_loss(y, proba)))
     return out
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+from sklearn.metrics import log_loss
 
 from audit import audit
 from audit.slices import slice_mask
@@ -41,53 +43,99 @@ def test_the_planted_slice_is_found_and_described_in_the_datas_terms(report):
     assert gate.status in ("warn", "inconclusive")  # 0.35 more errors than the rest: far above the 0.1 warn
 
 
-def test_every_reported_slice_is_a_direct_pandas_computation(report):
-    from audit.slices import find_weak_slices
-
-    loss = (PRED != Y).astype(float)
-    frame = FRAME[["age", "color", "score", "g"]]
-    r = find_weak_slices(frame, loss, min_rows=30, seed=0)  # the engine's own rows, to read the conditions
-    shown = report.sections["slices"].tables["Slices with a higher error rate"]
-    for _, s in r.slices.iterrows():
-        mask = slice_mask(frame, s["conditions"])
-        row = shown[shown["description"] == s["description"]].iloc[0]
-        assert row["n"] == mask.sum()
-        assert row["mean_in"] == pytest.approx(loss[mask].mean()) and row["mean_out"] == pytest.approx(loss[~mask].mean())
+def independent_losses(y, proba, positive=1):
+    """Each loss of the slices check computed from first principles: (rows it is defined on, value per such row)."""
+    pred = proba.argmax(1)
+    own = proba[np.arange(len(y)), y] / proba.sum(1)
+    return {"error rate": (np.ones(len(y), bool), (pred != y).astype(float)),
+            "log loss": (np.ones(len(y), bool), -np.log(own)),
+            "false positive rate": (y != positive, (pred[y != positive] == positive).astype(float)),
+            "false negative rate": (y == positive, (pred[y == positive] != positive).astype(float)),
+            "rate of the unfavourable prediction": (np.ones(len(y), bool), (pred != positive).astype(float))}
 
 
-def test_a_regressor_is_searched_on_its_absolute_error():
+def assert_tables_are_pandas(section, frame, losses, alpha=0.05):
+    """Every listed slice of every loss table, recounted with pandas on the rows its description names (to 1e-6
+    relative: a float32 model's probabilities reach the log loss through its own softmax)."""
+    from audit.slices import RowLoss, search_losses
+    from audit.slices import LOSS_WORDS
+
+    name_of = {w: n for n, w in LOSS_WORDS.items()}
+    found = search_losses(frame, [RowLoss(name_of[w], v, None if rows.all() else rows) for w, (rows, v) in
+                                  losses.items()], min_rows=30, alpha=alpha, seed=0)
+    checked = 0
+    for words, (rows, values) in losses.items():
+        title = f"Slices with a higher {words}"
+        shown = section.tables.get(title)
+        engine = found[name_of[words]].slices
+        assert (shown is None) == (len(engine) == 0)
+        for _, s in engine.iterrows():
+            mask = slice_mask(frame[rows].reset_index(drop=True), s["conditions"])
+            row = shown[shown["description"] == s["description"]].iloc[0]
+            assert row["n"] == mask.sum()
+            assert row["mean_in"] == pytest.approx(values[mask].mean(), rel=1e-6, abs=1e-9)
+            assert row["mean_out"] == pytest.approx(values[~mask].mean(), rel=1e-6, abs=1e-9)
+            lo, hi = stats.ttest_ind(values[mask], values[~mask], equal_var=False).confidence_interval()
+            assert (row["low"], row["high"]) == pytest.approx((lo, hi), rel=1e-6, abs=1e-9)
+            checked += 1
+    return checked
+
+
+def test_every_reported_slice_of_every_loss_is_a_direct_pandas_computation(report):
+    proba = np.eye(2)[PRED] * 0.8 + 0.1
+    losses = independent_losses(Y, proba)
+    assert -np.mean(losses["log loss"][1]) == pytest.approx(-log_loss(Y, proba))
+    section = report.sections["slices"]
+    assert assert_tables_are_pandas(section, FRAME[["age", "color", "score", "g"]], losses) >= 20
+    assert report.metrics["slices.n_candidates"].value > 5 * 30  # five losses, each with its candidates
+    assert any("alpha = 0.05 / 5 = 0.01" in n for n in section.notes)
+    # the planted slice's extra errors raise its false positive and false negative rates alike
+    for words in ("false positive rate", "false negative rate"):
+        top = section.tables[f"Slices with a higher {words}"].iloc[0]
+        assert top["significant"] and 'color == "red"' in top["description"]
+
+
+def test_a_regressor_is_searched_on_its_absolute_error_and_its_residual_each_way():
     from sklearn.linear_model import LinearRegression
 
     x = RNG.normal(size=N)
     noise = RNG.normal(size=N) * np.where(PLANTED, 3.0, 1.0)
-    data = FRAME.assign(x=x, target=2 * x + noise)
+    old = (FRAME["color"] == "gold").to_numpy()  # the model, blind to color, under-predicts these rows by 1
+    data = FRAME.assign(x=x, target=2 * x + noise + np.where(old, 1.0, 0.0))
     reg = LinearRegression().fit(data[["x"]], data["target"])
     r = audit(reg, data, target="target", features=["x"], checks=["slices"], progress=False)
-    table = r.sections["slices"].tables["Slices with a higher absolute error"]
+    section = r.sections["slices"]
+    table = section.tables["Slices with a higher absolute error"]
     assert 'color == "red"' in table.iloc[0]["description"] and table.iloc[0]["significant"]
+    under = section.tables["Slices with a higher under-prediction (target minus prediction)"].iloc[0]
+    assert under["description"] == 'color == "gold"' and under["significant"]
+    residual = data["target"].to_numpy() - reg.predict(data[["x"]])
+    assert under["mean_in"] == pytest.approx(residual[old].mean()) and under["n"] == old.sum()
+    assert under["diff"] == pytest.approx(residual[old].mean() - residual[~old].mean())
+    assert r.metrics["slices.under_prediction.worst_gap"].value >= under["diff"]
+    over = section.tables.get("Slices with a higher over-prediction (prediction minus target)")
+    assert over is None or 'color == "gold"' not in set(over[over["significant"]]["description"])
 
 
+@pytest.mark.filterwarnings("ignore:Precision loss occurred")  # scipy's t-test of a slice whose loss is constant
 def test_compas_top_slices_are_pandas_computations_of_the_same_rows():
-    """The bundled COMPAS MLP: every slice the report lists is recounted with pandas from its description's rows."""
+    """The bundled COMPAS MLP: every slice the report lists, for every loss, is recounted with pandas from its
+    description's rows; the gate reads the error rate's significant slices."""
+    import torch
+
     from audit.models.compas import train_compas_mlp
-    from audit.slices import find_weak_slices
 
     t = train_compas_mlp()
     r = audit(t.model, t.test, target="two_year_recid", sensitive=["race", "sex"], transform=t.transform,
-              features=t.transform.columns_, checks=["slices"], progress=False)
-    shown = r.sections["slices"].tables["Slices with a higher error rate"]
-    assert len(shown)
-    import torch
-
+              features=t.transform.columns_, checks=["slices"], positive_is_favorable=False, progress=False)
+    section = r.sections["slices"]
     with torch.no_grad():
-        pred = t.model(t.transform(t.test)).argmax(1).numpy()
-    loss = (pred != t.test["two_year_recid"].to_numpy()).astype(float)
-    frame = t.test.drop(columns=["two_year_recid"])
-    engine = find_weak_slices(frame, loss, min_rows=30)
-    for _, s in engine.slices.iterrows():
-        mask = slice_mask(frame, s["conditions"])
-        row = shown[shown["description"] == s["description"]].iloc[0]
-        assert row["n"] == mask.sum() and row["mean_in"] == pytest.approx(loss[mask].mean())
+        proba = torch.softmax(t.model(t.transform(t.test)), 1).numpy().astype(np.float64)
+    losses = independent_losses(t.test["two_year_recid"].to_numpy(), proba)
+    # predicted to reoffend is the unfavourable outcome here (positive_is_favorable=False)
+    losses["rate of the unfavourable prediction"] = (losses["error rate"][0], (proba.argmax(1) == 1).astype(float))
+    assert assert_tables_are_pandas(section, t.test.drop(columns=["two_year_recid"]), losses) >= 10
+    shown = section.tables["Slices with a higher error rate"]
     significant = shown[shown["significant"]]
     assert r.metrics["slices.worst_gap"].value == pytest.approx(significant["diff"].max() if len(significant) else 0.0)
 
@@ -107,8 +155,8 @@ def test_images_are_sliced_by_the_metadata_passed_with_them():
     def model(x):
         return np.eye(2)[pred[np.asarray(x)[:, 0, 0, 0].astype(int)]] * 0.8 + 0.1
 
-    r = audit(model, (images, y), checks=[SlicesCheck(metadata=meta)], progress=False)
+    r = audit(model, (images, y), checks=[SlicesCheck(slice_columns=meta)], progress=False)
     table = r.sections["slices"].tables["Slices with a higher error rate"]
     assert "hour" in table.iloc[0]["description"] and table.iloc[0]["significant"]
     skipped = audit(model, (images, y), checks=["slices"], progress=False).sections["slices"]
-    assert skipped.status == "skipped" and "metadata=" in skipped.reason
+    assert skipped.status == "skipped" and "slice_columns=" in skipped.reason
