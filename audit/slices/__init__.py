@@ -21,8 +21,23 @@ Examples
 
 from __future__ import annotations
 
-from audit.slices._counts import merge_counts, plan_pairs, slice_counts
-from audit.slices._find import SliceResult, find_weak_slices, holdout_split, search_losses, slices_from_counts
+from audit.slices._counts import (
+    KEYS,
+    all_pairs,
+    count_codes,
+    counts_for_plan,
+    merge_counts,
+    plan_pairs,
+    slice_counts,
+)
+from audit.slices._find import (
+    SliceResult,
+    find_weak_slices,
+    holdout_split,
+    search_losses,
+    slices_from_counts,
+    with_pairs,
+)
 from audit.slices._losses import (
     LOSS_WORDS,
     RowLoss,
@@ -31,10 +46,16 @@ from audit.slices._losses import (
     default_losses,
     regression_losses,
 )
-from audit.slices._plan import ColumnPlan, Condition, SlicePlan, plan_slices, slice_mask
+from audit.slices._plan import ColumnPlan, Condition, SlicePlan, encode, plan_slices, slice_mask
 from audit.slices._stats import fdr_adjust, welch
 
 __all__ = [
+    "KEYS",
+    "all_pairs",
+    "count_codes",
+    "counts_for_plan",
+    "encode",
+    "with_pairs",
     "LOSS_WORDS",
     "RowLoss",
     "check_losses",

@@ -81,6 +81,33 @@ def slice_counts(frame: pd.DataFrame, loss, plan: SlicePlan) -> pd.DataFrame:
     return count_codes(encode(frame, plan), y, plan)
 
 
+def all_pairs(plan: SlicePlan) -> SlicePlan:
+    """The plan with every pair of columns and every level in pairs: its counts hold those of any pair choice
+    :func:`plan_pairs` makes later (:func:`counts_for_plan`), so rows are counted once, before the choice."""
+    n = len(plan.columns)
+    return plan.with_pairs([(i, j) for i in range(n) for j in range(i + 1, n)], None)
+
+
+def counts_for_plan(counts: pd.DataFrame, plan: SlicePlan) -> pd.DataFrame:
+    """The rows of ``plan``'s counts table, in its order, taken from a table counted with more pairs
+    (:func:`all_pairs`): what :func:`count_codes` would have counted with ``plan`` itself.
+
+    Examples
+    --------
+    >>> from audit.slices import plan_slices
+    >>> frame = pd.DataFrame({"a": ["x", "y", "x"], "b": ["u", "u", "v"]})
+    >>> plan = plan_slices(frame)
+    >>> wide = slice_counts(frame, [1.0, 0.0, 1.0], all_pairs(plan))
+    >>> counts_for_plan(wide, plan).equals(slice_counts(frame, [1.0, 0.0, 1.0], plan))
+    True
+    """
+    empty = count_codes([np.zeros(0, dtype=np.int64)] * len(plan.columns), np.zeros(0), plan)[KEYS]
+    out = empty.merge(counts, on=KEYS, how="left", validate="one_to_one")
+    if out[SUMS].isna().any().any():
+        raise AuditInputError(MERGE_MISMATCH)
+    return out
+
+
 def merge_counts(*tables: pd.DataFrame) -> pd.DataFrame:
     """The sum of counts tables made with one plan (partitions of the rows), row by row.
 

@@ -289,13 +289,8 @@ def _search(codes: list[np.ndarray], y: np.ndarray, plan: SlicePlan, settings: d
     d_codes = [c[discover] for c in codes] if holdout else codes
     notes = []
     if settings["pairs"]:
-        singles = count_codes(d_codes, y[discover], plan)
-        plan = plan_pairs(plan, singles, max_candidates=max_candidates, min_rows=min_rows)
-        if plan.pair_levels and any(len(lv) < int((singles.n[singles.column_a == i] >= min_rows).sum())
-                                    for i, lv in enumerate(plan.pair_levels)):
-            notes.append(f"more than {max_candidates} candidates: pairs were formed only among the strongest single "
-                         f"levels (largest one-sided Welch t), added while all candidates stayed within {max_candidates}"
-                         + ("" if holdout else "; holdout=True removes the selection's optimism"))
+        plan, notes = with_pairs(plan, count_codes(d_codes, y[discover], plan), max_candidates=max_candidates,
+                                 min_rows=min_rows, holdout=holdout)
     counts = count_codes(d_codes, y[discover], plan)
     table = _flag(_test(counts, plan.shift, min_rows, confidence), alpha, fdr)
     notes = _notes(fdr, alpha, len(table)) + notes
@@ -309,6 +304,23 @@ def _search(codes: list[np.ndarray], y: np.ndarray, plan: SlicePlan, settings: d
     table = _describe(plan, table)
     slices, worst, n_sig = _report(table, top, alpha, _total(counts))
     return SliceResult(slices[_columns(slices)], table[_columns(table)], n_candidates, worst, n_sig, notes, settings)
+
+
+def with_pairs(plan: SlicePlan, singles: pd.DataFrame, *, max_candidates: int, min_rows: int,
+               holdout: bool = False) -> tuple[SlicePlan, list[str]]:
+    """The plan with its pairs (:func:`plan_pairs`) and a note when ``max_candidates`` left some levels out of them.
+
+    ``singles``: a counts table of the plan's single levels (and all rows); any pair rows in it are ignored.
+    """
+    singles = singles[singles.column_b < 0]
+    plan = plan_pairs(plan, singles, max_candidates=max_candidates, min_rows=min_rows)
+    notes = []
+    if plan.pair_levels and any(len(lv) < int((singles.n[singles.column_a == i] >= min_rows).sum())
+                                for i, lv in enumerate(plan.pair_levels)):
+        notes.append(f"more than {max_candidates} candidates: pairs were formed only among the strongest single "
+                     f"levels (largest one-sided Welch t), added while all candidates stayed within {max_candidates}"
+                     + ("" if holdout else "; holdout=True removes the selection's optimism"))
+    return plan, notes
 
 
 def _total(counts: pd.DataFrame) -> tuple[float, float, float]:
