@@ -55,8 +55,9 @@ class SlicesCheck(Check):
     losses : list of str, optional
         Per-row losses searched, each under a share of the false-discovery budget (``alpha / len(losses)``); the
         first is the gated ``slices.worst_gap``. Default: a binary classifier's ``error_rate``, ``log_loss``,
-        ``false_positive_rate``, ``false_negative_rate`` and ``unfavorable_rate``; a multiclass one's first two; a
-        regressor's ``absolute_error``, ``under_prediction`` and ``over_prediction``.
+        ``false_positive_rate`` and ``false_negative_rate`` (``unfavorable_rate``, the share of unfavourable
+        predictions, only when named: a model is meant to predict differently across feature slices); a multiclass
+        one's first two; a regressor's ``absolute_error``, ``under_prediction`` and ``over_prediction``.
     slice_columns : DataFrame, optional
         Columns to slice by, one row per evaluation row in order, for data without its own (image data: the
         camera, the hour, the site); for tabular and text data they are searched beside the data's columns.
@@ -84,6 +85,10 @@ class SlicesCheck(Check):
     def __init__(self, *, columns: list[str] | None = None, max_bins: int = 5, min_support: float = 0.01,
                  max_candidates: int = 2000, alpha: float = 0.05, holdout: bool = False, top: int = 20,
                  slice_columns: pd.DataFrame | None = None, losses: list[str] | None = None) -> None:
+        unknown = [n for n in ([losses] if isinstance(losses, str) else losses or []) if n not in LOSS_WORDS]
+        if unknown:
+            raise AuditInputError(f"SlicesCheck(losses=) names {unknown}, which are not losses; choose from "
+                                  f"{list(LOSS_WORDS)}")
         self.columns = columns
         self.losses = losses
         self.slice_columns = slice_columns
@@ -95,6 +100,7 @@ class SlicesCheck(Check):
         self.top = top
 
     def specific_skip_reason(self, ctx: AuditContext) -> str | None:
+        check_losses(self.losses, ctx.task)  # a loss the task has not (absolute_error of a classifier): an error
         if self.slice_columns is not None and len(self.slice_columns) != ctx.n_rows:
             raise AuditInputError(f"SlicesCheck(slice_columns=) has {len(self.slice_columns):,} rows but the data has "
                                   f"{ctx.n_rows:,}; pass one row of slice columns per evaluation row, in order")

@@ -1,8 +1,8 @@
 """The per-row losses slices are searched on: one number per row, higher is worse, and the rows it is defined on.
 
 A classifier is searched on its errors, its log loss and, when binary, the fairness rates: the false positive rate
-(on the rows whose true class is negative), the false negative rate (on the positive rows) and the rate of the
-unfavourable prediction (on all rows). A regressor is searched on its absolute error and on its residual in each
+(on the rows whose true class is negative) and the false negative rate (on the positive rows); the rate of the
+unfavourable prediction (on all rows) when named. A regressor is searched on its absolute error and on its residual in each
 direction (under-prediction ``target - prediction`` and over-prediction ``prediction - target``), so a slice the
 model is biased on is found even when its absolute error is ordinary.
 """
@@ -28,7 +28,10 @@ LOSS_WORDS = {
     "over_prediction": "over-prediction (prediction minus target)",
 }
 CLASSIFICATION_LOSSES = ("error_rate", "log_loss")
-BINARY_LOSSES = ("error_rate", "log_loss", "false_positive_rate", "false_negative_rate", "unfavorable_rate")
+BINARY_LOSSES = ("error_rate", "log_loss", "false_positive_rate", "false_negative_rate")
+#: searched when named: a model is meant to predict differently across feature slices, so a slice with more
+#: unfavourable predictions is a finding only where a sensitive column defines it (read those slices)
+BINARY_OPTIONAL = ("unfavorable_rate",)
 REGRESSION_LOSSES = ("absolute_error", "under_prediction", "over_prediction")
 BAD_LOSSES = "losses={losses!r} names {bad}, which a {task} model has no such loss for; choose from {allowed}"
 
@@ -53,9 +56,9 @@ def default_losses(task: str) -> tuple[str, ...]:
 
 def check_losses(losses, task: str) -> tuple[str, ...]:
     """``losses`` (None: the task's defaults) as a tuple of names valid for ``task``, or :class:`AuditInputError`."""
-    allowed = default_losses(task)
     if losses is None:
-        return allowed
+        return default_losses(task)
+    allowed = default_losses(task) + (BINARY_OPTIONAL if task == "binary" else ())
     names = (losses,) if isinstance(losses, str) else tuple(losses)
     bad = [n for n in names if n not in allowed]
     if bad or not names:
