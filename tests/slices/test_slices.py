@@ -190,15 +190,32 @@ def test_bad_input_fails_early_naming_the_argument(kwargs, message):
         find_weak_slices(frame, **args)
 
 
+def classifier_losses(seed: int, errors: np.ndarray) -> list:
+    """A binary classifier's default slice losses (error rate, log loss, false positive and negative rates) for
+    0/1 ``errors``: labels at 40% positives, predictions wrong where ``errors``, confidences uniform on [0.55, 0.95]."""
+    from audit.slices import classification_losses, default_losses
+
+    rng = np.random.default_rng([seed, 1])
+    y = (rng.uniform(size=len(errors)) < 0.4).astype(int)
+    pred = np.where(errors > 0, 1 - y, y)
+    confidence = rng.uniform(0.55, 0.95, len(y))
+    proba = np.column_stack([np.where(pred == 0, confidence, 1 - confidence), np.where(pred == 1, confidence,
+                                                                                          1 - confidence)])
+    return classification_losses(y, proba, default_losses("binary"))
+
+
 def test_simulation_false_alarms_power_and_coverage():
-    """40 seeded runs each: no planted slice (false alarm: any significant slice) and the planted 2% slice."""
+    """40 seeded runs each of the slices check's default search (four losses of a binary classifier under one FDR
+    budget): no planted slice (false alarm: any significant slice of any loss) and the planted 2% slice."""
+    from audit.slices import search_losses
+
     runs = 40
     alarms = found = covered = 0
     for seed in range(runs):
         frame, loss = simulate(1000 + seed, planted=False)
-        alarms += find_weak_slices(frame, loss).n_significant > 0
+        alarms += sum(r.n_significant for r in search_losses(frame, classifier_losses(seed, loss)).values()) > 0
         frame, loss = simulate(seed)
-        r = find_weak_slices(frame, loss)
+        r = search_losses(frame, classifier_losses(seed, loss))["error_rate"]
         sig = r.slices[r.slices.significant]
         found += any(set(c) == {"a", "color"} and 'color == "red"' in d and "a < 0.2" in d
                      for c, d in zip(sig["columns"], sig.description))
