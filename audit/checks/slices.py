@@ -120,7 +120,7 @@ class SlicesCheck(Check):
         frame = ctx.data.frame if ctx.data.frame is not None else ctx.data.X
         if self.columns is not None:
             return frame[list(self.columns)]
-        drop = {ctx.data.target, ctx.options.time_column}
+        drop = {ctx.data.target, ctx.options.time_column, *stored_output_columns(ctx.model)}
         if ctx.data.modality == "text":
             drop |= set(ctx.data.X.columns)
         sens = ctx.data.sensitive
@@ -144,6 +144,12 @@ class SlicesCheck(Check):
                                 min_rows=ctx.options.min_group_size, max_candidates=self.max_candidates,
                                 alpha=self.alpha, holdout=self.holdout, seed=ctx.torch_seed(self.name), top=self.top)
         return slices_section(results, n_columns=len(frame.columns), min_rows=ctx.options.min_group_size)
+
+
+def stored_output_columns(adapter) -> list[str]:
+    """The columns a prediction log's stored predictions are read from: the model's outputs, not slices of the
+    data (a slice of a score's bins restates calibration)."""
+    return [] if adapter.backend.calls_model else list(adapter.backend.model.columns)
 
 
 def slices_section(results: dict[str, SliceResult], *, n_columns: int, min_rows: int) -> Section:

@@ -207,3 +207,13 @@ def test_a_loss_that_is_not_one_or_that_the_task_has_not_is_refused_naming_the_a
               checks=[SlicesCheck(losses=["absolute_error"])])
     section = r.sections["slices"]
     assert section.status == "error" and "a binary model has no such loss" in section.reason
+
+
+def test_a_prediction_logs_score_column_is_not_sliced():
+    """A stored score is the model's output: slicing its bins would restate calibration, so only the data is cut."""
+    from audit import StoredPredictions
+
+    log = FRAME.assign(y=Y, p=np.where(PRED == 1, 0.8, 0.2))
+    section = audit(StoredPredictions(score="p"), log, target="y", checks=["slices"], progress=False).sections["slices"]
+    described = " ".join(t["description"].str.cat(sep=" ") for t in section.tables.values())
+    assert 'color == "red"' in described and "p <" not in described and "p >=" not in described
