@@ -91,15 +91,14 @@ def dask_counts(ddf: Any, adapter: Any, plans: dict[str, SlicePlan],
     return counts
 
 
-def dask_slices(check: Any, ddf: Any, adapter: Any, *, sample: pd.DataFrame, features: list[str], target: str,
-                time_column: str | None, min_rows: int, positive_class: Any = None,
+def dask_slices(check: Any, ddf: Any, adapter: Any, *, columns: list[str], sample: pd.DataFrame, features: list[str],
+                target: str, min_rows: int, positive_class: Any = None,
                 favorable: bool = True) -> tuple[dict[str, Any], int, int]:
-    """The slices check's results on every row of ``ddf`` (per loss, as :func:`audit.slices.search_losses`), the
-    number of columns searched and the rows. ``sample`` (pandas rows of ``ddf``) only sets each loss's shift, which keeps sums of
-    squares precise; it does not change any number."""
+    """The slices check's results on every row of ``ddf`` (per loss, as :func:`audit.slices.search_losses`) over
+    ``columns``, the number of columns searched and the rows. ``sample`` (pandas rows of ``ddf``) only sets each
+    loss's shift, which keeps sums of squares precise; it does not change any number."""
     from audit.engines._dask_slices import dask_slice_plan
 
-    columns = check.columns if check.columns is not None else [c for c in ddf.columns if c not in {target, time_column}]
     plan = dask_slice_plan(ddf, list(columns), max_bins=check.max_bins, min_support=check.min_support)
     spec = _spec(check, adapter, sample, features, target, positive_class, favorable)
     shifts = {loss.name: float(loss.values.mean()) if len(loss.values) else 0.0
@@ -159,7 +158,7 @@ def slices_part(check: Any, ddf: Any, adapter: Any, args: Any, *, sample: pd.Dat
     import time
 
     from audit.checks import starter_thresholds
-    from audit.checks.slices import slices_section
+    from audit.checks.slices import slices_section, stored_output_columns
     from audit.context import AuditOptions
     from audit.policy import Policy
     from audit.report import Report
@@ -167,15 +166,15 @@ def slices_part(check: Any, ddf: Any, adapter: Any, args: Any, *, sample: pd.Dat
     if check.slice_columns is not None:
         raise AuditInputError("SlicesCheck(slice_columns=) is a pandas frame aligned with in-memory rows; with a Dask "
                               "DataFrame add those columns to the Dask DataFrame itself and name them in columns=")
-    columns = check.columns if check.columns is not None else [
-        c for c in ddf.columns if c not in {args.target, time_column}]
+    skip = {args.target, time_column, *stored_output_columns(adapter)}
+    columns = check.columns if check.columns is not None else [c for c in ddf.columns if c not in skip]
     if check.holdout or not len(columns):
         return None
     t0 = time.perf_counter()
     min_rows = args.min_group_size or AuditOptions.min_group_size
-    results, n_columns, rows = dask_slices(check, ddf, adapter, sample=sample, features=features, target=args.target,
-                                     time_column=time_column, min_rows=min_rows, positive_class=args.positive_class,
-                                     favorable=args.positive_is_favorable)
+    results, n_columns, rows = dask_slices(check, ddf, adapter, columns=columns, sample=sample, features=features,
+                                           target=args.target, min_rows=min_rows, positive_class=args.positive_class,
+                                           favorable=args.positive_is_favorable)
     section = slices_section(results, n_columns=n_columns, min_rows=min_rows)
     section.notes.insert(0, f"Computed on all {rows:,} rows of the Dask DataFrame: the slice plan from every row's "
                             "features, then each partition predicted and counted its slices, and the counts were added "

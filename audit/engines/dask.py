@@ -24,6 +24,9 @@ What is exact and what is approximate
 - Multiclass models (and a binary model audited for its first class) fall back to gathering each row's
   label, groups and probabilities on the client (exact, memory linear in rows); the sections say so.
 
+Weak slices read every row too: the slice plan from the features, then per-partition slice counts of every
+loss, merged on the workers (:mod:`audit.engines._dask_slice_counts`; the in-memory numbers).
+
 Data quality also reads every row: each partition is summarised on the workers (counts, row hashes,
 histograms; :mod:`audit.engines._dask_quality`) and the summaries merged; its notes say what is approximate.
 
@@ -53,6 +56,7 @@ import pandas as pd
 from audit.context import AuditOptions
 from audit.data import check_features, string_columns
 from audit.engines._dask_regression import REGRESSION_FULL_DATA, regression_full_part
+from audit.engines._dask_slice_counts import slices_part
 from audit.engines._dask_options import DaskAuditArgs
 from audit.errors import AuditInputError, ModelCallError
 from audit.stats import EXACT_LIMIT, PredictionCells, build_cells, merge_cells, stratified_quotas
@@ -221,6 +225,12 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
     if quality is not None and _whole_data_quality(quality, ddf, args, args.target, sensitive, features, parts,
                                                    regression=regression):
         rest = [c for c in rest if c is not quality]
+    slices = next((c for c in rest if c.name == "slices"), None)
+    whole_slices = slices and slices_part(slices, ddf, adapter, args, sample=sample, features=features,
+                                          time_column=args.time_column)
+    if whole_slices is not None:  # else (holdout) the check runs on the sample, which its section says
+        parts.append(whole_slices)
+        rest = [c for c in rest if c is not slices]
     if rest:
         parts.append(_sampled_part(audit_fn, model, sample, args, rest, features=features, labels=labels, how=how,
                                    sample_rows=sample_rows))
