@@ -352,7 +352,7 @@ def test_sample_proxies_report_as_the_fairness_check_does():
     sample = pd.DataFrame({"copy": g.astype(float), "g": g, "noise": rng.normal(size=g.size)})
     skip = "Proxy detection needs the model's features; a prediction log has only its scores, so it was skipped."
     section = Section(check="fairness", title="Fairness", notes=["kept", skip])
-    _sample_proxies(section, sample, ["copy", "g", "noise"], ["g"], 0, "a sample of 400 rows")
+    _sample_proxies(section, sample, "a sample of 400 rows", ["copy", "g", "noise"], ["g"], 0)
     (metric,) = section.metrics
     assert metric.name == "fairness.g.proxy_auc"
     assert metric.value == pytest.approx(roc_auc_score(g, g), abs=1e-12)  # "copy" is the column itself: AUC 1

@@ -24,8 +24,7 @@ What is exact and what is approximate
 - Multiclass models (and a binary model audited for its first class) fall back to gathering each row's
   label, groups and probabilities on the client (exact, memory linear in rows); the sections say so.
 
-Weak slices read every row too: the slice plan from the features, then per-partition slice counts of every
-loss, merged on the workers (:mod:`audit.engines._dask_slice_counts`; the in-memory numbers).
+Weak slices read every row too (:mod:`audit.engines._dask_slice_counts`: per-partition counts, the in-memory numbers).
 
 Data quality also reads every row: each partition is summarised on the workers (counts, row hashes,
 histograms; :mod:`audit.engines._dask_quality`) and the summaries merged; its notes say what is approximate.
@@ -205,37 +204,47 @@ def audit_dask(audit_fn: Callable[..., Any], model: Any, ddf: Any, *, summary_fn
     full = [c for c in args.checks if c.name in on_all_rows]
     rest = [c for c in args.checks if c.name not in on_all_rows]
     n_rows = None if full else checked_rows(ddf, features, adapter)  # else the full-data pass checks each partition
-    sample, how = stratified_sample(ddf, sensitive[0] if sensitive else None, sample_rows, seed)
-    check_features(sample[features], "data (the sample)", adapter)  # before the model sees it
+    drawn: dict[str, Any] = {}
+
+    def sample_of() -> tuple[pd.DataFrame, str]:  # two passes over the data: drawn only when a check reads it
+        if not drawn:
+            drawn["sample"] = stratified_sample(ddf, sensitive[0] if sensitive else None, sample_rows, seed)
+            check_features(drawn["sample"][0][features], "data (the sample)", adapter)  # before the model sees it
+        return drawn["sample"]
+
+    head = ddf.head(50, npartitions=1).reset_index(drop=True)  # a few rows: the model's output shape
+    head = head if len(head) else sample_of()[0].iloc[:50]  # an empty first partition
+    check_features(head[features], "data (the first rows)", adapter)
     parts = []
     if full and regression:
         whole, n_rows = regression_full_part(audit_fn, ddf, adapter, args, full, features=features, sensitive=sensitive,
                                              columns=columns, predict_log=predict_log, score_prefix=SCORE_PREFIX)
         parts.append(whole)
     elif full:
-        k = adapter.predict_proba(sample[features].iloc[: min(len(sample), 50)]).shape[1]
+        k = adapter.predict_proba(head[features]).shape[1]
         whole, n_rows = _full_data_part(audit_fn, summary_fn, ddf, adapter, args, full, features=features,
                                         sensitive=sensitive, columns=columns, n_classes=k)
         # a prediction log's columns are scores, not features: no proxies, as in memory
         if ("fairness" in whole.sections and whole.sections["fairness"].status == "ok" and sensitive
                 and adapter.backend.calls_model):
-            _sample_proxies(whole.sections["fairness"], sample, features, sensitive, seed, how)
+            _sample_proxies(whole.sections["fairness"], *sample_of(), features, sensitive, seed)
         parts.append(whole)
     quality = next((c for c in rest if c.name == "data_quality"), None)
     if quality is not None and _whole_data_quality(quality, ddf, args, args.target, sensitive, features, parts,
                                                    regression=regression):
         rest = [c for c in rest if c is not quality]
     slices = next((c for c in rest if c.name == "slices"), None)
-    whole_slices = slices and slices_part(slices, ddf, adapter, args, sample=sample, features=features,
+    whole_slices = slices and slices_part(slices, ddf, adapter, args, sample=head, features=features,
                                           time_column=args.time_column)
     if whole_slices is not None:  # else (holdout) the check runs on the sample, which its section says
         parts.append(whole_slices)
         rest = [c for c in rest if c is not slices]
     if rest:
-        parts.append(_sampled_part(audit_fn, model, sample, args, rest, features=features, labels=labels, how=how,
+        parts.append(_sampled_part(audit_fn, model, *sample_of(), args, rest, features=features, labels=labels,
                                    sample_rows=sample_rows))
     if n_rows is None:
         n_rows = int(ddf.shape[0].compute())
+    how = drawn["sample"][1] if drawn else "no sample (every check read every row)"
     return _merge(parts, adapter, n_rows=n_rows, how=how, seconds=time.perf_counter() - t0)
 
 
@@ -305,9 +314,8 @@ def _full_data_part(audit_fn: Callable[..., Any], summary_fn: Callable[..., Any]
     return whole, n_rows
 
 
-def _sampled_part(audit_fn: Callable[..., Any], model: Any, sample: pd.DataFrame, args: DaskAuditArgs,
-                  checks: list[Any], *, features: list[str], labels: dict[str, Any], how: str,
-                  sample_rows: int) -> Any:
+def _sampled_part(audit_fn: Callable[..., Any], model: Any, sample: pd.DataFrame, how: str, args: DaskAuditArgs,
+                  checks: list[Any], *, features: list[str], labels: dict[str, Any], sample_rows: int) -> Any:
     """The checks that need the model on rows, as an in-memory audit of the stratified sample; each section that
     computed something says so."""
     sampled_kwargs = {**args.given(), "features": features}
@@ -453,8 +461,8 @@ def _group_auc_bound(cells: PredictionCells) -> float:
     return worst
 
 
-def _sample_proxies(section: Any, sample: pd.DataFrame, features: list[str], sensitive: list[str], seed: int,
-                    how: str) -> None:
+def _sample_proxies(section: Any, sample: pd.DataFrame, how: str, features: list[str], sensitive: list[str],
+                    seed: int) -> None:
     """Proxy detection needs the features, which stay on the workers: it runs on the stratified sample and is
     reported as the fairness check reports it (:func:`audit.checks.fairness.add_proxies`)."""
     from audit.checks.fairness import add_proxies

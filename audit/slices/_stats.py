@@ -17,7 +17,8 @@ def welch(n_in, s_in, q_in, n_all, s_all, q_all, *, shift: float = 0.0, confiden
 
     ``s`` and ``q`` are sums and sums of squares of ``loss - shift``. The p-value is that of
     ``scipy.stats.ttest_ind(inside, outside, equal_var=False, alternative="greater")``. Where both sides
-    have zero variance the test is degenerate: p is 0 for a positive difference, 1 otherwise.
+    have zero variance (within rounding) the test is degenerate: p is 0 for a difference beyond rounding of the
+    means, 1 otherwise.
 
     Examples
     --------
@@ -29,9 +30,10 @@ def welch(n_in, s_in, q_in, n_all, s_all, q_all, *, shift: float = 0.0, confiden
     n_out, s_out, q_out = n_all - n_in, s_all - s_in, q_all - q_in
     with np.errstate(divide="ignore", invalid="ignore"):
         m_in, m_out = s_in / n_in, s_out / n_out
-        # sums of squares about the mean; clipped at 0 against rounding of a constant loss
-        v_in = np.maximum(q_in - s_in * m_in, 0.0) / (n_in - 1)
-        v_out = np.maximum(q_out - s_out * m_out, 0.0) / (n_out - 1)
+        # sums of squares about the mean; a constant loss leaves only rounding (about eps x the rows x q), which is
+        # set to 0 so a constant slice is degenerate whatever the shift (both engines, any partitioning)
+        v_in = _about_mean(q_in, s_in * m_in, n_in) / (n_in - 1)
+        v_out = _about_mean(q_out, s_out * m_out, n_out) / (n_out - 1)
         a, b = v_in / n_in, v_out / n_out
         se = np.sqrt(a + b)
         diff = m_in - m_out
@@ -40,11 +42,19 @@ def welch(n_in, s_in, q_in, n_all, s_all, q_all, *, shift: float = 0.0, confiden
         p = stats.t.sf(t, df)
         half = stats.t.ppf(0.5 + confidence / 2, df) * se
     degenerate = ~(se > 0)
-    p = np.where(degenerate, np.where(diff > 0, 0.0, 1.0), p)
+    # two constant sides: worse only if their difference is more than rounding of the means
+    worse = diff > 1e-9 * np.maximum(np.abs(m_in), np.abs(m_out))
+    p = np.where(degenerate, np.where(worse, 0.0, 1.0), p)
     half = np.where(degenerate, 0.0, half)
     return {"mean_in": m_in + shift, "mean_out": m_out + shift, "diff": diff, "low": diff - half,
-            "high": diff + half, "se": se, "df": df, "t": np.where(degenerate, np.where(diff > 0, np.inf, -np.inf), t),
+            "high": diff + half, "se": se, "df": df, "t": np.where(degenerate, np.where(worse, np.inf, -np.inf), t),
             "p_value": p}
+
+
+def _about_mean(q: np.ndarray, sm: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``q - s m`` (the sum of squares about the mean from raw sums), 0 where it is within rounding of 0."""
+    ss = q - sm
+    return np.where(ss > 1e-9 * np.abs(q), ss, 0.0)
 
 
 def fdr_adjust(p: np.ndarray, method: str = "by") -> np.ndarray:
