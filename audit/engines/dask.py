@@ -54,11 +54,12 @@ import pandas as pd
 
 from audit.context import AuditOptions
 from audit.data import check_features, string_columns
+from audit.engines._dask_cells import _predict, summarise
 from audit.engines._dask_regression import REGRESSION_FULL_DATA, regression_full_part
 from audit.engines._dask_slice_counts import slices_part
 from audit.engines._dask_options import DaskAuditArgs
-from audit.errors import AuditInputError, ModelCallError
-from audit.stats import EXACT_LIMIT, PredictionCells, build_cells, merge_cells, stratified_quotas
+from audit.errors import AuditInputError
+from audit.stats import EXACT_LIMIT, PredictionCells, stratified_quotas
 
 #: checks computed on every row from the per-partition predictions
 FULL_DATA_CHECKS = ("performance", "fairness", "calibration")
@@ -90,58 +91,6 @@ def predict_log(ddf: Any, predict_proba: Callable[..., np.ndarray], *, features:
 
     meta = ddf._meta[keep].assign(**{c: np.zeros(0) for c in score_cols})
     return ddf.map_partitions(part, meta=meta).compute().reset_index(drop=True)
-
-
-def _predict(predict_proba: Callable[..., np.ndarray], X: pd.DataFrame, number: Any) -> np.ndarray:
-    """The model's probabilities on one partition; an error names the partition."""
-    try:
-        return predict_proba(X, what=f"partition {number}")
-    except ModelCallError:
-        raise  # the adapter's message already names the partition
-    except Exception as exc:  # noqa: BLE001 - re-raised with the partition named
-        raise ModelCallError(f"the model raised {type(exc).__name__} on partition {number}: {exc}") from exc
-
-
-def partition_cells(df: pd.DataFrame, number: int, adapter: Any, *, features: list[str], target: str,
-                    sensitive: list[str], classes: list[Any], time_column: str | None, period: str,
-                    n_bins: int, exact_limit: int = EXACT_LIMIT) -> PredictionCells | None:
-    """One partition's predictions as prediction cells (exact while its scores are few enough); None when empty."""
-    if len(df) == 0:
-        return None
-    check_features(df[features], f"data (partition {number})", adapter)  # the in-memory rule, on every row
-    p = _predict(adapter.predict_proba, df[features], number)
-    y = pd.Index(classes).get_indexer(df[target])
-    if (y < 0).any():
-        bad = df[target].to_numpy()[y < 0][0]
-        raise AuditInputError(f"partition {number}: label {bad!r} in {target!r} is not one of the model's classes "
-                              f"{list(classes)}; encode labels like the model's output columns")
-    periods = None
-    if time_column is not None:
-        periods = pd.to_datetime(df[time_column], errors="coerce").dt.to_period(period).reset_index(drop=True)
-    return build_cells(y, p, df[sensitive].reset_index(drop=True), periods=periods, n_bins=n_bins,
-                       exact_limit=exact_limit, has_scores=adapter.has_scores)
-
-
-def _merge_two(a: PredictionCells | None, b: PredictionCells | None, exact_limit: int) -> PredictionCells | None:
-    return a if b is None else b if a is None else merge_cells([a, b], exact_limit=exact_limit)
-
-
-def summarise(ddf: Any, adapter: Any, **kwargs: Any) -> PredictionCells:
-    """Prediction cells of every row of ``ddf``: one summary per partition, added up pairwise on the workers, so
-    the client receives one summary (its size bounded by the cells, whatever the rows). ``kwargs`` as
-    :func:`partition_cells`."""
-    import dask
-
-    model = dask.delayed(adapter, pure=True)  # one key: the model travels to each worker once
-    level = [dask.delayed(partition_cells, pure=True)(part, i, model, **kwargs) for i, part in enumerate(ddf.to_delayed())]
-    while len(level) > 1:
-        level = [dask.delayed(_merge_two, pure=True)(*level[i:i + 2], kwargs.get("exact_limit", EXACT_LIMIT))
-                 if i + 1 < len(level) else level[i]
-                 for i in range(0, len(level), 2)]
-    cells = level[0].compute()
-    if cells is None:
-        raise AuditInputError("the Dask DataFrame has no rows")
-    return cells
 
 
 def checked_rows(ddf: Any, features: list[str], model: Any = None) -> int:

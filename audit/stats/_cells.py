@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from audit._arrays import sorted_unique
-from audit._inputs import missing_as_label
+from audit._inputs import MISSING, missing_as_label
 from audit.errors import AuditInputError
 
 #: grid cells inside each equal-width calibration bin (3,840 cells on [0, 1] with 15 bins): the AUC's tie bound
@@ -46,6 +46,8 @@ from audit.errors import AuditInputError
 GRID_SUB = 256
 #: distinct scores a summary keeps exactly before it moves its score axis to the grid
 EXACT_LIMIT = 100_000
+#: entries from which cells are added up by hashing their keys rather than sorting them (faster past ~1e5)
+HASH_ROWS = 100_000
 _SUMS = ("count", "score_sum", "conf_sum", "conf_sq", "loss_sum", "loss_sq", "brier_sum")
 _KEYS = ("period", "group", "label", "pred", "score", "conf")
 
@@ -195,10 +197,23 @@ def bound_text(x: float) -> str:
     return f"{math.ceil(x / step - 1e-9) * step:.2g}"
 
 
+def _category_codes(raw: np.ndarray, order: tuple) -> tuple[np.ndarray, pd.Index]:
+    """:func:`_factorize` of a categorical from its codes (``-1`` missing), without a value per row: the categories
+    present in category order, then the missing label when a value is missing."""
+    present = np.bincount(raw[raw >= 0], minlength=len(order)) > 0
+    rank = np.cumsum(present) - 1
+    missing = raw < 0
+    codes = np.where(missing, int(present.sum()), rank[np.where(missing, 0, raw)]).astype(np.int64)
+    levels = [order[i] for i in np.flatnonzero(present)] + ([MISSING] if missing.any() else [])
+    return codes, pd.Index(levels)
+
+
 def _factorize(values: pd.Series, order: tuple | None = None) -> tuple[np.ndarray, pd.Index]:
     """Codes of a column's values, sorted like :func:`audit.fairness.group_counts` sorts them: in ``order``
     (a categorical's categories; values outside it, such as the missing label, after them by their text), else
     by value; values that cannot be ordered are ordered by their text."""
+    if order is not None and isinstance(values.dtype, pd.CategoricalDtype) and tuple(values.cat.categories) == order:
+        return _category_codes(values.cat.codes.to_numpy(), order)
     values = missing_as_label(pd.Series(np.asarray(values, dtype=object)))
     if order is not None:
         rank = {v: i for i, v in enumerate(order)}
@@ -211,6 +226,14 @@ def _factorize(values: pd.Series, order: tuple | None = None) -> tuple[np.ndarra
     except TypeError:
         codes, uniques = pd.factorize(values.astype(str), sort=True)
     return codes.astype(np.int64), pd.Index(list(uniques))  # the values' own dtype again (int levels stay ints)
+
+
+def _at_most_distinct(values: np.ndarray, limit: int) -> bool:
+    """Whether ``values`` has at most ``limit`` distinct values; continuous scores are told from their first
+    ``2 x limit`` rows (a hash pass) without sorting them all."""
+    if len(values) > 2 * limit and len(pd.unique(values[: 2 * limit])) > limit:
+        return False
+    return len(sorted_unique(values)) <= limit
 
 
 def build_cells(y: np.ndarray, proba: np.ndarray, sensitive: pd.DataFrame | None = None, *,
@@ -244,7 +267,14 @@ def build_cells(y: np.ndarray, proba: np.ndarray, sensitive: pd.DataFrame | None
         codes.append(cd)
         levels.append(lv)
     dims = [len(lv) for lv in levels]
-    if names and float(np.prod(dims, dtype=np.float64)) < 2**62:
+    size = float(np.prod(dims, dtype=np.float64))
+    if names and size <= 4 * n + 1024:  # few combinations: present ones by counting, not by sorting every row
+        key = np.ravel_multi_index(codes, dims)
+        present = np.bincount(key, minlength=int(size)) > 0
+        uniq = np.flatnonzero(present)
+        group = (np.cumsum(present) - 1)[key]
+        group_codes = np.stack(np.unravel_index(uniq, dims), axis=1)
+    elif names and size < 2**62:
         uniq, group = np.unique(np.ravel_multi_index(codes, dims), return_inverse=True)
         group_codes = np.stack(np.unravel_index(uniq, dims), axis=1)
     elif names:
@@ -262,7 +292,7 @@ def build_cells(y: np.ndarray, proba: np.ndarray, sensitive: pd.DataFrame | None
     loss = row_log_loss(y, proba)
     brier = np.einsum("ij,ij->i", proba, proba) - 2.0 * proba[np.arange(n), y] + 1.0
     score = proba[:, 1] if k == 2 else np.zeros(n)
-    exact = exact_limit is None or max(len(sorted_unique(score)), len(sorted_unique(conf))) <= exact_limit
+    exact = exact_limit is None or (_at_most_distinct(score, exact_limit) and _at_most_distinct(conf, exact_limit))
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).reshape(-1)
     if len(w) != n:
         raise AuditInputError(f"sample_weight has {len(w)} values but proba has {n} rows; pass one weight per row")
@@ -283,12 +313,16 @@ def _reduce(c: PredictionCells) -> PredictionCells:
     """Add up entries with the same key (sums, and the smallest / largest confidence)."""
     if len(c.count) == 0:
         return c
-    # (score, confidence) pairs first: their codes stay below the rows, so the key below fits in 64 bits
-    s_code = np.unique(c.score, return_inverse=True)[1].reshape(-1)
-    c_uniq, c_code = np.unique(c.conf, return_inverse=True)
-    pair = np.unique(s_code * len(c_uniq) + c_code.reshape(-1), return_inverse=True)[1].reshape(-1)
+    if c.exact:  # (score, confidence) pairs first: their codes stay below the rows, so the key fits in 64 bits
+        s_code = np.unique(c.score, return_inverse=True)[1].reshape(-1)
+        c_uniq, c_code = np.unique(c.conf, return_inverse=True)
+        pair = np.unique(s_code * len(c_uniq) + c_code.reshape(-1), return_inverse=True)[1].reshape(-1)
+    else:  # grid cells are already small integers in value order: three sorts of every row saved
+        pair = c.score.astype(np.int64) * c.n_cells + c.conf.astype(np.int64)
     cols = [c.period, c.group, c.label, c.pred, pair]
     dims = [int(a.max()) + 1 for a in cols]
+    if float(np.prod(dims, dtype=np.float64)) < 2**62 and len(c.count) >= HASH_ROWS:
+        return _reduce_hashed(c, np.ravel_multi_index(cols, dims))
     if float(np.prod(dims, dtype=np.float64)) < 2**62:
         key = np.ravel_multi_index(cols, dims)
         order = np.argsort(key, kind="stable")
@@ -306,6 +340,29 @@ def _reduce(c: PredictionCells) -> PredictionCells:
         out[name] = np.add.reduceat(getattr(c, name)[order], starts)
     out["conf_min"] = np.minimum.reduceat(c.conf_min[order], starts)
     out["conf_max"] = np.maximum.reduceat(c.conf_max[order], starts)
+    return PredictionCells(**out)
+
+
+def _reduce_hashed(c: PredictionCells, key: np.ndarray) -> PredictionCells:
+    """:func:`_reduce` of many rows by hashing their keys (no sort of the rows): the cells come out in key order
+    and each sum adds its rows in row order, as the sorted path does."""
+    codes, uniq = pd.factorize(key)  # codes in order of first appearance
+    m = len(uniq)
+    by_key = np.argsort(uniq, kind="stable")
+    rank = np.empty(m, dtype=np.int64)
+    rank[by_key] = np.arange(m)
+    cell = rank[codes]
+    # a code's first row is where the codes first exceed every earlier one
+    first = np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])[by_key]
+    out = {f.name: getattr(c, f.name) for f in fields(c)}
+    for name in _KEYS:
+        out[name] = getattr(c, name)[first]
+    for name in _SUMS:
+        out[name] = np.bincount(cell, weights=getattr(c, name), minlength=m)
+    lo, hi = np.full(m, np.inf), np.full(m, -np.inf)
+    np.minimum.at(lo, cell, c.conf_min)
+    np.maximum.at(hi, cell, c.conf_max)
+    out["conf_min"], out["conf_max"] = lo, hi
     return PredictionCells(**out)
 
 
