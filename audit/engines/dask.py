@@ -236,7 +236,8 @@ def _full_data_part(audit_fn: Callable[..., Any], summary_fn: Callable[..., Any]
                                                            n_classes=k)
     if _summarisable(k, classes, args.positive_class):
         n_bins = next((int(c.n_bins) for c in full if c.name == "calibration"), 15)
-        cells = summarise(ddf, adapter, features=features, target=target, sensitive=sensitive,
+        needed = list(dict.fromkeys([*features, target, *sensitive] + ([time_column] if time_column else [])))
+        cells = summarise(ddf[needed], adapter, features=features, target=target, sensitive=sensitive,  # read no more
                           classes=list(classes) if classes is not None else [0, 1], time_column=time_column,
                           period=args.period or AuditOptions.period, n_bins=n_bins, exact_limit=EXACT_LIMIT)
         n_rows = cells.n
