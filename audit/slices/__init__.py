@@ -46,10 +46,25 @@ from audit.slices._losses import (
     default_losses,
     regression_losses,
 )
-from audit.slices._plan import ColumnPlan, Condition, SlicePlan, encode, plan_slices, slice_mask
+from audit.slices._plan import (
+    ColumnPlan,
+    Condition,
+    SlicePlan,
+    choose_edges,
+    edge_candidates,
+    encode,
+    is_binnable,
+    levels_plan,
+    plan_slices,
+    slice_mask,
+)
 from audit.slices._stats import fdr_adjust, welch
 
 __all__ = [
+    "choose_edges",
+    "edge_candidates",
+    "is_binnable",
+    "levels_plan",
     "KEYS",
     "all_pairs",
     "count_codes",

@@ -110,42 +110,55 @@ def _show(v) -> str:
     return f'"{v}"'
 
 
-def _readable_edges(xs: np.ndarray, max_bins: int) -> tuple[float, ...]:
-    """Quantile edges of the sorted values ``xs`` at ``k / max_bins``, each rounded to the fewest significant
-    digits that keep it within a tenth of a bin of its quantile (``24.75`` becomes ``25`` when that moves the bin by little).
+def edge_candidates(q: float) -> list[float]:
+    """The readable roundings of a quantile tried as its edge, fewest significant digits first."""
+    return [float(f"{q:.{digits}g}") for digits in range(1, 9)]
 
-    The rounded edges are the cuts used, so ``age < 25`` in a description is exactly the rule applied.
-    """
+
+def choose_edges(quantiles, below, n: int, lo: float, hi: float, max_bins: int) -> tuple[float, ...]:
+    """Edges from the quantiles at ``k / max_bins``: each the first rounding (:func:`edge_candidates`) whose share
+    of values below it (``below(r) / n``, ``below`` counting the non-missing values ``< r``) is within a tenth of a
+    bin of its quantile's, else the quantile itself; repeated edges once, and only those in ``(lo, hi]`` (an edge
+    at the minimum makes an empty bin). The one rule both engines apply (``24.75`` becomes ``25`` when that moves
+    the bin by little), so ``age < 25`` in a description is exactly the rule applied."""
     probs = np.arange(1, max_bins) / max_bins
     tol = 0.1 / max_bins
     edges = []
-    for p, q in zip(probs, np.quantile(xs, probs)):
-        chosen = float(q)
-        for digits in range(1, 9):
-            r = float(f"{q:.{digits}g}")
-            if abs(np.searchsorted(xs, r, side="left") / len(xs) - p) <= tol:
-                chosen = r
-                break
-        edges.append(chosen)
-    lo, hi = xs[0], xs[-1]
-    return tuple(float(e) for e in np.unique(edges) if lo < e <= hi)  # an edge at the minimum: an empty bin
+    for p, q in zip(probs, quantiles):
+        edges.append(next((r for r in edge_candidates(q) if abs(below(r) / n - p) <= tol), float(q)))
+    return tuple(float(e) for e in np.unique(edges) if lo < e <= hi)
+
+
+def _readable_edges(xs: np.ndarray, max_bins: int) -> tuple[float, ...]:
+    """:func:`choose_edges` of the sorted values ``xs``."""
+    quantiles = np.quantile(xs, np.arange(1, max_bins) / max_bins)
+    return choose_edges(quantiles, lambda r: np.searchsorted(xs, r, side="left"), len(xs), xs[0], xs[-1], max_bins)
+
+
+def is_binnable(dtype) -> bool:
+    """Numbers (not booleans) may be cut in quantile bins."""
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+
+
+def levels_plan(name: str, counts: pd.Series, total: int, min_support: float) -> ColumnPlan:
+    """A column kept as levels: those holding at least ``min_support`` of ``total`` rows (missing ones counted in
+    ``total``), by name; the others "another level". ``counts``: rows per present value."""
+    total = max(int(total), 1)
+    keep = counts[counts / total >= min_support]
+    rare = counts[counts / total < min_support]
+    levels = tuple(sorted(keep.index.tolist(), key=str))  # by name, so the plan does not depend on row order
+    return ColumnPlan(name, "levels", levels=levels, rare=shown_rare(rare))
 
 
 def _plan_column(name: str, values: pd.Series, max_bins: int, min_support: float) -> ColumnPlan:
     present = values.dropna()
-    numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
-    if numeric:
+    if is_binnable(values.dtype):
         xs = np.sort(present.to_numpy(dtype=float))
         if len(xs) and np.count_nonzero(xs[1:] != xs[:-1]) + 1 > max_bins:  # more than max_bins distinct values
             edges = _readable_edges(xs, max_bins)
             if edges:
                 return ColumnPlan(name, "binned", edges=edges)
-    counts = present.value_counts(sort=True)
-    total = max(len(values), 1)
-    keep = counts[counts / total >= min_support]
-    rare = counts[counts / total < min_support]
-    levels = tuple(sorted(keep.index.tolist(), key=str))  # by name, so the plan does not depend on row order
-    return ColumnPlan(name, "levels", levels=levels, rare=shown_rare(rare))
+    return levels_plan(name, present.value_counts(sort=True), len(values), min_support)
 
 
 def shown_rare(counts: pd.Series) -> tuple:
