@@ -17,6 +17,7 @@ false-discovery budget; :func:`classifier_losses`). Reported:
 
     .venv/bin/python bench/slices.py                 # timing (100k, 1M) and 300 simulation runs
     .venv/bin/python bench/slices.py --quick         # 100k only and 40 runs, a smoke test
+    .venv/bin/python bench/slices.py --dask          # the check in memory against Dask, 100k and 1M rows
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -119,11 +122,54 @@ def simulation(runs: int, holdout: bool) -> dict:
             "coverage": covered / runs if not holdout else float("nan")}
 
 
+def dask_against_memory(n: int, npartitions: int = 10) -> dict:
+    """The slices check inside an audit of ``n`` rows, in memory and on a 2-worker LocalCluster (workers preloaded
+    with audit), with the same slices: a logistic regression of the wide frame's numbers, planted errors aside."""
+    import logging
+
+    import dask.dataframe as dd
+    import distributed
+    from sklearn.linear_model import LogisticRegression
+
+    from audit import audit
+
+    frame, _ = wide_frame(n)
+    rng = np.random.default_rng(1)
+    numbers = [f"x{i}" for i in range(5)]
+    weak = ((frame.x0 < -0.84) & (frame.color == "red")).to_numpy()
+    logit = frame[numbers].sum(axis=1).to_numpy() * np.where(weak, 0.2, 1.0)
+    frame["y"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    model = LogisticRegression().fit(frame[numbers].iloc[:50_000], frame["y"].iloc[:50_000])
+    kw = dict(target="y", features=numbers, checks=["slices"], progress=False)
+    t0 = time.perf_counter()
+    memory = audit(model, frame, **kw)
+    t_memory = time.perf_counter() - t0
+    folder = tempfile.mkdtemp()  # Parquet parts, as data larger than memory is read (not a graph holding rows)
+    for i, part in enumerate(np.array_split(np.arange(n), npartitions)):
+        frame.iloc[part].to_parquet(f"{folder}/part-{i:02d}.parquet", index=False)
+    with distributed.Client(distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                                     dashboard_address=None, silence_logs=logging.ERROR,
+                                                     preload=["audit"])):
+        t0 = time.perf_counter()
+        on_dask = audit(model, dd.read_parquet(f"{folder}/part-*.parquet"), **kw)
+        t_dask = time.perf_counter() - t0
+    shutil.rmtree(folder)
+    a, b = memory.sections["slices"], on_dask.sections["slices"]
+    same = all(a.tables[t]["description"].tolist() == b.tables[t]["description"].tolist() for t in a.tables)
+    return {"rows": n, "in memory s": round(t_memory, 2), "slices check s": round(a.duration_s, 2),
+            "Dask s": round(t_dask, 2), "Dask slices s": round(b.duration_s, 2), "same slices": same,
+            "significant": int(memory.metrics["slices.n_significant"].value)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--dask", action="store_true", help="only the check in memory against Dask (100k, 1M rows)")
     args = parser.parse_args()
+    if args.dask:
+        print(pd.DataFrame([dask_against_memory(n) for n in (100_000, 1_000_000)]).to_string(index=False))
+        return
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}, "
           f"pandas {pd.__version__}")
     sizes = [100_000] if args.quick else [100_000, 1_000_000]
