@@ -12,7 +12,8 @@ from audit.checks import SlicesCheck
 
 dd = pytest.importorskip("dask.dataframe")
 
-NUMBERS = ["n", "mean_in", "mean_out", "diff", "low", "high", "p_value", "q_value"]
+NUMBERS = ["n", "mean_in", "in_low", "in_high", "mean_out", "out_low", "out_high", "diff", "low", "high", "p_value",
+           "q_value"]
 
 
 def planted(n: int = 4000, seed: int = 5) -> pd.DataFrame:

@@ -28,8 +28,8 @@ from audit.slices import (
     search_losses,
 )
 
-_SHOWN = ["description", "n", "support", "mean_in", "mean_out", "diff", "low", "high", "p_value", "q_value",
-          "significant", "loss_share"]
+_SHOWN = ["description", "n", "support", "mean_in", "in_low", "in_high", "mean_out", "out_low", "out_high", "diff",
+          "low", "high", "p_value", "q_value", "significant", "loss_share"]
 
 
 class SlicesCheck(Check):

@@ -12,7 +12,8 @@ from audit.slices._counts import KEYS, check_loss, count_codes, plan_pairs
 from audit.slices._plan import SlicePlan, encode, plan_slices
 from audit.slices._stats import FDR_METHODS, fdr_adjust, welch
 
-STATS = ["n", "support", "mean_in", "mean_out", "diff", "low", "high", "p_value", "q_value", "significant"]
+STATS = ["n", "support", "mean_in", "in_low", "in_high", "mean_out", "out_low", "out_high", "diff", "low", "high",
+         "p_value", "q_value", "significant"]
 BAD_SETTING = "{arg}={value!r} is invalid: {rule}"
 NOT_A_FRAME = "frame must be a pandas DataFrame of the columns to slice on; got {kind}"
 SINGLE_RULE = ("a significant single level is left out when a reported significant pair inside it explains its effect: "
@@ -84,7 +85,7 @@ def _test(counts: pd.DataFrame, shift: float, min_rows: int, confidence: float) 
     body = counts.iloc[1:]
     body = body[(body.n >= min_rows) & (total.n - body.n >= min_rows)].copy()
     w = welch(body.n, body["sum"], body.sumsq, total.n, total["sum"], total.sumsq, shift=shift, confidence=confidence)
-    for k in ("mean_in", "mean_out", "diff", "low", "high", "p_value"):
+    for k in ("mean_in", "in_low", "in_high", "mean_out", "out_low", "out_high", "diff", "low", "high", "p_value"):
         body[k] = np.asarray(w[k], dtype=float)
     body["support"] = body.n / total.n
     body["effect_score"] = body["diff"] * body["support"]
@@ -332,7 +333,7 @@ def _confirm(found: pd.DataFrame, counts, shift, min_rows, alpha, fdr, confidenc
     """The slices significant on the discovery half, tested on the confirmation half's ``counts`` (FDR over them)."""
     selected = found[found.significant]
     confirm = _test(counts, shift, min_rows, confidence)
-    keep = ["n", "support", "mean_in", "mean_out", "diff", "low", "high", "p_value", "q_value", "significant"]
+    keep = list(STATS)
     disc = selected[KEYS + keep].rename(columns={k: f"discover_{k}" for k in keep})
     both = disc.merge(confirm, on=KEYS, how="inner")
     both = _flag(both, alpha, fdr)

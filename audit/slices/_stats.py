@@ -13,7 +13,8 @@ FDR_METHODS = ("by", "bh")
 
 
 def welch(n_in, s_in, q_in, n_all, s_all, q_all, *, shift: float = 0.0, confidence: float = 0.95) -> dict:
-    """Mean loss in and out, difference in - out, its Welch interval and the one-sided Welch p-value.
+    """Mean loss in and out with their t intervals, difference in - out, its Welch interval and the one-sided
+    Welch p-value.
 
     ``s`` and ``q`` are sums and sums of squares of ``loss - shift``. The p-value is that of
     ``scipy.stats.ttest_ind(inside, outside, equal_var=False, alternative="greater")``. Where both sides
@@ -46,7 +47,13 @@ def welch(n_in, s_in, q_in, n_all, s_all, q_all, *, shift: float = 0.0, confiden
     worse = diff > 1e-9 * np.maximum(np.abs(m_in), np.abs(m_out))
     p = np.where(degenerate, np.where(worse, 0.0, 1.0), p)
     half = np.where(degenerate, 0.0, half)
-    return {"mean_in": m_in + shift, "mean_out": m_out + shift, "diff": diff, "low": diff - half,
+    with np.errstate(divide="ignore", invalid="ignore"):  # each side's own t interval (n - 1 degrees of freedom)
+        q = 0.5 + confidence / 2
+        half_in = np.where(n_in > 1, stats.t.ppf(q, n_in - 1) * np.sqrt(v_in / n_in), np.nan)
+        half_out = np.where(n_out > 1, stats.t.ppf(q, n_out - 1) * np.sqrt(v_out / n_out), np.nan)
+    return {"mean_in": m_in + shift, "in_low": m_in + shift - half_in, "in_high": m_in + shift + half_in,
+            "mean_out": m_out + shift, "out_low": m_out + shift - half_out, "out_high": m_out + shift + half_out,
+            "diff": diff, "low": diff - half,
             "high": diff + half, "se": se, "df": df, "t": np.where(degenerate, np.where(worse, np.inf, -np.inf), t),
             "p_value": p}
 

@@ -70,6 +70,10 @@ def _check_rows_against_pandas(frame, loss, table, *, confidence=0.95):
         assert s.p_value == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-14), s.description
         two = stats.ttest_ind(loss[inside], loss[~inside], equal_var=False).confidence_interval(confidence)
         assert (s.low, s.high) == pytest.approx((two.low, two.high), abs=1e-9)
+        for side, rows in (("in", loss[inside]), ("out", loss[~inside])):  # each mean's own t interval
+            ref = stats.t.interval(confidence, len(rows) - 1, loc=rows.mean(), scale=stats.sem(rows))
+            got = (s[f"{side}_low"], s[f"{side}_high"])
+            assert got == pytest.approx(ref, abs=1e-9) if np.isfinite(ref).all() else np.allclose(got, rows.mean())
 
 
 def test_every_reported_and_tested_slice_equals_pandas_and_scipy():
