@@ -62,6 +62,17 @@ def test_uneven_and_empty_partitions_and_named_columns():
     assert dask_slice_plan(ddf, ["x", "color", "holes"]) == plan_slices(whole, ["x", "color", "holes"])
 
 
+def test_nullable_integers_unused_categories_and_infinities():
+    rng = np.random.default_rng(5)
+    n = 2000
+    frame = pd.DataFrame({
+        "count": pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(0, 50, n)), dtype="Int64"),
+        "kind": pd.Categorical(rng.choice(["a", "b"], n), categories=["a", "b", "never"]),
+        "ratio": np.where(rng.random(n) < 0.01, np.inf, rng.normal(size=n)),
+    })
+    assert_same_plan(frame, 4)
+
+
 def test_rare_levels_tied_across_partitions_are_named_in_the_same_order():
     frame = pd.DataFrame({"c": ["common"] * 980 + ["r1", "r2", "r3", "r4", "r5"] * 4})
     frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
