@@ -27,6 +27,16 @@ def _predict(predict_proba: Callable[..., np.ndarray], X: pd.DataFrame, number: 
     except Exception as exc:  # noqa: BLE001 - re-raised with the partition named
         raise ModelCallError(f"the model raised {type(exc).__name__} on partition {number}: {exc}") from exc
 
+def label_codes(labels: pd.Series, classes: list[Any], where: str) -> np.ndarray:
+    """The labels as indices of the model's classes; a label not among them is an error naming ``where``."""
+    y = pd.Index(classes).get_indexer(labels)
+    if (y < 0).any():
+        bad = labels.to_numpy()[y < 0][0]
+        raise AuditInputError(f"{where}: label {bad!r} in {str(labels.name)!r} is not one of the model's classes "
+                              f"{list(classes)}; encode labels like the model's output columns")
+    return y
+
+
 def partition_cells(df: pd.DataFrame, number: int, adapter: Any, *, features: list[str], target: str,
                     sensitive: list[str], classes: list[Any], time_column: str | None, period: str,
                     n_bins: int, exact_limit: int = EXACT_LIMIT,
@@ -46,11 +56,7 @@ def partition_cells(df: pd.DataFrame, number: int, adapter: Any, *, features: li
         return merge_cells(chunks, exact_limit=exact_limit)
     check_features(df[features], f"data (partition {number})", adapter)  # the in-memory rule, on every row
     p = _predict(adapter.predict_proba, df[features], number)
-    y = pd.Index(classes).get_indexer(df[target])
-    if (y < 0).any():
-        bad = df[target].to_numpy()[y < 0][0]
-        raise AuditInputError(f"partition {number}: label {bad!r} in {target!r} is not one of the model's classes "
-                              f"{list(classes)}; encode labels like the model's output columns")
+    y = label_codes(df[target], classes, f"partition {number}")
     periods = None
     if time_column is not None:
         periods = pd.to_datetime(df[time_column], errors="coerce").dt.to_period(period).reset_index(drop=True)

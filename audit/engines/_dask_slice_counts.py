@@ -17,11 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit.context import positive_class_of
 from audit.data import check_features
+from audit.engines._dask_cells import label_codes
 from audit.errors import AuditInputError
 from audit.slices import (
     SlicePlan,
     all_pairs,
+    budget_note,
     check_losses,
     classification_losses,
     count_codes,
@@ -45,10 +48,7 @@ def _losses(adapter: Any, X: pd.DataFrame, target: pd.Series, spec: dict[str, An
             raise AuditInputError(f"{what}: target {target.name!r} has missing or non-numeric values; a regression "
                                   "audit needs the true value of every row")
         return regression_losses(y, adapter.predict_values(X, what=what), spec["losses"])
-    y = pd.Index(spec["classes"]).get_indexer(target)
-    if (y < 0).any():
-        raise AuditInputError(f"{what}: label {target.to_numpy()[y < 0][0]!r} in {target.name!r} is not one of the "
-                              f"model's classes {list(spec['classes'])}; encode labels like the model's output columns")
+    y = label_codes(target, spec["classes"], what)
     return classification_losses(y, adapter.predict_proba(X, what=what), spec["losses"], positive=spec["positive"],
                                  favorable=spec["favorable"])
 
@@ -123,8 +123,7 @@ def dask_slices(check: Any, ddf: Any, adapter: Any, *, columns: list[str], sampl
                            "passes (single levels, then the pairs chosen from them), the model predicting each "
                            "partition twice")
         if k > 1:
-            r.notes.insert(1, f"{k} losses searched: each at alpha = {check.alpha:g} / {k} = {check.alpha / k:.4g}, "
-                              f"which keeps the false discovery rate over all of them at {check.alpha:g}")
+            r.notes.insert(1, budget_note(check.alpha, k))
         results[name] = r
     return results, len(plan.columns), rows
 
@@ -140,12 +139,8 @@ def _spec(check: Any, adapter: Any, sample: pd.DataFrame, features: list[str], t
     else:  # the model's output columns are the classes 0 .. k-1, as the full-data pass reads them
         classes = list(range(adapter.predict_proba(sample[features].iloc[:50], what="the sample").shape[1]))
     task = "binary" if len(classes) == 2 else "multiclass"
-    positive = 1
-    if positive_class is not None:
-        match = [i for i, c in enumerate(classes) if c == positive_class or str(c) == str(positive_class)]
-        if not match:
-            raise AuditInputError(f"positive_class={positive_class!r} is not one of the model's classes {classes}")
-        positive = match[0]
+    chosen = positive_class_of(classes, positive_class)  # the in-memory rule (and its error)
+    positive = classes.index(chosen[0]) if chosen is not None else 1
     return {"task": task, "losses": check_losses(check.losses, task), "features": features, "target": target,
             "classes": classes, "positive": positive, "favorable": favorable}
 

@@ -32,6 +32,7 @@ from audit.slices._counts import (
 )
 from audit.slices._find import (
     SliceResult,
+    budget_note,
     find_weak_slices,
     holdout_split,
     search_losses,
@@ -61,6 +62,7 @@ from audit.slices._plan import (
 from audit.slices._stats import fdr_adjust, welch
 
 __all__ = [
+    "budget_note",
     "choose_edges",
     "edge_candidates",
     "is_binnable",

@@ -9,6 +9,7 @@ import pandas as pd
 
 from audit.errors import AuditInputError
 from audit.slices._counts import KEYS, check_loss, count_codes, plan_pairs
+from audit.slices._losses import RowLoss
 from audit.slices._plan import SlicePlan, encode, plan_slices
 from audit.slices._stats import FDR_METHODS, fdr_adjust, welch
 
@@ -230,15 +231,9 @@ def find_weak_slices(frame: pd.DataFrame, loss, *, columns=None, max_bins: int =
     >>> r.slices.loc[0, "description"], bool(r.slices.loc[0, "significant"])
     ('age < 30', True)
     """
-    if not isinstance(frame, pd.DataFrame):
-        raise AuditInputError(NOT_A_FRAME.format(kind=type(frame).__name__))
-    settings = dict(columns=None if columns is None else list(columns), max_bins=max_bins, min_support=min_support,
-                    min_rows=min_rows, max_candidates=max_candidates, pairs=pairs, alpha=alpha, fdr=fdr,
-                    holdout=holdout, seed=seed, confidence=confidence, top=top, n_rows=len(frame))
-    _check_settings(settings)
-    y = check_loss(loss, len(frame))
-    plan = plan_slices(frame, columns, max_bins=max_bins, min_support=min_support)
-    return _search(encode(frame, plan), y, plan, settings)
+    return search_losses(frame, [RowLoss("loss", loss)], columns=columns, max_bins=max_bins, min_support=min_support,
+                         min_rows=min_rows, max_candidates=max_candidates, pairs=pairs, alpha=alpha, fdr=fdr,
+                         holdout=holdout, seed=seed, confidence=confidence, top=top)["loss"]
 
 
 def search_losses(frame: pd.DataFrame, losses, *, columns=None, max_bins: int = 5, min_support: float = 0.01,
@@ -266,19 +261,24 @@ def search_losses(frame: pd.DataFrame, losses, *, columns=None, max_bins: int = 
                     min_rows=min_rows, max_candidates=max_candidates, pairs=pairs, alpha=alpha / k, fdr=fdr,
                     holdout=holdout, seed=seed, confidence=confidence, top=top, n_rows=len(frame))
     _check_settings(settings)
+    ys = [check_loss(loss.values, len(frame) if loss.rows is None else int(np.count_nonzero(loss.rows)))
+          for loss in losses]  # every loss checked before the plan is made
     plan = plan_slices(frame, columns, max_bins=max_bins, min_support=min_support)
     codes = encode(frame, plan)
     out = {}
-    for loss in losses:
-        rows = loss.rows
-        y = check_loss(loss.values, len(frame) if rows is None else int(np.count_nonzero(rows)))
-        part = codes if rows is None else [c[rows] for c in codes]
+    for loss, y in zip(losses, ys):
+        part = codes if loss.rows is None else [c[loss.rows] for c in codes]
         result = _search(part, y, plan, {**settings, "n_rows": len(y)})
         if k > 1:
-            result.notes.insert(1, f"{k} losses searched: each at alpha = {alpha:g} / {k} = {alpha / k:.4g}, which "
-                                   f"keeps the false discovery rate over all of them at {alpha:g}")
+            result.notes.insert(1, budget_note(alpha, k))
         out[loss.name] = result
     return out
+
+
+def budget_note(alpha: float, k: int) -> str:
+    """How ``k`` losses share the false discovery rate ``alpha`` (each searched at ``alpha / k``)."""
+    return (f"{k} losses searched: each at alpha = {alpha:g} / {k} = {alpha / k:.4g}, which keeps the false discovery "
+            f"rate over all of them at {alpha:g}")
 
 
 def _search(codes: list[np.ndarray], y: np.ndarray, plan: SlicePlan, settings: dict) -> SliceResult:
